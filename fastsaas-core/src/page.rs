@@ -1,0 +1,20 @@
+//! One page of a list.
+
+use serde::{Deserialize, Serialize};
+
+/// One page of a list: the JSON shape of every list route,
+/// `{items, page, page_size, total}`.
+///
+/// `total` is absent when the client asked for `?total=false`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows of this page, in list order.
+    pub items: Vec<T>,
+    /// The 1-based page number.
+    pub page: u64,
+    /// The page size asked for (the last page may hold fewer items).
+    pub page_size: u64,
+    /// How many rows match, over all pages.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total: Option<u64>,
+}

@@ -1,0 +1,326 @@
+//! Code generation for `#[derive(Crud)]`: a SeaORM entity, the create and
+//! patch bodies, the static description, and the `Resource` glue. All logic
+//! lives in `fastsaas-runtime`; this emits data and one-line calls.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::{DeriveInput, LitStr};
+
+use crate::model::{self, Access, Field, Resource, Rule};
+
+/// Expands `#[derive(Crud)]`.
+pub(crate) fn crud(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let resource = model::resource(input).map_err(|errors| {
+        let mut all = errors.into_iter().map(syn::Error::from);
+        let mut first = all.next().unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid resource"));
+        first.extend(all);
+        first
+    })?;
+    Ok(generate(&resource))
+}
+
+fn generate(resource: &Resource) -> TokenStream {
+    let krate = &resource.krate;
+    let private = quote!(#krate::__private);
+    let ident = &resource.ident;
+    let serde_crate = LitStr::new(&format!("{}::__private::serde", path_text(krate)), Span::call_site());
+    let present = LitStr::new(&format!("{}::__private::present", path_text(krate)), Span::call_site());
+    let table = &resource.table;
+    let fields = &resource.fields;
+
+    // SeaORM's derive reads column types from the spelling of field types,
+    // so each stored type gets a plain name.
+    let stored_aliases = fields.iter().map(|field| {
+        let (alias, inner) = (stored_alias(field), &field.inner_ty);
+        quote!(#[allow(non_camel_case_types)] type #alias = <#inner as #private::Field>::Stored;)
+    });
+    let model_fields = fields.iter().map(|field| {
+        let name = &field.ident;
+        let alias = stored_alias(field);
+        let stored = if field.nullable { quote!(Option<#alias>) } else { quote!(#alias) };
+        let mut attrs = Vec::new();
+        if field.unique {
+            attrs.push(quote!(#[sea_orm(unique)]));
+        }
+        if field.index {
+            attrs.push(quote!(#[sea_orm(indexed)]));
+        }
+        if matches!(field.access, Access::WriteOnly | Access::Hidden) {
+            attrs.push(quote!(#[serde(skip)]));
+        }
+        quote!(#(#attrs)* pub #name: #stored)
+    });
+
+    let writable: Vec<&Field> = fields.iter().filter(|field| field.access.is_writable()).collect();
+    let create_fields = writable.iter().map(|field| {
+        let (name, ty) = (&field.ident, &field.ty);
+        if field.nullable {
+            quote!(#[serde(default)] pub #name: #ty)
+        } else if field.default.is_some() {
+            quote!(#[serde(default)] pub #name: Option<#ty>)
+        } else {
+            quote!(pub #name: #ty)
+        }
+    });
+    let patch_fields = writable.iter().map(|field| {
+        let (name, ty) = (&field.ident, &field.ty);
+        quote!(#[serde(default, deserialize_with = #present)] pub #name: Option<#ty>)
+    });
+
+    let new_values = fields.iter().map(|field| {
+        let name = &field.ident;
+        let value = if field.access.is_writable() {
+            match &field.default {
+                Some(_) => {
+                    let default = default_value(&private, field);
+                    quote!(match input.#name { Some(value) => #private::Field::into_stored(value), None => #default })
+                }
+                None => quote!(#private::Field::into_stored(input.#name)),
+            }
+        } else {
+            default_value(&private, field)
+        };
+        quote!(#name: #private::sea_orm::ActiveValue::Set(#value))
+    });
+    let replaced = writable.iter().map(|field| {
+        let name = &field.ident;
+        let value = match &field.default {
+            Some(_) => {
+                let default = default_value(&private, field);
+                quote!(match input.#name { Some(value) => #private::Field::into_stored(value), None => #default })
+            }
+            None => quote!(#private::Field::into_stored(input.#name)),
+        };
+        quote!(#name: #private::sea_orm::ActiveValue::Set(#value))
+    });
+    let patched = writable.iter().map(|field| {
+        let name = &field.ident;
+        quote! {
+            if let Some(value) = input.#name {
+                row.#name = #private::sea_orm::ActiveValue::Set(#private::Field::into_stored(value));
+            }
+        }
+    });
+    let index_of = |field: &Field| fields.iter().position(|f| f.ident == field.ident).unwrap_or_default();
+    let checked: Vec<&Field> = writable.iter().copied().filter(|field| !field.rules.is_empty()).collect();
+    let create_checks = checked.iter().map(|field| {
+        let (name, index) = (&field.ident, index_of(field));
+        if field.default.is_some() {
+            quote!(if let Some(value) = &input.#name { #private::check(&FIELDS[#index], value, errors); })
+        } else {
+            quote!(#private::check(&FIELDS[#index], &input.#name, errors);)
+        }
+    });
+    let patch_checks = checked.iter().map(|field| {
+        let (name, index) = (&field.ident, index_of(field));
+        quote!(if let Some(value) = &input.#name { #private::check(&FIELDS[#index], value, errors); })
+    });
+    let decoded = fields.iter().map(|field| {
+        let name = &field.ident;
+        quote!(#name: #private::Field::from_stored(model.#name)?)
+    });
+    let specs = fields.iter().map(|field| field_spec(&private, field));
+    let field_count = fields.len();
+    let ops = resource.ops.iter().map(|op| {
+        let variant = format_ident!("{}", capitalized(&op.to_string()), span = op.span());
+        quote!(.with(#private::Operation::#variant))
+    });
+    let (path, acl_admins, acl_allow_always) = (&resource.path, &resource.acl_admins, &resource.acl_allow_always);
+    let (name, doc) = (ident.to_string(), &resource.doc);
+
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            // SeaORM's derives name `sea_orm::...` and detect nullable
+            // columns by the spelling `Option<`: both resolve to ours here.
+            use #private::sea_orm;
+            use #private::sea_orm::entity::prelude::{DerivePrimaryKey, EntityTrait, EnumIter, PrimaryKeyTrait};
+            use ::core::option::Option;
+            use ::core::option::Option::{None, Some};
+
+            #(#stored_aliases)*
+
+            #[derive(Clone, Debug, PartialEq, sea_orm::DeriveEntityModel, #private::serde::Serialize)]
+            #[sea_orm(table_name = #table)]
+            #[serde(crate = #serde_crate)]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: #private::Uuid,
+                pub owner_id: Option<#private::Uuid>,
+                #(#model_fields,)*
+                #[sea_orm(indexed)]
+                pub created_at: #private::DateTimeUtc,
+                pub updated_at: #private::DateTimeUtc,
+            }
+
+            #[derive(Clone, Copy, Debug, sea_orm::EnumIter, sea_orm::DeriveRelation)]
+            pub enum Relation {}
+
+            impl sea_orm::ActiveModelBehavior for ActiveModel {}
+
+            #[derive(#private::serde::Deserialize)]
+            #[serde(crate = #serde_crate, deny_unknown_fields)]
+            pub struct Create {
+                #(#create_fields,)*
+            }
+
+            #[derive(#private::serde::Deserialize)]
+            #[serde(crate = #serde_crate, deny_unknown_fields)]
+            pub struct Patch {
+                #(#patch_fields,)*
+            }
+
+            static FIELDS: [#private::FieldSpec; #field_count] = [#(#specs),*];
+
+            static SPEC: #private::ResourceSpec = #private::ResourceSpec {
+                name: #name,
+                path: #path,
+                table: #table,
+                ops: #private::OperationSet::EMPTY #(#ops)*,
+                acl_admins: &[#(#acl_admins),*],
+                acl_allow_always: &[#(#acl_allow_always),*],
+                fields: &FIELDS,
+                doc: #doc,
+            };
+
+            #[automatically_derived]
+            impl #private::Resource for #ident {
+                type Entity = Entity;
+                type Model = Model;
+                type ActiveModel = ActiveModel;
+                type Column = Column;
+                type Create = Create;
+                type Patch = Patch;
+
+                const SPEC: &'static #private::ResourceSpec = &SPEC;
+                const ID: Column = Column::Id;
+                const CREATED_AT: Column = Column::CreatedAt;
+
+                fn new_row(input: Create, row: #private::NewRow) -> ActiveModel {
+                    ActiveModel {
+                        id: sea_orm::ActiveValue::Set(row.id),
+                        owner_id: sea_orm::ActiveValue::Set(row.owner_id),
+                        #(#new_values,)*
+                        created_at: sea_orm::ActiveValue::Set(row.now),
+                        updated_at: sea_orm::ActiveValue::Set(row.now),
+                    }
+                }
+
+                fn replace_row(input: Create, id: #private::Uuid, now: #private::DateTimeUtc) -> ActiveModel {
+                    ActiveModel {
+                        id: sea_orm::ActiveValue::Unchanged(id),
+                        #(#replaced,)*
+                        updated_at: sea_orm::ActiveValue::Set(now),
+                        ..::core::default::Default::default()
+                    }
+                }
+
+                fn patch_row(input: Patch, id: #private::Uuid, now: #private::DateTimeUtc) -> ActiveModel {
+                    let mut row = ActiveModel {
+                        id: sea_orm::ActiveValue::Unchanged(id),
+                        updated_at: sea_orm::ActiveValue::Set(now),
+                        ..::core::default::Default::default()
+                    };
+                    #(#patched)*
+                    row
+                }
+
+                fn validate_create(input: &Create, errors: &mut #private::Vec<#private::FieldError>) {
+                    #(#create_checks)*
+                }
+
+                fn validate_patch(input: &Patch, errors: &mut #private::Vec<#private::FieldError>) {
+                    #(#patch_checks)*
+                }
+
+                fn from_model(model: Model) -> ::core::result::Result<#private::Record<Self>, #private::DecodeError> {
+                    ::core::result::Result::Ok(#private::Record {
+                        id: model.id,
+                        owner_id: model.owner_id,
+                        created_at: model.created_at,
+                        updated_at: model.updated_at,
+                        data: #ident { #(#decoded,)* },
+                    })
+                }
+            }
+        };
+    }
+}
+
+/// The name of a field's stored type in the expansion.
+fn stored_alias(field: &Field) -> syn::Ident {
+    format_ident!("__Stored_{}", field.name)
+}
+
+/// The stored value of a field's `default` (or `None` for an Option field).
+fn default_value(private: &TokenStream, field: &Field) -> TokenStream {
+    let ty = &field.ty;
+    let inner = &field.inner_ty;
+    match (&field.default, field.nullable) {
+        (Some(value), true) => quote!(#private::Field::into_stored(Some(::core::convert::Into::<#inner>::into(#value)))),
+        (Some(value), false) => quote!(#private::Field::into_stored(::core::convert::Into::<#ty>::into(#value))),
+        (None, _) => quote!(None),
+    }
+}
+
+fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
+    let (name, ty, doc) = (&field.name, &field.ty, &field.doc);
+    let access = format_ident!(
+        "{}",
+        match field.access {
+            Access::ReadWrite => "ReadWrite",
+            Access::ReadOnly => "ReadOnly",
+            Access::WriteOnly => "WriteOnly",
+            Access::Hidden => "Hidden",
+        }
+    );
+    let (unique, index, filter, sort) = (field.unique, field.index, field.filter, field.sort);
+    let has_default = field.default.is_some();
+    let rules = field.rules.iter().map(|rule| match rule {
+        Rule::Length { min, max } => {
+            let (min, max) = (option(min.as_ref()), option(max.as_ref()));
+            quote!(#private::Rule::Length { min: #min, max: #max })
+        }
+        Rule::Range { min, max } => {
+            let (min, max) = (option(min.as_ref()), option(max.as_ref()));
+            quote!(#private::Rule::Range { min: #min, max: #max })
+        }
+        Rule::Email => quote!(#private::Rule::Email),
+        Rule::Pattern(pattern) => quote!(#private::Rule::Pattern(#pattern)),
+    });
+    quote! {
+        #private::FieldSpec {
+            name: #name,
+            kind: <#ty as #private::Field>::KIND,
+            nullable: <#ty as #private::Field>::NULLABLE,
+            access: #private::Access::#access,
+            unique: #unique,
+            index: #index,
+            filter: #filter,
+            sort: #sort,
+            has_default: #has_default,
+            rules: &[#(#rules),*],
+            doc: #doc,
+        }
+    }
+}
+
+fn option<T: quote::ToTokens>(value: Option<&T>) -> TokenStream {
+    match value {
+        Some(value) => quote!(Some(#value)),
+        None => quote!(None),
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// A path as text for `#[serde(crate = "...")]`.
+fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|segment| segment.ident.to_string()).collect();
+    let prefix = if path.leading_colon.is_some() { "::" } else { "" };
+    format!("{prefix}{}", segments.join("::"))
+}
+

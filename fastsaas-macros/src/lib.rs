@@ -1,0 +1,38 @@
+//! The derive macros of FastSaaS. Use them through the `fastsaas` crate,
+//! which documents every attribute: `fastsaas::Crud`, `fastsaas::CrudEnum`.
+//!
+//! Each entry point parses, calls an expander returning
+//! `syn::Result<TokenStream>`, and turns errors into `compile_error!`. The
+//! stages live in their own modules: `attr` (options), `model` (checks),
+//! `expand` (code generation).
+
+use proc_macro::TokenStream;
+use syn::parse_macro_input;
+
+mod attr;
+mod enum_derive;
+mod expand;
+mod model;
+
+/// Turns a struct into a FastSaaS resource. Documented on `fastsaas::Crud`.
+#[proc_macro_derive(Crud, attributes(crud, scope))]
+pub fn derive_crud(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as syn::DeriveInput);
+    finish("Crud", expand::crud(&input))
+}
+
+/// Makes an enum of unit variants a string-backed field type. Documented on
+/// `fastsaas::CrudEnum`.
+#[proc_macro_derive(CrudEnum, attributes(crud))]
+pub fn derive_crud_enum(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as syn::DeriveInput);
+    finish("CrudEnum", enum_derive::crud_enum(&input))
+}
+
+fn finish(name: &str, expansion: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
+    let tokens = expansion.unwrap_or_else(syn::Error::into_compile_error);
+    if std::env::var_os("FASTSAAS_MACROS_DEBUG").is_some() {
+        eprintln!("// #[derive({name})] expands to:\n{tokens}");
+    }
+    tokens.into()
+}

@@ -1,0 +1,437 @@
+//! The checked model of a `#[derive(Crud)]` input: every cross-option rule
+//! is enforced here, with each error on its token, all errors at once.
+
+use darling::FromDeriveInput;
+use heck::ToSnakeCase;
+use proc_macro2::Span;
+use syn::{Attribute, DeriveInput, Expr, Ident, LitStr, Type};
+
+use crate::attr::{Bounds, CrudField, CrudInput, Number, Scope};
+
+/// The names the generated SeaORM items take in the expansion's scope.
+const RESERVED_TYPE_NAMES: [&str; 6] = ["Model", "Entity", "Column", "ActiveModel", "PrimaryKey", "Relation"];
+/// The columns every resource gets from the framework.
+const FRAMEWORK_COLUMNS: [&str; 4] = ["id", "owner_id", "created_at", "updated_at"];
+/// The operations of `ops(...)`.
+pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", "list", "clear"];
+
+pub(crate) struct Resource {
+    pub(crate) ident: Ident,
+    pub(crate) krate: syn::Path,
+    pub(crate) path: String,
+    pub(crate) table: String,
+    pub(crate) ops: Vec<Ident>,
+    pub(crate) acl_admins: Vec<LitStr>,
+    pub(crate) acl_allow_always: Vec<LitStr>,
+    pub(crate) doc: String,
+    pub(crate) fields: Vec<Field>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    ReadOnly,
+    WriteOnly,
+    Hidden,
+}
+
+impl Access {
+    pub(crate) fn is_writable(self) -> bool {
+        matches!(self, Access::ReadWrite | Access::WriteOnly)
+    }
+}
+
+/// What a field's type is, as far as its tokens tell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Text,
+    Integer,
+    Float,
+    Bool,
+    Uuid,
+    DateTime,
+    Json,
+    List,
+    Map,
+    /// A path the tokens do not tell: a `#[derive(CrudEnum)]` enum, or a
+    /// type the `Field` trait bound will reject on its span.
+    Other,
+}
+
+impl Shape {
+    fn of(ty: &Type) -> Option<Shape> {
+        let Type::Path(path) = ty else { return None };
+        let last = path.path.segments.last()?;
+        Some(match last.ident.to_string().as_str() {
+            "String" => Shape::Text,
+            "i32" | "i64" => Shape::Integer,
+            "f64" => Shape::Float,
+            "bool" => Shape::Bool,
+            "Uuid" => Shape::Uuid,
+            "DateTime" | "DateTimeUtc" => Shape::DateTime,
+            "Value" | "Json" => Shape::Json,
+            "Vec" => Shape::List,
+            "HashMap" | "BTreeMap" => Shape::Map,
+            _ => Shape::Other,
+        })
+    }
+
+    fn is_scalar(self) -> bool {
+        !matches!(self, Shape::Json | Shape::List | Shape::Map)
+    }
+}
+
+pub(crate) enum Rule {
+    Length { min: Option<u64>, max: Option<u64> },
+    Range { min: Option<f64>, max: Option<f64> },
+    Email,
+    Pattern(String),
+}
+
+pub(crate) struct Field {
+    pub(crate) ident: Ident,
+    pub(crate) name: String,
+    pub(crate) ty: Type,
+    /// `T` of an `Option<T>` field, else the type itself.
+    pub(crate) inner_ty: Type,
+    pub(crate) nullable: bool,
+    pub(crate) access: Access,
+    pub(crate) default: Option<Expr>,
+    pub(crate) unique: bool,
+    pub(crate) index: bool,
+    pub(crate) filter: bool,
+    pub(crate) sort: bool,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) doc: String,
+}
+
+/// Parses and checks `input`, collecting every error.
+pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
+    let mut errors = darling::Error::accumulator();
+    let parsed = errors.handle(CrudInput::from_derive_input(input));
+    let scope = errors.handle(scope(input));
+    let Some(parsed) = parsed else {
+        return errors.finish().and(Err(darling::Error::custom("unreachable")));
+    };
+    if let Some(param) = parsed.generics.params.first() {
+        errors.push(darling::Error::custom("a resource cannot be generic: it maps to one table").with_span(param));
+    }
+    let name = parsed.ident.to_string();
+    if RESERVED_TYPE_NAMES.contains(&name.as_str()) {
+        errors.push(
+            darling::Error::custom(format!("`{name}` names a generated SeaORM item; rename the resource"))
+                .with_span(&parsed.ident),
+        );
+    }
+    let table = match &parsed.table {
+        Some(table) => {
+            if !is_identifier(table) {
+                errors.push(
+                    darling::Error::custom("a table name takes lowercase letters, digits and `_`, starting with a letter")
+                        .with_span(&table.span()),
+                );
+            }
+            table.as_str().to_owned()
+        }
+        None => plural(&name.to_snake_case()),
+    };
+    let ops = match &parsed.ops {
+        Some(list) => errors.handle(operations(list)).unwrap_or_default(),
+        None => OPERATIONS.iter().map(|op| Ident::new(op, Span::call_site())).collect(),
+    };
+    let fields = parsed
+        .data
+        .take_struct()
+        .map(|fields| fields.fields)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|field| errors.handle(self::field(field)))
+        .collect();
+    let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
+    let doc = doc_text(&parsed.attrs);
+    errors.finish()?;
+    let scope = scope.ok_or_else(|| darling::Error::custom("unreachable"))?;
+    Ok(Resource {
+        ident: parsed.ident,
+        krate,
+        path: scope.path.value(),
+        table,
+        ops,
+        acl_admins: scope.acl_admins,
+        acl_allow_always: scope.acl_allow_always,
+        doc,
+        fields,
+    })
+}
+
+fn scope(input: &DeriveInput) -> darling::Result<Scope> {
+    let mut scopes = input.attrs.iter().filter(|attr| attr.path().is_ident("scope"));
+    let Some(attr) = scopes.next() else {
+        return Err(darling::Error::custom(
+            "a resource needs its path: add #[scope(\"/items\")] (with the path its routes live under)",
+        )
+        .with_span(&input.ident));
+    };
+    if let Some(again) = scopes.next() {
+        return Err(darling::Error::custom("duplicate #[scope]: a resource has one path").with_span(again));
+    }
+    let scope: Scope = attr.parse_args()?;
+    let path = scope.path.value();
+    let problem = if !path.starts_with('/') {
+        Some("the scope path must start with `/`, e.g. \"/items\"")
+    } else if path.len() > 1 && path.ends_with('/') {
+        Some("the scope path must not end with `/`")
+    } else if path == "/" {
+        Some("the scope path needs a name after `/`, e.g. \"/items\"")
+    } else if !path[1..].split('/').all(is_path_segment) {
+        Some("each segment of the scope path takes letters, digits, `-`, `_`, `.` or `~`")
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(darling::Error::custom(message).with_span(&scope.path)),
+        None => Ok(scope),
+    }
+}
+
+fn is_path_segment(segment: &str) -> bool {
+    !segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The English plural of a snake_case name, for default table names.
+fn plural(name: &str) -> String {
+    if ["s", "x", "z", "ch", "sh"].iter().any(|end| name.ends_with(end)) {
+        format!("{name}es")
+    } else if name.ends_with('y') && !name.ends_with("ay") && !name.ends_with("ey") && !name.ends_with("oy") {
+        format!("{}ies", &name[..name.len() - 1])
+    } else {
+        format!("{name}s")
+    }
+}
+
+fn operations(list: &darling::util::PathList) -> darling::Result<Vec<Ident>> {
+    let mut errors = darling::Error::accumulator();
+    let mut ops: Vec<Ident> = Vec::new();
+    for path in list.iter() {
+        let Some(ident) = path.get_ident() else {
+            errors.push(darling::Error::custom("expected an operation name").with_span(path));
+            continue;
+        };
+        let name = ident.to_string();
+        if !OPERATIONS.contains(&name.as_str()) {
+            errors.push(
+                darling::Error::unknown_value(&name)
+                    .with_span(ident)
+                    .add_sibling_alts_for_unknown_field(&OPERATIONS[..]),
+            );
+        } else if ops.iter().any(|op| op == ident) {
+            errors.push(darling::Error::custom(format!("`{name}` is listed twice")).with_span(ident));
+        } else {
+            ops.push(ident.clone());
+        }
+    }
+    errors.finish_with(ops)
+}
+
+fn field(field: CrudField) -> darling::Result<Field> {
+    let mut errors = darling::Error::accumulator();
+    let ident = field.ident.clone().ok_or_else(|| darling::Error::custom("a resource's fields need names"))?;
+    let name = ident.to_string().trim_start_matches("r#").to_owned();
+    if FRAMEWORK_COLUMNS.contains(&name.as_str()) {
+        errors.push(
+            darling::Error::custom(format!("`{name}` is a column the framework adds to every resource; rename this field"))
+                .with_span(&ident),
+        );
+    }
+    let (nullable, inner_ty) = match option_inner(&field.ty) {
+        Some(inner) => (true, inner.clone()),
+        None => (false, field.ty.clone()),
+    };
+    let shape = Shape::of(&inner_ty).unwrap_or_else(|| {
+        errors.push(
+            darling::Error::custom("unsupported field type: use an owned type such as String, i64, Vec<T> or an enum")
+                .with_span(&field.ty),
+        );
+        Shape::Other
+    });
+    let access = access(&field, &mut errors);
+    let default = field.default.as_ref().map(|value| value.0.clone());
+    match (&default, access) {
+        (None, Access::ReadOnly | Access::Hidden) if !nullable => {
+            let flag = if access == Access::ReadOnly { &field.read_only } else { &field.hidden };
+            errors.push(
+                darling::Error::custom(format!(
+                    "the server sets `{name}`, so it needs `default = ...` or an Option type"
+                ))
+                .with_span(&flag.span()),
+            );
+        }
+        (Some(value), _) if nullable && access.is_writable() => errors.push(
+            darling::Error::custom("an Option field that clients set already defaults to null; remove `default`")
+                .with_span(value),
+        ),
+        _ => {}
+    }
+    for (flag, option) in [(&field.filter, "filter"), (&field.sort, "sort"), (&field.unique, "unique"), (&field.index, "index")] {
+        if flag.is_present() && !shape.is_scalar() {
+            errors.push(
+                darling::Error::custom(format!("`{option}` applies to single values, not to JSON, lists or maps"))
+                    .with_span(&flag.span()),
+            );
+        }
+    }
+    let rules = field.validate.as_ref().map(|validate| rules(validate, shape, &mut errors)).unwrap_or_default();
+    errors.finish()?;
+    Ok(Field {
+        doc: doc_text(&field.attrs),
+        ident,
+        name,
+        ty: field.ty,
+        inner_ty,
+        nullable,
+        access,
+        default,
+        unique: field.unique.is_present(),
+        index: field.index.is_present(),
+        filter: field.filter.is_present(),
+        sort: field.sort.is_present(),
+        rules,
+    })
+}
+
+fn access(field: &CrudField, errors: &mut darling::error::Accumulator) -> Access {
+    let set: Vec<(&darling::util::Flag, Access, &str)> = [
+        (&field.read_only, Access::ReadOnly, "read_only"),
+        (&field.write_only, Access::WriteOnly, "write_only"),
+        (&field.hidden, Access::Hidden, "hidden"),
+    ]
+    .into_iter()
+    .filter(|(flag, _, _)| flag.is_present())
+    .collect();
+    if let [(_, _, first), rest @ ..] = set.as_slice() {
+        for (flag, _, name) in rest {
+            errors.push(
+                darling::Error::custom(format!("`{name}` conflicts with `{first}`: a field has one access mode"))
+                    .with_span(&flag.span()),
+            );
+        }
+    }
+    set.first().map_or(Access::ReadWrite, |(_, access, _)| *access)
+}
+
+fn rules(validate: &crate::attr::Validate, shape: Shape, errors: &mut darling::error::Accumulator) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    let refuse = |errors: &mut darling::error::Accumulator, span: Span, rule: &str, applies_to: &str| {
+        errors.push(
+            darling::Error::custom(format!("`{rule}` applies to {applies_to}, not to this field's type")).with_span(&span),
+        );
+    };
+    if let Some(length) = &validate.length {
+        if matches!(shape, Shape::Text | Shape::List | Shape::Map) {
+            let (min, max) = bounds(length, errors, true);
+            rules.push(Rule::Length { min: min.map(|n| n as u64), max: max.map(|n| n as u64) });
+        } else {
+            refuse(errors, length.span(), "length", "strings, lists and maps");
+        }
+    }
+    if let Some(range) = &validate.range {
+        if matches!(shape, Shape::Integer | Shape::Float) {
+            let (min, max) = bounds(range, errors, false);
+            rules.push(Rule::Range { min, max });
+        } else {
+            refuse(errors, range.span(), "range", "numbers (i32, i64, f64)");
+        }
+    }
+    if validate.email.is_present() {
+        if shape == Shape::Text {
+            rules.push(Rule::Email);
+        } else {
+            refuse(errors, validate.email.span(), "email", "strings");
+        }
+    }
+    if let Some(pattern) = &validate.pattern {
+        if shape != Shape::Text {
+            refuse(errors, pattern.span(), "pattern", "strings");
+        } else if let Err(err) = regex_syntax::Parser::new().parse(pattern.as_str()) {
+            errors.push(darling::Error::custom(format!("invalid regular expression: {err}")).with_span(&pattern.span()));
+        } else {
+            rules.push(Rule::Pattern(pattern.as_str().to_owned()));
+        }
+    }
+    rules
+}
+
+/// Checks `min <= max` (and, for lengths, whole non-negative numbers).
+fn bounds(
+    bounds: &darling::util::SpannedValue<Bounds>,
+    errors: &mut darling::error::Accumulator,
+    count: bool,
+) -> (Option<f64>, Option<f64>) {
+    let check = |number: Option<Number>, errors: &mut darling::error::Accumulator| {
+        let number = number?;
+        if count && (!number.is_integer || number.value < 0.0) {
+            errors.push(darling::Error::custom("a length is a whole number, 0 or more").with_span(&number.span));
+            return None;
+        }
+        Some(number.value)
+    };
+    let min = check(bounds.min, errors);
+    let max = check(bounds.max, errors);
+    if let (Some(low), Some(high)) = (min, max)
+        && low > high
+    {
+        errors.push(darling::Error::custom("`min` is greater than `max`").with_span(&bounds.span()));
+    }
+    if bounds.min.is_none() && bounds.max.is_none() {
+        errors.push(darling::Error::custom("give `min`, `max` or both").with_span(&bounds.span()));
+    }
+    (min, max)
+}
+
+/// `T` if `ty` is `Option<T>` (or a path ending in `Option<T>`).
+fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    match args.args.first()? {
+        syn::GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+/// The text of `///` comments, joined by newlines.
+fn doc_text(attrs: &[Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }), ..
+            }) => Some(text.value().trim().to_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn plurals_of_table_names() {
+        assert_eq!(plural("item"), "items");
+        assert_eq!(plural("address"), "addresses");
+        assert_eq!(plural("company"), "companies");
+        assert_eq!(plural("key"), "keys");
+        assert_eq!(plural("batch"), "batches");
+    }
+}

@@ -1,0 +1,179 @@
+//! The application builder: settings, registered resources, router, server.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use fastsaas_core::{ResourceSpec, Settings};
+use sea_orm::DatabaseConnection;
+
+use crate::error::StartupError;
+use crate::resource::Resource;
+use crate::{db, openapi, routes};
+
+/// What the handlers share: the database pool and the settings.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<SharedState>);
+
+#[derive(Debug)]
+struct SharedState {
+    db: DatabaseConnection,
+    settings: Settings,
+}
+
+impl AppState {
+    /// The database pool.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    /// The settings the app started with.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub(crate) fn body_limit(&self) -> usize {
+        self.0.settings.body_limit
+    }
+}
+
+type EnsureTable = for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
+
+/// One registered resource: its description and the generic functions that
+/// serve it, instantiated for its type.
+#[derive(Clone, Copy)]
+pub(crate) struct Registration {
+    pub(crate) spec: &'static ResourceSpec,
+    pub(crate) mount: fn(Router<AppState>) -> Router<AppState>,
+    ensure_table: EnsureTable,
+}
+
+/// A FastSaaS application: settings plus resources, turned into an axum
+/// [`Router`] or served directly.
+///
+/// ```no_run
+/// # use fastsaas_runtime::{App, StartupError};
+/// # async fn run() -> Result<(), StartupError> {
+/// App::from_env()?            // defaults < fastsaas.toml < environment
+///     // .resource::<Item>()  // one line per #[derive(Crud)] type
+///     .serve()                // until Ctrl-C or SIGTERM
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    settings: Settings,
+    resources: Vec<Registration>,
+}
+
+impl App {
+    /// An app with the given settings and no resources yet.
+    pub fn new(settings: Settings) -> App {
+        App { settings, resources: Vec::new() }
+    }
+
+    /// An app configured from defaults < `fastsaas.toml` < environment
+    /// (see [`Settings::load`]).
+    pub fn from_env() -> Result<App, StartupError> {
+        Ok(App::new(Settings::load()?))
+    }
+
+    /// Registers a `#[derive(Crud)]` type: its table, its routes under its
+    /// scope path, and its OpenAPI schemas.
+    #[must_use]
+    pub fn resource<T: Resource>(mut self) -> App {
+        self.resources.push(Registration {
+            spec: T::SPEC,
+            mount: routes::mount::<T>,
+            ensure_table: |db| Box::pin(db::ensure_table::<T>(db)),
+        });
+        self
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Changes the settings, e.g. to point a test at another database.
+    #[must_use]
+    pub fn with_settings(mut self, settings: Settings) -> App {
+        self.settings = settings;
+        self
+    }
+
+    /// Connects to the database, creates missing tables, and returns the
+    /// router, ready to be served or nested in a larger axum app (add tower
+    /// layers to it as to any router).
+    pub async fn into_router(self) -> Result<Router, StartupError> {
+        self.check_unique()?;
+        let db = db::connect(&self.settings).await?;
+        for registration in &self.resources {
+            (registration.ensure_table)(&db).await?;
+        }
+        let document = openapi::document(self.resources.iter().map(|r| r.spec));
+        let state = AppState(Arc::new(SharedState { db, settings: self.settings }));
+        let router = self.resources.iter().fold(Router::new(), |router, r| (r.mount)(router));
+        Ok(routes::finish(router, document).with_state(state))
+    }
+
+    /// Serves the app on `settings.bind` until Ctrl-C or SIGTERM, then lets
+    /// requests in flight finish.
+    pub async fn serve(self) -> Result<(), StartupError> {
+        crate::telemetry::init();
+        let bind = self.settings.bind.clone();
+        let router = self.into_router().await?;
+        let serve_error = |source| StartupError::Serve { bind: bind.clone(), source };
+        let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
+        tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
+        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(serve_error)
+    }
+
+    fn check_unique(&self) -> Result<(), StartupError> {
+        for (index, later) in self.resources.iter().enumerate() {
+            for earlier in &self.resources[..index] {
+                let clash = if earlier.spec.path == later.spec.path {
+                    Some(("scope path", later.spec.path))
+                } else if earlier.spec.table == later.spec.table {
+                    Some(("table", later.spec.table))
+                } else {
+                    None
+                };
+                if let Some((what, value)) = clash {
+                    return Err(StartupError::Duplicate { what, value, first: earlier.spec.name, second: later.spec.name });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

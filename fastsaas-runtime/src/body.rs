@@ -1,0 +1,152 @@
+//! Reading a JSON body: content type, size limit, and errors that name every
+//! refused field at once.
+
+use axum::body::Body;
+use chrono::{DateTime, Utc};
+use fastsaas_core::error::FieldErrorCode;
+use fastsaas_core::{ApiError, FieldError, FieldKind, FieldSpec, ResourceSpec};
+use http::{HeaderMap, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The framework's columns: returned on every record, never accepted.
+pub(crate) const FRAMEWORK_COLUMNS: [&str; 4] = ["id", "owner_id", "created_at", "updated_at"];
+
+/// Which body is being read: a create or PUT needs every required field; a
+/// PATCH may carry any subset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyShape {
+    Whole,
+    Partial,
+}
+
+/// Reads the body as `T`, or explains in one error everything wrong with it.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    spec: &ResourceSpec,
+    shape: BodyShape,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    check_content_type(headers)?;
+    let bytes = read_limited(headers, body, limit).await?;
+    // The common case costs one typed parse; the slow analysis runs only to
+    // explain a failure.
+    serde_json::from_slice(&bytes).map_err(|err| explain::<T>(spec, shape, &bytes, err))
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType("the body must be JSON; send `Content-Type: application/json`".into()));
+    };
+    let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!("the body must be JSON, not `{essence}`")))
+    }
+}
+
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge(limit)),
+        Err(err) => Err(ApiError::MalformedJson(format!("the body could not be read: {err}"))),
+    }
+}
+
+/// Builds the 400 for a body that did not parse as `T`: every unknown,
+/// read-only, mistyped or missing field, each named.
+fn explain<T: DeserializeOwned>(spec: &ResourceSpec, shape: BodyShape, bytes: &[u8], err: serde_json::Error) -> ApiError {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(_) => return ApiError::MalformedJson(err.to_string()),
+    };
+    let Value::Object(object) = value else {
+        return ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object");
+    };
+    let mut errors = Vec::new();
+    for (name, value) in &object {
+        if let Some(error) = check_member(spec, name, value) {
+            errors.push(error);
+        }
+    }
+    if shape == BodyShape::Whole {
+        for field in spec.fields.iter().filter(|field| field.is_required_on_create()) {
+            if !object.contains_key(field.name) {
+                errors.push(FieldError::new(field.name, FieldErrorCode::Missing, "this field is required"));
+            }
+        }
+    }
+    if errors.is_empty() {
+        // The shapes are right, so the failure is deeper (an item of a list,
+        // a value of a map): let serde name the path.
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let (field, message) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+            Err(deep) => (deep.path().to_string(), deep.into_inner().to_string()),
+            Ok(_) => ("<body>".to_owned(), err.to_string()),
+        };
+        errors.push(FieldError::new(field, FieldErrorCode::WrongType, message));
+    }
+    ApiError::Validation(errors)
+}
+
+fn check_member(spec: &ResourceSpec, name: &str, value: &Value) -> Option<FieldError> {
+    if FRAMEWORK_COLUMNS.contains(&name) {
+        return Some(FieldError::new(name, FieldErrorCode::ReadOnly, "this field is set by the server"));
+    }
+    let Some(field) = spec.field(name).filter(|field| field.access != fastsaas_core::Access::Hidden) else {
+        return Some(FieldError::new(name, FieldErrorCode::Unknown, format!("{} has no field `{name}`", spec.name)));
+    };
+    if !field.access.is_writable() {
+        return Some(FieldError::new(name, FieldErrorCode::ReadOnly, "this field is set by the server"));
+    }
+    if value.is_null() {
+        return (!field.nullable).then(|| FieldError::new(name, FieldErrorCode::NotNullable, "this field cannot be null"));
+    }
+    shape_error(field, value).map(|message| FieldError::new(name, FieldErrorCode::WrongType, message))
+}
+
+/// Why `value` cannot be a value of `field`, if it cannot.
+pub(crate) fn shape_error(field: &FieldSpec, value: &Value) -> Option<String> {
+    let fits = match field.kind {
+        FieldKind::Text => value.is_string(),
+        FieldKind::Bool => value.is_boolean(),
+        FieldKind::Int32 => value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+        FieldKind::Int64 => value.as_i64().is_some(),
+        FieldKind::Float => value.is_number(),
+        FieldKind::Uuid => value.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
+        FieldKind::DateTime => value.as_str().is_some_and(|s| s.parse::<DateTime<Utc>>().is_ok()),
+        FieldKind::Json => true,
+        FieldKind::Array => value.is_array(),
+        FieldKind::Object => value.is_object(),
+        FieldKind::Enum(variants) => value.as_str().is_some_and(|s| variants.contains(&s)),
+    };
+    (!fits).then(|| format!("expected {}", describe(field.kind)))
+}
+
+/// The expected value of a kind, for messages.
+pub(crate) fn describe(kind: FieldKind) -> String {
+    match kind {
+        FieldKind::Text => "a string".into(),
+        FieldKind::Bool => "true or false".into(),
+        FieldKind::Int32 => "an integer between -2147483648 and 2147483647".into(),
+        FieldKind::Int64 => "an integer".into(),
+        FieldKind::Float => "a number".into(),
+        FieldKind::Uuid => "a UUID".into(),
+        FieldKind::DateTime => "an RFC 3339 date-time".into(),
+        FieldKind::Json => "any JSON value".into(),
+        FieldKind::Array => "an array".into(),
+        FieldKind::Object => "an object".into(),
+        FieldKind::Enum(variants) => format!("one of {}", variants.join(", ")),
+    }
+}

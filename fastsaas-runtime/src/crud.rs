@@ -1,0 +1,165 @@
+//! The generic handlers behind every resource's routes.
+//!
+//! Each follows the one request path of the design: read the input, check
+//! it, touch the database, answer with the record. Authorization slots in as
+//! the step before the database once principals exist.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
+use http::{HeaderMap, StatusCode, header};
+use sea_orm::sea_query::Order;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::body::{BodyShape, read_json};
+use crate::error::db_error;
+use crate::query::{self, Direction};
+use crate::resource::{NewRow, Resource};
+
+/// `POST /items`: 201 with the record and its `Location`.
+pub(crate) async fn create<T: Resource>(
+    State(app): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: T::Create = read_json(T::SPEC, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    validated(&input, T::validate_create)?;
+    let row = NewRow { id: Uuid::new_v4(), owner_id: None, now: Utc::now() };
+    let model = T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(model)).into_response())
+}
+
+/// `GET /items/{id}`.
+pub(crate) async fn read<T: Resource>(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<T::Model>> {
+    let id = parse_id(&id)?;
+    let model = T::Entity::find()
+        .filter(T::ID.eq(id))
+        .one(app.db())
+        .await
+        .map_err(|err| db_error(T::SPEC, err))?
+        .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
+    Ok(Json(model))
+}
+
+/// `PATCH /items/{id}`: the fields present are replaced.
+pub(crate) async fn patch<T: Resource>(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<T::Model>> {
+    let id = parse_id(&id)?;
+    let input: T::Patch = read_json(T::SPEC, BodyShape::Partial, &headers, body, app.body_limit()).await?;
+    validated(&input, T::validate_patch)?;
+    update_row::<T>(&app, T::patch_row(input, id, Utc::now())).await
+}
+
+/// `PUT /items/{id}`: every writable field is replaced.
+pub(crate) async fn replace<T: Resource>(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<T::Model>> {
+    let id = parse_id(&id)?;
+    let input: T::Create = read_json(T::SPEC, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    validated(&input, T::validate_create)?;
+    update_row::<T>(&app, T::replace_row(input, id, Utc::now())).await
+}
+
+async fn update_row<T: Resource>(app: &AppState, changes: T::ActiveModel) -> ApiResult<Json<T::Model>> {
+    match changes.update(app.db()).await {
+        Ok(model) => Ok(Json(model)),
+        Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {
+            Err(ApiError::not_found(T::SPEC.name))
+        }
+        Err(err) => Err(db_error(T::SPEC, err)),
+    }
+}
+
+/// `DELETE /items/{id}`: 204.
+pub(crate) async fn delete<T: Resource>(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    let result = T::Entity::delete_many()
+        .filter(T::ID.eq(id))
+        .exec(app.db())
+        .await
+        .map_err(|err| db_error(T::SPEC, err))?;
+    if result.rows_affected == 0 {
+        return Err(ApiError::not_found(T::SPEC.name));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /items?page=&page_size=&total=&sort=&field=value`.
+pub(crate) async fn list<T: Resource>(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Page<T::Model>>> {
+    let query = query::parse(T::SPEC, raw.as_deref())?;
+    let mut select = T::Entity::find();
+    for (field, value) in &query.filters {
+        select = select.filter(column::<T>(field.name)?.eq(value.clone()));
+    }
+    let total = if query.with_total {
+        Some(select.clone().count(app.db()).await.map_err(|err| db_error(T::SPEC, err))?)
+    } else {
+        None
+    };
+    if let Some((field, direction)) = query.sort {
+        let order = match direction {
+            Direction::Ascending => Order::Asc,
+            Direction::Descending => Order::Desc,
+        };
+        select = select.order_by(column::<T>(field.name)?, order);
+    } else {
+        select = select.order_by(T::CREATED_AT, Order::Asc);
+    }
+    let items = select
+        .order_by(T::ID, Order::Asc)
+        .limit(query.page_size)
+        .offset(query.offset())
+        .all(app.db())
+        .await
+        .map_err(|err| db_error(T::SPEC, err))?;
+    Ok(Json(Page { items, page: query.page, page_size: query.page_size, total }))
+}
+
+/// The body of a clear: how many rows were deleted.
+#[derive(Debug, Serialize)]
+pub(crate) struct Cleared {
+    deleted: u64,
+}
+
+/// `DELETE /items`: deletes every row, answers `{deleted: n}`.
+pub(crate) async fn clear<T: Resource>(State(app): State<AppState>) -> ApiResult<Json<Cleared>> {
+    let result = T::Entity::delete_many().exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+    Ok(Json(Cleared { deleted: result.rows_affected }))
+}
+
+/// The column of a field. Every field has one: the derive emits both.
+fn column<T: Resource>(name: &str) -> Result<T::Column, ApiError> {
+    name.parse().map_err(|_| {
+        tracing::error!(resource = T::SPEC.name, field = name, "a field has no column");
+        ApiError::Internal
+    })
+}
+
+/// A path id, or the 400 that says it is not a UUID.
+pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::InvalidId(text.to_owned()))
+}
+
+fn validated<I>(input: &I, validate: fn(&I, &mut Vec<FieldError>)) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    validate(input, &mut errors);
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}

@@ -1,0 +1,67 @@
+//! Connecting to the database and making sure each resource's table exists.
+
+use std::time::Duration;
+
+use fastsaas_core::Settings;
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, IdenStatic, Iterable,
+    Schema, Statement,
+};
+
+use crate::error::StartupError;
+use crate::resource::Resource;
+
+/// Opens the pool for `settings.database_url`.
+///
+/// SQLite is opened in WAL mode with a busy timeout and foreign keys on, so
+/// readers do not block the writer and concurrent writers wait, not fail.
+pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupError> {
+    let mut options = ConnectOptions::new(settings.database_url.clone());
+    options
+        .max_connections(settings.db_max_connections)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    Ok(Database::connect(options).await?)
+}
+
+/// Creates `T`'s table and indexes if the table is missing; otherwise checks
+/// that it has every column `T` needs.
+pub(crate) async fn ensure_table<T: Resource>(db: &DatabaseConnection) -> Result<(), StartupError> {
+    let table = T::SPEC.table;
+    let existing = table_columns(db, table).await?;
+    if existing.is_empty() {
+        let schema = Schema::new(db.get_database_backend());
+        let entity = T::Entity::default();
+        db.execute(schema.create_table_from_entity(entity).if_not_exists()).await?;
+        for mut index in schema.create_index_from_entity(entity) {
+            db.execute(index.if_not_exists()).await?;
+        }
+        return Ok(());
+    }
+    match T::Column::iter().map(|column| column.as_str()).find(|column| !existing.iter().any(|e| e == column)) {
+        Some(column) => Err(StartupError::MissingColumn { table, column }),
+        None => Ok(()),
+    }
+}
+
+/// The column names of `table`, empty if there is no such table.
+async fn table_columns(db: &DatabaseConnection, table: &str) -> Result<Vec<String>, StartupError> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Sqlite => "SELECT name AS column_name FROM pragma_table_info(?)",
+        _ => {
+            "SELECT column_name::text AS column_name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+    };
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [table.into()])).await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "column_name"))
+        .collect::<Result<_, _>>()?)
+}

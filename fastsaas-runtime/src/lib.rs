@@ -1,0 +1,29 @@
+//! The machinery of FastSaaS: the [`App`] builder, the database layer, the
+//! generic CRUD handlers every resource shares, OpenAPI, and the test client.
+//!
+//! Users reach all of this through the `fastsaas` facade; the derive macros
+//! generate implementations of [`Resource`] and [`Field`] that these generic
+//! functions are written against.
+
+mod app;
+mod body;
+mod crud;
+pub mod db;
+mod error;
+pub mod field;
+mod openapi;
+mod query;
+pub mod resource;
+mod routes;
+mod telemetry;
+pub mod testing;
+pub mod validate;
+
+pub use app::{App, AppState};
+pub use error::StartupError;
+pub use field::{DecodeError, Field, StringEnum};
+pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use resource::{NewRow, Record, Resource};
+
+/// Re-exported so generated code and users share the exact versions.
+pub use sea_orm;

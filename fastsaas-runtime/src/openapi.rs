@@ -1,0 +1,323 @@
+//! The OpenAPI 3.1 description of the app, built from the resources'
+//! [`ResourceSpec`]s: every route, each resource's record, create, patch and
+//! page schemas, and the problem types each route can answer.
+
+use fastsaas_core::error::PROBLEM_JSON;
+use fastsaas_core::{Access, FieldKind, FieldSpec, Operation, ProblemKind, ResourceSpec, Rule};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr, Required,
+    ResponseBuilder, Schema,
+};
+
+use crate::body::FRAMEWORK_COLUMNS;
+use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
+
+/// The OpenAPI document of an app serving `resources`.
+pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) -> serde_json::Value {
+    let mut paths = PathsBuilder::new();
+    let mut components = ComponentsBuilder::new()
+        .schema("Problem", problem_schema())
+        .schema("FieldError", field_error_schema());
+    for spec in resources {
+        components = components
+            .schema(spec.name, record_schema(spec))
+            .schema(format!("{}Create", spec.name), input_schema(spec, true))
+            .schema(format!("{}Patch", spec.name), input_schema(spec, false))
+            .schema(format!("{}Page", spec.name), page_schema(spec));
+        for (path, method, operation) in operations(spec) {
+            paths = paths.path(path, PathItem::new(method, operation));
+        }
+    }
+    let openapi = OpenApiBuilder::new()
+        .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
+        .paths(paths.build())
+        .components(Some(components.build()))
+        .build();
+    serde_json::to_value(openapi).unwrap_or_default()
+}
+
+fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
+    let collection = spec.path.to_owned();
+    let item = format!("{}/{{id}}", spec.path);
+    let name = spec.name;
+    let record = || json_content(schema_ref(name));
+    let mut routes = Vec::new();
+    for op in spec.ops.iter() {
+        let (path, method, summary, builder) = match op {
+            Operation::Create => (
+                &collection,
+                HttpMethod::Post,
+                format!("Create a {name}"),
+                with_body(spec, true)
+                    .response("201", ResponseBuilder::new().description(format!("The new {name}")).content("application/json", record()))
+                    .response("409", problem("A unique field is taken", &[ProblemKind::Conflict])),
+            ),
+            Operation::Read => (&item, HttpMethod::Get, format!("Read a {name}"), OperationBuilder::new()),
+            Operation::Update => (
+                &item,
+                HttpMethod::Patch,
+                format!("Change some fields of a {name}"),
+                with_body(spec, false).response("409", problem("A unique field is taken", &[ProblemKind::Conflict])),
+            ),
+            Operation::Delete => (&item, HttpMethod::Delete, format!("Delete a {name}"), OperationBuilder::new()),
+            Operation::List => (&collection, HttpMethod::Get, format!("List {name} records"), list_parameters(spec)),
+            Operation::Clear => (&collection, HttpMethod::Delete, format!("Delete every {name}"), OperationBuilder::new()),
+        };
+        let builder = finish_operation(spec, op, &path == &&item, builder);
+        routes.push((path.clone(), method, builder.summary(Some(summary)).build()));
+        if op == Operation::Update {
+            let put = with_body(spec, true).response("409", problem("A unique field is taken", &[ProblemKind::Conflict]));
+            let put = finish_operation(spec, op, true, put).summary(Some(format!("Replace every writable field of a {name}")));
+            routes.push((item.clone(), HttpMethod::Put, put.build()));
+        }
+    }
+    routes
+}
+
+/// Adds what every operation of `op`'s kind shares: tag, id parameter,
+/// success response and the problem responses.
+fn finish_operation(spec: &ResourceSpec, op: Operation, on_item: bool, mut builder: OperationBuilder) -> OperationBuilder {
+    let name = spec.name;
+    builder = builder.tag(name).operation_id(Some(format!("{}_{}", op.as_str(), spec.table))).description(
+        (!spec.doc.is_empty()).then_some(spec.doc),
+    );
+    if on_item {
+        builder = builder
+            .parameter(
+                ParameterBuilder::new()
+                    .name("id")
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(scalar(FieldKind::Uuid))),
+            )
+            .response("404", problem(&format!("No such {name}"), &[ProblemKind::NotFound]));
+    }
+    builder = match op {
+        Operation::Read | Operation::Update => builder.response(
+            "200",
+            ResponseBuilder::new().description(format!("The {name}")).content("application/json", json_content(schema_ref(name))),
+        ),
+        Operation::Delete => builder.response("204", ResponseBuilder::new().description("Deleted")),
+        Operation::List => builder.response(
+            "200",
+            ResponseBuilder::new()
+                .description(format!("A page of {name} records"))
+                .content("application/json", json_content(schema_ref(&format!("{name}Page")))),
+        ),
+        Operation::Clear => builder.response(
+            "200",
+            ResponseBuilder::new().description("How many were deleted").content(
+                "application/json",
+                json_content(ObjectBuilder::new().property("deleted", scalar(FieldKind::Int64)).required("deleted").into()),
+            ),
+        ),
+        Operation::Create => builder,
+    };
+    let mut bad_request = Vec::new();
+    if on_item {
+        bad_request.push(ProblemKind::InvalidId);
+    }
+    match op {
+        Operation::Create | Operation::Update => {
+            bad_request.extend([ProblemKind::MalformedJson, ProblemKind::Validation]);
+            builder = builder
+                .response("413", problem("The body is over the limit", &[ProblemKind::PayloadTooLarge]))
+                .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]));
+        }
+        Operation::List => bad_request.push(ProblemKind::InvalidQuery),
+        _ => {}
+    }
+    if !bad_request.is_empty() {
+        builder = builder.response("400", problem("The request is invalid", &bad_request));
+    }
+    builder
+        .response("405", problem("The operation is disabled", &[ProblemKind::MethodNotAllowed]))
+        .response("500", problem("The server failed", &[ProblemKind::Internal]))
+}
+
+fn with_body(spec: &ResourceSpec, whole: bool) -> OperationBuilder {
+    let schema = if whole { format!("{}Create", spec.name) } else { format!("{}Patch", spec.name) };
+    OperationBuilder::new().request_body(Some(
+        RequestBodyBuilder::new().required(Some(Required::True)).content("application/json", json_content(schema_ref(&schema))).build(),
+    ))
+}
+
+fn list_parameters(spec: &ResourceSpec) -> OperationBuilder {
+    let query = |name: &str, schema: RefOr<Schema>, description: String| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(schema))
+    };
+    let bounded = |min: u64, max: u64, default: u64| -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min as f64))
+            .maximum(Some(max as f64))
+            .default(Some(default.into()))
+            .into()
+    };
+    let mut builder = OperationBuilder::new()
+        .parameter(query("page", bounded(1, MAX_PAGE, 1), "The 1-based page".into()))
+        .parameter(query("page_size", bounded(1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE), "Rows per page".into()))
+        .parameter(query("total", scalar(FieldKind::Bool), "`false` omits `total`, which costs a count".into()));
+    let sortable: Vec<String> = spec
+        .fields
+        .iter()
+        .filter(|field| field.sort)
+        .flat_map(|field| [field.name.to_owned(), format!("-{}", field.name)])
+        .collect();
+    if !sortable.is_empty() {
+        let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(sortable)).into();
+        builder = builder.parameter(query("sort", schema, "A field, ascending; prefixed by `-`, descending".into()));
+    }
+    for field in spec.fields.iter().filter(|field| field.filter) {
+        builder = builder.parameter(query(field.name, scalar(field.kind), format!("Only rows whose `{}` equals this", field.name)));
+    }
+    builder
+}
+
+fn problem(description: &str, kinds: &[ProblemKind]) -> utoipa::openapi::Response {
+    let types: Vec<&str> = kinds.iter().map(|kind| kind.type_uri()).collect();
+    ResponseBuilder::new()
+        .description(format!("{description} (problem type: {})", types.join(", ")))
+        .content(PROBLEM_JSON, json_content(schema_ref("Problem")))
+        .build()
+}
+
+fn problem_schema() -> ObjectBuilder {
+    let types: Vec<&str> = ProblemKind::ALL.iter().map(|kind| kind.type_uri()).collect();
+    ObjectBuilder::new()
+        .description(Some("An RFC 9457 problem; `type` identifies the kind of error"))
+        .property("type", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(types)))
+        .property("title", scalar(FieldKind::Text))
+        .property("status", scalar(FieldKind::Int32))
+        .property("detail", scalar(FieldKind::Text))
+        .property("errors", ArrayBuilder::new().items(schema_ref("FieldError")))
+        .required("type")
+        .required("title")
+        .required("status")
+        .required("detail")
+}
+
+fn field_error_schema() -> ObjectBuilder {
+    let codes = ["wrong_type", "missing", "unknown", "read_only", "not_nullable", "invalid"];
+    ObjectBuilder::new()
+        .property("field", scalar(FieldKind::Text))
+        .property("code", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes)))
+        .property("message", scalar(FieldKind::Text))
+        .required("field")
+        .required("code")
+        .required("message")
+}
+
+fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
+    let mut object = ObjectBuilder::new().description((!spec.doc.is_empty()).then_some(spec.doc));
+    for (name, kind, nullable) in [
+        (FRAMEWORK_COLUMNS[0], FieldKind::Uuid, false),
+        (FRAMEWORK_COLUMNS[1], FieldKind::Uuid, true),
+    ] {
+        object = object.property(name, read_only(field_schema(kind, nullable))).required(name);
+    }
+    for field in spec.fields.iter().filter(|field| field.access.is_readable()) {
+        let mut schema = described(field, field_schema(field.kind, field.nullable));
+        if field.access == Access::ReadOnly {
+            schema = schema.read_only(Some(true));
+        }
+        object = object.property(field.name, schema).required(field.name);
+    }
+    for name in &FRAMEWORK_COLUMNS[2..] {
+        object = object.property(*name, read_only(field_schema(FieldKind::DateTime, false))).required(*name);
+    }
+    object
+}
+
+fn input_schema(spec: &ResourceSpec, whole: bool) -> ObjectBuilder {
+    let mut object = ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    for field in spec.fields.iter().filter(|field| field.access.is_writable()) {
+        let mut schema = described(field, constrained(field, field_schema(field.kind, field.nullable)));
+        if field.access == Access::WriteOnly {
+            schema = schema.write_only(Some(true));
+        }
+        object = object.property(field.name, schema);
+        if whole && field.is_required_on_create() {
+            object = object.required(field.name);
+        }
+    }
+    object
+}
+
+fn page_schema(spec: &ResourceSpec) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .property("items", ArrayBuilder::new().items(schema_ref(spec.name)))
+        .property("page", scalar(FieldKind::Int64))
+        .property("page_size", scalar(FieldKind::Int64))
+        .property("total", scalar(FieldKind::Int64))
+        .required("items")
+        .required("page")
+        .required("page_size")
+}
+
+fn field_schema(kind: FieldKind, nullable: bool) -> ObjectBuilder {
+    let (ty, format) = match kind {
+        FieldKind::Text => (Type::String, None),
+        FieldKind::Bool => (Type::Boolean, None),
+        FieldKind::Int32 => (Type::Integer, Some("int32")),
+        FieldKind::Int64 => (Type::Integer, Some("int64")),
+        FieldKind::Float => (Type::Number, Some("double")),
+        FieldKind::Uuid => (Type::String, Some("uuid")),
+        FieldKind::DateTime => (Type::String, Some("date-time")),
+        FieldKind::Json => return ObjectBuilder::new().schema_type(SchemaType::AnyValue),
+        FieldKind::Array => (Type::Array, None),
+        FieldKind::Object => (Type::Object, None),
+        FieldKind::Enum(_) => (Type::String, None),
+    };
+    let schema_type: SchemaType = if nullable { [ty, Type::Null].into_iter().collect() } else { ty.into() };
+    let mut schema = ObjectBuilder::new()
+        .schema_type(schema_type)
+        .format(format.map(|format| SchemaFormat::Custom(format.to_owned())));
+    if let FieldKind::Enum(variants) = kind {
+        schema = schema.enum_values(Some(variants.iter().copied()));
+    }
+    schema
+}
+
+fn scalar(kind: FieldKind) -> RefOr<Schema> {
+    field_schema(kind, false).into()
+}
+
+fn read_only(schema: ObjectBuilder) -> ObjectBuilder {
+    schema.read_only(Some(true))
+}
+
+fn described(field: &FieldSpec, schema: ObjectBuilder) -> ObjectBuilder {
+    schema.description((!field.doc.is_empty()).then_some(field.doc))
+}
+
+/// Adds the field's validation rules as JSON Schema keywords.
+fn constrained(field: &FieldSpec, mut schema: ObjectBuilder) -> ObjectBuilder {
+    for rule in field.rules {
+        schema = match *rule {
+            Rule::Length { min, max } => schema
+                .min_length(min.and_then(|n| usize::try_from(n).ok()))
+                .max_length(max.and_then(|n| usize::try_from(n).ok())),
+            Rule::Range { min, max } => schema.minimum(min).maximum(max),
+            Rule::Email => schema.format(Some(SchemaFormat::Custom("email".to_owned()))),
+            Rule::Pattern(pattern) => schema.pattern(Some(format!("^(?:{pattern})$"))),
+        };
+    }
+    schema
+}
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(name))
+}
+
+fn json_content(schema: RefOr<Schema>) -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(schema)).build()
+}

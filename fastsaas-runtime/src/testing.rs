@@ -1,0 +1,255 @@
+//! An in-process test client: builds the app on a fresh database per test
+//! and sends requests without a socket.
+//!
+//! ```no_run
+//! use fastsaas_runtime::App;
+//! use fastsaas_runtime::testing::TestClient;
+//! use serde_json::json;
+//!
+//! # async fn demo() {
+//! let client = TestClient::start(App::new(Default::default()) /* .resource::<Item>() */).await;
+//! let response = client.post("/items").json(&json!({"name": "a"})).send().await;
+//! response.assert_status(201);
+//! # }
+//! ```
+//!
+//! Each client gets its own database: a new SQLite file in the temporary
+//! directory (removed when the client is dropped), or, when the environment
+//! variable `FASTSAAS_TEST_DATABASE_URL` names a PostgreSQL database, a new
+//! schema in it. Tests therefore run in parallel without sharing data.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use sea_orm::{ConnectionTrait, Database};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+use crate::app::App;
+
+/// The variable that points tests at PostgreSQL instead of SQLite.
+pub const TEST_DATABASE_URL: &str = "FASTSAAS_TEST_DATABASE_URL";
+
+/// An app under test, with its own database.
+#[derive(Debug)]
+pub struct TestClient {
+    router: Router,
+    database: TestDatabase,
+}
+
+#[derive(Debug)]
+enum TestDatabase {
+    SqliteFile(PathBuf),
+    PostgresSchema,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::SqliteFile(path) = self {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                // The file may not exist (no WAL written): nothing to clean.
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+}
+
+impl TestClient {
+    /// Starts `app` on a fresh database.
+    ///
+    /// # Panics
+    /// If the database cannot be created or the app cannot start: a test
+    /// cannot go on without them, and the message says why.
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub async fn start(app: App) -> TestClient {
+        TestClient::try_start(app).await.expect("the app under test could not start")
+    }
+
+    /// Like [`TestClient::start`], returning the start-up error instead.
+    pub async fn try_start(app: App) -> Result<TestClient, crate::StartupError> {
+        let name = format!("fastsaas_test_{}", uuid::Uuid::new_v4().simple());
+        let mut settings = app.settings().clone();
+        let database = match std::env::var(TEST_DATABASE_URL) {
+            Ok(url) if !url.is_empty() => {
+                let admin = Database::connect(url.as_str()).await?;
+                admin.execute_unprepared(&format!("CREATE SCHEMA \"{name}\"")).await?;
+                admin.close().await?;
+                let separator = if url.contains('?') { '&' } else { '?' };
+                settings.database_url = format!("{url}{separator}options=-c%20search_path%3D{name}");
+                TestDatabase::PostgresSchema
+            }
+            _ => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                settings.database_url = format!("sqlite://{}?mode=rwc", path.display());
+                TestDatabase::SqliteFile(path)
+            }
+        };
+        settings.db_max_connections = settings.db_max_connections.min(4);
+        let router = app.with_settings(settings).into_router().await?;
+        Ok(TestClient { router, database })
+    }
+
+    /// Whether this client runs on PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.database, TestDatabase::PostgresSchema)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
+        TestRequest { client: self, method, path: path.to_owned(), headers: HeaderMap::new(), body: Bytes::new() }
+    }
+
+    /// A GET request.
+    pub fn get(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::GET, path)
+    }
+
+    /// A POST request.
+    pub fn post(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::POST, path)
+    }
+
+    /// A PUT request.
+    pub fn put(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::PUT, path)
+    }
+
+    /// A PATCH request.
+    pub fn patch(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::PATCH, path)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::DELETE, path)
+    }
+}
+
+/// A request being built; [`TestRequest::send`] sends it.
+#[derive(Debug)]
+pub struct TestRequest<'a> {
+    client: &'a TestClient,
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestRequest<'_> {
+    /// Sets a JSON body and `Content-Type: application/json`.
+    #[must_use]
+    pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Self {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.header(header::CONTENT_TYPE, "application/json").body(bytes)
+    }
+
+    /// Sets the raw body.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets a header.
+    ///
+    /// # Panics
+    /// If `value` is not a valid header value.
+    #[must_use]
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        self.headers.insert(name, HeaderValue::from_str(value).expect("invalid header value"));
+        self
+    }
+
+    /// Sends the request through the app and collects the response.
+    ///
+    /// # Panics
+    /// If the path is not a valid URI.
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub async fn send(self) -> TestResponse {
+        let mut request = Request::builder().method(self.method.clone()).uri(&self.path);
+        if let Some(headers) = request.headers_mut() {
+            headers.extend(self.headers);
+        }
+        let request = request.body(Body::from(self.body)).expect("invalid request");
+        let response = match self.client.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(infallible) => match infallible {},
+        };
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
+        TestResponse { method: self.method, path: self.path, status: parts.status, headers: parts.headers, body }
+    }
+}
+
+/// A collected response, with assertions that print the body on failure.
+#[derive(Debug)]
+pub struct TestResponse {
+    method: Method,
+    path: String,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// A header as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The raw body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    /// If the body is not JSON of type `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        match serde_json::from_slice(&self.body) {
+            Ok(value) => value,
+            Err(err) => panic!("{} {}: body is not the expected JSON ({err}): {}", self.method, self.path, self.text()),
+        }
+    }
+
+    /// Asserts the status, printing the request and body if it differs.
+    ///
+    /// # Panics
+    /// If the status is not `expected`.
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "{} {} answered {} with body {}",
+            self.method,
+            self.path,
+            self.status,
+            self.text()
+        );
+        self
+    }
+}

@@ -1,0 +1,61 @@
+#![doc = include_str!("../README.md")]
+
+/// Turns a plain struct into a FastSaaS resource: a table, REST routes,
+/// validation and OpenAPI schemas.
+///
+#[doc = include_str!("../docs/attributes.md")]
+pub use fastsaas_macros::Crud;
+
+/// Makes an enum of unit variants a field type, stored and sent as its
+/// serialized name (`serde`'s `rename_all` and `rename` are honoured).
+///
+/// ```
+/// use fastsaas::prelude::*;
+///
+/// #[derive(CrudEnum, Clone, Debug, Serialize, Deserialize)]
+/// #[serde(rename_all = "snake_case")]
+/// pub enum Status {
+///     Idle,
+///     Busy,
+/// }
+///
+/// assert_eq!(<Status as fastsaas::StringEnum>::VARIANTS, ["idle", "busy"]);
+/// ```
+pub use fastsaas_macros::CrudEnum;
+
+pub use fastsaas_core::{
+    Access, ApiError, ApiResult, Environment, FieldError, FieldKind, FieldSpec, Operation, OperationSet, Page,
+    Problem, ProblemKind, ResourceSpec, Rule, Settings, SettingsError, error::FieldErrorCode,
+};
+pub use fastsaas_runtime::{
+    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE_SIZE, NewRow, Record, Resource, StartupError,
+    StringEnum, testing,
+};
+
+/// The database layer (SeaORM), re-exported so your code and FastSaaS share
+/// one version: `<Item as Resource>::Entity` is a SeaORM entity.
+pub use fastsaas_runtime::sea_orm;
+
+/// What an app usually needs: `use fastsaas::prelude::*;`.
+pub mod prelude {
+    pub use crate::{ApiError, ApiResult, App, Crud, CrudEnum, Page, Record, Resource, StartupError};
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// Items the derive macros' output names. Not a public API: it changes
+/// without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
+    pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
+    pub use fastsaas_runtime::sea_orm;
+    pub use fastsaas_runtime::validate::check;
+    pub use fastsaas_runtime::{DecodeError, Field, NewRow, Record, Resource, StringEnum};
+    pub use serde;
+    pub use std::string::String;
+    pub use std::vec::Vec;
+    pub use uuid::Uuid;
+
+    /// The type of the `created_at` and `updated_at` columns.
+    pub type DateTimeUtc = chrono::DateTime<chrono::Utc>;
+}
