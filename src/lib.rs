@@ -28,9 +28,15 @@ pub use fastsaas_core::{
     Problem, ProblemKind, ResourceSpec, Rule, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE_SIZE, NewRow, Record, Resource, StartupError,
+    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Record, Resource, StartupError,
     StringEnum, testing,
 };
+
+/// JSON values, for `serde_json::Value` fields and handlers.
+pub use serde_json;
+
+pub use chrono::{DateTime, Utc};
+pub use uuid::Uuid;
 
 /// The database layer (SeaORM), re-exported so your code and FastSaaS share
 /// one version: `<Item as Resource>::Entity` is a SeaORM entity.
@@ -38,7 +44,9 @@ pub use fastsaas_runtime::sea_orm;
 
 /// What an app usually needs: `use fastsaas::prelude::*;`.
 pub mod prelude {
-    pub use crate::{ApiError, ApiResult, App, Crud, CrudEnum, Page, Record, Resource, StartupError};
+    pub use crate::{
+        ApiError, ApiResult, App, Crud, CrudEnum, DateTime, Page, Record, Resource, StartupError, Utc, Uuid, serde_json,
+    };
     pub use serde::{Deserialize, Serialize};
 }
 

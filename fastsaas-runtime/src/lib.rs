@@ -22,7 +22,7 @@ pub mod validate;
 pub use app::{App, AppState};
 pub use error::StartupError;
 pub use field::{DecodeError, Field, StringEnum};
-pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use resource::{NewRow, Record, Resource};
 
 /// Re-exported so generated code and users share the exact versions.

@@ -1,0 +1,376 @@
+//! Every route of a resource and every error status of API.md, through the
+//! in-process test client. Runs on SQLite, or on PostgreSQL when
+//! `FASTSAAS_TEST_DATABASE_URL` is set.
+
+use std::collections::BTreeMap;
+
+use fastsaas::prelude::*;
+use fastsaas::testing::TestClient;
+use fastsaas::serde_json::{Value, json};
+use fastsaas::{DateTime, Settings, Utc, Uuid};
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/items")]
+struct Item {
+    #[crud(validate(length(min = 1, max = 10)), filter, sort, unique)]
+    pub name: String,
+    pub config: Value,
+    #[crud(read_only, default = "idle")]
+    pub status: String,
+    #[crud(write_only)]
+    pub secret: Option<String>,
+    #[crud(validate(range(min = 0, max = 5)), filter, sort)]
+    pub rank: Option<i32>,
+}
+
+#[derive(CrudEnum, Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Colour {
+    Red,
+    DarkBlue,
+}
+
+/// One field of every supported type.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/samples")]
+struct Sample {
+    pub text: String,
+    pub flag: bool,
+    pub small: i32,
+    pub big: i64,
+    pub ratio: f64,
+    pub other: Uuid,
+    pub when: DateTime<Utc>,
+    pub tags: Vec<String>,
+    pub scores: BTreeMap<String, i64>,
+    #[crud(filter)]
+    pub colour: Colour,
+    pub maybe_colour: Option<Colour>,
+    #[crud(validate(email))]
+    pub email: Option<String>,
+    #[crud(validate(pattern = "[a-z]+"))]
+    pub code: Option<String>,
+    #[crud(hidden, default = 7)]
+    pub internal: i64,
+}
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/notes")]
+#[crud(ops(read, list))]
+struct Note {
+    pub body: String,
+}
+
+async fn client() -> TestClient {
+    TestClient::start(App::new(Settings::default()).resource::<Item>().resource::<Sample>().resource::<Note>()).await
+}
+
+async fn create_item(client: &TestClient, name: &str) -> Value {
+    let response = client.post("/items").json(&json!({"name": name, "config": {"a": 1}})).send().await;
+    response.assert_status(201);
+    response.json()
+}
+
+fn errors(response: &fastsaas::testing::TestResponse) -> Vec<(String, String)> {
+    let body: Value = response.json();
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn create_answers_201_with_the_record_and_its_location() {
+    let client = client().await;
+    let response = client
+        .post("/items")
+        .json(&json!({"name": "first", "config": {"a": [1, 2]}, "secret": "hunter2", "rank": 3}))
+        .send()
+        .await;
+    response.assert_status(201);
+    let body: Value = response.json();
+    let id = body["id"].as_str().unwrap_or_default();
+    assert_eq!(response.header("location"), Some(format!("/items/{id}").as_str()));
+    assert_eq!(body["name"], "first");
+    assert_eq!(body["config"], json!({"a": [1, 2]}));
+    assert_eq!(body["status"], "idle", "read_only default");
+    assert_eq!(body["owner_id"], Value::Null);
+    assert_eq!(body["created_at"], body["updated_at"]);
+    assert!(body.get("secret").is_none(), "write_only never returned: {body}");
+    assert!(!response.text().contains("hunter2"));
+
+    let read = client.get(&format!("/items/{id}")).send().await;
+    read.assert_status(200);
+    assert_eq!(read.json::<Value>(), body);
+}
+
+#[tokio::test]
+async fn trailing_slashes_are_accepted() {
+    let client = client().await;
+    client.post("/items/").json(&json!({"name": "a", "config": null})).send().await.assert_status(201);
+    client.get("/items/").send().await.assert_status(200);
+    let created = create_item(&client, "b").await;
+    let id = created["id"].as_str().unwrap_or_default();
+    client.get(&format!("/items/{id}/")).send().await.assert_status(200);
+}
+
+#[tokio::test]
+async fn read_of_a_missing_or_malformed_id() {
+    let client = client().await;
+    let missing = client.get("/items/6a1f1d44-5f4c-4b4e-9d59-9a2b7c9d0e11").send().await;
+    missing.assert_status(404);
+    assert_eq!(missing.header("content-type"), Some("application/problem+json"));
+    assert_eq!(missing.json::<Value>()["type"], "urn:fastsaas:problem:not-found");
+    let malformed = client.get("/items/not-a-uuid").send().await;
+    malformed.assert_status(400);
+    assert_eq!(malformed.json::<Value>()["type"], "urn:fastsaas:problem:invalid-id");
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_fields_sent() {
+    let client = client().await;
+    let created = create_item(&client, "before").await;
+    let id = created["id"].as_str().unwrap_or_default();
+    let response = client.patch(&format!("/items/{id}")).json(&json!({"rank": 2})).send().await;
+    response.assert_status(200);
+    let patched: Value = response.json();
+    assert_eq!(patched["name"], "before");
+    assert_eq!(patched["rank"], 2);
+    assert_eq!(patched["created_at"], created["created_at"]);
+    assert_ne!(patched["updated_at"], created["updated_at"]);
+
+    let cleared = client.patch(&format!("/items/{id}")).json(&json!({"rank": null})).send().await;
+    cleared.assert_status(200);
+    assert_eq!(cleared.json::<Value>()["rank"], Value::Null, "null clears an Option field");
+
+    let refused = client.patch(&format!("/items/{id}")).json(&json!({"name": null, "status": "busy", "id": id})).send().await;
+    refused.assert_status(400);
+    let mut found = errors(&refused);
+    found.sort();
+    assert_eq!(
+        found,
+        [("id".into(), "read_only".into()), ("name".into(), "not_nullable".into()), ("status".into(), "read_only".into())]
+    );
+
+    let invalid = client.patch(&format!("/items/{id}")).json(&json!({"name": "much too long a name"})).send().await;
+    invalid.assert_status(400);
+    assert_eq!(errors(&invalid), [("name".into(), "invalid".into())]);
+
+    client
+        .patch("/items/6a1f1d44-5f4c-4b4e-9d59-9a2b7c9d0e11")
+        .json(&json!({"rank": 1}))
+        .send()
+        .await
+        .assert_status(404);
+}
+
+#[tokio::test]
+async fn put_replaces_every_writable_field() {
+    let client = client().await;
+    let created = create_item(&client, "old").await;
+    let id = created["id"].as_str().unwrap_or_default();
+    let response = client.put(&format!("/items/{id}")).json(&json!({"name": "new", "config": [1]})).send().await;
+    response.assert_status(200);
+    let replaced: Value = response.json();
+    assert_eq!((replaced["name"].clone(), replaced["config"].clone()), (json!("new"), json!([1])));
+    assert_eq!(replaced["status"], "idle");
+
+    let incomplete = client.put(&format!("/items/{id}")).json(&json!({"name": "x"})).send().await;
+    incomplete.assert_status(400);
+    assert_eq!(errors(&incomplete), [("config".into(), "missing".into())]);
+    client
+        .put("/items/6a1f1d44-5f4c-4b4e-9d59-9a2b7c9d0e11")
+        .json(&json!({"name": "x", "config": 1}))
+        .send()
+        .await
+        .assert_status(404);
+}
+
+#[tokio::test]
+async fn delete_answers_204_then_404() {
+    let client = client().await;
+    let created = create_item(&client, "doomed").await;
+    let path = format!("/items/{}", created["id"].as_str().unwrap_or_default());
+    let deleted = client.delete(&path).send().await;
+    deleted.assert_status(204);
+    assert!(deleted.bytes().is_empty());
+    client.get(&path).send().await.assert_status(404);
+    client.delete(&path).send().await.assert_status(404);
+}
+
+#[tokio::test]
+async fn list_pages_filters_and_sorts() {
+    let client = client().await;
+    for n in 0..25 {
+        let body = json!({"name": format!("n{n:02}"), "config": {}, "rank": n % 3});
+        client.post("/items").json(&body).send().await.assert_status(201);
+    }
+    let first: Value = client.get("/items").send().await.json();
+    assert_eq!((first["page"].clone(), first["page_size"].clone(), first["total"].clone()), (json!(1), json!(20), json!(25)));
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(20));
+    assert_eq!(first["items"][0]["name"], "n00", "default order is creation order");
+
+    let second: Value = client.get("/items?page=3&page_size=10").send().await.json();
+    assert_eq!(second["items"].as_array().map(Vec::len), Some(5));
+    let past_the_end: Value = client.get("/items?page=9").send().await.json();
+    assert_eq!(past_the_end["items"], json!([]));
+    assert_eq!(past_the_end["total"], 25);
+
+    let sorted: Value = client.get("/items?sort=-name&page_size=2").send().await.json();
+    assert_eq!(sorted["items"][0]["name"], "n24");
+    let filtered: Value = client.get("/items?rank=1&sort=name").send().await.json();
+    assert_eq!(filtered["total"], 8);
+    assert!(filtered["items"].as_array().into_iter().flatten().all(|item| item["rank"] == 1));
+    let untotalled: Value = client.get("/items?total=false").send().await.json();
+    assert!(untotalled.get("total").is_none());
+
+    for bad in [
+        "page=0",
+        "page=x",
+        "page_size=0",
+        "page_size=101",
+        "total=maybe",
+        "sort=config",
+        "sort=-secret",
+        "status=idle",
+        "bogus=1",
+        "rank=high",
+        "page=1&page=2",
+    ] {
+        let response = client.get(&format!("/items?{bad}")).send().await;
+        response.assert_status(400);
+        assert_eq!(response.json::<Value>()["type"], "urn:fastsaas:problem:invalid-query", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn clear_deletes_every_row() {
+    let client = client().await;
+    for name in ["a", "b", "c"] {
+        create_item(&client, name).await;
+    }
+    let response = client.delete("/items").send().await;
+    response.assert_status(200);
+    assert_eq!(response.json::<Value>(), json!({"deleted": 3}));
+    assert_eq!(client.get("/items").send().await.json::<Value>()["total"], 0);
+}
+
+#[tokio::test]
+async fn disabled_operations_answer_405() {
+    let client = client().await;
+    let response = client.post("/notes").json(&json!({"body": "x"})).send().await;
+    response.assert_status(405);
+    assert_eq!(response.json::<Value>()["type"], "urn:fastsaas:problem:method-not-allowed");
+    assert_eq!(response.header("allow"), Some("GET"));
+    client.delete("/notes").send().await.assert_status(405);
+    client.patch("/notes/6a1f1d44-5f4c-4b4e-9d59-9a2b7c9d0e11").json(&json!({})).send().await.assert_status(405);
+    client.get("/notes").send().await.assert_status(200);
+    client.request(http::Method::OPTIONS, "/items").send().await.assert_status(405);
+}
+
+#[tokio::test]
+async fn a_taken_unique_value_is_409() {
+    let client = client().await;
+    create_item(&client, "taken").await;
+    let response = client.post("/items").json(&json!({"name": "taken", "config": 1})).send().await;
+    response.assert_status(409);
+    let body: Value = response.json();
+    assert_eq!(body["type"], "urn:fastsaas:problem:conflict");
+    assert!(body["detail"].as_str().unwrap_or_default().contains("`name`"), "{body}");
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_acceptable() {
+    let client = client().await;
+    let no_type = client.post("/items").body(r#"{"name":"a","config":1}"#).send().await;
+    no_type.assert_status(415);
+    let wrong_type =
+        client.post("/items").header(http::header::CONTENT_TYPE, "text/plain").body("{}").send().await;
+    wrong_type.assert_status(415);
+    let malformed =
+        client.post("/items").header(http::header::CONTENT_TYPE, "application/json").body("{\"name\":").send().await;
+    malformed.assert_status(400);
+    assert_eq!(malformed.json::<Value>()["type"], "urn:fastsaas:problem:malformed-json");
+    let not_an_object = client.post("/items").json(&json!([1, 2])).send().await;
+    not_an_object.assert_status(400);
+
+    let mistyped = client.post("/items").json(&json!({"name": 5, "rank": "high", "extra": true})).send().await;
+    mistyped.assert_status(400);
+    let mut found = errors(&mistyped);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("config".into(), "missing".into()),
+            ("extra".into(), "unknown".into()),
+            ("name".into(), "wrong_type".into()),
+            ("rank".into(), "wrong_type".into())
+        ]
+    );
+    let out_of_range = client.post("/items").json(&json!({"name": "", "config": 1, "rank": 9})).send().await;
+    out_of_range.assert_status(400);
+    let mut found = errors(&out_of_range);
+    found.sort();
+    assert_eq!(found, [("name".into(), "invalid".into()), ("rank".into(), "invalid".into())]);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let settings = Settings { body_limit: 64, ..Settings::default() };
+    let client = TestClient::start(App::new(settings).resource::<Item>()).await;
+    let big = json!({"name": "a", "config": "x".repeat(100)});
+    let response = client.post("/items").json(&big).send().await;
+    response.assert_status(413);
+    assert_eq!(response.json::<Value>()["type"], "urn:fastsaas:problem:payload-too-large");
+}
+
+#[tokio::test]
+async fn every_field_type_round_trips() {
+    let client = client().await;
+    let other = "0d6f2a8e-3c55-4f0b-8f6e-3b0a5a1d2c3e";
+    let body = json!({
+        "text": "t", "flag": true, "small": -5, "big": 9_007_199_254_740_993_i64, "ratio": 0.25,
+        "other": other, "when": "2026-01-02T03:04:05Z", "tags": ["x", "y"], "scores": {"a": 1},
+        "colour": "dark_blue", "maybe_colour": null, "email": "a@example.com", "code": "abc"
+    });
+    let response = client.post("/samples").json(&body).send().await;
+    response.assert_status(201);
+    let created: Value = response.json();
+    for key in ["text", "flag", "small", "big", "ratio", "other", "tags", "scores", "colour", "maybe_colour", "email", "code"] {
+        assert_eq!(created[key], body[key], "{key}");
+    }
+    assert!(created["when"].as_str().unwrap_or_default().starts_with("2026-01-02T03:04:05"));
+    assert!(created.get("internal").is_none(), "hidden never returned");
+
+    let filtered: Value = client.get("/samples?colour=dark_blue").send().await.json();
+    assert_eq!(filtered["total"], 1);
+    client.get("/samples?colour=green").send().await.assert_status(400);
+
+    let bad = json!({
+        "text": 1, "flag": "yes", "small": 3_000_000_000_i64, "big": 1.5, "ratio": "x", "other": "nope",
+        "when": "yesterday", "tags": {}, "scores": [], "colour": "green", "email": "no", "code": "ABC",
+        "internal": 1
+    });
+    let refused = client.post("/samples").json(&bad).send().await;
+    refused.assert_status(400);
+    let mut fields: Vec<String> = errors(&refused).into_iter().map(|(field, _)| field).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["big", "colour", "flag", "internal", "other", "ratio", "scores", "small", "tags", "text", "when"],
+        "every wrong field named at once (validation rules run once the types are right)"
+    );
+    let mut rule_breaking = body.clone();
+    rule_breaking["email"] = json!("not an address");
+    rule_breaking["code"] = json!("ABC");
+    let invalid = client.post("/samples").json(&rule_breaking).send().await;
+    invalid.assert_status(400);
+    let mut found = errors(&invalid);
+    found.sort();
+    assert_eq!(found, [("code".into(), "invalid".into()), ("email".into(), "invalid".into())]);
+}
