@@ -24,12 +24,12 @@ pub use fastsaas_macros::Crud;
 pub use fastsaas_macros::CrudEnum;
 
 pub use fastsaas_core::{
-    Access, ApiError, ApiResult, Environment, FieldError, FieldKind, FieldSpec, Operation, OperationSet, Page,
-    Problem, ProblemKind, ResourceSpec, Rule, Settings, SettingsError, error::FieldErrorCode,
+    Access, ApiError, ApiResult, Environment, FieldError, FieldKind, FieldSpec, Operation, OperationSet, Page, Problem,
+    ProblemKind, ResourceSpec, Rule, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Record, Resource, StartupError,
-    StringEnum, testing,
+    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Record, Resource,
+    StartupError, StringEnum, testing,
 };
 
 /// JSON values, for `serde_json::Value` fields and handlers.

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use fastsaas::prelude::*;
-use fastsaas::testing::TestClient;
 use fastsaas::serde_json::{Value, json};
+use fastsaas::testing::TestClient;
 use fastsaas::{DateTime, Settings, Utc, Uuid};
 
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -148,13 +148,18 @@ async fn patch_changes_only_the_fields_sent() {
     cleared.assert_status(200);
     assert_eq!(cleared.json::<Value>()["rank"], Value::Null, "null clears an Option field");
 
-    let refused = client.patch(&format!("/items/{id}")).json(&json!({"name": null, "status": "busy", "id": id})).send().await;
+    let refused =
+        client.patch(&format!("/items/{id}")).json(&json!({"name": null, "status": "busy", "id": id})).send().await;
     refused.assert_status(400);
     let mut found = errors(&refused);
     found.sort();
     assert_eq!(
         found,
-        [("id".into(), "read_only".into()), ("name".into(), "not_nullable".into()), ("status".into(), "read_only".into())]
+        [
+            ("id".into(), "read_only".into()),
+            ("name".into(), "not_nullable".into()),
+            ("status".into(), "read_only".into())
+        ]
     );
 
     let invalid = client.patch(&format!("/items/{id}")).json(&json!({"name": "much too long a name"})).send().await;
@@ -211,7 +216,10 @@ async fn list_pages_filters_and_sorts() {
         client.post("/items").json(&body).send().await.assert_status(201);
     }
     let first: Value = client.get("/items").send().await.json();
-    assert_eq!((first["page"].clone(), first["page_size"].clone(), first["total"].clone()), (json!(1), json!(20), json!(25)));
+    assert_eq!(
+        (first["page"].clone(), first["page_size"].clone(), first["total"].clone()),
+        (json!(1), json!(20), json!(25))
+    );
     assert_eq!(first["items"].as_array().map(Vec::len), Some(20));
     assert_eq!(first["items"][0]["name"], "n00", "default order is creation order");
 
@@ -289,8 +297,7 @@ async fn bodies_that_are_not_acceptable() {
     let client = client().await;
     let no_type = client.post("/items").body(r#"{"name":"a","config":1}"#).send().await;
     no_type.assert_status(415);
-    let wrong_type =
-        client.post("/items").header(http::header::CONTENT_TYPE, "text/plain").body("{}").send().await;
+    let wrong_type = client.post("/items").header(http::header::CONTENT_TYPE, "text/plain").body("{}").send().await;
     wrong_type.assert_status(415);
     let malformed =
         client.post("/items").header(http::header::CONTENT_TYPE, "application/json").body("{\"name\":").send().await;
@@ -341,7 +348,9 @@ async fn every_field_type_round_trips() {
     let response = client.post("/samples").json(&body).send().await;
     response.assert_status(201);
     let created: Value = response.json();
-    for key in ["text", "flag", "small", "big", "ratio", "other", "tags", "scores", "colour", "maybe_colour", "email", "code"] {
+    for key in
+        ["text", "flag", "small", "big", "ratio", "other", "tags", "scores", "colour", "maybe_colour", "email", "code"]
+    {
         assert_eq!(created[key], body[key], "{key}");
     }
     assert!(created["when"].as_str().unwrap_or_default().starts_with("2026-01-02T03:04:05"));

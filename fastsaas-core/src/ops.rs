@@ -21,14 +21,8 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in route-table order.
-    pub const ALL: [Operation; 6] = [
-        Operation::Create,
-        Operation::Read,
-        Operation::Update,
-        Operation::Delete,
-        Operation::List,
-        Operation::Clear,
-    ];
+    pub const ALL: [Operation; 6] =
+        [Operation::Create, Operation::Read, Operation::Update, Operation::Delete, Operation::List, Operation::Clear];
 
     /// The name used in attributes (`ops(create, read)`) and ACL entries.
     pub const fn as_str(self) -> &'static str {

@@ -41,6 +41,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// `FASTSAAS_DB_MAX_CONNECTIONS`: the size of the connection pool.
     pub db_max_connections: u32,
+    /// `FASTSAAS_DB_CONNECT_TIMEOUT_SECS`: how long to wait for a connection.
+    pub db_connect_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8000".to_owned(),
             body_limit: 1024 * 1024,
             db_max_connections: 16,
+            db_connect_timeout_secs: 10,
         }
     }
 }
@@ -63,7 +66,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 4] = ["env", "bind", "body_limit", "db_max_connections"];
+const PREFIXED_KEYS: [&str; 5] = ["env", "bind", "body_limit", "db_max_connections", "db_connect_timeout_secs"];
 
 impl Settings {
     /// Loads defaults < `fastsaas.toml` (if present) < environment.

@@ -3,10 +3,11 @@
 //! lives in `fastsaas-runtime`; this emits data and one-line calls.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{DeriveInput, LitStr};
 
-use crate::model::{self, Access, Field, Resource, Rule};
+use crate::model::{self, Access, Field, Resource, Rule, Shape};
 
 /// Expands `#[derive(Crud)]`.
 pub(crate) fn crud(input: &DeriveInput) -> syn::Result<TokenStream> {
@@ -30,9 +31,15 @@ fn generate(resource: &Resource) -> TokenStream {
 
     // SeaORM's derive reads column types from the spelling of field types,
     // so each stored type gets a plain name.
+    // An enum (a type the tokens do not tell) is stored as its name, so
+    // only the `Field` bound itself can fail on a wrong type, on its span.
     let stored_aliases = fields.iter().map(|field| {
         let (alias, inner) = (stored_alias(field), &field.inner_ty);
-        quote!(#[allow(non_camel_case_types)] type #alias = <#inner as #private::Field>::Stored;)
+        let stored = match field.shape {
+            Shape::Other => quote!(#private::String),
+            _ => quote_spanned!(inner.span()=> <#inner as #private::Field>::Stored),
+        };
+        quote!(#[allow(non_camel_case_types)] type #alias = #stored;)
     });
     let model_fields = fields.iter().map(|field| {
         let name = &field.ident;
@@ -73,9 +80,10 @@ fn generate(resource: &Resource) -> TokenStream {
             match &field.default {
                 Some(_) => {
                     let default = default_value(&private, field);
-                    quote!(match input.#name { Some(value) => #private::Field::into_stored(value), None => #default })
+                    let value = into_stored(&private, field, quote!(value));
+                    quote!(match input.#name { Some(value) => #value, None => #default })
                 }
-                None => quote!(#private::Field::into_stored(input.#name)),
+                None => into_stored(&private, field, quote!(input.#name)),
             }
         } else {
             default_value(&private, field)
@@ -87,17 +95,19 @@ fn generate(resource: &Resource) -> TokenStream {
         let value = match &field.default {
             Some(_) => {
                 let default = default_value(&private, field);
-                quote!(match input.#name { Some(value) => #private::Field::into_stored(value), None => #default })
+                let value = into_stored(&private, field, quote!(value));
+                quote!(match input.#name { Some(value) => #value, None => #default })
             }
-            None => quote!(#private::Field::into_stored(input.#name)),
+            None => into_stored(&private, field, quote!(input.#name)),
         };
         quote!(#name: #private::sea_orm::ActiveValue::Set(#value))
     });
     let patched = writable.iter().map(|field| {
         let name = &field.ident;
+        let value = into_stored(&private, field, quote!(value));
         quote! {
             if let Some(value) = input.#name {
-                row.#name = #private::sea_orm::ActiveValue::Set(#private::Field::into_stored(value));
+                row.#name = #private::sea_orm::ActiveValue::Set(#value);
             }
         }
     });
@@ -116,8 +126,9 @@ fn generate(resource: &Resource) -> TokenStream {
         quote!(if let Some(value) = &input.#name { #private::check(&FIELDS[#index], value, errors); })
     });
     let decoded = fields.iter().map(|field| {
-        let name = &field.ident;
-        quote!(#name: #private::Field::from_stored(model.#name)?)
+        let (name, ty) = (&field.ident, &field.ty);
+        let value = quote_spanned!(ty.span()=> <#ty as #private::Field>::from_stored(model.#name)?);
+        quote!(#name: #value)
     });
     let specs = fields.iter().map(|field| field_spec(&private, field));
     let field_count = fields.len();
@@ -131,12 +142,15 @@ fn generate(resource: &Resource) -> TokenStream {
     quote! {
         #[doc(hidden)]
         const _: () = {
-            // SeaORM's derives name `sea_orm::...` and detect nullable
-            // columns by the spelling `Option<`: both resolve to ours here.
+            // SeaORM's derives name `sea_orm::...`, prelude items such as
+            // `Result` and `Vec` bare, and detect nullable columns by the
+            // spelling `Option<`: all of them resolve to the real items here,
+            // whatever the user's scope holds.
             use #private::sea_orm;
             use #private::sea_orm::entity::prelude::{DerivePrimaryKey, EntityTrait, EnumIter, PrimaryKeyTrait};
-            use ::core::option::Option;
-            use ::core::option::Option::{None, Some};
+            use ::core::option::Option::{self, None, Some};
+            use ::core::result::Result::{self, Err, Ok};
+            use #private::{String, Vec};
 
             #(#stored_aliases)*
 
@@ -225,11 +239,11 @@ fn generate(resource: &Resource) -> TokenStream {
                     row
                 }
 
-                fn validate_create(input: &Create, errors: &mut #private::Vec<#private::FieldError>) {
+                fn validate_create(input: &Create, errors: &mut Vec<#private::FieldError>) {
                     #(#create_checks)*
                 }
 
-                fn validate_patch(input: &Patch, errors: &mut #private::Vec<#private::FieldError>) {
+                fn validate_patch(input: &Patch, errors: &mut Vec<#private::FieldError>) {
                     #(#patch_checks)*
                 }
 
@@ -252,13 +266,23 @@ fn stored_alias(field: &Field) -> syn::Ident {
     format_ident!("__Stored_{}", field.name)
 }
 
+/// `value` converted to the stored form, with errors on the field's type.
+fn into_stored(private: &TokenStream, field: &Field, value: TokenStream) -> TokenStream {
+    let ty = &field.ty;
+    quote_spanned!(ty.span()=> <#ty as #private::Field>::into_stored(#value))
+}
+
 /// The stored value of a field's `default` (or `None` for an Option field).
 fn default_value(private: &TokenStream, field: &Field) -> TokenStream {
     let ty = &field.ty;
     let inner = &field.inner_ty;
     match (&field.default, field.nullable) {
-        (Some(value), true) => quote!(#private::Field::into_stored(Some(::core::convert::Into::<#inner>::into(#value)))),
-        (Some(value), false) => quote!(#private::Field::into_stored(::core::convert::Into::<#ty>::into(#value))),
+        (Some(value), true) => {
+            quote!(<#ty as #private::Field>::into_stored(Some(::core::convert::Into::<#inner>::into(#value))))
+        }
+        (Some(value), false) => {
+            quote!(<#ty as #private::Field>::into_stored(::core::convert::Into::<#ty>::into(#value)))
+        }
         (None, _) => quote!(None),
     }
 }
@@ -288,11 +312,13 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
         Rule::Email => quote!(#private::Rule::Email),
         Rule::Pattern(pattern) => quote!(#private::Rule::Pattern(#pattern)),
     });
+    let kind = quote_spanned!(ty.span()=> <#ty as #private::Field>::KIND);
+    let nullable = quote_spanned!(ty.span()=> <#ty as #private::Field>::NULLABLE);
     quote! {
         #private::FieldSpec {
             name: #name,
-            kind: <#ty as #private::Field>::KIND,
-            nullable: <#ty as #private::Field>::NULLABLE,
+            kind: #kind,
+            nullable: #nullable,
             access: #private::Access::#access,
             unique: #unique,
             index: #index,
@@ -323,4 +349,3 @@ fn path_text(path: &syn::Path) -> String {
     let prefix = if path.leading_colon.is_some() { "::" } else { "" };
     format!("{prefix}{}", segments.join("::"))
 }
-

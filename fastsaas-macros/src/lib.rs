@@ -36,3 +36,6 @@ fn finish(name: &str, expansion: syn::Result<proc_macro2::TokenStream>) -> Token
     }
     tokens.into()
 }
+
+#[cfg(test)]
+mod snapshot_tests;

@@ -103,15 +103,18 @@ pub(crate) struct Field {
     pub(crate) sort: bool,
     pub(crate) rules: Vec<Rule>,
     pub(crate) doc: String,
+    pub(crate) shape: Shape,
 }
 
 /// Parses and checks `input`, collecting every error.
 pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
+    check_shape(input)?;
     let mut errors = darling::Error::accumulator();
     let parsed = errors.handle(CrudInput::from_derive_input(input));
     let scope = errors.handle(scope(input));
-    let Some(parsed) = parsed else {
-        return errors.finish().and(Err(darling::Error::custom("unreachable")));
+    let (Some(parsed), Some(scope)) = (parsed, scope) else {
+        // Both failures are in `errors`; a resource needs both to go on.
+        return Err(errors.finish().err().unwrap_or_else(|| darling::Error::custom("invalid resource")));
     };
     if let Some(param) = parsed.generics.params.first() {
         errors.push(darling::Error::custom("a resource cannot be generic: it maps to one table").with_span(param));
@@ -127,8 +130,10 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
         Some(table) => {
             if !is_identifier(table) {
                 errors.push(
-                    darling::Error::custom("a table name takes lowercase letters, digits and `_`, starting with a letter")
-                        .with_span(&table.span()),
+                    darling::Error::custom(
+                        "a table name takes lowercase letters, digits and `_`, starting with a letter",
+                    )
+                    .with_span(&table.span()),
                 );
             }
             table.as_str().to_owned()
@@ -150,7 +155,6 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
     let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
     let doc = doc_text(&parsed.attrs);
     errors.finish()?;
-    let scope = scope.ok_or_else(|| darling::Error::custom("unreachable"))?;
     Ok(Resource {
         ident: parsed.ident,
         krate,
@@ -164,6 +168,19 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
     })
 }
 
+/// A resource is a struct with named fields: one column per field.
+fn check_shape(input: &DeriveInput) -> darling::Result<()> {
+    let problem = match &input.data {
+        syn::Data::Struct(data) if matches!(data.fields, syn::Fields::Named(_)) => return Ok(()),
+        syn::Data::Struct(_) => {
+            "a resource is a struct with named fields, one per column; this one has none or is a tuple struct"
+        }
+        syn::Data::Enum(_) => "a resource is a struct with named fields, one per column, not an enum",
+        syn::Data::Union(_) => "a resource is a struct with named fields, one per column, not a union",
+    };
+    Err(darling::Error::custom(problem).with_span(&input.ident))
+}
+
 fn scope(input: &DeriveInput) -> darling::Result<Scope> {
     let mut scopes = input.attrs.iter().filter(|attr| attr.path().is_ident("scope"));
     let Some(attr) = scopes.next() else {
@@ -173,7 +190,7 @@ fn scope(input: &DeriveInput) -> darling::Result<Scope> {
         .with_span(&input.ident));
     };
     if let Some(again) = scopes.next() {
-        return Err(darling::Error::custom("duplicate #[scope]: a resource has one path").with_span(again));
+        return Err(darling::Error::custom("duplicate #[scope]: a resource has one path").with_span(again.path()));
     }
     let scope: Scope = attr.parse_args()?;
     let path = scope.path.value();
@@ -224,10 +241,13 @@ fn operations(list: &darling::util::PathList) -> darling::Result<Vec<Ident>> {
         };
         let name = ident.to_string();
         if !OPERATIONS.contains(&name.as_str()) {
+            let hint = closest(&name, &OPERATIONS).map(|op| format!("; did you mean `{op}`?")).unwrap_or_default();
             errors.push(
-                darling::Error::unknown_value(&name)
-                    .with_span(ident)
-                    .add_sibling_alts_for_unknown_field(&OPERATIONS[..]),
+                darling::Error::custom(format!(
+                    "unknown operation `{name}`; operations: {}{hint}",
+                    OPERATIONS.join(", ")
+                ))
+                .with_span(ident),
             );
         } else if ops.iter().any(|op| op == ident) {
             errors.push(darling::Error::custom(format!("`{name}` is listed twice")).with_span(ident));
@@ -244,8 +264,10 @@ fn field(field: CrudField) -> darling::Result<Field> {
     let name = ident.to_string().trim_start_matches("r#").to_owned();
     if FRAMEWORK_COLUMNS.contains(&name.as_str()) {
         errors.push(
-            darling::Error::custom(format!("`{name}` is a column the framework adds to every resource; rename this field"))
-                .with_span(&ident),
+            darling::Error::custom(format!(
+                "`{name}` is a column the framework adds to every resource; rename this field"
+            ))
+            .with_span(&ident),
         );
     }
     let (nullable, inner_ty) = match option_inner(&field.ty) {
@@ -277,7 +299,9 @@ fn field(field: CrudField) -> darling::Result<Field> {
         ),
         _ => {}
     }
-    for (flag, option) in [(&field.filter, "filter"), (&field.sort, "sort"), (&field.unique, "unique"), (&field.index, "index")] {
+    for (flag, option) in
+        [(&field.filter, "filter"), (&field.sort, "sort"), (&field.unique, "unique"), (&field.index, "index")]
+    {
         if flag.is_present() && !shape.is_scalar() {
             errors.push(
                 darling::Error::custom(format!("`{option}` applies to single values, not to JSON, lists or maps"))
@@ -301,6 +325,7 @@ fn field(field: CrudField) -> darling::Result<Field> {
         filter: field.filter.is_present(),
         sort: field.sort.is_present(),
         rules,
+        shape,
     })
 }
 
@@ -328,7 +353,8 @@ fn rules(validate: &crate::attr::Validate, shape: Shape, errors: &mut darling::e
     let mut rules = Vec::new();
     let refuse = |errors: &mut darling::error::Accumulator, span: Span, rule: &str, applies_to: &str| {
         errors.push(
-            darling::Error::custom(format!("`{rule}` applies to {applies_to}, not to this field's type")).with_span(&span),
+            darling::Error::custom(format!("`{rule}` applies to {applies_to}, not to this field's type"))
+                .with_span(&span),
         );
     };
     if let Some(length) = &validate.length {
@@ -358,7 +384,8 @@ fn rules(validate: &crate::attr::Validate, shape: Shape, errors: &mut darling::e
         if shape != Shape::Text {
             refuse(errors, pattern.span(), "pattern", "strings");
         } else if let Err(err) = regex_syntax::Parser::new().parse(pattern.as_str()) {
-            errors.push(darling::Error::custom(format!("invalid regular expression: {err}")).with_span(&pattern.span()));
+            errors
+                .push(darling::Error::custom(format!("invalid regular expression: {err}")).with_span(&pattern.span()));
         } else {
             rules.push(Rule::Pattern(pattern.as_str().to_owned()));
         }
@@ -393,6 +420,32 @@ fn bounds(
     (min, max)
 }
 
+/// The candidate within two edits of `word`, if any.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .copied()
+        .map(|candidate| (edit_distance(word, candidate), candidate))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// The Levenshtein distance between two short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// `T` if `ty` is `Option<T>` (or a path ending in `Option<T>`).
 fn option_inner(ty: &Type) -> Option<&Type> {
     let Type::Path(path) = ty else { return None };
@@ -414,7 +467,8 @@ fn doc_text(attrs: &[Attribute]) -> String {
         .filter(|attr| attr.path().is_ident("doc"))
         .filter_map(|attr| match &attr.meta {
             syn::Meta::NameValue(syn::MetaNameValue {
-                value: Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }), ..
+                value: Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }),
+                ..
             }) => Some(text.value().trim().to_owned()),
             _ => None,
         })
@@ -433,5 +487,12 @@ mod tests {
         assert_eq!(plural("company"), "companies");
         assert_eq!(plural("key"), "keys");
         assert_eq!(plural("batch"), "batches");
+    }
+
+    #[test]
+    fn suggestions_for_misspelt_operations() {
+        assert_eq!(super::closest("raed", &super::OPERATIONS), Some("read"));
+        assert_eq!(super::closest("lst", &super::OPERATIONS), Some("list"));
+        assert_eq!(super::closest("fetch", &super::OPERATIONS), None);
     }
 }

@@ -38,7 +38,8 @@ impl AppState {
     }
 }
 
-type EnsureTable = for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
+type EnsureTable =
+    for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
 
 /// One registered resource: its description and the generic functions that
 /// serve it, instantiated for its type.
@@ -141,7 +142,12 @@ impl App {
                     None
                 };
                 if let Some((what, value)) = clash {
-                    return Err(StartupError::Duplicate { what, value, first: earlier.spec.name, second: later.spec.name });
+                    return Err(StartupError::Duplicate {
+                        what,
+                        value,
+                        first: earlier.spec.name,
+                        second: later.spec.name,
+                    });
                 }
             }
         }

@@ -38,7 +38,9 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err(ApiError::UnsupportedMediaType("the body must be JSON; send `Content-Type: application/json`".into()));
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON; send `Content-Type: application/json`".into(),
+        ));
     };
     let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
@@ -66,7 +68,12 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<a
 
 /// Builds the 400 for a body that did not parse as `T`: every unknown,
 /// read-only, mistyped or missing field, each named.
-fn explain<T: DeserializeOwned>(spec: &ResourceSpec, shape: BodyShape, bytes: &[u8], err: serde_json::Error) -> ApiError {
+fn explain<T: DeserializeOwned>(
+    spec: &ResourceSpec,
+    shape: BodyShape,
+    bytes: &[u8],
+    err: serde_json::Error,
+) -> ApiError {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(_) => return ApiError::MalformedJson(err.to_string()),
@@ -111,7 +118,8 @@ fn check_member(spec: &ResourceSpec, name: &str, value: &Value) -> Option<FieldE
         return Some(FieldError::new(name, FieldErrorCode::ReadOnly, "this field is set by the server"));
     }
     if value.is_null() {
-        return (!field.nullable).then(|| FieldError::new(name, FieldErrorCode::NotNullable, "this field cannot be null"));
+        return (!field.nullable)
+            .then(|| FieldError::new(name, FieldErrorCode::NotNullable, "this field cannot be null"));
     }
     shape_error(field, value).map(|message| FieldError::new(name, FieldErrorCode::WrongType, message))
 }

@@ -38,7 +38,10 @@ pub(crate) async fn create<T: Resource>(
 }
 
 /// `GET /items/{id}`.
-pub(crate) async fn read<T: Resource>(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<T::Model>> {
+pub(crate) async fn read<T: Resource>(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<T::Model>> {
     let id = parse_id(&id)?;
     let model = T::Entity::find()
         .filter(T::ID.eq(id))
@@ -88,11 +91,8 @@ async fn update_row<T: Resource>(app: &AppState, changes: T::ActiveModel) -> Api
 /// `DELETE /items/{id}`: 204.
 pub(crate) async fn delete<T: Resource>(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
-    let result = T::Entity::delete_many()
-        .filter(T::ID.eq(id))
-        .exec(app.db())
-        .await
-        .map_err(|err| db_error(T::SPEC, err))?;
+    let result =
+        T::Entity::delete_many().filter(T::ID.eq(id)).exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     if result.rows_affected == 0 {
         return Err(ApiError::not_found(T::SPEC.name));
     }

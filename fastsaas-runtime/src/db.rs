@@ -5,8 +5,7 @@ use std::time::Duration;
 use fastsaas_core::Settings;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, IdenStatic, Iterable,
-    Schema, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, IdenStatic, Iterable, Schema, Statement,
 };
 
 use crate::error::StartupError;
@@ -20,11 +19,11 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupE
     let mut options = ConnectOptions::new(settings.database_url.clone());
     options
         .max_connections(settings.db_max_connections)
+        .connect_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
+            opts.journal_mode(SqliteJournalMode::Wal).busy_timeout(Duration::from_secs(5)).foreign_keys(true)
         });
     Ok(Database::connect(options).await?)
 }
@@ -60,8 +59,5 @@ async fn table_columns(db: &DatabaseConnection, table: &str) -> Result<Vec<Strin
         }
     };
     let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [table.into()])).await?;
-    Ok(rows
-        .iter()
-        .map(|row| row.try_get::<String>("", "column_name"))
-        .collect::<Result<_, _>>()?)
+    Ok(rows.iter().map(|row| row.try_get::<String>("", "column_name")).collect::<Result<_, _>>()?)
 }

@@ -49,11 +49,7 @@ pub enum StartupError {
 /// answered with a 500 that reveals nothing.
 pub(crate) fn db_error(spec: &ResourceSpec, err: DbErr) -> ApiError {
     if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
-        let field = spec
-            .fields
-            .iter()
-            .filter(|field| field.unique)
-            .find(|field| message.contains(field.name));
+        let field = spec.fields.iter().filter(|field| field.unique).find(|field| message.contains(field.name));
         return ApiError::Conflict(match field {
             Some(field) => format!("another {} already has this `{}`", spec.name, field.name),
             None => format!("another {} already has these values", spec.name),

@@ -18,9 +18,8 @@ use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 /// The OpenAPI document of an app serving `resources`.
 pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) -> serde_json::Value {
     let mut paths = PathsBuilder::new();
-    let mut components = ComponentsBuilder::new()
-        .schema("Problem", problem_schema())
-        .schema("FieldError", field_error_schema());
+    let mut components =
+        ComponentsBuilder::new().schema("Problem", problem_schema()).schema("FieldError", field_error_schema());
     for spec in resources {
         components = components
             .schema(spec.name, record_schema(spec))
@@ -52,7 +51,12 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
                 HttpMethod::Post,
                 format!("Create a {name}"),
                 with_body(spec, true)
-                    .response("201", ResponseBuilder::new().description(format!("The new {name}")).content("application/json", record()))
+                    .response(
+                        "201",
+                        ResponseBuilder::new()
+                            .description(format!("The new {name}"))
+                            .content("application/json", record()),
+                    )
                     .response("409", problem("A unique field is taken", &[ProblemKind::Conflict])),
             ),
             Operation::Read => (&item, HttpMethod::Get, format!("Read a {name}"), OperationBuilder::new()),
@@ -64,13 +68,17 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
             ),
             Operation::Delete => (&item, HttpMethod::Delete, format!("Delete a {name}"), OperationBuilder::new()),
             Operation::List => (&collection, HttpMethod::Get, format!("List {name} records"), list_parameters(spec)),
-            Operation::Clear => (&collection, HttpMethod::Delete, format!("Delete every {name}"), OperationBuilder::new()),
+            Operation::Clear => {
+                (&collection, HttpMethod::Delete, format!("Delete every {name}"), OperationBuilder::new())
+            }
         };
         let builder = finish_operation(spec, op, &path == &&item, builder);
         routes.push((path.clone(), method, builder.summary(Some(summary)).build()));
         if op == Operation::Update {
-            let put = with_body(spec, true).response("409", problem("A unique field is taken", &[ProblemKind::Conflict]));
-            let put = finish_operation(spec, op, true, put).summary(Some(format!("Replace every writable field of a {name}")));
+            let put =
+                with_body(spec, true).response("409", problem("A unique field is taken", &[ProblemKind::Conflict]));
+            let put = finish_operation(spec, op, true, put)
+                .summary(Some(format!("Replace every writable field of a {name}")));
             routes.push((item.clone(), HttpMethod::Put, put.build()));
         }
     }
@@ -79,11 +87,17 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
 
 /// Adds what every operation of `op`'s kind shares: tag, id parameter,
 /// success response and the problem responses.
-fn finish_operation(spec: &ResourceSpec, op: Operation, on_item: bool, mut builder: OperationBuilder) -> OperationBuilder {
+fn finish_operation(
+    spec: &ResourceSpec,
+    op: Operation,
+    on_item: bool,
+    mut builder: OperationBuilder,
+) -> OperationBuilder {
     let name = spec.name;
-    builder = builder.tag(name).operation_id(Some(format!("{}_{}", op.as_str(), spec.table))).description(
-        (!spec.doc.is_empty()).then_some(spec.doc),
-    );
+    builder = builder
+        .tag(name)
+        .operation_id(Some(format!("{}_{}", op.as_str(), spec.table)))
+        .description((!spec.doc.is_empty()).then_some(spec.doc));
     if on_item {
         builder = builder
             .parameter(
@@ -98,7 +112,9 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, on_item: bool, mut build
     builder = match op {
         Operation::Read | Operation::Update => builder.response(
             "200",
-            ResponseBuilder::new().description(format!("The {name}")).content("application/json", json_content(schema_ref(name))),
+            ResponseBuilder::new()
+                .description(format!("The {name}"))
+                .content("application/json", json_content(schema_ref(name))),
         ),
         Operation::Delete => builder.response("204", ResponseBuilder::new().description("Deleted")),
         Operation::List => builder.response(
@@ -111,7 +127,9 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, on_item: bool, mut build
             "200",
             ResponseBuilder::new().description("How many were deleted").content(
                 "application/json",
-                json_content(ObjectBuilder::new().property("deleted", scalar(FieldKind::Int64)).required("deleted").into()),
+                json_content(
+                    ObjectBuilder::new().property("deleted", scalar(FieldKind::Int64)).required("deleted").into(),
+                ),
             ),
         ),
         Operation::Create => builder,
@@ -141,7 +159,10 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, on_item: bool, mut build
 fn with_body(spec: &ResourceSpec, whole: bool) -> OperationBuilder {
     let schema = if whole { format!("{}Create", spec.name) } else { format!("{}Patch", spec.name) };
     OperationBuilder::new().request_body(Some(
-        RequestBodyBuilder::new().required(Some(Required::True)).content("application/json", json_content(schema_ref(&schema))).build(),
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content("application/json", json_content(schema_ref(&schema)))
+            .build(),
     ))
 }
 
@@ -177,7 +198,11 @@ fn list_parameters(spec: &ResourceSpec) -> OperationBuilder {
         builder = builder.parameter(query("sort", schema, "A field, ascending; prefixed by `-`, descending".into()));
     }
     for field in spec.fields.iter().filter(|field| field.filter) {
-        builder = builder.parameter(query(field.name, scalar(field.kind), format!("Only rows whose `{}` equals this", field.name)));
+        builder = builder.parameter(query(
+            field.name,
+            scalar(field.kind),
+            format!("Only rows whose `{}` equals this", field.name),
+        ));
     }
     builder
 }
@@ -218,10 +243,9 @@ fn field_error_schema() -> ObjectBuilder {
 
 fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
     let mut object = ObjectBuilder::new().description((!spec.doc.is_empty()).then_some(spec.doc));
-    for (name, kind, nullable) in [
-        (FRAMEWORK_COLUMNS[0], FieldKind::Uuid, false),
-        (FRAMEWORK_COLUMNS[1], FieldKind::Uuid, true),
-    ] {
+    for (name, kind, nullable) in
+        [(FRAMEWORK_COLUMNS[0], FieldKind::Uuid, false), (FRAMEWORK_COLUMNS[1], FieldKind::Uuid, true)]
+    {
         object = object.property(name, read_only(field_schema(kind, nullable))).required(name);
     }
     for field in spec.fields.iter().filter(|field| field.access.is_readable()) {

@@ -61,11 +61,9 @@ pub(crate) fn parse(spec: &'static ResourceSpec, raw: Option<&str>) -> Result<Li
 }
 
 fn parse_bounded(name: &str, value: &str, min: u64, max: u64) -> Result<u64, ApiError> {
-    value
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| ApiError::InvalidQuery(format!("`{name}` must be an integer from {min} to {max}, not `{value}`")))
+    value.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+        ApiError::InvalidQuery(format!("`{name}` must be an integer from {min} to {max}, not `{value}`"))
+    })
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {

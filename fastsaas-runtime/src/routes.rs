@@ -1,11 +1,11 @@
 //! The route table of a resource, and the app-wide routes and fallbacks.
 
 use axum::handler::Handler;
+use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter, get};
 use axum::{Json, Router};
 use fastsaas_core::{ApiError, Operation};
 use http::{HeaderValue, header};
-use axum::response::IntoResponse;
 
 use crate::app::AppState;
 use crate::crud;

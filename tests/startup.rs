@@ -1,0 +1,103 @@
+//! What start-up checks: existing tables, clashing registrations, settings.
+
+use fastsaas::prelude::*;
+use fastsaas::sea_orm::{ConnectionTrait, Database};
+use fastsaas::testing::TestClient;
+use fastsaas::{Settings, StartupError};
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/widgets")]
+struct Widget {
+    name: String,
+    size: i64,
+}
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/widgets")]
+#[crud(table = "other_widgets")]
+struct SamePath {
+    name: String,
+}
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/gadgets")]
+#[crud(table = "widgets")]
+struct SameTable {
+    name: String,
+}
+
+#[tokio::test]
+async fn an_existing_table_without_a_needed_column_stops_start_up() {
+    let path = std::env::temp_dir().join(format!("fastsaas-startup-{}.db", Uuid::new_v4()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = Database::connect(url.as_str()).await.expect("temporary database");
+    db.execute_unprepared(
+        "CREATE TABLE widgets (id uuid_text PRIMARY KEY, owner_id uuid_text, name text NOT NULL, \
+         created_at text NOT NULL, updated_at text NOT NULL)",
+    )
+    .await
+    .expect("table");
+    db.close().await.expect("close");
+
+    let settings = Settings { database_url: url, ..Settings::default() };
+    let error = App::new(settings).resource::<Widget>().into_router().await.err();
+    let _ = std::fs::remove_file(&path);
+    match error {
+        Some(StartupError::MissingColumn { table, column }) => assert_eq!((table, column), ("widgets", "size")),
+        other => panic!("expected a missing column error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_table_is_created_once_and_reused() {
+    let path = std::env::temp_dir().join(format!("fastsaas-reuse-{}.db", Uuid::new_v4()));
+    let settings = Settings { database_url: format!("sqlite://{}?mode=rwc", path.display()), ..Settings::default() };
+    let _first =
+        App::new(settings.clone()).resource::<Widget>().into_router().await.expect("first start creates the table");
+    let _second = App::new(settings).resource::<Widget>().into_router().await.expect("second start finds it complete");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn two_resources_on_one_path_or_table_stop_start_up() {
+    let same_path =
+        TestClient::try_start(App::new(Settings::default()).resource::<Widget>().resource::<SamePath>()).await;
+    assert!(
+        matches!(same_path, Err(StartupError::Duplicate { what: "scope path", value: "/widgets", .. })),
+        "{same_path:?}"
+    );
+    let same_table =
+        TestClient::try_start(App::new(Settings::default()).resource::<Widget>().resource::<SameTable>()).await;
+    assert!(
+        matches!(same_table, Err(StartupError::Duplicate { what: "table", value: "widgets", .. })),
+        "{same_table:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_start_up_error() {
+    let settings = Settings {
+        database_url: "postgres://nobody@127.0.0.1:1/none".into(),
+        db_connect_timeout_secs: 1,
+        ..Settings::default()
+    };
+    let error = App::new(settings).resource::<Widget>().into_router().await.err();
+    assert!(matches!(error, Some(StartupError::Database(_))), "{error:?}");
+}
+
+#[test]
+fn settings_come_from_defaults_then_file_then_environment() {
+    let dir = std::env::temp_dir().join(format!("fastsaas-settings-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("fastsaas.toml");
+    std::fs::write(&file, "bind = \"0.0.0.0:9000\"\nbody_limit = 2048\n").expect("file");
+    let loaded = Settings::load_from(&file).expect("valid settings");
+    assert_eq!(loaded.bind, "0.0.0.0:9000");
+    assert_eq!(loaded.body_limit, 2048);
+    assert_eq!(loaded.database_url, Settings::default().database_url);
+
+    std::fs::write(&file, "bnd = \"typo\"\n").expect("file");
+    let error = Settings::load_from(&file).expect_err("unknown keys are refused");
+    assert!(error.to_string().contains("bnd"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

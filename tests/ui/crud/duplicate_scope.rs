@@ -1,0 +1,10 @@
+use fastsaas::prelude::*;
+
+#[derive(Crud, Serialize, Deserialize)]
+#[scope("/items")]
+#[scope("/things")]
+struct Item {
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use fastsaas::prelude::*;
+
+#[derive(Crud, Serialize, Deserialize)]
+#[scope("/items")]
+enum Item {
+    One,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use fastsaas::prelude::*;
+
+#[derive(Crud, Serialize, Deserialize)]
+#[scope("/items")]
+struct Item<T> {
+    name: T,
+}
+
+fn main() {}

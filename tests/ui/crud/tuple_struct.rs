@@ -1,0 +1,7 @@
+use fastsaas::prelude::*;
+
+#[derive(Crud, Serialize, Deserialize)]
+#[scope("/items")]
+struct Item(String);
+
+fn main() {}
