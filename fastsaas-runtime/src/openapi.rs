@@ -39,60 +39,38 @@ pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) ->
 }
 
 fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
-    let collection = spec.path.to_owned();
-    let item = format!("{}/{{id}}", spec.path);
     let name = spec.name;
-    let record = || json_content(schema_ref(name));
     let mut routes = Vec::new();
     for op in spec.ops.iter() {
-        let (path, method, summary, builder) = match op {
-            Operation::Create => (
-                &collection,
-                HttpMethod::Post,
-                format!("Create a {name}"),
-                with_body(spec, true)
-                    .response(
-                        "201",
-                        ResponseBuilder::new()
-                            .description(format!("The new {name}"))
-                            .content("application/json", record()),
-                    )
-                    .response("409", problem("A unique field is taken", &[ProblemKind::Conflict])),
-            ),
-            Operation::Read => (&item, HttpMethod::Get, format!("Read a {name}"), OperationBuilder::new()),
-            Operation::Update => (
-                &item,
-                HttpMethod::Patch,
-                format!("Change some fields of a {name}"),
-                with_body(spec, false).response("409", problem("A unique field is taken", &[ProblemKind::Conflict])),
-            ),
-            Operation::Delete => (&item, HttpMethod::Delete, format!("Delete a {name}"), OperationBuilder::new()),
-            Operation::List => (&collection, HttpMethod::Get, format!("List {name} records"), list_parameters(spec)),
-            Operation::Clear => {
-                (&collection, HttpMethod::Delete, format!("Delete every {name}"), OperationBuilder::new())
-            }
+        let variants = match op {
+            Operation::Create => vec![(HttpMethod::Post, format!("Create a {name}"), with_body(spec, true))],
+            Operation::Read => vec![(HttpMethod::Get, format!("Read a {name}"), OperationBuilder::new())],
+            Operation::Update => vec![
+                (HttpMethod::Patch, format!("Change some fields of a {name}"), with_body(spec, false)),
+                (HttpMethod::Put, format!("Replace every writable field of a {name}"), with_body(spec, true)),
+            ],
+            Operation::Delete => vec![(HttpMethod::Delete, format!("Delete a {name}"), OperationBuilder::new())],
+            Operation::List => vec![(HttpMethod::Get, format!("List {name} records"), list_parameters(spec))],
+            Operation::Clear => vec![(HttpMethod::Delete, format!("Delete every {name}"), OperationBuilder::new())],
         };
-        let builder = finish_operation(spec, op, &path == &&item, builder);
-        routes.push((path.clone(), method, builder.summary(Some(summary)).build()));
-        if op == Operation::Update {
-            let put =
-                with_body(spec, true).response("409", problem("A unique field is taken", &[ProblemKind::Conflict]));
-            let put = finish_operation(spec, op, true, put)
-                .summary(Some(format!("Replace every writable field of a {name}")));
-            routes.push((item.clone(), HttpMethod::Put, put.build()));
+        let path = if is_item_operation(op) { format!("{}/{{id}}", spec.path) } else { spec.path.to_owned() };
+        for (method, summary, builder) in variants {
+            let operation = finish_operation(spec, op, builder).summary(Some(summary)).build();
+            routes.push((path.clone(), method, operation));
         }
     }
     routes
 }
 
+/// Whether `op` acts on one object (`/items/{id}`) rather than the collection.
+fn is_item_operation(op: Operation) -> bool {
+    matches!(op, Operation::Read | Operation::Update | Operation::Delete)
+}
+
 /// Adds what every operation of `op`'s kind shares: tag, id parameter,
 /// success response and the problem responses.
-fn finish_operation(
-    spec: &ResourceSpec,
-    op: Operation,
-    on_item: bool,
-    mut builder: OperationBuilder,
-) -> OperationBuilder {
+fn finish_operation(spec: &ResourceSpec, op: Operation, mut builder: OperationBuilder) -> OperationBuilder {
+    let on_item = is_item_operation(op);
     let name = spec.name;
     builder = builder
         .tag(name)
@@ -132,7 +110,12 @@ fn finish_operation(
                 ),
             ),
         ),
-        Operation::Create => builder,
+        Operation::Create => builder.response(
+            "201",
+            ResponseBuilder::new()
+                .description(format!("The new {name}, with its URL in `Location`"))
+                .content("application/json", json_content(schema_ref(name))),
+        ),
     };
     let mut bad_request = Vec::new();
     if on_item {
@@ -142,6 +125,7 @@ fn finish_operation(
         Operation::Create | Operation::Update => {
             bad_request.extend([ProblemKind::MalformedJson, ProblemKind::Validation]);
             builder = builder
+                .response("409", problem("A unique field is taken", &[ProblemKind::Conflict]))
                 .response("413", problem("The body is over the limit", &[ProblemKind::PayloadTooLarge]))
                 .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]));
         }

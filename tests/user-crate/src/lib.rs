@@ -1,5 +1,5 @@
 //! A user's crate: resources declared next to names that shadow std, core
-//! and SeaORM items, with every lint an application might deny.
+//! and `SeaORM` items, with every lint an application might deny.
 #![deny(warnings, unused, missing_docs, unreachable_pub, unsafe_code)]
 #![deny(clippy::all, clippy::pedantic)]
 #![allow(clippy::module_name_repetitions)]
