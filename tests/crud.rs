@@ -129,6 +129,12 @@ async fn read_of_a_missing_or_malformed_id() {
     let malformed = client.get("/items/not-a-uuid").send().await;
     malformed.assert_status(400);
     assert_eq!(malformed.json::<Value>()["type"], "urn:fastsaas:problem:invalid-id");
+    let undecodable = client.delete("/items/%FF%FE").send().await;
+    undecodable.assert_status(400);
+    assert_eq!(undecodable.json::<Value>()["detail"], "`%FF%FE` is not a valid id; ids are UUIDs");
+    let unknown_route = client.get("/nowhere").send().await;
+    unknown_route.assert_status(404);
+    assert_eq!(unknown_route.header("content-type"), Some("application/problem+json"));
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
@@ -40,9 +40,8 @@ pub(crate) async fn create<T: Resource>(
 /// `GET /items/{id}`.
 pub(crate) async fn read<T: Resource>(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ObjectId(id): ObjectId,
 ) -> ApiResult<Json<T::Model>> {
-    let id = parse_id(&id)?;
     let model = T::Entity::find()
         .filter(T::ID.eq(id))
         .one(app.db())
@@ -55,11 +54,10 @@ pub(crate) async fn read<T: Resource>(
 /// `PATCH /items/{id}`: the fields present are replaced.
 pub(crate) async fn patch<T: Resource>(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ObjectId(id): ObjectId,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    let id = parse_id(&id)?;
     let input: T::Patch = read_json(T::SPEC, BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
     update_row::<T>(&app, T::patch_row(input, id, Utc::now())).await
@@ -68,11 +66,10 @@ pub(crate) async fn patch<T: Resource>(
 /// `PUT /items/{id}`: every writable field is replaced.
 pub(crate) async fn replace<T: Resource>(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ObjectId(id): ObjectId,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    let id = parse_id(&id)?;
     let input: T::Create = read_json(T::SPEC, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_create)?;
     update_row::<T>(&app, T::replace_row(input, id, Utc::now())).await
@@ -89,8 +86,7 @@ async fn update_row<T: Resource>(app: &AppState, changes: T::ActiveModel) -> Api
 }
 
 /// `DELETE /items/{id}`: 204.
-pub(crate) async fn delete<T: Resource>(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = parse_id(&id)?;
+pub(crate) async fn delete<T: Resource>(State(app): State<AppState>, ObjectId(id): ObjectId) -> ApiResult<StatusCode> {
     let result =
         T::Entity::delete_many().filter(T::ID.eq(id)).exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     if result.rows_affected == 0 {
@@ -153,9 +149,22 @@ fn column<T: Resource>(name: &str) -> Result<T::Column, ApiError> {
     })
 }
 
-/// A path id, or the 400 that says it is not a UUID.
-pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::InvalidId(text.to_owned()))
+/// The `{id}` of an object's path, or the 400 that says it is not a UUID
+/// (whatever the path holds, even bytes that are not UTF-8).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ObjectId(pub(crate) Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(Path(text)) = Path::<String>::from_request_parts(parts, state).await else {
+            // Not decodable (say `%FF`): show the segment as it was sent.
+            let raw = parts.uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+            return Err(ApiError::InvalidId(raw.to_owned()));
+        };
+        Uuid::parse_str(&text).map(ObjectId).map_err(|_| ApiError::InvalidId(text))
+    }
 }
 
 fn validated<I>(input: &I, validate: fn(&I, &mut Vec<FieldError>)) -> Result<(), ApiError> {

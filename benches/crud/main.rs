@@ -1,0 +1,263 @@
+//! Load driver: the generated `/items` routes against the hand-written
+//! baseline (`baseline.rs`), in one process, on identical SQLite databases.
+//!
+//! Run: `cargo bench --bench crud` (release build). Each operation runs in
+//! alternating rounds (generated, baseline, baseline, generated, …) so that
+//! machine noise hits both alike; the report gives req/s, p50 and p99 per
+//! implementation and the ratio generated / hand-written.
+//! `FASTSAAS_BENCH_SCALE=0.2` shortens the run.
+
+mod baseline;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fastsaas::prelude::*;
+use fastsaas::sea_orm::{EntityTrait, TransactionTrait};
+use fastsaas::{NewRow, Settings};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// The resource under test: the same shape as the baseline's table.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/items")]
+struct Item {
+    #[crud(validate(length(min = 1, max = 100)))]
+    pub name: String,
+    pub config: serde_json::Value,
+    #[crud(read_only, default = "idle")]
+    pub status: String,
+    #[crud(write_only)]
+    pub secret: Option<String>,
+}
+
+const SEED_ROWS: usize = 10_000;
+const ROUNDS: usize = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Operation {
+    GetById,
+    List,
+    Post,
+}
+
+impl Operation {
+    fn label(self) -> &'static str {
+        match self {
+            Operation::GetById => "GET /items/{id}",
+            Operation::List => "GET /items (page of 20)",
+            Operation::Post => "POST /items",
+        }
+    }
+
+    fn requests_per_round(self, scale: f64) -> u64 {
+        let base = match self {
+            Operation::GetById => 20_000.0,
+            Operation::List => 2_000.0,
+            Operation::Post => 4_000.0,
+        };
+        ((base * scale) as u64).max(100)
+    }
+
+    /// Concurrent clients. SQLite admits one writer at a time: concurrent
+    /// POSTs would measure the driver's busy-retry sleeps, not the code.
+    fn concurrency(self) -> u64 {
+        if self == Operation::Post { 1 } else { 4 }
+    }
+
+    fn expected(self) -> StatusCode {
+        if self == Operation::Post { StatusCode::CREATED } else { StatusCode::OK }
+    }
+
+    fn request(self, n: u64, ids: &[Uuid]) -> Request<Body> {
+        let builder = Request::builder();
+        let request = match self {
+            Operation::GetById => {
+                builder.uri(format!("/items/{}", ids[(n as usize * 7919) % ids.len()])).body(Body::empty())
+            }
+            Operation::List => builder.uri(format!("/items?page={}&page_size=20", n % 50 + 1)).body(Body::empty()),
+            Operation::Post => {
+                builder.method("POST").uri("/items").header(header::CONTENT_TYPE, "application/json").body(Body::from(
+                    format!(r#"{{"name":"item {n}","config":{{"n":{n},"tags":["a","b"]}},"secret":"s"}}"#),
+                ))
+            }
+        };
+        request.expect("valid request")
+    }
+}
+
+struct Target {
+    name: &'static str,
+    router: Router,
+    ids: Vec<Uuid>,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn requests_per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies.get(index).copied().unwrap_or_default()
+    }
+}
+
+fn temporary_sqlite(name: &str) -> (Settings, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("fastsaas-bench-{name}-{}.db", Uuid::new_v4()));
+    let settings = Settings { database_url: format!("sqlite://{}?mode=rwc", path.display()), ..Settings::default() };
+    (settings, path)
+}
+
+fn seed_item(n: usize) -> fastsaas::serde_json::Value {
+    fastsaas::serde_json::json!({"name": format!("seed {n}"), "config": {"n": n, "tags": ["a", "b"]}, "secret": "s"})
+}
+
+async fn generated() -> (Target, std::path::PathBuf) {
+    let (settings, path) = temporary_sqlite("generated");
+    // The app creates the table; seeding uses a pool of its own, closed
+    // before measuring, exactly as for the baseline.
+    let router = App::new(settings.clone()).resource::<Item>().into_router().await.expect("app");
+    let db = fastsaas_runtime::db::connect(&settings).await.expect("database");
+    let now = Utc::now();
+    let mut ids = Vec::with_capacity(SEED_ROWS);
+    let txn = db.begin().await.expect("transaction");
+    for chunk in (0..SEED_ROWS).collect::<Vec<_>>().chunks(500) {
+        let rows = chunk.iter().map(|n| {
+            let input = fastsaas::serde_json::from_value(seed_item(*n)).expect("seed body");
+            let id = Uuid::new_v4();
+            ids.push(id);
+            <Item as Resource>::new_row(
+                input,
+                NewRow { id, owner_id: None, now: now + chrono::Duration::microseconds(*n as i64) },
+            )
+        });
+        <Item as Resource>::Entity::insert_many(rows).exec(&txn).await.expect("seed");
+    }
+    txn.commit().await.expect("commit");
+    db.close().await.expect("close");
+    (Target { name: "generated", router, ids }, path)
+}
+
+async fn hand_written() -> (Target, std::path::PathBuf) {
+    let (settings, path) = temporary_sqlite("baseline");
+    let router = baseline::router(fastsaas_runtime::db::connect(&settings).await.expect("database")).await;
+    let db = fastsaas_runtime::db::connect(&settings).await.expect("database");
+    let now = Utc::now();
+    let mut ids = Vec::with_capacity(SEED_ROWS);
+    let txn = db.begin().await.expect("transaction");
+    for chunk in (0..SEED_ROWS).collect::<Vec<_>>().chunks(500) {
+        let rows = chunk.iter().map(|n| {
+            let id = Uuid::new_v4();
+            ids.push(id);
+            let seed = seed_item(*n);
+            let at = now + chrono::Duration::microseconds(*n as i64);
+            baseline::ActiveModel {
+                id: fastsaas::sea_orm::ActiveValue::Set(id),
+                owner_id: fastsaas::sea_orm::ActiveValue::Set(None),
+                name: fastsaas::sea_orm::ActiveValue::Set(seed["name"].as_str().unwrap_or_default().to_owned()),
+                config: fastsaas::sea_orm::ActiveValue::Set(seed["config"].clone()),
+                status: fastsaas::sea_orm::ActiveValue::Set("idle".to_owned()),
+                secret: fastsaas::sea_orm::ActiveValue::Set(Some("s".to_owned())),
+                created_at: fastsaas::sea_orm::ActiveValue::Set(at),
+                updated_at: fastsaas::sea_orm::ActiveValue::Set(at),
+            }
+        });
+        baseline::Entity::insert_many(rows).exec(&txn).await.expect("seed");
+    }
+    txn.commit().await.expect("commit");
+    db.close().await.expect("close");
+    (Target { name: "hand-written", router, ids }, path)
+}
+
+async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
+    let next = Arc::new(AtomicU64::new(0));
+    let ids = Arc::new(target.ids.clone());
+    let started = Instant::now();
+    let workers: Vec<_> = (0..operation.concurrency())
+        .map(|_| {
+            let (router, next, ids) = (target.router.clone(), next.clone(), ids.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        break latencies;
+                    }
+                    let request = operation.request(n, &ids);
+                    let sent = Instant::now();
+                    let response = router.clone().oneshot(request).await.expect("infallible");
+                    let status = response.status();
+                    let body = response.into_body().collect().await.expect("body").to_bytes();
+                    latencies.push(sent.elapsed());
+                    assert_eq!(status, operation.expected(), "{}", String::from_utf8_lossy(&body));
+                }
+            })
+        })
+        .collect();
+    let mut tally = Tally::default();
+    for worker in workers {
+        tally.latencies.extend(worker.await.expect("worker"));
+    }
+    tally.elapsed = started.elapsed();
+    tally
+}
+
+fn main() {
+    let scale = std::env::var("FASTSAAS_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (generated, generated_path) = generated().await;
+        let (baseline, baseline_path) = hand_written().await;
+        println!(
+            "{SEED_ROWS} rows seeded per database; in-process clients: 4 for reads, 1 for writes; \
+             {ROUNDS} alternating rounds\n"
+        );
+        println!("{:<26} {:<13} {:>10} {:>10} {:>10}", "operation", "routes", "req/s", "p50 µs", "p99 µs");
+        for operation in [Operation::GetById, Operation::List, Operation::Post] {
+            let count = operation.requests_per_round(scale);
+            // Warm both (caches, pools, allocator) before measuring.
+            run(&generated, operation, count / 10).await;
+            run(&baseline, operation, count / 10).await;
+            let (mut ours, mut theirs) = (Tally::default(), Tally::default());
+            for round in 0..ROUNDS {
+                let order = if round % 2 == 0 { [&generated, &baseline] } else { [&baseline, &generated] };
+                for target in order {
+                    let tally = run(target, operation, count).await;
+                    let into = if std::ptr::eq(target, &generated) { &mut ours } else { &mut theirs };
+                    into.latencies.extend(tally.latencies);
+                    into.elapsed += tally.elapsed;
+                }
+            }
+            let ratio = ours.requests_per_second() / theirs.requests_per_second();
+            for (target, tally) in [(&generated, &mut ours), (&baseline, &mut theirs)] {
+                let (p50, p99) = (tally.percentile(0.50), tally.percentile(0.99));
+                println!(
+                    "{:<26} {:<13} {:>10.0} {:>10} {:>10}",
+                    operation.label(),
+                    target.name,
+                    tally.requests_per_second(),
+                    p50.as_micros(),
+                    p99.as_micros()
+                );
+            }
+            println!("{:<26} {:<13} {:>10.3}\n", "", "ratio", ratio);
+        }
+        for path in [generated_path, baseline_path] {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    });
+}
