@@ -1,0 +1,105 @@
+//! Nothing a client sends crashes the process or gets a 5xx: random JSON and
+//! random bytes as bodies, random query strings and paths.
+
+use fastsaas::prelude::*;
+use fastsaas::serde_json::Value;
+use fastsaas::testing::{TestClient, TestResponse};
+use fastsaas::{Settings, Uuid};
+use proptest::prelude::*;
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/items")]
+struct Item {
+    #[crud(validate(length(min = 1, max = 10)), filter, sort, unique)]
+    name: String,
+    config: Value,
+    #[crud(validate(range(min = 0, max = 5)), filter)]
+    rank: Option<i32>,
+    tags: Vec<String>,
+    #[crud(read_only, default = "idle")]
+    status: String,
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        "[a-z]{0,12}".prop_map(Value::from),
+        Just(Value::from("name")),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("name".to_owned()),
+                    Just("config".to_owned()),
+                    Just("rank".to_owned()),
+                    Just("tags".to_owned()),
+                    Just("status".to_owned()),
+                    Just("id".to_owned()),
+                    "[a-z]{1,6}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn assert_client_error_or_success(response: &TestResponse) {
+    let status = response.status().as_u16();
+    assert!(status < 500, "server error {status}: {}", response.text());
+    if status >= 400 {
+        assert_eq!(response.header("content-type"), Some("application/problem+json"), "{}", response.text());
+        let problem: Value = response.json();
+        assert_eq!(problem["status"], status);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_json_bodies_never_cause_a_server_error(body in json_value(), patch in json_value()) {
+        runtime().block_on(async {
+            let client = TestClient::start(App::new(Settings::default()).resource::<Item>()).await;
+            let created = client.post("/items").json(&body).send().await;
+            assert_client_error_or_success(&created);
+            let valid = client.post("/items").json(&fastsaas::serde_json::json!({"name": "ok", "config": 1, "tags": []})).send().await;
+            valid.assert_status(201);
+            let id = valid.json::<Value>()["id"].as_str().unwrap_or_default().to_owned();
+            assert_client_error_or_success(&client.patch(&format!("/items/{id}")).json(&patch).send().await);
+            assert_client_error_or_success(&client.put(&format!("/items/{id}")).json(&patch).send().await);
+        });
+    }
+
+    #[test]
+    fn random_bytes_queries_and_ids_never_cause_a_server_error(
+        bytes in prop::collection::vec(any::<u8>(), 0..64),
+        query in "[a-z_=&%0-9-]{0,24}",
+        id in "[a-zA-Z0-9%-]{1,40}",
+    ) {
+        runtime().block_on(async {
+            let client = TestClient::start(App::new(Settings::default()).resource::<Item>()).await;
+            let response = client
+                .post("/items")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone())
+                .send()
+                .await;
+            assert_client_error_or_success(&response);
+            assert_client_error_or_success(&client.get(&format!("/items?{query}")).send().await);
+            assert_client_error_or_success(&client.get(&format!("/items/{id}")).send().await);
+            let missing = Uuid::new_v4();
+            assert_client_error_or_success(&client.patch(&format!("/items/{missing}")).body(bytes).send().await);
+        });
+    }
+}
