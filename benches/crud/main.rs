@@ -6,6 +6,7 @@
 //! machine noise hits both alike; the report gives req/s, p50 and p99 per
 //! implementation and the ratio generated / hand-written.
 //! `FASTSAAS_BENCH_SCALE=0.2` shortens the run.
+#![allow(clippy::expect_used, reason = "a benchmark driver stops at its first failure")]
 
 mod baseline;
 
