@@ -60,6 +60,7 @@ fn assert_client_error_or_success(response: &TestResponse) {
     }
 }
 
+#[allow(clippy::expect_used, reason = "a test stops at its first failure")]
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
