@@ -21,6 +21,8 @@ struct Item {
     pub secret: Option<String>,
     #[crud(validate(range(min = 0, max = 5)), filter, sort)]
     pub rank: Option<i32>,
+    #[crud(default = 1)]
+    pub weight: i64,
 }
 
 #[derive(CrudEnum, Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,6 +101,7 @@ async fn create_answers_201_with_the_record_and_its_location() {
     assert_eq!(body["name"], "first");
     assert_eq!(body["config"], json!({"a": [1, 2]}));
     assert_eq!(body["status"], "idle", "read_only default");
+    assert_eq!(body["weight"], 1, "a writable field left out takes its default");
     assert_eq!(body["owner_id"], Value::Null);
     assert_eq!(body["created_at"], body["updated_at"]);
     assert!(body.get("secret").is_none(), "write_only never returned: {body}");
@@ -185,9 +188,11 @@ async fn put_replaces_every_writable_field() {
     let client = client().await;
     let created = create_item(&client, "old").await;
     let id = created["id"].as_str().unwrap_or_default();
-    let response = client.put(&format!("/items/{id}")).json(&json!({"name": "new", "config": [1]})).send().await;
+    let response =
+        client.put(&format!("/items/{id}")).json(&json!({"name": "new", "config": [1], "weight": 3})).send().await;
     response.assert_status(200);
     let replaced: Value = response.json();
+    assert_eq!(replaced["weight"], 3);
     assert_eq!((replaced["name"].clone(), replaced["config"].clone()), (json!("new"), json!([1])));
     assert_eq!(replaced["status"], "idle");
 

@@ -141,7 +141,7 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
         None => plural(&name.to_snake_case()),
     };
     let ops = match &parsed.ops {
-        Some(list) => errors.handle(operations(list)).unwrap_or_default(),
+        Some(list) => errors.handle(operations(list, option_span(&input.attrs, "ops"))).unwrap_or_default(),
         None => OPERATIONS.iter().map(|op| Ident::new(op, Span::call_site())).collect(),
     };
     let fields = parsed
@@ -231,7 +231,29 @@ fn plural(name: &str) -> String {
     }
 }
 
-fn operations(list: &darling::util::PathList) -> darling::Result<Vec<Ident>> {
+/// The span of `name` in `#[crud(name ...)]` on the struct, for errors about
+/// the option as a whole.
+fn option_span(attrs: &[Attribute], name: &str) -> Option<Span> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("crud")) {
+        // Errors here were already reported by darling's parse.
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident(name) {
+                found = meta.path.get_ident().map(Ident::span);
+            }
+            // Skip the option's `= value` or `(list)`, whatever it holds.
+            if meta.input.peek(syn::Token![=]) {
+                let _: Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _: proc_macro2::TokenTree = meta.input.parse()?;
+            }
+            Ok(())
+        });
+    }
+    found
+}
+
+fn operations(list: &darling::util::PathList, span: Option<Span>) -> darling::Result<Vec<Ident>> {
     let mut errors = darling::Error::accumulator();
     let mut ops: Vec<Ident> = Vec::new();
     for path in list.iter() {
@@ -254,6 +276,13 @@ fn operations(list: &darling::util::PathList) -> darling::Result<Vec<Ident>> {
         } else {
             ops.push(ident.clone());
         }
+    }
+    if list.is_empty() {
+        let error = darling::Error::custom("a resource needs at least one operation; leave `ops` out for all six");
+        errors.push(match span {
+            Some(span) => error.with_span(&span),
+            None => error,
+        });
     }
     errors.finish_with(ops)
 }

@@ -311,6 +311,9 @@ fn described(field: &FieldSpec, schema: ObjectBuilder) -> ObjectBuilder {
 fn constrained(field: &FieldSpec, mut schema: ObjectBuilder) -> ObjectBuilder {
     for rule in field.rules {
         schema = match *rule {
+            // Lengths of lists and maps are `minItems`/`minProperties`,
+            // which this builder cannot express: they stay in the description.
+            Rule::Length { .. } if field.kind != FieldKind::Text => schema,
             Rule::Length { min, max } => schema
                 .min_length(min.and_then(|n| usize::try_from(n).ok()))
                 .max_length(max.and_then(|n| usize::try_from(n).ok())),
