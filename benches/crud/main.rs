@@ -18,7 +18,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use fastsaas::prelude::*;
-use fastsaas::sea_orm::{EntityTrait, TransactionTrait};
+use fastsaas::sea_orm::ActiveValue::Set;
+use fastsaas::sea_orm::{ActiveModelTrait, EntityTrait, TransactionTrait};
 use fastsaas::{NewRow, Settings};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -125,60 +126,60 @@ fn seed_item(n: usize) -> fastsaas::serde_json::Value {
     fastsaas::serde_json::json!({"name": format!("seed {n}"), "config": {"n": n, "tags": ["a", "b"]}, "secret": "s"})
 }
 
-async fn generated() -> (Target, std::path::PathBuf) {
-    let (settings, path) = temporary_sqlite("generated");
-    // The app creates the table; seeding uses a pool of its own, closed
-    // before measuring, exactly as for the baseline.
-    let router = App::new(settings.clone()).resource::<Item>().into_router().await.expect("app");
-    let db = fastsaas_runtime::db::connect(&settings).await.expect("database");
+/// Inserts `SEED_ROWS` rows made by `row(n, id, created_at)` through a pool
+/// of its own, closed before measuring, and returns their ids.
+async fn seed<A>(settings: &Settings, mut row: impl FnMut(usize, Uuid, DateTime<Utc>) -> A) -> Vec<Uuid>
+where
+    A: ActiveModelTrait + Send,
+{
+    let db = fastsaas_runtime::db::connect(settings).await.expect("database");
     let now = Utc::now();
     let mut ids = Vec::with_capacity(SEED_ROWS);
     let txn = db.begin().await.expect("transaction");
     for chunk in (0..SEED_ROWS).collect::<Vec<_>>().chunks(500) {
-        let rows = chunk.iter().map(|n| {
-            let input = fastsaas::serde_json::from_value(seed_item(*n)).expect("seed body");
-            let id = Uuid::new_v4();
-            ids.push(id);
-            <Item as Resource>::new_row(
-                input,
-                NewRow { id, owner_id: None, now: now + chrono::Duration::microseconds(*n as i64) },
-            )
-        });
-        <Item as Resource>::Entity::insert_many(rows).exec(&txn).await.expect("seed");
+        let rows: Vec<A> = chunk
+            .iter()
+            .map(|n| {
+                let id = Uuid::new_v4();
+                ids.push(id);
+                row(*n, id, now + chrono::Duration::microseconds(*n as i64))
+            })
+            .collect();
+        A::Entity::insert_many(rows).exec(&txn).await.expect("seed");
     }
     txn.commit().await.expect("commit");
     db.close().await.expect("close");
+    ids
+}
+
+async fn generated() -> (Target, std::path::PathBuf) {
+    let (settings, path) = temporary_sqlite("generated");
+    let router = App::new(settings.clone()).resource::<Item>().into_router().await.expect("app");
+    let ids = seed(&settings, |n, id, now| {
+        let input = fastsaas::serde_json::from_value(seed_item(n)).expect("seed body");
+        <Item as Resource>::new_row(input, NewRow { id, owner_id: None, now })
+    })
+    .await;
     (Target { name: "generated", router, ids }, path)
 }
 
 async fn hand_written() -> (Target, std::path::PathBuf) {
     let (settings, path) = temporary_sqlite("baseline");
     let router = baseline::router(fastsaas_runtime::db::connect(&settings).await.expect("database")).await;
-    let db = fastsaas_runtime::db::connect(&settings).await.expect("database");
-    let now = Utc::now();
-    let mut ids = Vec::with_capacity(SEED_ROWS);
-    let txn = db.begin().await.expect("transaction");
-    for chunk in (0..SEED_ROWS).collect::<Vec<_>>().chunks(500) {
-        let rows = chunk.iter().map(|n| {
-            let id = Uuid::new_v4();
-            ids.push(id);
-            let seed = seed_item(*n);
-            let at = now + chrono::Duration::microseconds(*n as i64);
-            baseline::ActiveModel {
-                id: fastsaas::sea_orm::ActiveValue::Set(id),
-                owner_id: fastsaas::sea_orm::ActiveValue::Set(None),
-                name: fastsaas::sea_orm::ActiveValue::Set(seed["name"].as_str().unwrap_or_default().to_owned()),
-                config: fastsaas::sea_orm::ActiveValue::Set(seed["config"].clone()),
-                status: fastsaas::sea_orm::ActiveValue::Set("idle".to_owned()),
-                secret: fastsaas::sea_orm::ActiveValue::Set(Some("s".to_owned())),
-                created_at: fastsaas::sea_orm::ActiveValue::Set(at),
-                updated_at: fastsaas::sea_orm::ActiveValue::Set(at),
-            }
-        });
-        baseline::Entity::insert_many(rows).exec(&txn).await.expect("seed");
-    }
-    txn.commit().await.expect("commit");
-    db.close().await.expect("close");
+    let ids = seed(&settings, |n, id, now| {
+        let seed = seed_item(n);
+        baseline::ActiveModel {
+            id: Set(id),
+            owner_id: Set(None),
+            name: Set(seed["name"].as_str().unwrap_or_default().to_owned()),
+            config: Set(seed["config"].clone()),
+            status: Set("idle".to_owned()),
+            secret: Set(Some("s".to_owned())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+    })
+    .await;
     (Target { name: "hand-written", router, ids }, path)
 }
 

@@ -74,40 +74,23 @@ fn generate(resource: &Resource) -> TokenStream {
         quote!(#[serde(default, deserialize_with = #present)] pub #name: Option<#ty>)
     });
 
+    // A create sets every column; a PUT only the writable ones.
     let new_values = fields.iter().map(|field| {
         let name = &field.ident;
-        let value = if field.access.is_writable() {
-            match &field.default {
-                Some(_) => {
-                    let default = default_value(&private, field);
-                    let value = into_stored(&private, field, quote!(value));
-                    quote!(match input.#name { Some(value) => #value, None => #default })
-                }
-                None => into_stored(&private, field, quote!(input.#name)),
-            }
-        } else {
-            default_value(&private, field)
-        };
-        quote!(#name: #private::sea_orm::ActiveValue::Set(#value))
+        let value =
+            if field.access.is_writable() { sent_value(&private, field) } else { default_value(&private, field) };
+        quote!(#name: sea_orm::ActiveValue::Set(#value))
     });
     let replaced = writable.iter().map(|field| {
-        let name = &field.ident;
-        let value = match &field.default {
-            Some(_) => {
-                let default = default_value(&private, field);
-                let value = into_stored(&private, field, quote!(value));
-                quote!(match input.#name { Some(value) => #value, None => #default })
-            }
-            None => into_stored(&private, field, quote!(input.#name)),
-        };
-        quote!(#name: #private::sea_orm::ActiveValue::Set(#value))
+        let (name, value) = (&field.ident, sent_value(&private, field));
+        quote!(#name: sea_orm::ActiveValue::Set(#value))
     });
     let patched = writable.iter().map(|field| {
         let name = &field.ident;
         let value = into_stored(&private, field, quote!(value));
         quote! {
             if let Some(value) = input.#name {
-                row.#name = #private::sea_orm::ActiveValue::Set(#value);
+                row.#name = sea_orm::ActiveValue::Set(#value);
             }
         }
     });
@@ -264,6 +247,19 @@ fn generate(resource: &Resource) -> TokenStream {
 /// The name of a field's stored type in the expansion.
 fn stored_alias(field: &Field) -> syn::Ident {
     format_ident!("__Stored_{}", field.name)
+}
+
+/// The stored value of a writable field from the body, or its default when
+/// the body left it out.
+fn sent_value(private: &TokenStream, field: &Field) -> TokenStream {
+    let name = &field.ident;
+    match &field.default {
+        Some(_) => {
+            let (sent, default) = (into_stored(private, field, quote!(value)), default_value(private, field));
+            quote!(match input.#name { Some(value) => #sent, None => #default })
+        }
+        None => into_stored(private, field, quote!(input.#name)),
+    }
 }
 
 /// `value` converted to the stored form, with errors on the field's type.
