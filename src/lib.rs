@@ -1,9 +1,28 @@
 #![doc = include_str!("../README.md")]
 
 /// Turns a plain struct into a FastSaaS resource: a table, REST routes,
-/// validation and OpenAPI schemas.
+/// validation and OpenAPI schemas. Every option is in the
+/// [attribute reference](crate#attribute-reference).
 ///
-#[doc = include_str!("../docs/attributes.md")]
+/// ```
+/// use fastsaas::prelude::*;
+///
+/// /// A thing users keep.
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/items", acl_admins = ["superadmin"], acl_allow_always = ["superadmin"])]
+/// #[crud(ops(create, read, update, delete, list, clear), table = "items")]
+/// pub struct Item {
+///     #[crud(validate(length(min = 1, max = 100)), filter, sort, unique)]
+///     pub name: String,
+///     pub config: serde_json::Value,
+///     #[crud(read_only, default = "idle")]
+///     pub status: String,
+///     #[crud(write_only)]
+///     pub secret: Option<String>,
+/// }
+///
+/// assert_eq!(<Item as Resource>::SPEC.table, "items");
+/// ```
 pub use fastsaas_macros::Crud;
 
 /// Makes an enum of unit variants a field type, stored and sent as its
