@@ -44,11 +44,11 @@ pub use fastsaas_macros::CrudEnum;
 
 pub use fastsaas_core::{
     Access, ApiError, ApiResult, Environment, FieldError, FieldKind, FieldSpec, Operation, OperationSet, Page, Problem,
-    ProblemKind, ResourceSpec, Rule, Settings, SettingsError, error::FieldErrorCode,
+    ProblemKind, ResourceSpec, Rule, Secret, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Record, Resource,
-    StartupError, StringEnum, testing,
+    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal, Record, Resource,
+    SUPERADMIN, StartupError, StringEnum, testing,
 };
 
 /// JSON values, for `serde_json::Value` fields and handlers.
@@ -64,7 +64,8 @@ pub use fastsaas_runtime::sea_orm;
 /// What an app usually needs: `use fastsaas::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResult, App, Crud, CrudEnum, DateTime, Page, Record, Resource, StartupError, Utc, Uuid, serde_json,
+        ApiError, ApiResult, App, Crud, CrudEnum, DateTime, Page, Principal, Record, Resource, StartupError, Utc, Uuid,
+        serde_json,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -26,6 +26,10 @@ pub enum ProblemKind {
     InvalidQuery,
     /// 400: an id in the path is not a UUID.
     InvalidId,
+    /// 401: no credentials, or invalid or expired ones, or a failed login.
+    Unauthorized,
+    /// 403: authenticated, but not allowed.
+    Forbidden,
     /// 404: no such object, or the caller may not read it.
     NotFound,
     /// 405: the operation is disabled for this resource, or the method unknown.
@@ -36,22 +40,27 @@ pub enum ProblemKind {
     PayloadTooLarge,
     /// 415: the body is not declared as JSON.
     UnsupportedMediaType,
+    /// 429: too many attempts; `Retry-After` says when to try again.
+    RateLimited,
     /// 500: the server failed; details are in its logs, never in the body.
     Internal,
 }
 
 impl ProblemKind {
     /// Every kind, for documentation.
-    pub const ALL: [ProblemKind; 10] = [
+    pub const ALL: [ProblemKind; 13] = [
         ProblemKind::MalformedJson,
         ProblemKind::Validation,
         ProblemKind::InvalidQuery,
         ProblemKind::InvalidId,
+        ProblemKind::Unauthorized,
+        ProblemKind::Forbidden,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
         ProblemKind::Conflict,
         ProblemKind::PayloadTooLarge,
         ProblemKind::UnsupportedMediaType,
+        ProblemKind::RateLimited,
         ProblemKind::Internal,
     ];
 
@@ -62,11 +71,14 @@ impl ProblemKind {
             | ProblemKind::Validation
             | ProblemKind::InvalidQuery
             | ProblemKind::InvalidId => StatusCode::BAD_REQUEST,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,11 +90,14 @@ impl ProblemKind {
             ProblemKind::Validation => "urn:fastsaas:problem:validation",
             ProblemKind::InvalidQuery => "urn:fastsaas:problem:invalid-query",
             ProblemKind::InvalidId => "urn:fastsaas:problem:invalid-id",
+            ProblemKind::Unauthorized => "urn:fastsaas:problem:unauthorized",
+            ProblemKind::Forbidden => "urn:fastsaas:problem:forbidden",
             ProblemKind::NotFound => "urn:fastsaas:problem:not-found",
             ProblemKind::MethodNotAllowed => "urn:fastsaas:problem:method-not-allowed",
             ProblemKind::Conflict => "urn:fastsaas:problem:conflict",
             ProblemKind::PayloadTooLarge => "urn:fastsaas:problem:payload-too-large",
             ProblemKind::UnsupportedMediaType => "urn:fastsaas:problem:unsupported-media-type",
+            ProblemKind::RateLimited => "urn:fastsaas:problem:rate-limited",
             ProblemKind::Internal => "urn:fastsaas:problem:internal",
         }
     }
@@ -94,11 +109,14 @@ impl ProblemKind {
             ProblemKind::Validation => "Invalid fields",
             ProblemKind::InvalidQuery => "Invalid query",
             ProblemKind::InvalidId => "Invalid id",
+            ProblemKind::Unauthorized => "Unauthorized",
+            ProblemKind::Forbidden => "Forbidden",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::Conflict => "Conflict",
             ProblemKind::PayloadTooLarge => "Payload too large",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::RateLimited => "Too many requests",
             ProblemKind::Internal => "Internal server error",
         }
     }
@@ -180,6 +198,13 @@ pub enum ApiError {
     /// An id in the path is not a UUID.
     #[error("`{0}` is not a valid id; ids are UUIDs")]
     InvalidId(String),
+    /// No credentials, or bad ones. The detail is the same for every cause
+    /// a client could probe (unknown e-mail or wrong password).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such object (or the caller may not read it).
     #[error("no such {0}")]
     NotFound(String),
@@ -195,6 +220,9 @@ pub enum ApiError {
     /// The body is not declared as JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many attempts; try again after this many seconds.
+    #[error("too many attempts; try again in {0} s")]
+    RateLimited(u64),
     /// The server failed. The cause is logged where it happened, not shown.
     #[error("the server could not complete the request")]
     Internal,
@@ -218,11 +246,14 @@ impl ApiError {
             ApiError::Validation(_) => ProblemKind::Validation,
             ApiError::InvalidQuery(_) => ProblemKind::InvalidQuery,
             ApiError::InvalidId(_) => ProblemKind::InvalidId,
+            ApiError::Unauthorized(_) => ProblemKind::Unauthorized,
+            ApiError::Forbidden(_) => ProblemKind::Forbidden,
             ApiError::NotFound(_) => ProblemKind::NotFound,
             ApiError::MethodNotAllowed(_) => ProblemKind::MethodNotAllowed,
             ApiError::Conflict(_) => ProblemKind::Conflict,
             ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
+            ApiError::RateLimited(_) => ProblemKind::RateLimited,
             ApiError::Internal => ProblemKind::Internal,
         }
     }
@@ -248,7 +279,17 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (self.kind().status(), body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
+        }
         response
     }
 }

@@ -43,6 +43,40 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `FASTSAAS_DB_CONNECT_TIMEOUT_SECS`: how long to wait for a connection.
     pub db_connect_timeout_secs: u64,
+    /// `FASTSAAS_JWT_SECRET`: the key that signs access tokens, at least 32
+    /// bytes; required in production. Elsewhere a random key is made at
+    /// start-up (tokens then end with the process).
+    pub jwt_secret: Option<Secret>,
+    /// `FASTSAAS_ADMIN_EMAIL`: at start-up, make sure this user exists and
+    /// holds the `superadmin` role.
+    pub admin_email: Option<String>,
+    /// `FASTSAAS_ADMIN_PASSWORD`: the password of that user when it is created.
+    pub admin_password: Option<Secret>,
+    /// `FASTSAAS_ACCESS_TOKEN_TTL_SECS`: lifetime of an access token.
+    pub access_token_ttl_secs: u64,
+    /// `FASTSAAS_REFRESH_TOKEN_TTL_SECS`: lifetime of a refresh token.
+    pub refresh_token_ttl_secs: u64,
+    /// `FASTSAAS_AUTH_ATTEMPTS_PER_MINUTE`: logins and registrations allowed
+    /// per minute from one client address, and separately for one e-mail.
+    pub auth_attempts_per_minute: u32,
+}
+
+/// A setting that must not appear in logs: `Debug` prints `"***"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 impl Default for Settings {
@@ -55,6 +89,12 @@ impl Default for Settings {
             body_limit: 1024 * 1024,
             db_max_connections: 16,
             db_connect_timeout_secs: 10,
+            jwt_secret: None,
+            admin_email: None,
+            admin_password: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            auth_attempts_per_minute: 10,
         }
     }
 }
@@ -66,7 +106,19 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 5] = ["env", "bind", "body_limit", "db_max_connections", "db_connect_timeout_secs"];
+const PREFIXED_KEYS: [&str; 11] = [
+    "env",
+    "bind",
+    "body_limit",
+    "db_max_connections",
+    "db_connect_timeout_secs",
+    "jwt_secret",
+    "admin_email",
+    "admin_password",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_secs",
+    "auth_attempts_per_minute",
+];
 
 impl Settings {
     /// Loads defaults < `fastsaas.toml` (if present) < environment.

@@ -9,8 +9,9 @@ use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
 use crate::error::StartupError;
+use crate::identity::{self, Identity};
 use crate::resource::Resource;
-use crate::{db, openapi, routes};
+use crate::{db, migrations, openapi, routes};
 
 /// What the handlers share: the database pool and the settings.
 #[derive(Clone, Debug)]
@@ -20,6 +21,7 @@ pub struct AppState(Arc<SharedState>);
 struct SharedState {
     db: DatabaseConnection,
     settings: Settings,
+    identity: Identity,
 }
 
 impl AppState {
@@ -35,6 +37,10 @@ impl AppState {
 
     pub(crate) fn body_limit(&self) -> usize {
         self.0.settings.body_limit
+    }
+
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.0.identity
     }
 }
 
@@ -109,13 +115,16 @@ impl App {
     /// layers to it as to any router).
     pub async fn into_router(self) -> Result<Router, StartupError> {
         self.check_unique()?;
+        let identity = Identity::from_settings(&self.settings)?;
         let db = db::connect(&self.settings).await?;
+        migrations::run(&db).await?;
+        identity::ensure_admin(&db, &self.settings).await?;
         for registration in &self.resources {
             (registration.ensure_table)(&db).await?;
         }
         let document = openapi::document(self.resources.iter().map(|r| r.spec));
-        let state = AppState(Arc::new(SharedState { db, settings: self.settings }));
-        let router = self.resources.iter().fold(Router::new(), |router, r| (r.mount)(router));
+        let state = AppState(Arc::new(SharedState { db, settings: self.settings, identity }));
+        let router = self.resources.iter().fold(identity::mount(Router::new()), |router, r| (r.mount)(router));
         Ok(routes::finish(router, document).with_state(state))
     }
 
@@ -128,7 +137,9 @@ impl App {
         let serve_error = |source| StartupError::Serve { bind: bind.clone(), source };
         let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
         tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
-        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(serve_error)
+        // The peer address keys the per-address limits on login attempts.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.map_err(serve_error)
     }
 
     fn check_unique(&self) -> Result<(), StartupError> {

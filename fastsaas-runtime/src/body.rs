@@ -21,9 +21,28 @@ pub(crate) enum BodyShape {
     Partial,
 }
 
+/// What a body may hold: the fields of a resource, or of a framework route
+/// such as `/login`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BodySpec {
+    /// The name used in messages ("Item has no field `x`").
+    pub(crate) name: &'static str,
+    pub(crate) fields: &'static [FieldSpec],
+}
+
+impl BodySpec {
+    pub(crate) fn of(resource: &'static ResourceSpec) -> BodySpec {
+        BodySpec { name: resource.name, fields: resource.fields }
+    }
+
+    fn field(&self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+}
+
 /// Reads the body as `T`, or explains in one error everything wrong with it.
 pub(crate) async fn read_json<T: DeserializeOwned>(
-    spec: &ResourceSpec,
+    spec: BodySpec,
     shape: BodyShape,
     headers: &HeaderMap,
     body: Body,
@@ -68,12 +87,7 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<a
 
 /// Builds the 400 for a body that did not parse as `T`: every unknown,
 /// read-only, mistyped or missing field, each named.
-fn explain<T: DeserializeOwned>(
-    spec: &ResourceSpec,
-    shape: BodyShape,
-    bytes: &[u8],
-    err: serde_json::Error,
-) -> ApiError {
+fn explain<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8], err: serde_json::Error) -> ApiError {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(_) => return ApiError::MalformedJson(err.to_string()),
@@ -107,7 +121,7 @@ fn explain<T: DeserializeOwned>(
     ApiError::Validation(errors)
 }
 
-fn check_member(spec: &ResourceSpec, name: &str, value: &Value) -> Option<FieldError> {
+fn check_member(spec: BodySpec, name: &str, value: &Value) -> Option<FieldError> {
     if FRAMEWORK_COLUMNS.contains(&name) {
         return Some(FieldError::new(name, FieldErrorCode::ReadOnly, "this field is set by the server"));
     }

@@ -9,17 +9,21 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use fastsaas_core::ResourceSpec;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
 use http::{HeaderMap, StatusCode, header};
 use sea_orm::sea_query::Order;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::body::{BodyShape, read_json};
+use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
-use crate::query::{self, Direction};
+use crate::query::{self, Direction, ListQuery};
 use crate::resource::{NewRow, Resource};
 
 /// `POST /items`: 201 with the record and its `Location`.
@@ -29,7 +33,7 @@ pub(crate) async fn create<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let input: T::Create = read_json(T::SPEC, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_create)?;
     let row = NewRow { id: Uuid::new_v4(), owner_id: None, now: Utc::now() };
     let model = T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
@@ -58,7 +62,8 @@ pub(crate) async fn patch<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    let input: T::Patch = read_json(T::SPEC, BodyShape::Partial, &headers, body, app.body_limit()).await?;
+    let input: T::Patch =
+        read_json(BodySpec::of(T::SPEC), BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
     update_row::<T>(&app, T::patch_row(input, id, Utc::now())).await
 }
@@ -70,7 +75,7 @@ pub(crate) async fn replace<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    let input: T::Create = read_json(T::SPEC, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_create)?;
     update_row::<T>(&app, T::replace_row(input, id, Utc::now())).await
 }
@@ -101,32 +106,49 @@ pub(crate) async fn list<T: Resource>(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Page<T::Model>>> {
     let query = query::parse(T::SPEC, raw.as_deref())?;
-    let mut select = T::Entity::find();
-    for (field, value) in &query.filters {
-        select = select.filter(column::<T>(field.name)?.eq(value.clone()));
-    }
-    let total = if query.with_total {
-        Some(select.clone().count(app.db()).await.map_err(|err| db_error(T::SPEC, err))?)
-    } else {
-        None
+    let page = page_of(app.db(), T::SPEC, &query, T::Entity::find(), T::ID, T::CREATED_AT).await?;
+    Ok(Json(page))
+}
+
+/// One page of `select`, filtered and sorted as `query` says, in
+/// `created_at`, `id` order unless a sort is asked for, with `total` unless
+/// the client declined it.
+pub(crate) async fn page_of<E>(
+    db: &DatabaseConnection,
+    spec: &'static ResourceSpec,
+    query: &ListQuery,
+    mut select: Select<E>,
+    id: E::Column,
+    created_at: E::Column,
+) -> ApiResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+{
+    let column = |name: &str| {
+        name.parse::<E::Column>().map_err(|_| {
+            tracing::error!(resource = spec.name, field = name, "a field has no column");
+            ApiError::Internal
+        })
     };
-    if let Some((field, direction)) = query.sort {
-        let order = match direction {
-            Direction::Ascending => Order::Asc,
-            Direction::Descending => Order::Desc,
-        };
-        select = select.order_by(column::<T>(field.name)?, order);
-    } else {
-        select = select.order_by(T::CREATED_AT, Order::Asc);
+    for (field, value) in &query.filters {
+        select = select.filter(column(field.name)?.eq(value.clone()));
     }
+    let total =
+        if query.with_total { Some(select.clone().count(db).await.map_err(|err| db_error(spec, err))?) } else { None };
+    select = match query.sort {
+        Some((field, Direction::Ascending)) => select.order_by(column(field.name)?, Order::Asc),
+        Some((field, Direction::Descending)) => select.order_by(column(field.name)?, Order::Desc),
+        None => select.order_by(created_at, Order::Asc),
+    };
     let items = select
-        .order_by(T::ID, Order::Asc)
+        .order_by(id, Order::Asc)
         .limit(query.page_size)
         .offset(query.offset())
-        .all(app.db())
+        .all(db)
         .await
-        .map_err(|err| db_error(T::SPEC, err))?;
-    Ok(Json(Page { items, page: query.page, page_size: query.page_size, total }))
+        .map_err(|err| db_error(spec, err))?;
+    Ok(Page { items, page: query.page, page_size: query.page_size, total })
 }
 
 /// The body of a clear: how many rows were deleted.
@@ -139,14 +161,6 @@ pub(crate) struct Cleared {
 pub(crate) async fn clear<T: Resource>(State(app): State<AppState>) -> ApiResult<Json<Cleared>> {
     let result = T::Entity::delete_many().exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     Ok(Json(Cleared { deleted: result.rows_affected }))
-}
-
-/// The column of a field. Every field has one: the derive emits both.
-fn column<T: Resource>(name: &str) -> Result<T::Column, ApiError> {
-    name.parse().map_err(|_| {
-        tracing::error!(resource = T::SPEC.name, field = name, "a field has no column");
-        ApiError::Internal
-    })
 }
 
 /// The `{id}` of an object's path, or the 400 that says it is not a UUID

@@ -34,6 +34,9 @@ pub enum StartupError {
         /// The second resource.
         second: &'static str,
     },
+    /// A setting is missing or unacceptable (e.g. no JWT secret in production).
+    #[error("configuration: {0}")]
+    Config(String),
     /// The listening socket could not be opened, or serving failed.
     #[error("cannot serve on {bind}: {source}")]
     Serve {

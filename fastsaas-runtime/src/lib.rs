@@ -11,6 +11,8 @@ mod crud;
 pub mod db;
 mod error;
 pub mod field;
+pub mod identity;
+mod migrations;
 mod openapi;
 mod query;
 pub mod resource;
@@ -22,6 +24,7 @@ pub mod validate;
 pub use app::{App, AppState};
 pub use error::StartupError;
 pub use field::{DecodeError, Field, StringEnum};
+pub use identity::{Principal, SUPERADMIN};
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use resource::{NewRow, Record, Resource};
 

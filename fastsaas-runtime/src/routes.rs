@@ -24,12 +24,13 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
     let item = on::<T, _, _>(item, MethodFilter::PUT, Operation::Update, crud::replace::<T>);
     let item = on::<T, _, _>(item, MethodFilter::DELETE, Operation::Delete, crud::delete::<T>);
     let path = T::SPEC.path;
-    let item_path = format!("{path}/{{id}}");
-    router
-        .route(path, collection.clone())
-        .route(&format!("{path}/"), collection)
-        .route(&format!("{item_path}/"), item.clone())
-        .route(&item_path, item)
+    let router = route_both(router, path, collection);
+    route_both(router, &format!("{path}/{{id}}"), item)
+}
+
+/// Routes `path` with and without a trailing slash.
+pub(crate) fn route_both(router: Router<AppState>, path: &str, methods: MethodRouter<AppState>) -> Router<AppState> {
+    router.route(&format!("{path}/"), methods.clone()).route(path, methods)
 }
 
 /// Routes `method` to `handler` when `op` is enabled, else to a 405.

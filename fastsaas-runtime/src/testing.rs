@@ -102,7 +102,14 @@ impl TestClient {
 
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
-        TestRequest { client: self, method, path: path.to_owned(), headers: HeaderMap::new(), body: Bytes::new() }
+        TestRequest {
+            client: self,
+            method,
+            path: path.to_owned(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            peer: None,
+        }
     }
 
     /// A GET request.
@@ -139,6 +146,7 @@ pub struct TestRequest<'a> {
     path: String,
     headers: HeaderMap,
     body: Bytes,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl TestRequest<'_> {
@@ -167,6 +175,20 @@ impl TestRequest<'_> {
         self
     }
 
+    /// Sets `Authorization: Bearer <token>`.
+    #[must_use]
+    pub fn bearer(self, token: &str) -> Self {
+        self.header(header::AUTHORIZATION, &format!("Bearer {token}"))
+    }
+
+    /// Makes the request come from `address`, as a socket peer would (the
+    /// key of per-address limits). Without it the address is unknown.
+    #[must_use]
+    pub fn from_address(mut self, address: std::net::SocketAddr) -> Self {
+        self.peer = Some(address);
+        self
+    }
+
     /// Sends the request through the app and collects the response.
     ///
     /// # Panics
@@ -177,7 +199,10 @@ impl TestRequest<'_> {
         if let Some(headers) = request.headers_mut() {
             headers.extend(self.headers);
         }
-        let request = request.body(Body::from(self.body)).expect("invalid request");
+        let mut request = request.body(Body::from(self.body)).expect("invalid request");
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        }
         let response = match self.client.router.clone().oneshot(request).await {
             Ok(response) => response,
             Err(infallible) => match infallible {},

@@ -1,0 +1,43 @@
+//! Identity: users, roles, sessions and the [`Principal`] of a request.
+//!
+//! Routes (see API.md, "Users and sessions"): registration, login, token
+//! refresh with rotation and reuse detection, logout, `/me`, and the user
+//! records. Passwords are argon2id hashes; access tokens are HS256 JWTs with
+//! the algorithm pinned; refresh tokens are opaque and stored hashed.
+
+mod bootstrap;
+pub(crate) mod entities;
+mod password;
+mod principal;
+mod rate_limit;
+mod routes;
+mod tokens;
+
+pub use principal::{Principal, SUPERADMIN};
+
+pub(crate) use bootstrap::ensure_admin;
+pub(crate) use routes::mount;
+
+use fastsaas_core::Settings;
+
+use crate::error::StartupError;
+use rate_limit::AttemptLimiter;
+use tokens::TokenKeys;
+
+/// The identity machinery an app holds: token keys and attempt limits.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    keys: TokenKeys,
+    attempts_by_address: AttemptLimiter,
+    attempts_by_email: AttemptLimiter,
+}
+
+impl Identity {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Identity, StartupError> {
+        Ok(Identity {
+            keys: TokenKeys::from_settings(settings)?,
+            attempts_by_address: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
+            attempts_by_email: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
+        })
+    }
+}

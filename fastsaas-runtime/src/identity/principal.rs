@@ -1,0 +1,118 @@
+//! Who is calling: the [`Principal`] extractor.
+//!
+//! A bearer access token is checked (signature, algorithm, issuer, audience,
+//! expiry), then its session and the user's roles are read from the
+//! database on every request, so that a logout or a removed role takes
+//! effect on the very next request. The cost is two indexed lookups per
+//! authenticated request.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use fastsaas_core::ApiError;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::entities::{refresh_token, role, user_role};
+use super::tokens::Claims;
+use crate::app::AppState;
+
+/// The role that may do everything in the framework's own routes.
+pub const SUPERADMIN: &str = "superadmin";
+
+/// The authenticated caller. As an extractor it answers 401 when the request
+/// has no valid credentials; `Option<Principal>` lets a route serve both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user_id: Uuid,
+    /// The names of the user's roles.
+    pub roles: Vec<String>,
+    /// The session (refresh-token family) the access token belongs to.
+    pub(crate) session_id: Uuid,
+}
+
+impl Principal {
+    /// Whether the caller holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|held| held == role)
+    }
+
+    /// Whether the caller holds [`SUPERADMIN`].
+    pub fn is_superadmin(&self) -> bool {
+        self.has_role(SUPERADMIN)
+    }
+}
+
+/// The one answer for every bad credential, so a client learns nothing
+/// about which check failed.
+pub(crate) fn invalid_token() -> ApiError {
+    ApiError::Unauthorized("the access token is missing, invalid or expired".into())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = <Principal as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        principal.ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <access token>`".into()))
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(invalid_token)?;
+        let claims = state.identity().keys.verify(token).ok_or_else(invalid_token)?;
+        load(state.db(), &claims).await.map(Some)
+    }
+}
+
+/// The principal of valid `claims`, if its session is still open.
+async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, ApiError> {
+    let open_session = refresh_token::Entity::find()
+        .select_only()
+        .column(refresh_token::Column::Id)
+        .filter(refresh_token::Column::FamilyId.eq(claims.sid))
+        .filter(refresh_token::Column::UserId.eq(claims.sub))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
+        .map_err(internal)?;
+    if open_session.is_none() {
+        return Err(invalid_token());
+    }
+    Ok(Principal { user_id: claims.sub, roles: roles_of(db, claims.sub).await?, session_id: claims.sid })
+}
+
+/// The names of `user`'s roles.
+pub(crate) async fn roles_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<String>, ApiError> {
+    let mut roles: Vec<String> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user))
+        .find_also_related(role::Entity)
+        .all(db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter_map(|(_, role)| role.map(|role| role.name))
+        .collect();
+    roles.sort_unstable();
+    Ok(roles)
+}
+
+/// Logs a database error met in the identity routes and hides it.
+pub(crate) fn internal(err: sea_orm::DbErr) -> ApiError {
+    tracing::error!(error = %err, "database error in identity");
+    ApiError::Internal
+}

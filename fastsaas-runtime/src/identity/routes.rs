@@ -1,0 +1,435 @@
+//! The identity routes of API.md, "Users and sessions".
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use fastsaas_core::{
+    Access, ApiError, ApiResult, FieldError, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule,
+};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode, header};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::bootstrap::normalize_email;
+use super::entities::{refresh_token, user};
+use super::principal::{Principal, internal};
+use super::{Identity, password, tokens};
+use crate::app::AppState;
+use crate::body::{BodyShape, BodySpec, read_json};
+use crate::crud::{ObjectId, page_of};
+use crate::error::db_error;
+use crate::query;
+use crate::routes::route_both;
+use crate::validate::check;
+
+const fn text(name: &'static str, access: Access, nullable: bool, rules: &'static [Rule]) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind: FieldKind::Text,
+        nullable,
+        access,
+        unique: false,
+        index: false,
+        filter: false,
+        sort: false,
+        has_default: false,
+        rules,
+        doc: "",
+    }
+}
+
+const EMAIL: FieldSpec =
+    FieldSpec { unique: true, filter: true, sort: true, ..text("email", Access::ReadWrite, false, &[Rule::Email]) };
+const NAME: FieldSpec =
+    FieldSpec { sort: true, ..text("name", Access::ReadWrite, true, &[Rule::Length { min: Some(1), max: Some(100) }]) };
+const PASSWORD: FieldSpec =
+    text("password", Access::WriteOnly, false, &[Rule::Length { min: Some(8), max: Some(1024) }]);
+
+static USER_FIELDS: [FieldSpec; 3] = [EMAIL, NAME, PASSWORD];
+
+/// The user records, described like a resource for bodies, lists and docs.
+pub(crate) static USERS: ResourceSpec = ResourceSpec {
+    name: "User",
+    path: "/users",
+    table: "fastsaas_users",
+    ops: OperationSet::ALL,
+    acl_admins: &[super::SUPERADMIN],
+    acl_allow_always: &[super::SUPERADMIN],
+    fields: &USER_FIELDS,
+    doc: "A person who signs in.",
+};
+const USER_BODY: BodySpec = BodySpec { name: "User", fields: &USER_FIELDS };
+static LOGIN_FIELDS: [FieldSpec; 2] =
+    [text("email", Access::ReadWrite, false, &[]), text("password", Access::WriteOnly, false, &[])];
+const LOGIN_BODY: BodySpec = BodySpec { name: "Login", fields: &LOGIN_FIELDS };
+static REFRESH_FIELDS: [FieldSpec; 1] = [text("refresh_token", Access::WriteOnly, false, &[])];
+const REFRESH_BODY: BodySpec = BodySpec { name: "Refresh", fields: &REFRESH_FIELDS };
+
+/// Mounts the identity routes.
+pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
+    let routes: [(&str, MethodRouter<AppState>); 6] = [
+        ("/users", post(register).get(list_users)),
+        ("/users/{id}", get(read_user).patch(patch_user).delete(delete_user)),
+        ("/login", post(login)),
+        ("/refresh", post(refresh)),
+        ("/logout", post(logout)),
+        ("/me", get(me)),
+    ];
+    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path, methods))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChanges {
+    #[serde(default, deserialize_with = "crate::field::present")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "crate::field::present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::field::present")]
+    password: Option<String>,
+}
+
+/// A user as the API shows it: never the password or its hash.
+#[derive(Serialize)]
+struct UserView {
+    id: Uuid,
+    email: String,
+    name: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<user::Model> for UserView {
+    fn from(user: user::Model) -> Self {
+        UserView {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Me {
+    #[serde(flatten)]
+    user: UserView,
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TokenPair {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+/// The client's address when the server knows it (the key of per-address
+/// attempt limits).
+struct ClientAddress(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0)))
+    }
+}
+
+impl Identity {
+    fn attempt(&self, address: &ClientAddress, email: &str) -> Result<(), ApiError> {
+        let address = address.0.map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+        self.attempts_by_address.attempt(&address)?;
+        self.attempts_by_email.attempt(&normalize_email(email))
+    }
+}
+
+fn rejected(errors: Vec<FieldError>) -> ApiResult<()> {
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
+
+/// `POST /users`: open registration.
+async fn register(
+    State(app): State<AppState>,
+    address: ClientAddress,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: Registration = read_json(USER_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    app.identity().attempt(&address, &input.email)?;
+    let email = normalize_email(&input.email);
+    let mut errors = Vec::new();
+    check(&EMAIL, &email, &mut errors);
+    check(&PASSWORD, &input.password, &mut errors);
+    check(&NAME, &input.name, &mut errors);
+    rejected(errors)?;
+    let now = Utc::now();
+    let row = user::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        email: Set(email),
+        name: Set(input.name),
+        password_hash: Set(password::hash(input.password).await?),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let created = row.insert(app.db()).await.map_err(email_taken)?;
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), created.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(UserView::from(created))).into_response())
+}
+
+fn email_taken(err: sea_orm::DbErr) -> ApiError {
+    match db_error(&USERS, err) {
+        ApiError::Conflict(_) => ApiError::Conflict("this e-mail is already registered".into()),
+        other => other,
+    }
+}
+
+/// `POST /login`: the same 401 for an unknown e-mail and a wrong password,
+/// after the same amount of hashing work.
+async fn login(
+    State(app): State<AppState>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<TokenPair>> {
+    let input: Credentials = read_json(LOGIN_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    app.identity().attempt(&address, &input.email)?;
+    let found = user::Entity::find()
+        .filter(user::Column::Email.eq(normalize_email(&input.email)))
+        .one(app.db())
+        .await
+        .map_err(internal)?;
+    let (user_id, stored) = match found {
+        Some(user) => (Some(user.id), Some(user.password_hash)),
+        None => (None, None),
+    };
+    match (user_id, password::verify(input.password, stored).await?) {
+        (Some(user_id), true) => Ok(Json(start_session(&app, user_id, Uuid::new_v4()).await?)),
+        _ => Err(ApiError::Unauthorized("invalid e-mail or password".into())),
+    }
+}
+
+/// Issues a refresh token in `family` and an access token for that session.
+async fn start_session(app: &AppState, user_id: Uuid, family: Uuid) -> ApiResult<TokenPair> {
+    let keys = &app.identity().keys;
+    let (refresh_token, token_hash) = tokens::new_refresh_token()?;
+    let now = Utc::now();
+    let lifetime = chrono::Duration::from_std(keys.refresh_ttl).unwrap_or(chrono::Duration::MAX);
+    refresh_token::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user_id),
+        family_id: Set(family),
+        token_hash: Set(token_hash),
+        created_at: Set(now),
+        expires_at: Set(now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC)),
+        used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(app.db())
+    .await
+    .map_err(internal)?;
+    Ok(TokenPair {
+        access_token: keys.access_token(user_id, family)?,
+        token_type: "bearer",
+        expires_in: keys.access_ttl.as_secs(),
+        refresh_token,
+    })
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized("the refresh token is invalid, expired or already used".into())
+}
+
+/// `POST /refresh`: rotates the token. A token used twice means it leaked:
+/// its whole family (the session) is revoked.
+async fn refresh(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Json<TokenPair>> {
+    let input: RefreshRequest = read_json(REFRESH_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let db = app.db();
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(tokens::token_hash(&input.refresh_token)))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid_refresh)?;
+    let now = Utc::now();
+    if stored.revoked_at.is_some() || stored.expires_at <= now {
+        return Err(invalid_refresh());
+    }
+    // Marking the token used only if nobody did first makes two concurrent
+    // uses of one token count as reuse.
+    let marked = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(stored.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    if marked.rows_affected == 0 {
+        tracing::warn!(user = %stored.user_id, session = %stored.family_id, "refresh token reused: session revoked");
+        revoke(db, refresh_token::Column::FamilyId.eq(stored.family_id)).await?;
+        return Err(invalid_refresh());
+    }
+    Ok(Json(start_session(&app, stored.user_id, stored.family_id).await?))
+}
+
+/// Revokes every open refresh token matching `which`.
+async fn revoke(db: &DatabaseConnection, which: impl Into<Condition>) -> ApiResult<()> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(which.into())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// `POST /logout`: ends every session of the caller; their access tokens
+/// stop working on the next request.
+async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
+    revoke(app.db(), refresh_token::Column::UserId.eq(principal.user_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /me`.
+async fn me(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
+    let user = find_user(app.db(), principal.user_id).await?;
+    Ok(Json(Me { user: user.into(), roles: principal.roles }))
+}
+
+async fn find_user(db: &DatabaseConnection, id: Uuid) -> ApiResult<user::Model> {
+    user::Entity::find_by_id(id).one(db).await.map_err(internal)?.ok_or_else(|| ApiError::not_found("User"))
+}
+
+/// The user `id`, if the caller may manage it (itself, or a superadmin);
+/// anyone else gets the same 404 as for a missing user.
+async fn managed_user(db: &DatabaseConnection, principal: &Principal, id: Uuid) -> ApiResult<user::Model> {
+    if id != principal.user_id && !principal.is_superadmin() {
+        return Err(ApiError::not_found("User"));
+    }
+    find_user(db, id).await
+}
+
+/// `GET /users/{id}`: self or superadmin.
+async fn read_user(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(managed_user(app.db(), &principal, id).await?.into()))
+}
+
+/// `PATCH /users/{id}`: self or superadmin. A new password ends the user's
+/// other sessions.
+async fn patch_user(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<UserView>> {
+    let existing = managed_user(app.db(), &principal, id).await?;
+    let mut changes: UserChanges = read_json(USER_BODY, BodyShape::Partial, &headers, body, app.body_limit()).await?;
+    changes.email = changes.email.as_deref().map(normalize_email);
+    let mut errors = Vec::new();
+    if let Some(email) = &changes.email {
+        check(&EMAIL, email, &mut errors);
+    }
+    if let Some(name) = &changes.name {
+        check(&NAME, name, &mut errors);
+    }
+    if let Some(password) = &changes.password {
+        check(&PASSWORD, password, &mut errors);
+    }
+    rejected(errors)?;
+    let mut row = existing.into_active_model();
+    if let Some(email) = changes.email {
+        row.email = Set(email);
+    }
+    if let Some(name) = changes.name {
+        row.name = Set(name);
+    }
+    let new_password = changes.password.is_some();
+    if let Some(password) = changes.password {
+        row.password_hash = Set(password::hash(password).await?);
+    }
+    row.updated_at = Set(Utc::now());
+    let updated = row.update(app.db()).await.map_err(email_taken)?;
+    if new_password {
+        // The caller's own session survives its own password change.
+        let mut sessions = Condition::all().add(refresh_token::Column::UserId.eq(id));
+        if id == principal.user_id {
+            sessions = sessions.add(refresh_token::Column::FamilyId.ne(principal.session_id));
+        }
+        revoke(app.db(), sessions).await?;
+    }
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /users/{id}`: self or superadmin; sessions and roles go with it.
+async fn delete_user(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<StatusCode> {
+    managed_user(app.db(), &principal, id).await?;
+    user::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /users`: a superadmin sees everyone, anyone else only themselves.
+async fn list_users(
+    State(app): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Page<UserView>>> {
+    let query = query::parse(&USERS, raw.as_deref())?;
+    let mut select = user::Entity::find();
+    if !principal.is_superadmin() {
+        select = select.filter(user::Column::Id.eq(principal.user_id));
+    }
+    let page = page_of(app.db(), &USERS, &query, select, user::Column::Id, user::Column::CreatedAt).await?;
+    Ok(Json(Page {
+        items: page.items.into_iter().map(UserView::from).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total: page.total,
+    }))
+}

@@ -1,0 +1,29 @@
+//! The framework's own tables, created and changed by versioned migrations
+//! (sea-orm-migration), recorded in `fastsaas_migrations`.
+//!
+//! A migration, once released, never changes: a change to a framework table
+//! is a new migration appended to [`Migrator::migrations`].
+
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::prelude::*;
+
+mod m0001_identity;
+
+/// Applies the framework's migrations that a database lacks.
+pub(crate) struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_identity::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "fastsaas_migrations".into_iden()
+    }
+}
+
+/// Brings the framework's tables up to date.
+pub(crate) async fn run(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
