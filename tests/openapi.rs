@@ -68,6 +68,34 @@ async fn every_enabled_route_is_listed_and_no_disabled_one() {
 }
 
 #[tokio::test]
+async fn identity_routes_are_described_with_their_security() {
+    let doc = document().await;
+    let paths = &doc["paths"];
+    for (path, method) in [
+        ("/users", "post"),
+        ("/users", "get"),
+        ("/users/{id}", "get"),
+        ("/users/{id}", "patch"),
+        ("/users/{id}", "delete"),
+        ("/login", "post"),
+        ("/refresh", "post"),
+        ("/logout", "post"),
+        ("/me", "get"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path}");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(paths["/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
+    assert!(paths["/login"]["post"].get("security").is_none());
+    let registration = &doc["components"]["schemas"]["UserCreate"];
+    assert_eq!(registration["required"], serde_json::json!(["email", "password"]));
+    assert_eq!(registration["properties"]["password"]["minLength"], 8);
+    let user = doc["components"]["schemas"]["User"]["properties"].as_object().map(|o| o.len());
+    assert_eq!(user, Some(5), "a user shows id, email, name and timestamps, never a password");
+    assert!(!doc.to_string().contains("password_hash"));
+}
+
+#[tokio::test]
 async fn schemas_follow_field_access() {
     let doc = document().await;
     let schemas = &doc["components"]["schemas"];

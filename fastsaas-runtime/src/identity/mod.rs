@@ -16,7 +16,7 @@ mod tokens;
 pub use principal::{Principal, SUPERADMIN};
 
 pub(crate) use bootstrap::ensure_admin;
-pub(crate) use routes::mount;
+pub(crate) use routes::{USERS, mount};
 
 use fastsaas_core::Settings;
 

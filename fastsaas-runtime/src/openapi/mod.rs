@@ -12,6 +12,8 @@ use utoipa::openapi::{
     ResponseBuilder, Schema,
 };
 
+mod identity;
+
 use crate::body::FRAMEWORK_COLUMNS;
 use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 
@@ -30,6 +32,7 @@ pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) ->
             paths = paths.path(path, PathItem::new(method, operation));
         }
     }
+    let (paths, components) = identity::add(paths, components);
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
         .paths(paths.build())
