@@ -106,15 +106,12 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 11] = [
+const PREFIXED_KEYS: [&str; 8] = [
     "env",
     "bind",
     "body_limit",
     "db_max_connections",
     "db_connect_timeout_secs",
-    "jwt_secret",
-    "admin_email",
-    "admin_password",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "auth_attempts_per_minute",
@@ -128,11 +125,21 @@ impl Settings {
 
     /// Like [`Settings::load`], with the TOML file at `toml_path`.
     pub fn load_from(toml_path: &Path) -> Result<Settings, SettingsError> {
-        Figment::from(Serialized::defaults(Settings::default()))
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(toml_path))
             .merge(Env::prefixed("FASTSAAS_").only(&PREFIXED_KEYS))
-            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
             .extract()
-            .map_err(|err| SettingsError(Box::new(err)))
+            .map_err(|err| SettingsError(Box::new(err)))?;
+        // Taken exactly as written: figment would read `12345678` as a number
+        // and `"x"` without its quotes, which a secret must not suffer.
+        let raw = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        if let Some(url) = raw("DATABASE_URL") {
+            settings.database_url = url;
+        }
+        settings.redis_url = raw("REDIS_URL").or(settings.redis_url);
+        settings.jwt_secret = raw("FASTSAAS_JWT_SECRET").map(Secret).or(settings.jwt_secret);
+        settings.admin_email = raw("FASTSAAS_ADMIN_EMAIL").or(settings.admin_email);
+        settings.admin_password = raw("FASTSAAS_ADMIN_PASSWORD").map(Secret).or(settings.admin_password);
+        Ok(settings)
     }
 }

@@ -5,7 +5,10 @@ use fastsaas_core::{ApiError, ResourceSpec, SettingsError};
 use sea_orm::{DbErr, SqlErr};
 
 /// Why an app could not start.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message, so `fn main() -> Result<(), StartupError>`
+/// reports a readable line.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum StartupError {
     /// The settings are invalid.
@@ -45,6 +48,12 @@ pub enum StartupError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Maps a database error met while serving `spec` to what the client sees:
