@@ -172,12 +172,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Ok(Path(text)) = Path::<String>::from_request_parts(parts, state).await else {
-            // Not decodable (say `%FF`): show the segment as it was sent.
+        let PathIds(ids) = PathIds::from_request_parts(parts, state).await?;
+        ids.first().copied().map(ObjectId).ok_or_else(|| ApiError::InvalidId(String::new()))
+    }
+}
+
+/// Every parameter of the path (`/roles/{id}/members/{user_id}`) as a UUID,
+/// in order, or the 400 naming the first that is not one.
+#[derive(Clone, Debug)]
+pub(crate) struct PathIds(pub(crate) Vec<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await else {
+            // Not decodable (say `%FF`): show the last segment as it was sent.
             let raw = parts.uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
             return Err(ApiError::InvalidId(raw.to_owned()));
         };
-        Uuid::parse_str(&text).map(ObjectId).map_err(|_| ApiError::InvalidId(text))
+        params
+            .into_iter()
+            .map(|(_, text)| Uuid::parse_str(&text).map_err(|_| ApiError::InvalidId(text)))
+            .collect::<Result<_, _>>()
+            .map(PathIds)
     }
 }
 

@@ -97,3 +97,58 @@ pub(crate) mod refresh_token {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `fastsaas_organizations`
+pub(crate) mod organization {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fastsaas_organizations")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: Uuid,
+        pub(crate) name: String,
+        pub(crate) created_at: DateTimeUtc,
+        pub(crate) updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `fastsaas_memberships`: who belongs to which organization, as `admin`
+/// or `member`.
+pub(crate) mod membership {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fastsaas_memberships")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) organization_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) user_id: Uuid,
+        pub(crate) role: String,
+        pub(crate) created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {
+        #[sea_orm(
+            belongs_to = "super::organization::Entity",
+            from = "Column::OrganizationId",
+            to = "super::organization::Column::Id"
+        )]
+        Organization,
+    }
+
+    impl Related<super::organization::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Organization.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

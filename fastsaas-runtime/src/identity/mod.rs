@@ -5,18 +5,21 @@
 //! records. Passwords are argon2id hashes; access tokens are HS256 JWTs with
 //! the algorithm pinned; refresh tokens are opaque and stored hashed.
 
+mod bodies;
 mod bootstrap;
 pub(crate) mod entities;
+mod orgs;
 mod password;
 mod principal;
 mod rate_limit;
+mod roles;
 mod routes;
 mod tokens;
 
-pub use principal::{Principal, SUPERADMIN};
+pub use principal::{Membership, OrgRole, Principal, SUPERADMIN};
 
 pub(crate) use bootstrap::ensure_admin;
-pub(crate) use routes::{USERS, mount};
+pub(crate) use routes::USERS;
 
 use fastsaas_core::Settings;
 
@@ -30,6 +33,11 @@ pub(crate) struct Identity {
     keys: TokenKeys,
     attempts_by_address: AttemptLimiter,
     attempts_by_email: AttemptLimiter,
+}
+
+/// Mounts every identity route: users and sessions, roles, organizations.
+pub(crate) fn mount(router: axum::Router<crate::app::AppState>) -> axum::Router<crate::app::AppState> {
+    orgs::mount(roles::mount(routes::mount(router)))
 }
 
 impl Identity {

@@ -2,9 +2,9 @@
 //!
 //! A bearer access token is checked (signature, algorithm, issuer, audience,
 //! expiry), then its session and the user's roles are read from the
-//! database on every request, so that a logout or a removed role takes
-//! effect on the very next request. The cost is two indexed lookups per
-//! authenticated request.
+//! database on every request, so that a logout, a removed role or a removed
+//! membership takes effect on the very next request. The cost is three
+//! indexed lookups per authenticated request.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use fastsaas_core::ApiError;
@@ -13,7 +13,7 @@ use http::request::Parts;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::entities::{refresh_token, role, user_role};
+use super::entities::{membership, refresh_token, role, user_role};
 use super::tokens::Claims;
 use crate::app::AppState;
 
@@ -28,8 +28,44 @@ pub struct Principal {
     pub user_id: Uuid,
     /// The names of the user's roles.
     pub roles: Vec<String>,
+    /// The organizations the user belongs to, and as what.
+    pub organizations: Vec<Membership>,
     /// The session (refresh-token family) the access token belongs to.
     pub(crate) session_id: Uuid,
+}
+
+/// A user's place in an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The organization.
+    pub organization_id: Uuid,
+    /// `admin` or `member`.
+    pub role: OrgRole,
+}
+
+/// What a member may do in its organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgRole {
+    /// Manages members and administers what the organization owns.
+    Admin,
+    /// Reads what the organization owns.
+    Member,
+}
+
+impl OrgRole {
+    /// The stored and JSON name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrgRole::Admin => "admin",
+            OrgRole::Member => "member",
+        }
+    }
+
+    /// The role of a stored name; anything unknown is the weaker `member`.
+    pub(crate) fn from_stored(name: &str) -> OrgRole {
+        if name == "admin" { OrgRole::Admin } else { OrgRole::Member }
+    }
 }
 
 impl Principal {
@@ -41,6 +77,20 @@ impl Principal {
     /// Whether the caller holds [`SUPERADMIN`].
     pub fn is_superadmin(&self) -> bool {
         self.has_role(SUPERADMIN)
+    }
+
+    /// The caller's role in `organization`, if a member.
+    pub fn role_in(&self, organization: Uuid) -> Option<OrgRole> {
+        self.organizations.iter().find(|m| m.organization_id == organization).map(|m| m.role)
+    }
+
+    /// 403 unless the caller is a superadmin.
+    pub(crate) fn require_superadmin(&self) -> Result<(), ApiError> {
+        if self.is_superadmin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this needs the `{SUPERADMIN}` role")))
+        }
     }
 }
 
@@ -93,7 +143,24 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
     if open_session.is_none() {
         return Err(invalid_token());
     }
-    Ok(Principal { user_id: claims.sub, roles: roles_of(db, claims.sub).await?, session_id: claims.sid })
+    Ok(Principal {
+        user_id: claims.sub,
+        roles: roles_of(db, claims.sub).await?,
+        organizations: memberships_of(db, claims.sub).await?,
+        session_id: claims.sid,
+    })
+}
+
+/// The organizations `user` belongs to.
+pub(crate) async fn memberships_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<Membership>, ApiError> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user))
+        .all(db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|row| Membership { organization_id: row.organization_id, role: OrgRole::from_stored(&row.role) })
+        .collect())
 }
 
 /// The names of `user`'s roles.

@@ -9,9 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use fastsaas_core::{
-    Access, ApiError, ApiResult, FieldError, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule,
-};
+use fastsaas_core::{Access, ApiError, ApiResult, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode, header};
 use sea_orm::sea_query::Expr;
@@ -22,9 +20,10 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::bodies::{rejected, text};
 use super::bootstrap::normalize_email;
-use super::entities::{refresh_token, user};
-use super::principal::{Principal, internal};
+use super::entities::{organization, refresh_token, user};
+use super::principal::{OrgRole, Principal, internal};
 use super::{Identity, password, tokens};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
@@ -33,22 +32,6 @@ use crate::error::db_error;
 use crate::query;
 use crate::routes::route_both;
 use crate::validate::check;
-
-const fn text(name: &'static str, access: Access, nullable: bool, rules: &'static [Rule]) -> FieldSpec {
-    FieldSpec {
-        name,
-        kind: FieldKind::Text,
-        nullable,
-        access,
-        unique: false,
-        index: false,
-        filter: false,
-        sort: false,
-        has_default: false,
-        rules,
-        doc: "",
-    }
-}
 
 const EMAIL: FieldSpec =
     FieldSpec { unique: true, filter: true, sort: true, ..text("email", Access::ReadWrite, false, &[Rule::Email]) };
@@ -150,6 +133,14 @@ struct Me {
     #[serde(flatten)]
     user: UserView,
     roles: Vec<String>,
+    organizations: Vec<MyOrganization>,
+}
+
+#[derive(Serialize)]
+struct MyOrganization {
+    id: Uuid,
+    name: String,
+    role: OrgRole,
 }
 
 #[derive(Serialize)]
@@ -178,10 +169,6 @@ impl Identity {
         self.attempts_by_address.attempt(&address)?;
         self.attempts_by_email.attempt(&normalize_email(email))
     }
-}
-
-fn rejected(errors: Vec<FieldError>) -> ApiResult<()> {
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
 }
 
 /// `POST /users`: open registration.
@@ -328,10 +315,23 @@ async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /me`.
+/// `GET /me`: the caller, its roles and its organizations.
 async fn me(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
     let user = find_user(app.db(), principal.user_id).await?;
-    Ok(Json(Me { user: user.into(), roles: principal.roles }))
+    let ids: Vec<Uuid> = principal.organizations.iter().map(|m| m.organization_id).collect();
+    let mut organizations: Vec<MyOrganization> = organization::Entity::find()
+        .filter(organization::Column::Id.is_in(ids))
+        .all(app.db())
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter_map(|org| {
+            let role = principal.role_in(org.id)?;
+            Some(MyOrganization { id: org.id, name: org.name, role })
+        })
+        .collect();
+    organizations.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(Json(Me { user: user.into(), roles: principal.roles, organizations }))
 }
 
 async fn find_user(db: &DatabaseConnection, id: Uuid) -> ApiResult<user::Model> {

@@ -10,15 +10,15 @@ impl MigrationName for Migration {
     }
 }
 
-fn id() -> ColumnDef {
+pub(super) fn id() -> ColumnDef {
     ColumnDef::new("id").uuid().not_null().primary_key().to_owned()
 }
 
-fn timestamp(name: &'static str) -> ColumnDef {
+pub(super) fn timestamp(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
 }
 
-fn reference(column: &'static str, table: &'static str) -> ForeignKeyCreateStatement {
+pub(super) fn reference(column: &'static str, table: &'static str) -> ForeignKeyCreateStatement {
     ForeignKey::create().from_col(column).to(table, "id").on_delete(ForeignKeyAction::Cascade).to_owned()
 }
 

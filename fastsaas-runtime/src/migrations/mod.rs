@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::prelude::*;
 
 mod m0001_identity;
+mod m0002_organizations;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -15,7 +16,7 @@ pub(crate) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_identity::Migration)]
+        vec![Box::new(m0001_identity::Migration), Box::new(m0002_organizations::Migration)]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,0 +1,255 @@
+//! `/orgs`: organizations and their members. The creator is the first admin;
+//! admins manage members; members read.
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
+use http::{HeaderMap, StatusCode, header};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::bodies::{field, rejected};
+use super::entities::{membership, organization, user};
+use super::principal::{OrgRole, Principal, SUPERADMIN, internal};
+use crate::app::AppState;
+use crate::body::{BodyShape, BodySpec, read_json};
+use crate::crud::{ObjectId, PathIds, page_of};
+use crate::query;
+use crate::routes::route_both;
+use crate::validate::check;
+
+const NAME: FieldSpec = FieldSpec {
+    filter: true,
+    sort: true,
+    ..field("name", FieldKind::Text, &[Rule::Length { min: Some(1), max: Some(100) }])
+};
+static ORG_FIELDS: [FieldSpec; 1] = [NAME];
+/// Organizations, described like a resource for bodies, lists and docs.
+pub(crate) static ORGANIZATIONS: ResourceSpec = ResourceSpec {
+    name: "Organization",
+    path: "/orgs",
+    table: "fastsaas_organizations",
+    ops: OperationSet::ALL,
+    acl_admins: &[SUPERADMIN],
+    acl_allow_always: &[SUPERADMIN],
+    fields: &ORG_FIELDS,
+    doc: "A group of users that can own resources together.",
+};
+static MEMBER_FIELDS: [FieldSpec; 2] =
+    [field("user_id", FieldKind::Uuid, &[]), field("role", FieldKind::Enum(&["admin", "member"]), &[])];
+const MEMBER_BODY: BodySpec = BodySpec { name: "OrganizationMember", fields: &MEMBER_FIELDS };
+
+/// Mounts `/orgs`.
+pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
+    let routes: [(&str, MethodRouter<AppState>); 4] = [
+        ("/orgs", post(create).get(list)),
+        ("/orgs/{id}", get(read)),
+        ("/orgs/{id}/members", post(add_member)),
+        ("/orgs/{id}/members/{user_id}", delete(remove_member)),
+    ];
+    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path, methods))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrganization {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    user_id: Uuid,
+    role: OrgRole,
+}
+
+#[derive(Serialize)]
+struct OrganizationView {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<organization::Model> for OrganizationView {
+    fn from(org: organization::Model) -> Self {
+        OrganizationView { id: org.id, name: org.name, created_at: org.created_at, updated_at: org.updated_at }
+    }
+}
+
+/// `POST /orgs`: the caller becomes its admin, in the same transaction.
+async fn create(
+    State(app): State<AppState>,
+    principal: Principal,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: NewOrganization =
+        read_json(BodySpec::of(&ORGANIZATIONS), BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let mut errors = Vec::new();
+    check(&NAME, &input.name, &mut errors);
+    rejected(errors)?;
+    let now = Utc::now();
+    let org = organization::Model { id: Uuid::new_v4(), name: input.name, created_at: now, updated_at: now };
+    let txn = app.db().begin().await.map_err(internal)?;
+    organization::Entity::insert(organization::ActiveModel::from(org.clone()))
+        .exec_without_returning(&txn)
+        .await
+        .map_err(internal)?;
+    membership::Entity::insert(membership::ActiveModel {
+        organization_id: Set(org.id),
+        user_id: Set(principal.user_id),
+        role: Set(OrgRole::Admin.as_str().to_owned()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await
+    .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), org.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(OrganizationView::from(org))).into_response())
+}
+
+/// `GET /orgs`: the caller's organizations.
+async fn list(
+    State(app): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Page<OrganizationView>>> {
+    let query = query::parse(&ORGANIZATIONS, raw.as_deref())?;
+    let mine: Vec<Uuid> = principal.organizations.iter().map(|m| m.organization_id).collect();
+    let select = organization::Entity::find().filter(organization::Column::Id.is_in(mine));
+    let page =
+        page_of(app.db(), &ORGANIZATIONS, &query, select, organization::Column::Id, organization::Column::CreatedAt)
+            .await?;
+    Ok(Json(Page {
+        items: page.items.into_iter().map(OrganizationView::from).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total: page.total,
+    }))
+}
+
+/// The organization `id`, if the caller is a member (or a superadmin);
+/// anyone else gets the 404 of a missing one.
+async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> ApiResult<organization::Model> {
+    if principal.role_in(id).is_none() && !principal.is_superadmin() {
+        return Err(ApiError::not_found("Organization"));
+    }
+    organization::Entity::find_by_id(id)
+        .one(app.db())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found("Organization"))
+}
+
+/// 403 unless the caller administers `id` (a member sees the organization,
+/// so it learns nothing from the 403).
+fn require_admin(principal: &Principal, id: Uuid) -> ApiResult<()> {
+    if principal.role_in(id) == Some(OrgRole::Admin) || principal.is_superadmin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only admins of this organization manage its members".into()))
+    }
+}
+
+/// `GET /orgs/{id}`: members only.
+async fn read(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<Json<OrganizationView>> {
+    Ok(Json(visible(&app, &principal, id).await?.into()))
+}
+
+/// `POST /orgs/{id}/members` `{user_id, role}`: adds a member or changes its
+/// role; org admins only.
+async fn add_member(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    visible(&app, &principal, id).await?;
+    require_admin(&principal, id)?;
+    let input: NewMember = read_json(MEMBER_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    user::Entity::find_by_id(input.user_id)
+        .one(app.db())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    if input.role == OrgRole::Member {
+        ensure_another_admin(&app, id, input.user_id).await?;
+    }
+    membership::Entity::insert(membership::ActiveModel {
+        organization_id: Set(id),
+        user_id: Set(input.user_id),
+        role: Set(input.role.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([membership::Column::OrganizationId, membership::Column::UserId])
+            .update_column(membership::Column::Role)
+            .to_owned(),
+    )
+    .exec_without_returning(app.db())
+    .await
+    .map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /orgs/{id}/members/{user_id}`: org admins only; takes effect on
+/// that user's next request.
+async fn remove_member(
+    State(app): State<AppState>,
+    principal: Principal,
+    PathIds(ids): PathIds,
+) -> ApiResult<StatusCode> {
+    let [id, user_id] = ids[..] else { return Err(ApiError::Internal) };
+    visible(&app, &principal, id).await?;
+    require_admin(&principal, id)?;
+    ensure_another_admin(&app, id, user_id).await?;
+    let removed = membership::Entity::delete_many()
+        .filter(membership::Column::OrganizationId.eq(id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .exec(app.db())
+        .await
+        .map_err(internal)?;
+    if removed.rows_affected == 0 {
+        return Err(ApiError::NotFound("member of this organization".into()));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 409 if `leaving` is the organization's last admin: an organization
+/// without admins could never be managed again.
+async fn ensure_another_admin(app: &AppState, id: Uuid, leaving: Uuid) -> ApiResult<()> {
+    let others = membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(id))
+        .filter(membership::Column::Role.eq(OrgRole::Admin.as_str()))
+        .filter(membership::Column::UserId.ne(leaving))
+        .count(app.db())
+        .await
+        .map_err(internal)?;
+    if others == 0 {
+        let is_admin = membership::Entity::find()
+            .filter(membership::Column::OrganizationId.eq(id))
+            .filter(membership::Column::UserId.eq(leaving))
+            .filter(membership::Column::Role.eq(OrgRole::Admin.as_str()))
+            .count(app.db())
+            .await
+            .map_err(internal)?;
+        if is_admin > 0 {
+            return Err(ApiError::Conflict("an organization keeps at least one admin".into()));
+        }
+    }
+    Ok(())
+}

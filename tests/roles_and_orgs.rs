@@ -1,0 +1,152 @@
+//! Roles and organizations (API.md): superadmin-only roles, organization
+//! admins and members, and `/me` reflecting both on the next request.
+
+use fastsaas::prelude::*;
+use fastsaas::serde_json::{Value, json};
+use fastsaas::testing::TestClient;
+use fastsaas::{Secret, Settings};
+
+struct People {
+    client: TestClient,
+    root: String,
+    ann: (String, String),
+    ben: (String, String),
+}
+
+/// An app with a superadmin and two users, each with an access token.
+async fn people() -> People {
+    let settings = Settings {
+        auth_attempts_per_minute: 1000,
+        admin_email: Some("root@example.com".into()),
+        admin_password: Some(Secret("root password".into())),
+        ..Settings::default()
+    };
+    let client = TestClient::start(App::new(settings)).await;
+    let mut users = Vec::new();
+    for name in ["ann", "ben"] {
+        let email = format!("{name}@example.com");
+        let user: Value =
+            client.post("/users").json(&json!({"email": email, "password": "pass word"})).send().await.json();
+        let token = sign_in(&client, &email, "pass word").await;
+        users.push((user["id"].as_str().unwrap_or_default().to_owned(), token));
+    }
+    let root = sign_in(&client, "root@example.com", "root password").await;
+    let ben = users.pop().unwrap_or_default();
+    let ann = users.pop().unwrap_or_default();
+    People { client, root, ann, ben }
+}
+
+async fn sign_in(client: &TestClient, email: &str, password: &str) -> String {
+    let pair: Value = client.post("/login").json(&json!({"email": email, "password": password})).send().await.json();
+    pair["access_token"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn roles_are_managed_by_superadmins_only() {
+    let People { client, root, ann: (ann_id, ann), .. } = people().await;
+    client.post("/roles").json(&json!({"name": "ops"})).send().await.assert_status(401);
+    client.post("/roles").bearer(&ann).json(&json!({"name": "ops"})).send().await.assert_status(403);
+    client.get("/roles").bearer(&ann).send().await.assert_status(403);
+
+    let created = client.post("/roles").bearer(&root).json(&json!({"name": "ops"})).send().await;
+    created.assert_status(201);
+    let role: Value = created.json();
+    let role_id = role["id"].as_str().unwrap_or_default().to_owned();
+    client.post("/roles").bearer(&root).json(&json!({"name": "ops"})).send().await.assert_status(409);
+    client.post("/roles").bearer(&root).json(&json!({"name": "no spaces"})).send().await.assert_status(400);
+    let roles: Value = client.get("/roles?sort=name").bearer(&root).send().await.json();
+    let names: Vec<&str> = roles["items"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["ops", "superadmin"]);
+
+    let members = format!("/roles/{role_id}/members");
+    client.post(&members).bearer(&ann).json(&json!({"user_id": ann_id})).send().await.assert_status(403);
+    client.post(&members).bearer(&root).json(&json!({"user_id": ann_id})).send().await.assert_status(204);
+    client.post(&members).bearer(&root).json(&json!({"user_id": ann_id})).send().await.assert_status(204);
+    let me: Value = client.get("/me").bearer(&ann).send().await.json();
+    assert_eq!(me["roles"], json!(["ops"]), "a new role counts on the next request");
+
+    client.delete(&format!("{members}/{ann_id}")).bearer(&root).send().await.assert_status(204);
+    let me: Value = client.get("/me").bearer(&ann).send().await.json();
+    assert_eq!(me["roles"], json!([]), "a removed role stops counting on the next request");
+    client.delete(&format!("{members}/{ann_id}")).bearer(&root).send().await.assert_status(404);
+    client
+        .post(&members)
+        .bearer(&root)
+        .json(&json!({"user_id": "6a1f1d44-5f4c-4b4e-9d59-9a2b7c9d0e11"}))
+        .send()
+        .await
+        .assert_status(404);
+
+    client.delete(&format!("/roles/{role_id}")).bearer(&root).send().await.assert_status(204);
+    client.delete(&format!("/roles/{role_id}")).bearer(&root).send().await.assert_status(404);
+    let superadmin = roles["items"][1]["id"].as_str().unwrap_or_default().to_owned();
+    client.delete(&format!("/roles/{superadmin}")).bearer(&root).send().await.assert_status(409);
+    client.delete("/roles/nope/members/also-nope").bearer(&root).send().await.assert_status(400);
+}
+
+#[tokio::test]
+async fn organizations_have_admins_and_members() {
+    let People { client, ann: (_, ann), ben: (ben_id, ben), .. } = people().await;
+    let created = client.post("/orgs").bearer(&ann).json(&json!({"name": "Acme"})).send().await;
+    created.assert_status(201);
+    let org: Value = created.json();
+    let org_path = format!("/orgs/{}", org["id"].as_str().unwrap_or_default());
+
+    let me: Value = client.get("/me").bearer(&ann).send().await.json();
+    assert_eq!(me["organizations"], json!([{"id": org["id"], "name": "Acme", "role": "admin"}]));
+    client.get(&org_path).bearer(&ann).send().await.assert_status(200);
+    client.get(&org_path).bearer(&ben).send().await.assert_status(404);
+    let none: Value = client.get("/orgs").bearer(&ben).send().await.json();
+    assert_eq!(none["total"], 0);
+
+    let members = format!("{org_path}/members");
+    client
+        .post(&members)
+        .bearer(&ben)
+        .json(&json!({"user_id": ben_id, "role": "admin"}))
+        .send()
+        .await
+        .assert_status(404);
+    client
+        .post(&members)
+        .bearer(&ann)
+        .json(&json!({"user_id": ben_id, "role": "owner"}))
+        .send()
+        .await
+        .assert_status(400);
+    client
+        .post(&members)
+        .bearer(&ann)
+        .json(&json!({"user_id": ben_id, "role": "member"}))
+        .send()
+        .await
+        .assert_status(204);
+    client.get(&org_path).bearer(&ben).send().await.assert_status(200);
+    let mine: Value = client.get("/orgs").bearer(&ben).send().await.json();
+    assert_eq!(mine["total"], 1);
+    // A plain member sees the organization but may not manage it.
+    client
+        .post(&members)
+        .bearer(&ben)
+        .json(&json!({"user_id": ben_id, "role": "admin"}))
+        .send()
+        .await
+        .assert_status(403);
+
+    let me: Value = client.get("/me").bearer(&ann).send().await.json();
+    let ann_id = me["id"].as_str().unwrap_or_default().to_owned();
+    client.delete(&format!("{members}/{ann_id}")).bearer(&ann).send().await.assert_status(409);
+    client
+        .post(&members)
+        .bearer(&ann)
+        .json(&json!({"user_id": ann_id, "role": "member"}))
+        .send()
+        .await
+        .assert_status(409);
+
+    client.delete(&format!("{members}/{ben_id}")).bearer(&ann).send().await.assert_status(204);
+    client.get(&org_path).bearer(&ben).send().await.assert_status(404);
+    client.delete(&format!("{members}/{ben_id}")).bearer(&ann).send().await.assert_status(404);
+    client.post("/orgs").bearer(&ann).json(&json!({"name": ""})).send().await.assert_status(400);
+    client.post("/orgs").json(&json!({"name": "x"})).send().await.assert_status(401);
+}
