@@ -5,6 +5,7 @@
 //! emit data in these types. Users normally reach them through the `fastsaas`
 //! facade.
 
+pub mod acl;
 pub mod error;
 pub mod field;
 pub mod ops;
