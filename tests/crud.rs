@@ -10,7 +10,7 @@ use fastsaas::testing::TestClient;
 use fastsaas::{DateTime, Settings, Utc, Uuid};
 
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/items")]
+#[scope("/items", acl_admins = ["superadmin"])]
 struct Item {
     #[crud(validate(length(min = 1, max = 10)), filter, sort, unique)]
     pub name: String,
@@ -63,8 +63,21 @@ struct Note {
     pub body: String,
 }
 
+fn settings() -> Settings {
+    Settings {
+        admin_email: Some("root@example.com".into()),
+        admin_password: Some(fastsaas::Secret("root password".into())),
+        ..Settings::default()
+    }
+}
+
+/// An app with three resources, acting as a freshly signed-up user.
 async fn client() -> TestClient {
-    TestClient::start(App::new(Settings::default()).resource::<Item>().resource::<Sample>().resource::<Note>()).await
+    let mut client =
+        TestClient::start(App::new(settings()).resource::<Item>().resource::<Sample>().resource::<Note>()).await;
+    let user = client.sign_up("owner@example.com").await;
+    client.act_as(&user);
+    client
 }
 
 async fn create_item(client: &TestClient, name: &str) -> Value {
@@ -102,7 +115,8 @@ async fn create_answers_201_with_the_record_and_its_location() {
     assert_eq!(body["config"], json!({"a": [1, 2]}));
     assert_eq!(body["status"], "idle", "read_only default");
     assert_eq!(body["weight"], 1, "a writable field left out takes its default");
-    assert_eq!(body["owner_id"], Value::Null);
+    let me: Value = client.get("/me").send().await.json();
+    assert_eq!(body["owner_id"], me["id"], "the creator owns what it creates");
     assert_eq!(body["created_at"], body["updated_at"]);
     assert!(body.get("secret").is_none(), "write_only never returned: {body}");
     assert!(!response.text().contains("hunter2"));
@@ -269,10 +283,13 @@ async fn list_pages_filters_and_sorts() {
 
 #[tokio::test]
 async fn clear_deletes_every_row() {
-    let client = client().await;
+    let mut client = client().await;
     for name in ["a", "b", "c"] {
         create_item(&client, name).await;
     }
+    client.delete("/items").send().await.assert_status(403);
+    let root = client.sign_in("root@example.com", "root password").await;
+    client.act_as(&root);
     let response = client.delete("/items").send().await;
     response.assert_status(200);
     assert_eq!(response.json::<Value>(), json!({"deleted": 3}));
@@ -290,6 +307,25 @@ async fn disabled_operations_answer_405() {
     client.patch("/notes/6a1f1d44-5f4c-4b4e-9d59-9a2b7c9d0e11").json(&json!({})).send().await.assert_status(405);
     client.get("/notes").send().await.assert_status(200);
     client.request(http::Method::OPTIONS, "/items").send().await.assert_status(405);
+}
+
+#[tokio::test]
+async fn every_resource_route_needs_credentials() {
+    let client = client().await;
+    let created = create_item(&client, "mine").await;
+    let path = format!("/items/{}", created["id"].as_str().unwrap_or_default());
+    for (method, path) in [
+        (http::Method::GET, "/items"),
+        (http::Method::POST, "/items"),
+        (http::Method::DELETE, "/items"),
+        (http::Method::GET, path.as_str()),
+        (http::Method::PATCH, path.as_str()),
+        (http::Method::PUT, path.as_str()),
+        (http::Method::DELETE, path.as_str()),
+    ] {
+        let response = client.request(method.clone(), path).without_identity().json(&json!({})).send().await;
+        assert_eq!(response.status().as_u16(), 401, "{method} {path}: {}", response.text());
+    }
 }
 
 #[tokio::test]
@@ -340,7 +376,9 @@ async fn bodies_that_are_not_acceptable() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
     let settings = Settings { body_limit: 64, ..Settings::default() };
-    let client = TestClient::start(App::new(settings).resource::<Item>()).await;
+    let mut client = TestClient::start(App::new(settings).resource::<Item>()).await;
+    let user = client.sign_up("a@b.co").await;
+    client.act_as(&user);
     let big = json!({"name": "a", "config": "x".repeat(100)});
     let response = client.post("/items").json(&big).send().await;
     response.assert_status(413);

@@ -61,6 +61,13 @@ fn assert_client_error_or_success(response: &TestResponse) {
 }
 
 #[allow(clippy::expect_used, reason = "a test stops at its first failure")]
+async fn signed_in() -> TestClient {
+    let mut client = TestClient::start(App::new(Settings::default()).resource::<Item>()).await;
+    let user = client.sign_up("fuzz@example.com").await;
+    client.act_as(&user);
+    client
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
@@ -71,7 +78,7 @@ proptest! {
     #[test]
     fn random_json_bodies_never_cause_a_server_error(body in json_value(), patch in json_value()) {
         runtime().block_on(async {
-            let client = TestClient::start(App::new(Settings::default()).resource::<Item>()).await;
+            let client = signed_in().await;
             let created = client.post("/items").json(&body).send().await;
             assert_client_error_or_success(&created);
             let valid = client.post("/items").json(&fastsaas::serde_json::json!({"name": "ok", "config": 1, "tags": []})).send().await;
@@ -89,7 +96,7 @@ proptest! {
         id in "[a-zA-Z0-9%-]{1,40}",
     ) {
         runtime().block_on(async {
-            let client = TestClient::start(App::new(Settings::default()).resource::<Item>()).await;
+            let client = signed_in().await;
             let response = client
                 .post("/items")
                 .header(http::header::CONTENT_TYPE, "application/json")

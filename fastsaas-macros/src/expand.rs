@@ -143,6 +143,7 @@ fn generate(resource: &Resource) -> TokenStream {
             pub struct Model {
                 #[sea_orm(primary_key, auto_increment = false)]
                 pub id: #private::Uuid,
+                #[sea_orm(indexed)]
                 pub owner_id: Option<#private::Uuid>,
                 #(#model_fields,)*
                 #[sea_orm(indexed)]
@@ -158,6 +159,8 @@ fn generate(resource: &Resource) -> TokenStream {
             #[derive(#private::serde::Deserialize)]
             #[serde(crate = #serde_crate, deny_unknown_fields)]
             pub struct Create {
+                #[serde(default)]
+                pub owner_id: Option<#private::Uuid>,
                 #(#create_fields,)*
             }
 
@@ -220,6 +223,14 @@ fn generate(resource: &Resource) -> TokenStream {
                     };
                     #(#patched)*
                     row
+                }
+
+                fn owner_of(model: &Model) -> Option<#private::Uuid> {
+                    model.owner_id
+                }
+
+                fn requested_owner(input: &Create) -> Option<#private::Uuid> {
+                    input.owner_id
                 }
 
                 fn validate_create(input: &Create, errors: &mut Vec<#private::FieldError>) {

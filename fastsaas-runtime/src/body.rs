@@ -13,10 +13,11 @@ use serde_json::Value;
 /// The framework's columns: returned on every record, never accepted.
 pub(crate) const FRAMEWORK_COLUMNS: [&str; 4] = ["id", "owner_id", "created_at", "updated_at"];
 
-/// Which body is being read: a create or PUT needs every required field; a
-/// PATCH may carry any subset.
+/// Which body is being read: a create or PUT needs every required field (a
+/// create may also name its `owner_id`); a PATCH may carry any subset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BodyShape {
+    Create,
     Whole,
     Partial,
 }
@@ -97,11 +98,16 @@ fn explain<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8], 
     };
     let mut errors = Vec::new();
     for (name, value) in &object {
-        if let Some(error) = check_member(spec, name, value) {
-            errors.push(error);
-        }
+        let owner_allowed = shape == BodyShape::Create && name == "owner_id";
+        let error = if owner_allowed {
+            (!value.is_null() && value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok()).is_none())
+                .then(|| FieldError::new(name, FieldErrorCode::WrongType, "expected a UUID"))
+        } else {
+            check_member(spec, name, value)
+        };
+        errors.extend(error);
     }
-    if shape == BodyShape::Whole {
+    if shape != BodyShape::Partial {
         for field in spec.fields.iter().filter(|field| field.is_required_on_create()) {
             if !object.contains_key(field.name) {
                 errors.push(FieldError::new(field.name, FieldErrorCode::Missing, "this field is required"));

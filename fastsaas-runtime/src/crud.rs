@@ -10,6 +10,8 @@ use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use fastsaas_core::ResourceSpec;
+use fastsaas_core::acl::Caller;
+use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
 use http::{HeaderMap, StatusCode, header};
 use sea_orm::sea_query::Order;
@@ -20,48 +22,74 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::access;
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
+use crate::identity::Principal;
 use crate::query::{self, Direction, ListQuery};
 use crate::resource::{NewRow, Resource};
 
-/// `POST /items`: 201 with the record and its `Location`.
+/// `POST /items`: 201 with the record and its `Location`. The owner is the
+/// caller, or the `owner_id` asked for if the rules allow the caller to
+/// create for it (an organization it administers); else 403.
 pub(crate) async fn create<T: Resource>(
     State(app): State<AppState>,
+    principal: Principal,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let input: T::Create =
+        read_json(BodySpec::of(T::SPEC), BodyShape::Create, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_create)?;
-    let row = NewRow { id: Uuid::new_v4(), owner_id: None, now: Utc::now() };
+    let caller = principal.caller();
+    let row =
+        NewRow { id: Uuid::new_v4(), owner_id: Some(T::requested_owner(&input).unwrap_or(caller.id)), now: Utc::now() };
+    let decision = access::decision(app.db(), T::SPEC, &caller, "create", Some((row.id, row.owner_id))).await?;
+    if !decision.allowed {
+        return Err(ApiError::Forbidden(format!(
+            "you may not create a {} owned by {}",
+            T::SPEC.name,
+            row.owner_id.unwrap_or_default()
+        )));
+    }
     let model = T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(model)).into_response())
 }
 
-/// `GET /items/{id}`.
-pub(crate) async fn read<T: Resource>(
-    State(app): State<AppState>,
-    ObjectId(id): ObjectId,
-) -> ApiResult<Json<T::Model>> {
+/// The row `id` of `T` once `caller` may do `action` on it: 404 if missing
+/// or not readable by the caller, 403 if readable but not allowed.
+async fn authorized_row<T: Resource>(app: &AppState, caller: &Caller, action: &str, id: Uuid) -> ApiResult<T::Model> {
     let model = T::Entity::find()
         .filter(T::ID.eq(id))
         .one(app.db())
         .await
         .map_err(|err| db_error(T::SPEC, err))?
         .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-    Ok(Json(model))
+    access::authorize(app.db(), T::SPEC, caller, action, id, T::owner_of(&model)).await?;
+    Ok(model)
+}
+
+/// `GET /items/{id}`.
+pub(crate) async fn read<T: Resource>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<Json<T::Model>> {
+    Ok(Json(authorized_row::<T>(&app, &principal.caller(), "read", id).await?))
 }
 
 /// `PATCH /items/{id}`: the fields present are replaced.
 pub(crate) async fn patch<T: Resource>(
     State(app): State<AppState>,
+    principal: Principal,
     ObjectId(id): ObjectId,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
+    authorized_row::<T>(&app, &principal.caller(), "update", id).await?;
     let input: T::Patch =
         read_json(BodySpec::of(T::SPEC), BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
@@ -71,11 +99,20 @@ pub(crate) async fn patch<T: Resource>(
 /// `PUT /items/{id}`: every writable field is replaced.
 pub(crate) async fn replace<T: Resource>(
     State(app): State<AppState>,
+    principal: Principal,
     ObjectId(id): ObjectId,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
+    authorized_row::<T>(&app, &principal.caller(), "update", id).await?;
     let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    if T::requested_owner(&input).is_some() {
+        return Err(ApiError::field(
+            "owner_id",
+            FieldErrorCode::ReadOnly,
+            "the owner is set when the object is created",
+        ));
+    }
     validated(&input, T::validate_create)?;
     update_row::<T>(&app, T::replace_row(input, id, Utc::now())).await
 }
@@ -91,7 +128,12 @@ async fn update_row<T: Resource>(app: &AppState, changes: T::ActiveModel) -> Api
 }
 
 /// `DELETE /items/{id}`: 204.
-pub(crate) async fn delete<T: Resource>(State(app): State<AppState>, ObjectId(id): ObjectId) -> ApiResult<StatusCode> {
+pub(crate) async fn delete<T: Resource>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<StatusCode> {
+    authorized_row::<T>(&app, &principal.caller(), "delete", id).await?;
     let result =
         T::Entity::delete_many().filter(T::ID.eq(id)).exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     if result.rows_affected == 0 {
@@ -103,10 +145,15 @@ pub(crate) async fn delete<T: Resource>(State(app): State<AppState>, ObjectId(id
 /// `GET /items?page=&page_size=&total=&sort=&field=value`.
 pub(crate) async fn list<T: Resource>(
     State(app): State<AppState>,
+    principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Page<T::Model>>> {
     let query = query::parse(T::SPEC, raw.as_deref())?;
-    let page = page_of(app.db(), T::SPEC, &query, T::Entity::find(), T::ID, T::CREATED_AT).await?;
+    let mut select = T::Entity::find();
+    if let Some(readable) = access::permitted_rows(T::SPEC, &principal.caller(), "read") {
+        select = select.filter(readable);
+    }
+    let page = page_of(app.db(), T::SPEC, &query, select, T::ID, T::CREATED_AT).await?;
     Ok(Json(page))
 }
 
@@ -157,9 +204,18 @@ pub(crate) struct Cleared {
     deleted: u64,
 }
 
-/// `DELETE /items`: deletes every row, answers `{deleted: n}`.
-pub(crate) async fn clear<T: Resource>(State(app): State<AppState>) -> ApiResult<Json<Cleared>> {
-    let result = T::Entity::delete_many().exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+/// `DELETE /items`: needs type-wide delete permission (403 otherwise), then
+/// deletes every row the caller may delete; answers `{deleted: n}`.
+pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Cleared>> {
+    let caller = principal.caller();
+    if !access::decision(app.db(), T::SPEC, &caller, "delete", None).await?.allowed {
+        return Err(ApiError::Forbidden(format!("clearing {} needs type-wide delete permission", T::SPEC.name)));
+    }
+    let mut rows = T::Entity::delete_many();
+    if let Some(deletable) = access::permitted_rows(T::SPEC, &caller, "delete") {
+        rows = rows.filter(deletable);
+    }
+    let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     Ok(Json(Cleared { deleted: result.rows_affected }))
 }
 

@@ -5,6 +5,7 @@
 //! generate implementations of [`Resource`] and [`Field`] that these generic
 //! functions are written against.
 
+mod access;
 mod app;
 mod body;
 mod crud;

@@ -62,7 +62,8 @@ pub trait Resource: Sized + Send + Sync + 'static {
     type ActiveModel: ActiveModelTrait<Entity = Self::Entity> + ActiveModelBehavior + Send + Sync;
     /// The SeaORM column enum.
     type Column: sea_orm::ColumnTrait + std::str::FromStr;
-    /// The body of a create and of a PUT: every writable field.
+    /// The body of a create and of a PUT: every writable field, and the
+    /// `owner_id` a create may ask for.
     type Create: DeserializeOwned + Send + 'static;
     /// The body of a PATCH: every writable field, each optional.
     type Patch: DeserializeOwned + Send + 'static;
@@ -80,6 +81,10 @@ pub trait Resource: Sized + Send + Sync + 'static {
     fn replace_row(input: Self::Create, id: Uuid, now: DateTime<Utc>) -> Self::ActiveModel;
     /// The changes of a PATCH: the fields present replaced.
     fn patch_row(input: Self::Patch, id: Uuid, now: DateTime<Utc>) -> Self::ActiveModel;
+    /// The owner of a row.
+    fn owner_of(model: &Self::Model) -> Option<Uuid>;
+    /// The `owner_id` a create body asks for (refused in a PUT body).
+    fn requested_owner(input: &Self::Create) -> Option<Uuid>;
     /// Runs the validation rules on a create or PUT body.
     fn validate_create(input: &Self::Create, errors: &mut Vec<FieldError>);
     /// Runs the validation rules on the fields a PATCH body carries.

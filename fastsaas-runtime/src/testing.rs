@@ -34,12 +34,33 @@ use crate::app::App;
 /// The variable that points tests at PostgreSQL instead of SQLite.
 pub const TEST_DATABASE_URL: &str = "FASTSAAS_TEST_DATABASE_URL";
 
+/// A loopback address of its own, as a distinct client would have.
+fn fresh_address() -> std::net::SocketAddr {
+    let [a, b, c, ..] = uuid::Uuid::new_v4().into_bytes();
+    std::net::SocketAddr::from(([127, a, b, c.max(1)], 40_000))
+}
+
 /// An app under test, with its own database.
 #[derive(Debug)]
 pub struct TestClient {
     router: Router,
     database: TestDatabase,
+    acting_as: Option<String>,
 }
+
+/// A user made by [`TestClient::sign_up`], with a fresh access token.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    /// The user's id.
+    pub id: uuid::Uuid,
+    /// The user's e-mail.
+    pub email: String,
+    /// An access token for the user.
+    pub token: String,
+}
+
+/// The password [`TestClient::sign_up`] gives every user.
+pub const TEST_PASSWORD: &str = "test password";
 
 #[derive(Debug)]
 enum TestDatabase {
@@ -92,7 +113,7 @@ impl TestClient {
         };
         settings.db_max_connections = settings.db_max_connections.min(4);
         let router = app.with_settings(settings).into_router().await?;
-        Ok(TestClient { router, database })
+        Ok(TestClient { router, database, acting_as: None })
     }
 
     /// Whether this client runs on PostgreSQL (else SQLite).
@@ -100,16 +121,49 @@ impl TestClient {
         matches!(self.database, TestDatabase::PostgresSchema)
     }
 
+    /// Registers a user with [`TEST_PASSWORD`] and signs it in.
+    ///
+    /// # Panics
+    /// If registration or login fails.
+    pub async fn sign_up(&self, email: &str) -> TestUser {
+        let body = serde_json::json!({"email": email, "password": TEST_PASSWORD});
+        let registered = self.post("/users").without_identity().from_address(fresh_address()).json(&body).send().await;
+        registered.assert_status(201);
+        self.sign_in(email, TEST_PASSWORD).await
+    }
+
+    /// Signs in an existing user (say the `FASTSAAS_ADMIN_EMAIL` one). Each
+    /// call comes from its own client address, so attempt limits do not
+    /// interfere.
+    ///
+    /// # Panics
+    /// If the login fails.
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub async fn sign_in(&self, email: &str, password: &str) -> TestUser {
+        let body = serde_json::json!({"email": email, "password": password});
+        let login = self.post("/login").without_identity().from_address(fresh_address()).json(&body).send().await;
+        login.assert_status(200);
+        let token = login.json::<serde_json::Value>()["access_token"].as_str().unwrap_or_default().to_owned();
+        let me = self.get("/me").bearer(&token).send().await;
+        me.assert_status(200);
+        let id = me.json::<serde_json::Value>()["id"].as_str().and_then(|id| id.parse().ok());
+        TestUser { id: id.expect("the user has an id"), email: email.to_owned(), token }
+    }
+
+    /// Sends every later request as `user` (unless it sets its own
+    /// `Authorization`, or calls [`TestRequest::without_identity`]).
+    pub fn act_as(&mut self, user: &TestUser) {
+        self.acting_as = Some(user.token.clone());
+    }
+
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
-        TestRequest {
-            client: self,
-            method,
-            path: path.to_owned(),
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-            peer: None,
+        let mut headers = HeaderMap::new();
+        let bearer = self.acting_as.as_ref().and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok());
+        if let Some(value) = bearer {
+            headers.insert(header::AUTHORIZATION, value);
         }
+        TestRequest { client: self, method, path: path.to_owned(), headers, body: Bytes::new(), peer: None }
     }
 
     /// A GET request.
@@ -172,6 +226,14 @@ impl TestRequest<'_> {
     #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
         self.headers.insert(name, HeaderValue::from_str(value).expect("invalid header value"));
+        self
+    }
+
+    /// Sends the request without credentials, even from a client that
+    /// [acts as](TestClient::act_as) a user.
+    #[must_use]
+    pub fn without_identity(mut self) -> Self {
+        self.headers.remove(header::AUTHORIZATION);
         self
     }
 

@@ -152,3 +152,26 @@ pub(crate) mod membership {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `fastsaas_acl_entries`
+pub(crate) mod acl_entry {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fastsaas_acl_entries")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: Uuid,
+        pub(crate) resource_type: String,
+        pub(crate) object_id: Option<Uuid>,
+        pub(crate) principal_id: Uuid,
+        pub(crate) action: String,
+        pub(crate) effect: String,
+        pub(crate) created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -16,6 +16,7 @@ mod roles;
 mod routes;
 mod tokens;
 
+pub(crate) use principal::internal;
 pub use principal::{Membership, OrgRole, Principal, SUPERADMIN};
 
 pub(crate) use bootstrap::ensure_admin;

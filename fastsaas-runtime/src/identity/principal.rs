@@ -8,6 +8,7 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use fastsaas_core::ApiError;
+use fastsaas_core::acl::Caller;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
@@ -28,6 +29,8 @@ pub struct Principal {
     pub user_id: Uuid,
     /// The names of the user's roles.
     pub roles: Vec<String>,
+    /// The ids of the user's roles, in the order of `roles`.
+    pub role_ids: Vec<Uuid>,
     /// The organizations the user belongs to, and as what.
     pub organizations: Vec<Membership>,
     /// The session (refresh-token family) the access token belongs to.
@@ -82,6 +85,20 @@ impl Principal {
     /// The caller's role in `organization`, if a member.
     pub fn role_in(&self, organization: Uuid) -> Option<OrgRole> {
         self.organizations.iter().find(|m| m.organization_id == organization).map(|m| m.role)
+    }
+
+    /// The caller as the access rules see it.
+    pub fn caller(&self) -> Caller {
+        let orgs = |role: OrgRole| {
+            self.organizations.iter().filter(|m| m.role == role).map(|m| m.organization_id).collect::<Vec<_>>()
+        };
+        Caller {
+            id: self.user_id,
+            role_names: self.roles.clone(),
+            role_ids: self.role_ids.clone(),
+            admin_of: orgs(OrgRole::Admin),
+            member_of: orgs(OrgRole::Member),
+        }
     }
 
     /// 403 unless the caller is a superadmin.
@@ -143,9 +160,11 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
     if open_session.is_none() {
         return Err(invalid_token());
     }
+    let (roles, role_ids) = roles_of(db, claims.sub).await?.into_iter().unzip();
     Ok(Principal {
         user_id: claims.sub,
-        roles: roles_of(db, claims.sub).await?,
+        roles,
+        role_ids,
         organizations: memberships_of(db, claims.sub).await?,
         session_id: claims.sid,
     })
@@ -163,16 +182,16 @@ pub(crate) async fn memberships_of(db: &DatabaseConnection, user: Uuid) -> Resul
         .collect())
 }
 
-/// The names of `user`'s roles.
-pub(crate) async fn roles_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<String>, ApiError> {
-    let mut roles: Vec<String> = user_role::Entity::find()
+/// The names and ids of `user`'s roles, by name.
+pub(crate) async fn roles_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<(String, Uuid)>, ApiError> {
+    let mut roles: Vec<(String, Uuid)> = user_role::Entity::find()
         .filter(user_role::Column::UserId.eq(user))
         .find_also_related(role::Entity)
         .all(db)
         .await
         .map_err(internal)?
         .into_iter()
-        .filter_map(|(_, role)| role.map(|role| role.name))
+        .filter_map(|(_, role)| role.map(|role| (role.name, role.id)))
         .collect();
     roles.sort_unstable();
     Ok(roles)

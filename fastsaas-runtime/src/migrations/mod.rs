@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_identity;
 mod m0002_organizations;
+mod m0003_acl;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -16,7 +17,11 @@ pub(crate) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_identity::Migration), Box::new(m0002_organizations::Migration)]
+        vec![
+            Box::new(m0001_identity::Migration),
+            Box::new(m0002_organizations::Migration),
+            Box::new(m0003_acl::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -5,7 +5,9 @@ use fastsaas::testing::TestClient;
 
 #[tokio::test]
 async fn the_user_crate_serves_its_resources() {
-    let client = TestClient::start(fastsaas_user_crate::app(fastsaas::Settings::default())).await;
+    let mut client = TestClient::start(fastsaas_user_crate::app(fastsaas::Settings::default())).await;
+    let user = client.sign_up("user@example.com").await;
+    client.act_as(&user);
     let response = client
         .post("/tasks")
         .json(&json!({"title": "write docs", "labels": ["docs"], "extra": {}, "token": "t"}))

@@ -1,0 +1,136 @@
+//! Access control applied to requests: the ACL entries that could apply are
+//! read from the database, [`fastsaas_core::acl::decide`] decides, and
+//! lists are filtered in SQL by the same rules, so pages and totals count
+//! only what the caller may see.
+
+use fastsaas_core::acl::{ANY_ACTION, AclEntry, Caller, Decision, Effect, Request, decide};
+use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::identity::entities::acl_entry;
+use crate::identity::internal;
+
+/// The table of ACL entries.
+const ACL_TABLE: &str = "fastsaas_acl_entries";
+
+/// The stored name of an effect.
+pub(crate) fn effect_name(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Allow => "allow",
+        Effect::Deny => "deny",
+    }
+}
+
+/// A stored entry as the rules see it.
+pub(crate) fn entry_of(row: acl_entry::Model) -> AclEntry {
+    AclEntry {
+        id: row.id,
+        principal_id: row.principal_id,
+        object: row.object_id,
+        action: row.action,
+        effect: if row.effect == "allow" { Effect::Allow } else { Effect::Deny },
+    }
+}
+
+/// The entries of `spec`'s type that name one of `caller`'s ids, on
+/// `object` or type-wide.
+async fn entries_for(
+    db: &DatabaseConnection,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    object: Option<Uuid>,
+) -> ApiResult<Vec<AclEntry>> {
+    let on_object = match object {
+        Some(id) => Condition::any().add(acl_entry::Column::ObjectId.is_null()).add(acl_entry::Column::ObjectId.eq(id)),
+        None => Condition::all().add(acl_entry::Column::ObjectId.is_null()),
+    };
+    let rows = acl_entry::Entity::find()
+        .filter(acl_entry::Column::ResourceType.eq(spec.name))
+        .filter(acl_entry::Column::PrincipalId.is_in(caller.principal_ids()))
+        .filter(on_object)
+        .all(db)
+        .await
+        .map_err(internal)?;
+    Ok(rows.into_iter().map(entry_of).collect())
+}
+
+/// Decides whether `caller` may do `action` on `object` (id and owner) of
+/// `spec`'s type, or on the type itself when `object` is `None`.
+pub(crate) async fn decision(
+    db: &DatabaseConnection,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    action: &str,
+    object: Option<(Uuid, Option<Uuid>)>,
+) -> ApiResult<Decision> {
+    let request = Request { action, object, acl_admins: spec.acl_admins, acl_allow_always: spec.acl_allow_always };
+    // Only a role in `acl_allow_always` decides before the entries.
+    let always = decide(caller, &request, &[]);
+    if always.allowed && always.step == fastsaas_core::acl::Step::AllowAlways {
+        return Ok(always);
+    }
+    let entries = entries_for(db, spec, caller, object.map(|(id, _)| id)).await?;
+    Ok(decide(caller, &request, &entries))
+}
+
+/// Lets the request on an existing object go on, or answers 404 to a caller
+/// who may not even read it (its existence is not revealed) and 403 to one
+/// who may read it but not do `action`.
+pub(crate) async fn authorize(
+    db: &DatabaseConnection,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    action: &str,
+    id: Uuid,
+    owner: Option<Uuid>,
+) -> ApiResult<()> {
+    if decision(db, spec, caller, action, Some((id, owner))).await?.allowed {
+        return Ok(());
+    }
+    if action != "read" && decision(db, spec, caller, "read", Some((id, owner))).await?.allowed {
+        return Err(ApiError::Forbidden(format!("you may not {action} this {}", spec.name)));
+    }
+    Err(ApiError::not_found(spec.name))
+}
+
+/// The SQL condition on `spec`'s table selecting the rows `caller` may do
+/// `action` on: the same rules as [`decide`], row by row. `None` means every
+/// row (a role in `acl_allow_always`).
+pub(crate) fn permitted_rows(spec: &ResourceSpec, caller: &Caller, action: &str) -> Option<Condition> {
+    let holds = |roles: &[&str]| caller.role_names.iter().any(|held| roles.contains(&held.as_str()));
+    if holds(spec.acl_allow_always) {
+        return None;
+    }
+    let entry_exists = |effect: Effect| {
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(ACL_TABLE)
+                .and_where(Expr::col((ACL_TABLE, "resource_type")).eq(spec.name))
+                .and_where(Expr::col((ACL_TABLE, "effect")).eq(effect_name(effect)))
+                .and_where(Expr::col((ACL_TABLE, "principal_id")).is_in(caller.principal_ids()))
+                .and_where(Expr::col((ACL_TABLE, "action")).is_in([action, ANY_ACTION]))
+                .cond_where(
+                    Condition::any()
+                        .add(Expr::col((ACL_TABLE, "object_id")).is_null())
+                        .add(Expr::col((ACL_TABLE, "object_id")).equals((spec.table, "id"))),
+                )
+                .to_owned(),
+        )
+    };
+    let owner = Expr::col((spec.table, "owner_id"));
+    let mut granted = Condition::any()
+        .add(owner.clone().eq(caller.id))
+        .add(owner.clone().is_in(caller.admin_of.clone()))
+        .add(entry_exists(Effect::Allow));
+    if action == "read" {
+        granted = granted.add(owner.is_in(caller.member_of.clone()));
+    }
+    let mut permitted = Condition::all().add(entry_exists(Effect::Deny).not());
+    if !holds(spec.acl_admins) {
+        permitted = permitted.add(granted);
+    }
+    Some(permitted)
+}
