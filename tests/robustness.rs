@@ -60,7 +60,6 @@ fn assert_client_error_or_success(response: &TestResponse) {
     }
 }
 
-#[allow(clippy::expect_used, reason = "a test stops at its first failure")]
 async fn signed_in() -> TestClient {
     let mut client = TestClient::start(App::new(Settings::default()).resource::<Item>()).await;
     let user = client.sign_up("fuzz@example.com").await;
@@ -68,6 +67,7 @@ async fn signed_in() -> TestClient {
     client
 }
 
+#[allow(clippy::expect_used, reason = "a test stops at its first failure")]
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
