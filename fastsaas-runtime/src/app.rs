@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::resource::Resource;
-use crate::{db, migrations, openapi, routes};
+use crate::{acl_routes, db, migrations, openapi, routes};
 
 /// What the handlers share: the database pool and the settings.
 #[derive(Clone, Debug)]
@@ -22,6 +22,7 @@ struct SharedState {
     db: DatabaseConnection,
     settings: Settings,
     identity: Identity,
+    resources: Vec<&'static ResourceSpec>,
 }
 
 impl AppState {
@@ -41,6 +42,16 @@ impl AppState {
 
     pub(crate) fn identity(&self) -> &Identity {
         &self.0.identity
+    }
+
+    /// The descriptions of the registered resources.
+    pub(crate) fn resource_specs(&self) -> &[&'static ResourceSpec] {
+        &self.0.resources
+    }
+
+    /// The registered resource named `name` (its Rust type name).
+    pub(crate) fn resource_spec(&self, name: &str) -> Option<&'static ResourceSpec> {
+        self.0.resources.iter().copied().find(|spec| spec.name == name)
     }
 }
 
@@ -123,8 +134,10 @@ impl App {
             (registration.ensure_table)(&db).await?;
         }
         let document = openapi::document(self.resources.iter().map(|r| r.spec));
-        let state = AppState(Arc::new(SharedState { db, settings: self.settings, identity }));
-        let router = self.resources.iter().fold(identity::mount(Router::new()), |router, r| (r.mount)(router));
+        let resources = self.resources.iter().map(|r| r.spec).collect();
+        let state = AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources }));
+        let framework = acl_routes::mount_type_wide(identity::mount(Router::new()));
+        let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
         Ok(routes::finish(router, document).with_state(state))
     }
 

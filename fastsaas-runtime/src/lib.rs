@@ -6,6 +6,7 @@
 //! functions are written against.
 
 mod access;
+mod acl_routes;
 mod app;
 mod body;
 mod crud;

@@ -25,7 +25,8 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
     let item = on::<T, _, _>(item, MethodFilter::DELETE, Operation::Delete, crud::delete::<T>);
     let path = T::SPEC.path;
     let router = route_both(router, path, collection);
-    route_both(router, &format!("{path}/{{id}}"), item)
+    let router = route_both(router, &format!("{path}/{{id}}"), item);
+    crate::acl_routes::mount::<T>(router)
 }
 
 /// Routes `path` with and without a trailing slash.

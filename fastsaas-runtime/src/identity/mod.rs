@@ -16,8 +16,9 @@ mod roles;
 mod routes;
 mod tokens;
 
-pub(crate) use principal::internal;
+pub(crate) use bodies::{field, rejected};
 pub use principal::{Membership, OrgRole, Principal, SUPERADMIN};
+pub(crate) use principal::{caller_of, internal};
 
 pub(crate) use bootstrap::ensure_admin;
 pub(crate) use routes::USERS;

@@ -170,6 +170,15 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
     })
 }
 
+/// The caller that principal `id` would be: a user with its roles and
+/// organizations, or (a role, an organization, an agent) just the id.
+pub(crate) async fn caller_of(db: &DatabaseConnection, id: Uuid) -> Result<Caller, ApiError> {
+    let (roles, role_ids): (Vec<String>, Vec<Uuid>) = roles_of(db, id).await?.into_iter().unzip();
+    let memberships = memberships_of(db, id).await?;
+    let orgs = |role: OrgRole| memberships.iter().filter(|m| m.role == role).map(|m| m.organization_id).collect();
+    Ok(Caller { id, role_names: roles, role_ids, admin_of: orgs(OrgRole::Admin), member_of: orgs(OrgRole::Member) })
+}
+
 /// The organizations `user` belongs to.
 pub(crate) async fn memberships_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<Membership>, ApiError> {
     Ok(membership::Entity::find()

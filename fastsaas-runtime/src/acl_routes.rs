@@ -1,0 +1,355 @@
+//! Managing ACL entries: per object (`/items/{id}/acl`, with `/check` to
+//! explain a decision) and type-wide (`/acl`, for `acl_admins`).
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use fastsaas_core::acl::{Caller, Effect, Step};
+use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, ResourceSpec, Rule};
+use http::{HeaderMap, StatusCode, header};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::access::{self, effect_name, entry_of};
+use crate::app::AppState;
+use crate::body::{BodyShape, BodySpec, read_json};
+use crate::crud::{ObjectId, PathIds};
+use crate::identity::entities::acl_entry;
+use crate::identity::{Principal, caller_of, field, internal, rejected};
+use crate::resource::Resource;
+use crate::routes::route_both;
+use crate::validate::check;
+
+/// An action: an operation, a custom action, or `*`.
+const ACTION: FieldSpec = field(
+    "action",
+    FieldKind::Text,
+    &[Rule::Length { min: Some(1), max: Some(64) }, Rule::Pattern(r"\*|[a-z_][a-z0-9_.-]*")],
+);
+const EFFECT: FieldSpec = field("effect", FieldKind::Enum(&["allow", "deny"]), &[]);
+static OBJECT_ENTRY_FIELDS: [FieldSpec; 3] = [field("principal_id", FieldKind::Uuid, &[]), ACTION, EFFECT];
+const OBJECT_ENTRY_BODY: BodySpec = BodySpec { name: "AclEntry", fields: &OBJECT_ENTRY_FIELDS };
+static TYPE_ENTRY_FIELDS: [FieldSpec; 3] = [
+    field("resource", FieldKind::Text, &[Rule::Pattern(r"[A-Za-z_][A-Za-z0-9_]*\.(\*|[a-z_][a-z0-9_.-]*)")]),
+    field("principal_id", FieldKind::Uuid, &[]),
+    EFFECT,
+];
+const TYPE_ENTRY_BODY: BodySpec = BodySpec { name: "TypeAclEntry", fields: &TYPE_ENTRY_FIELDS };
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewObjectEntry {
+    principal_id: Uuid,
+    action: String,
+    effect: Effect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTypeEntry {
+    resource: String,
+    principal_id: Uuid,
+    effect: Effect,
+}
+
+/// An entry on one object.
+#[derive(Serialize)]
+struct EntryView {
+    id: Uuid,
+    principal_id: Uuid,
+    action: String,
+    effect: Effect,
+}
+
+/// A type-wide entry.
+#[derive(Serialize)]
+struct TypeEntryView {
+    id: Uuid,
+    resource: String,
+    principal_id: Uuid,
+    action: String,
+    effect: Effect,
+}
+
+impl From<acl_entry::Model> for TypeEntryView {
+    fn from(row: acl_entry::Model) -> Self {
+        let resource = format!("{}.{}", row.resource_type, row.action);
+        let entry = entry_of(row);
+        TypeEntryView {
+            id: entry.id,
+            resource,
+            principal_id: entry.principal_id,
+            action: entry.action,
+            effect: entry.effect,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckQuery {
+    action: String,
+    principal_id: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+struct Explanation {
+    allowed: bool,
+    rule: Step,
+    entry: Option<Uuid>,
+    principal_id: Uuid,
+    action: String,
+}
+
+/// Mounts `{scope}/{id}/acl...` for `T`.
+pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
+    let path = T::SPEC.path;
+    let routes: [(String, MethodRouter<AppState>); 3] = [
+        (format!("{path}/{{id}}/acl"), get(list_object::<T>).post(add_object::<T>)),
+        (format!("{path}/{{id}}/acl/check"), get(check_object::<T>)),
+        (format!("{path}/{{id}}/acl/{{entry_id}}"), delete(remove_object::<T>)),
+    ];
+    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, &path, methods))
+}
+
+/// Mounts the type-wide `/acl` routes.
+pub(crate) fn mount_type_wide(router: Router<AppState>) -> Router<AppState> {
+    let router = route_both(router, "/acl", post(add_type_wide).get(list_type_wide));
+    route_both(router, "/acl/{id}", delete(remove_type_wide))
+}
+
+/// The row `id` of `T` when `caller` may manage its entries: its owner, an
+/// admin of the owning organization, or a holder of an `acl_admins` role.
+/// Others get 404 if they cannot read it, else 403.
+async fn managed<T: Resource>(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Option<Uuid>> {
+    let model = T::Entity::find()
+        .filter(T::ID.eq(id))
+        .one(app.db())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
+    let owner = T::owner_of(&model);
+    let holds = |roles: &[&str]| caller.role_names.iter().any(|held| roles.contains(&held.as_str()));
+    let manages = owner.is_some_and(|owner| owner == caller.id || caller.admin_of.contains(&owner))
+        || holds(T::SPEC.acl_admins)
+        || holds(T::SPEC.acl_allow_always);
+    if manages {
+        return Ok(owner);
+    }
+    access::authorize(app.db(), T::SPEC, caller, "manage the entries of", id, owner).await?;
+    Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::SPEC.name)))
+}
+
+/// `GET {scope}/{id}/acl`.
+async fn list_object<T: Resource>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<Json<Vec<EntryView>>> {
+    managed::<T>(&app, &principal.caller(), id).await?;
+    let rows = acl_entry::Entity::find()
+        .filter(acl_entry::Column::ResourceType.eq(T::SPEC.name))
+        .filter(acl_entry::Column::ObjectId.eq(id))
+        .order_by_asc(acl_entry::Column::CreatedAt)
+        .order_by_asc(acl_entry::Column::Id)
+        .all(app.db())
+        .await
+        .map_err(internal)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(entry_of)
+            .map(|e| EntryView { id: e.id, principal_id: e.principal_id, action: e.action, effect: e.effect })
+            .collect(),
+    ))
+}
+
+/// `POST {scope}/{id}/acl` `{principal_id, action, effect}`.
+async fn add_object<T: Resource>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    managed::<T>(&app, &principal.caller(), id).await?;
+    let input: NewObjectEntry =
+        read_json(OBJECT_ENTRY_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let mut errors = Vec::new();
+    check(&ACTION, &input.action, &mut errors);
+    rejected(errors)?;
+    let row = insert(&app, T::SPEC, Some(id), input.principal_id, input.action, input.effect).await?;
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
+    let view = EntryView { id: row.id, principal_id: row.principal_id, action: row.action, effect: input.effect };
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view)).into_response())
+}
+
+async fn insert(
+    app: &AppState,
+    spec: &ResourceSpec,
+    object: Option<Uuid>,
+    principal_id: Uuid,
+    action: String,
+    effect: Effect,
+) -> ApiResult<acl_entry::Model> {
+    acl_entry::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        resource_type: Set(spec.name.to_owned()),
+        object_id: Set(object),
+        principal_id: Set(principal_id),
+        action: Set(action),
+        effect: Set(effect_name(effect).to_owned()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(app.db())
+    .await
+    .map_err(internal)
+}
+
+/// `DELETE {scope}/{id}/acl/{entry_id}`.
+async fn remove_object<T: Resource>(
+    State(app): State<AppState>,
+    principal: Principal,
+    PathIds(ids): PathIds,
+) -> ApiResult<StatusCode> {
+    let [id, entry_id] = ids[..] else { return Err(ApiError::Internal) };
+    managed::<T>(&app, &principal.caller(), id).await?;
+    let removed = acl_entry::Entity::delete_many()
+        .filter(acl_entry::Column::Id.eq(entry_id))
+        .filter(acl_entry::Column::ResourceType.eq(T::SPEC.name))
+        .filter(acl_entry::Column::ObjectId.eq(id))
+        .exec(app.db())
+        .await
+        .map_err(internal)?;
+    if removed.rows_affected == 0 {
+        return Err(ApiError::NotFound("ACL entry".into()));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET {scope}/{id}/acl/check?action=..&principal_id=..`: whether the
+/// principal (default: the caller) may do the action, which rule of
+/// DESIGN.md section 3 decided and which entry. For the object's managers,
+/// or for a caller asking about itself.
+async fn check_object<T: Resource>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Explanation>> {
+    let query: CheckQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).map_err(|err| {
+        ApiError::InvalidQuery(format!("{err}; expected `?action=..` and optionally `&principal_id=..`"))
+    })?;
+    let caller = principal.caller();
+    let subject_id = query.principal_id.unwrap_or(caller.id);
+    let owner = if subject_id == caller.id {
+        let model = T::Entity::find().filter(T::ID.eq(id)).one(app.db()).await.map_err(internal)?;
+        let model = model.ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
+        let owner = T::owner_of(&model);
+        access::authorize(app.db(), T::SPEC, &caller, "read", id, owner).await?;
+        owner
+    } else {
+        managed::<T>(&app, &caller, id).await?
+    };
+    let subject = if subject_id == caller.id { caller } else { caller_of(app.db(), subject_id).await? };
+    let decision = access::decision(app.db(), T::SPEC, &subject, &query.action, Some((id, owner))).await?;
+    Ok(Json(Explanation {
+        allowed: decision.allowed,
+        rule: decision.step,
+        entry: decision.entry,
+        principal_id: subject_id,
+        action: query.action,
+    }))
+}
+
+/// The resource type and action of `"Type.action"`, if the type is served.
+fn resource_and_action<'a>(app: &AppState, resource: &'a str) -> ApiResult<(&'static ResourceSpec, &'a str)> {
+    let (name, action) = resource.split_once('.').ok_or_else(|| {
+        ApiError::field(
+            "resource",
+            fastsaas_core::error::FieldErrorCode::Invalid,
+            "expected `Type.action`, e.g. `Item.read`",
+        )
+    })?;
+    let spec = app.resource_spec(name).ok_or_else(|| {
+        ApiError::field(
+            "resource",
+            fastsaas_core::error::FieldErrorCode::Invalid,
+            format!("this app serves no resource `{name}`"),
+        )
+    })?;
+    Ok((spec, action))
+}
+
+fn require_acl_admin(spec: &ResourceSpec, caller: &Caller) -> ApiResult<()> {
+    let holds = |roles: &[&str]| caller.role_names.iter().any(|held| roles.contains(&held.as_str()));
+    if holds(spec.acl_admins) || holds(spec.acl_allow_always) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("type-wide entries of {} are managed by its acl_admins", spec.name)))
+    }
+}
+
+/// `POST /acl` `{resource: "Item.read", principal_id, effect}`.
+async fn add_type_wide(
+    State(app): State<AppState>,
+    principal: Principal,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: NewTypeEntry = read_json(TYPE_ENTRY_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let mut errors = Vec::new();
+    check(&TYPE_ENTRY_FIELDS[0], &input.resource, &mut errors);
+    rejected(errors)?;
+    let (spec, action) = resource_and_action(&app, &input.resource)?;
+    require_acl_admin(spec, &principal.caller())?;
+    let row = insert(&app, spec, None, input.principal_id, action.to_owned(), input.effect).await?;
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(TypeEntryView::from(row))).into_response())
+}
+
+/// `GET /acl`: the type-wide entries of every type the caller administers.
+async fn list_type_wide(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<TypeEntryView>>> {
+    let caller = principal.caller();
+    let types: Vec<&str> = app
+        .resource_specs()
+        .iter()
+        .filter(|spec| require_acl_admin(spec, &caller).is_ok())
+        .map(|spec| spec.name)
+        .collect();
+    if types.is_empty() {
+        return Err(ApiError::Forbidden("type-wide entries are managed by the acl_admins of each type".into()));
+    }
+    let rows = acl_entry::Entity::find()
+        .filter(acl_entry::Column::ObjectId.is_null())
+        .filter(acl_entry::Column::ResourceType.is_in(types))
+        .order_by_asc(acl_entry::Column::CreatedAt)
+        .order_by_asc(acl_entry::Column::Id)
+        .all(app.db())
+        .await
+        .map_err(internal)?;
+    Ok(Json(rows.into_iter().map(TypeEntryView::from).collect()))
+}
+
+/// `DELETE /acl/{id}`.
+async fn remove_type_wide(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<StatusCode> {
+    let row = acl_entry::Entity::find_by_id(id)
+        .filter(acl_entry::Column::ObjectId.is_null())
+        .one(app.db())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
+    let spec = app.resource_spec(&row.resource_type).ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
+    require_acl_admin(spec, &principal.caller())?;
+    acl_entry::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,255 @@
+//! Access control on resource routes (DESIGN.md section 3): ownership,
+//! organizations, allow and deny entries, scope roles, 404 versus 403, the
+//! ACL routes, and lists that show exactly what a read check allows.
+
+use fastsaas::prelude::*;
+use fastsaas::serde_json::{Value, json};
+use fastsaas::testing::{TestClient, TestUser};
+use fastsaas::{Secret, Settings};
+use http::Method;
+
+/// A document.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/docs", acl_admins = ["auditor"], acl_allow_always = ["superadmin"])]
+struct Doc {
+    #[crud(filter, sort)]
+    title: String,
+}
+
+struct World {
+    client: TestClient,
+    root: TestUser,
+    ann: TestUser,
+    ben: TestUser,
+}
+
+async fn world() -> World {
+    let settings = Settings {
+        admin_email: Some("root@example.com".into()),
+        admin_password: Some(Secret("root password".into())),
+        ..Settings::default()
+    };
+    let client = TestClient::start(App::new(settings).resource::<Doc>()).await;
+    let root = client.sign_in("root@example.com", "root password").await;
+    let ann = client.sign_up("ann@example.com").await;
+    let ben = client.sign_up("ben@example.com").await;
+    World { client, root, ann, ben }
+}
+
+async fn create_doc(client: &TestClient, user: &TestUser, body: Value) -> Value {
+    let response = client.post("/docs").bearer(&user.token).json(&body).send().await;
+    response.assert_status(201);
+    response.json()
+}
+
+fn id_of(value: &Value) -> String {
+    value["id"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn status(client: &TestClient, user: &TestUser, method: Method, path: &str, body: Value) -> u16 {
+    client.request(method, path).bearer(&user.token).json(&body).send().await.status().as_u16()
+}
+
+async fn titles(client: &TestClient, user: &TestUser) -> Vec<String> {
+    let page: Value = client.get("/docs?sort=title").bearer(&user.token).send().await.json();
+    page["items"].as_array().into_iter().flatten().filter_map(|d| d["title"].as_str().map(str::to_owned)).collect()
+}
+
+async fn entry(client: &TestClient, owner: &TestUser, doc: &str, principal: &str, action: &str, effect: &str) -> Value {
+    let body = json!({"principal_id": principal, "action": action, "effect": effect});
+    let response = client.post(&format!("/docs/{doc}/acl")).bearer(&owner.token).json(&body).send().await;
+    response.assert_status(201);
+    response.json()
+}
+
+#[tokio::test]
+async fn another_users_object_is_invisible_on_every_route() {
+    let World { client, ann, ben, .. } = world().await;
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "ann's"})).await);
+    let path = format!("/docs/{doc}");
+    for (method, path, body) in [
+        (Method::GET, path.clone(), json!(null)),
+        (Method::PATCH, path.clone(), json!({"title": "x"})),
+        (Method::PUT, path.clone(), json!({"title": "x"})),
+        (Method::DELETE, path.clone(), json!(null)),
+        (Method::GET, format!("{path}/acl"), json!(null)),
+        (Method::POST, format!("{path}/acl"), json!({"principal_id": ben.id, "action": "read", "effect": "allow"})),
+        (Method::DELETE, format!("{path}/acl/{}", Uuid::new_v4()), json!(null)),
+        (Method::GET, format!("{path}/acl/check?action=read"), json!(null)),
+    ] {
+        assert_eq!(status(&client, &ben, method.clone(), &path, body).await, 404, "{method} {path}");
+    }
+    assert!(titles(&client, &ben).await.is_empty());
+    let page: Value = client.get("/docs").bearer(&ben.token).send().await.json();
+    assert_eq!(page["total"], 0, "totals count only what the caller may read");
+    assert_eq!(titles(&client, &ann).await, ["ann's"]);
+}
+
+#[tokio::test]
+async fn an_allow_entry_shares_and_read_only_callers_get_403() {
+    let World { client, ann, ben, .. } = world().await;
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "shared"})).await);
+    entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
+    let path = format!("/docs/{doc}");
+    assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 200);
+    assert_eq!(titles(&client, &ben).await, ["shared"]);
+    assert_eq!(status(&client, &ben, Method::PATCH, &path, json!({"title": "mine now"})).await, 403);
+    assert_eq!(status(&client, &ben, Method::DELETE, &path, json!(null)).await, 403);
+    assert_eq!(status(&client, &ben, Method::GET, &format!("{path}/acl"), json!(null)).await, 403);
+    let check: Value = client.get(&format!("{path}/acl/check?action=update")).bearer(&ben.token).send().await.json();
+    assert_eq!(check["allowed"], false);
+    assert_eq!(check["rule"], "no_rule");
+}
+
+#[tokio::test]
+async fn deny_beats_allow_for_users_roles_organizations_and_everyone() {
+    let World { mut client, root, ann, ben } = world().await;
+    // A role for ben, and an organization he belongs to.
+    client.act_as(&root);
+    let role: Value = client.post("/roles").json(&json!({"name": "staff"})).send().await.json();
+    client
+        .post(&format!("/roles/{}/members", id_of(&role)))
+        .json(&json!({"user_id": ben.id}))
+        .send()
+        .await
+        .assert_status(204);
+    let org = client.post("/orgs").bearer(&ann.token).json(&json!({"name": "Acme"})).send().await.json::<Value>();
+    let org_members = format!("/orgs/{}/members", id_of(&org));
+    client
+        .post(&org_members)
+        .bearer(&ann.token)
+        .json(&json!({"user_id": ben.id, "role": "member"}))
+        .send()
+        .await
+        .assert_status(204);
+    let ben = client.sign_in("ben@example.com", fastsaas::testing::TEST_PASSWORD).await;
+
+    for (principal, label) in [
+        (ben.id.to_string(), "user"),
+        (id_of(&role), "role"),
+        (id_of(&org), "organization"),
+        (Uuid::nil().to_string(), "authenticated users"),
+    ] {
+        let doc = id_of(&create_doc(&client, &ann, json!({"title": label})).await);
+        entry(&client, &ann, &doc, &ben.id.to_string(), "*", "allow").await;
+        let path = format!("/docs/{doc}");
+        assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 200, "{label}: allowed first");
+        let deny = entry(&client, &ann, &doc, &principal, "read", "deny").await;
+        assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 404, "{label}: deny beats allow");
+        assert!(!titles(&client, &ben).await.contains(&label.to_owned()), "{label}: gone from lists");
+        let check: Value = client
+            .get(&format!("{path}/acl/check?action=read&principal_id={}", ben.id))
+            .bearer(&ann.token)
+            .send()
+            .await
+            .json();
+        assert_eq!((check["allowed"].clone(), check["rule"].clone()), (json!(false), json!("deny_entry")), "{label}");
+        assert_eq!(check["entry"], deny["id"]);
+    }
+}
+
+#[tokio::test]
+async fn organization_admins_manage_and_members_read() {
+    let World { client, ann, ben, .. } = world().await;
+    let org: Value = client.post("/orgs").bearer(&ann.token).json(&json!({"name": "Acme"})).send().await.json();
+    let org_id = id_of(&org);
+    client
+        .post(&format!("/orgs/{org_id}/members"))
+        .bearer(&ann.token)
+        .json(&json!({"user_id": ben.id, "role": "member"}))
+        .send()
+        .await
+        .assert_status(204);
+    let doc = create_doc(&client, &ann, json!({"title": "team", "owner_id": org_id})).await;
+    assert_eq!(doc["owner_id"], org["id"]);
+    let path = format!("/docs/{}", id_of(&doc));
+    assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 200, "members read");
+    assert_eq!(status(&client, &ben, Method::PATCH, &path, json!({"title": "x"})).await, 403, "members do not write");
+    assert_eq!(titles(&client, &ben).await, ["team"]);
+    assert_eq!(status(&client, &ann, Method::PATCH, &path, json!({"title": "renamed"})).await, 200, "admins write");
+
+    // A plain member cannot create for the organization; nobody for a stranger.
+    assert_eq!(status(&client, &ben, Method::POST, "/docs", json!({"title": "x", "owner_id": org_id})).await, 403);
+    assert_eq!(status(&client, &ann, Method::POST, "/docs", json!({"title": "x", "owner_id": ben.id})).await, 403);
+    assert_eq!(status(&client, &ann, Method::PUT, &path, json!({"title": "x", "owner_id": ann.id})).await, 400);
+    assert_eq!(status(&client, &ann, Method::PATCH, &path, json!({"owner_id": ann.id})).await, 400);
+}
+
+#[tokio::test]
+async fn allow_always_bypasses_a_deny_and_acl_admins_do_not() {
+    let World { mut client, root, ann, .. } = world().await;
+    let auditor = client.sign_up("auditor@example.com").await;
+    client.act_as(&root);
+    let role: Value = client.post("/roles").json(&json!({"name": "auditor"})).send().await.json();
+    client
+        .post(&format!("/roles/{}/members", id_of(&role)))
+        .json(&json!({"user_id": auditor.id}))
+        .send()
+        .await
+        .assert_status(204);
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "guarded"})).await);
+    let path = format!("/docs/{doc}");
+    assert_eq!(status(&client, &auditor, Method::GET, &path, json!(null)).await, 200, "acl_admins read");
+    for principal in [auditor.id, root.id] {
+        entry(&client, &ann, &doc, &principal.to_string(), "*", "deny").await;
+    }
+    assert_eq!(status(&client, &auditor, Method::GET, &path, json!(null)).await, 404, "a deny beats acl_admins");
+    assert_eq!(status(&client, &root, Method::GET, &path, json!(null)).await, 200, "allow_always beats a deny");
+    assert_eq!(titles(&client, &root).await, ["guarded"]);
+    let check: Value = client.get(&format!("{path}/acl/check?action=delete")).bearer(&root.token).send().await.json();
+    assert_eq!(check["rule"], "allow_always");
+}
+
+#[tokio::test]
+async fn type_wide_entries_are_for_acl_admins() {
+    let World { client, root, ann, ben } = world().await;
+    let body = json!({"resource": "Doc.read", "principal_id": ben.id, "effect": "allow"});
+    client.post("/acl").bearer(&ann.token).json(&body).send().await.assert_status(403);
+    client.get("/acl").bearer(&ann.token).send().await.assert_status(403);
+    client
+        .post("/acl")
+        .bearer(&root.token)
+        .json(&json!({"resource": "Nope.read", "principal_id": ben.id, "effect": "allow"}))
+        .send()
+        .await
+        .assert_status(400);
+    client
+        .post("/acl")
+        .bearer(&root.token)
+        .json(&json!({"resource": "Doc", "principal_id": ben.id, "effect": "allow"}))
+        .send()
+        .await
+        .assert_status(400);
+    let created = client.post("/acl").bearer(&root.token).json(&body).send().await;
+    created.assert_status(201);
+    let type_entry: Value = created.json();
+    assert_eq!((type_entry["resource"].clone(), type_entry["action"].clone()), (json!("Doc.read"), json!("read")));
+
+    create_doc(&client, &ann, json!({"title": "readable by ben"})).await;
+    assert_eq!(titles(&client, &ben).await, ["readable by ben"], "a type-wide allow shares every object");
+    let listed: Value = client.get("/acl").bearer(&root.token).send().await.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    client.delete(&format!("/acl/{}", id_of(&type_entry))).bearer(&ann.token).send().await.assert_status(403);
+    client.delete(&format!("/acl/{}", id_of(&type_entry))).bearer(&root.token).send().await.assert_status(204);
+    assert!(titles(&client, &ben).await.is_empty());
+}
+
+#[tokio::test]
+async fn object_entries_are_listed_and_removed_by_the_owner() {
+    let World { client, ann, ben, .. } = world().await;
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
+    let added = entry(&client, &ann, &doc, &ben.id.to_string(), "update", "allow").await;
+    let listed: Value = client.get(&format!("/docs/{doc}/acl")).bearer(&ann.token).send().await.json();
+    assert_eq!(listed, json!([{"id": added["id"], "principal_id": ben.id, "action": "update", "effect": "allow"}]));
+    let bad = json!({"principal_id": ben.id, "action": "Not An Action", "effect": "allow"});
+    client.post(&format!("/docs/{doc}/acl")).bearer(&ann.token).json(&bad).send().await.assert_status(400);
+    let bad = json!({"principal_id": ben.id, "action": "read", "effect": "maybe"});
+    client.post(&format!("/docs/{doc}/acl")).bearer(&ann.token).json(&bad).send().await.assert_status(400);
+    let path = format!("/docs/{doc}/acl/{}", id_of(&added));
+    client.delete(&path).bearer(&ann.token).send().await.assert_status(204);
+    client.delete(&path).bearer(&ann.token).send().await.assert_status(404);
+    let check: Value =
+        client.get(&format!("/docs/{doc}/acl/check?action=update")).bearer(&ann.token).send().await.json();
+    assert_eq!((check["allowed"].clone(), check["rule"].clone()), (json!(true), json!("owner")));
+    client.get(&format!("/docs/{doc}/acl/check")).bearer(&ann.token).send().await.assert_status(400);
+}
