@@ -47,8 +47,8 @@ pub use fastsaas_core::{
     ProblemKind, ResourceSpec, Rule, Secret, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal, Record, Resource,
-    SUPERADMIN, StartupError, StringEnum, testing,
+    App, AppState, Authorized, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
+    Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
 };
 
 /// JSON values, for `serde_json::Value` fields and handlers.
@@ -57,6 +57,9 @@ pub use serde_json;
 pub use chrono::{DateTime, Utc};
 pub use uuid::Uuid;
 
+/// The web layer (axum), re-exported for routes of your own.
+pub use fastsaas_runtime::axum;
+
 /// The database layer (SeaORM), re-exported so your code and FastSaaS share
 /// one version: `<Item as Resource>::Entity` is a SeaORM entity.
 pub use fastsaas_runtime::sea_orm;
@@ -64,8 +67,8 @@ pub use fastsaas_runtime::sea_orm;
 /// What an app usually needs: `use fastsaas::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResult, App, Crud, CrudEnum, DateTime, Page, Principal, Record, Resource, StartupError, Utc, Uuid,
-        serde_json,
+        ApiError, ApiResult, App, Authorized, Crud, CrudEnum, DateTime, Page, Principal, Record, Resource,
+        StartupError, Utc, Uuid, serde_json,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -253,3 +253,29 @@ async fn object_entries_are_listed_and_removed_by_the_owner() {
     assert_eq!((check["allowed"].clone(), check["rule"].clone()), (json!(true), json!("owner")));
     client.get(&format!("/docs/{doc}/acl/check")).bearer(&ann.token).send().await.assert_status(400);
 }
+
+/// A route of the app's own that loads a `Doc` through the access check.
+async fn shout(doc: fastsaas::Authorized<Doc>) -> String {
+    doc.data.title.to_uppercase()
+}
+
+#[tokio::test]
+async fn authorized_loads_only_after_the_check() {
+    use fastsaas::axum::routing::get;
+    let settings = Settings::default();
+    let app = App::new(settings).resource::<Doc>().route("/docs/{id}/shout", get(shout).post(shout));
+    let client = TestClient::start(app).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let ben = client.sign_up("ben@example.com").await;
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "quiet"})).await);
+    let path = format!("/docs/{doc}/shout");
+    let loud = client.get(&path).bearer(&ann.token).send().await;
+    loud.assert_status(200);
+    assert_eq!(loud.text(), "QUIET");
+    client.get(&path).bearer(&ben.token).send().await.assert_status(404);
+    client.get(&path).send().await.assert_status(401);
+    client.get("/docs/not-a-uuid/shout").bearer(&ann.token).send().await.assert_status(400);
+    entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
+    client.get(&path).bearer(&ben.token).send().await.assert_status(200);
+    client.post(&path).bearer(&ben.token).send().await.assert_status(403);
+}

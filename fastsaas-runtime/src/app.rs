@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::routing::MethodRouter;
 use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
@@ -83,12 +84,13 @@ pub(crate) struct Registration {
 pub struct App {
     settings: Settings,
     resources: Vec<Registration>,
+    routes: Vec<(String, MethodRouter<AppState>)>,
 }
 
 impl App {
     /// An app with the given settings and no resources yet.
     pub fn new(settings: Settings) -> App {
-        App { settings, resources: Vec::new() }
+        App { settings, resources: Vec::new(), routes: Vec::new() }
     }
 
     /// An app configured from defaults < `fastsaas.toml` < environment
@@ -106,6 +108,26 @@ impl App {
             mount: routes::mount::<T>,
             ensure_table: |db| Box::pin(db::ensure_table::<T>(db)),
         });
+        self
+    }
+
+    /// Adds a route of your own (with and without a trailing slash). Its
+    /// handlers may take the framework's extractors: [`Principal`](crate::Principal),
+    /// [`Authorized<T>`](crate::Authorized), `State<AppState>`.
+    ///
+    /// ```no_run
+    /// use fastsaas::prelude::*;
+    /// use fastsaas::axum::routing::get;
+    ///
+    /// async fn hello(principal: Principal) -> String {
+    ///     format!("hello {}", principal.user_id)
+    /// }
+    ///
+    /// let app = App::new(Default::default()).route("/hello", get(hello));
+    /// ```
+    #[must_use]
+    pub fn route(mut self, path: &str, methods: MethodRouter<AppState>) -> App {
+        self.routes.push((path.to_owned(), methods));
         self
     }
 
@@ -138,6 +160,8 @@ impl App {
         let state = AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources }));
         let framework = acl_routes::mount_type_wide(identity::mount(Router::new()));
         let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
+        let router =
+            self.routes.into_iter().fold(router, |router, (path, methods)| routes::route_both(router, &path, methods));
         Ok(routes::finish(router, document).with_state(state))
     }
 

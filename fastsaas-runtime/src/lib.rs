@@ -8,6 +8,7 @@
 mod access;
 mod acl_routes;
 mod app;
+mod authorized;
 mod body;
 mod crud;
 pub mod db;
@@ -24,6 +25,7 @@ pub mod testing;
 pub mod validate;
 
 pub use app::{App, AppState};
+pub use authorized::{Authorized, RouteAction};
 pub use error::StartupError;
 pub use field::{DecodeError, Field, StringEnum};
 pub use identity::{Principal, SUPERADMIN};
@@ -32,3 +34,6 @@ pub use resource::{NewRow, Record, Resource};
 
 /// Re-exported so generated code and users share the exact versions.
 pub use sea_orm;
+
+/// Re-exported for routes of your own ([`App::route`]).
+pub use axum;

@@ -1,0 +1,99 @@
+//! [`Authorized<T>`]: the one way a handler loads a resource, after the
+//! access check for the route's action has passed.
+
+use std::ops::Deref;
+
+use axum::extract::FromRequestParts;
+use fastsaas_core::ApiError;
+use http::Method;
+use http::request::Parts;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::access;
+use crate::app::AppState;
+use crate::crud::ObjectId;
+use crate::error::db_error;
+use crate::identity::Principal;
+use crate::resource::{Record, Resource};
+
+/// The action a route checks, when it is not the method's default. The
+/// `#[endpoint(action = "...")]` attribute sets it; custom routes may insert
+/// it as a request extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteAction(pub &'static str);
+
+/// A `T` loaded by the `{id}` of the path, only once the caller passed the
+/// access check for the route's action: `read` for GET, `delete` for
+/// DELETE, `update` for other methods, or the route's [`RouteAction`]. A
+/// caller who may not read the object gets 404; one who may read but not
+/// act gets 403; without credentials, 401.
+///
+/// There is deliberately no other public way to load a resource inside a
+/// handler. To load one without a check (a background job, an admin tool),
+/// query its SeaORM entity, `<T as Resource>::Entity`, through the database
+/// of [`AppState::db`](crate::AppState::db), and make the reason plain in
+/// the code.
+///
+/// ```no_run
+/// use fastsaas::prelude::*;
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/items")]
+/// pub struct Item { pub name: String }
+///
+/// async fn shout(item: Authorized<Item>) -> String {
+///     item.data.name.to_uppercase()
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Authorized<T> {
+    record: Record<T>,
+    principal: Principal,
+}
+
+impl<T> Authorized<T> {
+    /// The loaded record.
+    pub fn into_record(self) -> Record<T> {
+        self.record
+    }
+
+    /// The caller who passed the check.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<T> Deref for Authorized<T> {
+    type Target = Record<T>;
+
+    fn deref(&self) -> &Record<T> {
+        &self.record
+    }
+}
+
+impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let ObjectId(id) = ObjectId::from_request_parts(parts, state).await?;
+        let action = match (parts.extensions.get::<RouteAction>(), &parts.method) {
+            (Some(RouteAction(action)), _) => action,
+            (None, &Method::GET | &Method::HEAD) => "read",
+            (None, &Method::DELETE) => "delete",
+            (None, _) => "update",
+        };
+        let model = T::Entity::find()
+            .filter(T::ID.eq(id))
+            .one(state.db())
+            .await
+            .map_err(|err| db_error(T::SPEC, err))?
+            .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
+        access::authorize(state.db(), T::SPEC, &principal.caller(), action, id, T::owner_of(&model)).await?;
+        let record = T::from_model(model).map_err(|err| {
+            tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
+            ApiError::Internal
+        })?;
+        Ok(Authorized { record, principal })
+    }
+}
