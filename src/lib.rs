@@ -47,9 +47,31 @@ pub use fastsaas_core::{
     ProblemKind, ResourceSpec, Rule, Secret, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, Authorized, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
-    Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
+    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal, Record, Resource,
+    RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
 };
+
+/// A resource loaded by the `{id}` of the path once the caller passed the
+/// access check for the route's action (404 if it may not read the object,
+/// 403 if it may read but not act, 401 without credentials).
+///
+/// ```
+/// use fastsaas::axum::routing::get;
+/// use fastsaas::prelude::*;
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/items")]
+/// pub struct Item {
+///     pub name: String,
+/// }
+///
+/// async fn shout(item: Authorized<Item>) -> String {
+///     item.data.name.to_uppercase()
+/// }
+///
+/// let app = App::new(Default::default()).resource::<Item>().route("/items/{id}/shout", get(shout));
+/// ```
+pub use fastsaas_runtime::Authorized;
 
 /// JSON values, for `serde_json::Value` fields and handlers.
 pub use serde_json;

@@ -116,8 +116,8 @@ impl App {
     /// [`Authorized<T>`](crate::Authorized), `State<AppState>`.
     ///
     /// ```no_run
-    /// use fastsaas::prelude::*;
-    /// use fastsaas::axum::routing::get;
+    /// use fastsaas_runtime::axum::routing::get;
+    /// use fastsaas_runtime::{App, Principal};
     ///
     /// async fn hello(principal: Principal) -> String {
     ///     format!("hello {}", principal.user_id)

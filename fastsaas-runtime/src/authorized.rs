@@ -34,17 +34,7 @@ pub struct RouteAction(pub &'static str);
 /// of [`AppState::db`](crate::AppState::db), and make the reason plain in
 /// the code.
 ///
-/// ```no_run
-/// use fastsaas::prelude::*;
-///
-/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-/// #[scope("/items")]
-/// pub struct Item { pub name: String }
-///
-/// async fn shout(item: Authorized<Item>) -> String {
-///     item.data.name.to_uppercase()
-/// }
-/// ```
+/// See the `fastsaas` crate for an example.
 #[derive(Clone, Debug)]
 pub struct Authorized<T> {
     record: Record<T>,
