@@ -75,8 +75,8 @@ impl Operation {
         if self == Operation::Post { StatusCode::CREATED } else { StatusCode::OK }
     }
 
-    fn request(self, n: u64, ids: &[Uuid]) -> Request<Body> {
-        let builder = Request::builder();
+    fn request(self, n: u64, ids: &[Uuid], token: &str) -> Request<Body> {
+        let builder = Request::builder().header(header::AUTHORIZATION, format!("Bearer {token}"));
         let request = match self {
             Operation::GetById => {
                 builder.uri(format!("/items/{}", ids[(n as usize * 7919) % ids.len()])).body(Body::empty())
@@ -96,6 +96,7 @@ struct Target {
     name: &'static str,
     router: Router,
     ids: Vec<Uuid>,
+    token: String,
 }
 
 #[derive(Default)]
@@ -116,10 +117,37 @@ impl Tally {
     }
 }
 
+/// Both sides sign and verify tokens with this key.
+const SECRET: &str = "the benchmark's signing key, 32 bytes or more";
+
 fn temporary_sqlite(name: &str) -> (Settings, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("fastsaas-bench-{name}-{}.db", Uuid::new_v4()));
-    let settings = Settings { database_url: format!("sqlite://{}?mode=rwc", path.display()), ..Settings::default() };
+    let settings = Settings {
+        database_url: format!("sqlite://{}?mode=rwc", path.display()),
+        jwt_secret: Some(fastsaas::Secret(SECRET.into())),
+        ..Settings::default()
+    };
     (settings, path)
+}
+
+/// Registers a user through the framework's routes of `router` and signs it
+/// in: its id and access token.
+async fn sign_up(router: &Router) -> (Uuid, String) {
+    let body = r#"{"email":"bench@example.com","password":"bench password"}"#;
+    let mut values = Vec::new();
+    for path in ["/users", "/login"] {
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        values.push(fastsaas::serde_json::from_slice::<fastsaas::serde_json::Value>(&bytes).expect("json"));
+    }
+    let id = values[0]["id"].as_str().and_then(|id| id.parse().ok()).expect("user id");
+    (id, values[1]["access_token"].as_str().expect("token").to_owned())
 }
 
 fn seed_item(n: usize) -> fastsaas::serde_json::Value {
@@ -155,22 +183,27 @@ where
 async fn generated() -> (Target, std::path::PathBuf) {
     let (settings, path) = temporary_sqlite("generated");
     let router = App::new(settings.clone()).resource::<Item>().into_router().await.expect("app");
+    let (user, token) = sign_up(&router).await;
     let ids = seed(&settings, |n, id, now| {
         let input = fastsaas::serde_json::from_value(seed_item(n)).expect("seed body");
-        <Item as Resource>::new_row(input, NewRow { id, owner_id: None, now })
+        <Item as Resource>::new_row(input, NewRow { id, owner_id: Some(user), now })
     })
     .await;
-    (Target { name: "generated", router, ids }, path)
+    (Target { name: "generated", router, ids, token }, path)
 }
 
 async fn hand_written() -> (Target, std::path::PathBuf) {
     let (settings, path) = temporary_sqlite("baseline");
-    let router = baseline::router(fastsaas_runtime::db::connect(&settings).await.expect("database")).await;
+    // The framework makes the identity tables and the user; from then on
+    // only hand-written code serves `/items`.
+    let identity = App::new(settings.clone()).into_router().await.expect("identity tables");
+    let (user, token) = sign_up(&identity).await;
+    let router = baseline::router(fastsaas_runtime::db::connect(&settings).await.expect("database"), SECRET).await;
     let ids = seed(&settings, |n, id, now| {
         let seed = seed_item(n);
         baseline::ActiveModel {
             id: Set(id),
-            owner_id: Set(None),
+            owner_id: Set(Some(user)),
             name: Set(seed["name"].as_str().unwrap_or_default().to_owned()),
             config: Set(seed["config"].clone()),
             status: Set("idle".to_owned()),
@@ -180,16 +213,17 @@ async fn hand_written() -> (Target, std::path::PathBuf) {
         }
     })
     .await;
-    (Target { name: "hand-written", router, ids }, path)
+    (Target { name: "hand-written", router, ids, token }, path)
 }
 
 async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
     let next = Arc::new(AtomicU64::new(0));
     let ids = Arc::new(target.ids.clone());
+    let token = Arc::new(target.token.clone());
     let started = Instant::now();
     let workers: Vec<_> = (0..operation.concurrency())
         .map(|_| {
-            let (router, next, ids) = (target.router.clone(), next.clone(), ids.clone());
+            let (router, next, ids, token) = (target.router.clone(), next.clone(), ids.clone(), token.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -197,7 +231,7 @@ async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
                     if n >= count {
                         break latencies;
                     }
-                    let request = operation.request(n, &ids);
+                    let request = operation.request(n, &ids, &token);
                     let sent = Instant::now();
                     let response = router.clone().oneshot(request).await.expect("infallible");
                     let status = response.status();
