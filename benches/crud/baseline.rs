@@ -162,15 +162,12 @@ async fn may(
     if effects.iter().any(|e| e == "deny") {
         return Ok(false);
     }
-    if let Some(owner) = owner {
-        if owner == caller.id
+    let owns = owner.is_some_and(|owner| {
+        owner == caller.id
             || caller.admin_of.contains(&owner)
             || (action == "read" && caller.member_of.contains(&owner))
-        {
-            return Ok(true);
-        }
-    }
-    Ok(effects.iter().any(|e| e == "allow"))
+    });
+    Ok(owns || effects.iter().any(|e| e == "allow"))
 }
 
 fn problem(status: StatusCode, detail: &str) -> Response {
