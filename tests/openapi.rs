@@ -81,12 +81,24 @@ async fn identity_routes_are_described_with_their_security() {
         ("/refresh", "post"),
         ("/logout", "post"),
         ("/me", "get"),
+        ("/roles", "post"),
+        ("/roles/{id}/members/{user_id}", "delete"),
+        ("/orgs", "post"),
+        ("/orgs/{id}/members", "post"),
+        ("/acl", "post"),
+        ("/acl/{id}", "delete"),
+        ("/things/{id}/acl", "get"),
+        ("/things/{id}/acl", "post"),
+        ("/things/{id}/acl/{entry_id}", "delete"),
+        ("/things/{id}/acl/check", "get"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path}");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     assert_eq!(paths["/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
     assert!(paths["/login"]["post"].get("security").is_none());
+    assert_eq!(paths["/things/{id}"]["get"]["security"][0]["bearer"], serde_json::json!([]));
+    assert!(paths["/things"]["delete"]["responses"]["403"].is_object(), "clear can be refused");
     let registration = &doc["components"]["schemas"]["UserCreate"];
     assert_eq!(registration["required"], serde_json::json!(["email", "password"]));
     assert_eq!(registration["properties"]["password"]["minLength"], 8);

@@ -8,11 +8,11 @@
 mod bodies;
 mod bootstrap;
 pub(crate) mod entities;
-mod orgs;
+pub(crate) mod orgs;
 mod password;
 mod principal;
 mod rate_limit;
-mod roles;
+pub(crate) mod roles;
 mod routes;
 mod tokens;
 

@@ -10,6 +10,8 @@ use utoipa::openapi::{ComponentsBuilder, PathItem, PathsBuilder, Required, Respo
 
 use super::{field_schema, input_schema, json_content, list_parameters, page_schema, problem, scalar, schema_ref};
 use crate::identity::USERS;
+use crate::identity::orgs::ORGANIZATIONS;
+use crate::identity::roles::ROLES;
 
 /// The name of the security scheme of bearer access tokens.
 const BEARER: &str = "bearer";
@@ -31,17 +33,42 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
         )
         .schema("Login", strings(&["email", "password"]))
         .schema("Refresh", strings(&["refresh_token"]))
-        .schema("TokenPair", token_pair_schema());
+        .schema("TokenPair", token_pair_schema())
+        .schema("Role", timestamps(strings(&["name"]).property("id", scalar(FieldKind::Uuid)).required("id"), false))
+        .schema("RoleCreate", input_schema(&ROLES, true))
+        .schema("RolePage", page_schema(&ROLES))
+        .schema("RoleMember", ObjectBuilder::new().property("user_id", scalar(FieldKind::Uuid)).required("user_id"))
+        .schema(
+            "Organization",
+            timestamps(strings(&["name"]).property("id", scalar(FieldKind::Uuid)).required("id"), true),
+        )
+        .schema("OrganizationCreate", input_schema(&ORGANIZATIONS, true))
+        .schema("OrganizationPage", page_schema(&ORGANIZATIONS))
+        .schema(
+            "OrganizationMember",
+            ObjectBuilder::new()
+                .property("user_id", scalar(FieldKind::Uuid))
+                .property("role", scalar(FieldKind::Enum(&["admin", "member"])))
+                .required("user_id")
+                .required("role"),
+        )
+        .schema("TypeAclEntry", acl_entry_schema().property("resource", scalar(FieldKind::Text)).required("resource"))
+        .schema(
+            "TypeAclEntryCreate",
+            ObjectBuilder::new()
+                .property("resource", scalar(FieldKind::Text))
+                .property("principal_id", scalar(FieldKind::Uuid))
+                .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
+                .required("resource")
+                .required("principal_id")
+                .required("effect"),
+        );
     let unauthorized = || problem("No valid access token", &[ProblemKind::Unauthorized]);
     let rate_limited = || problem("Too many attempts; see Retry-After", &[ProblemKind::RateLimited]);
     let bad_body = || problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]);
     let not_found = || problem("No such user, or not yours to see", &[ProblemKind::NotFound]);
-    let id = ParameterBuilder::new()
-        .name("id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .schema(Some(scalar(FieldKind::Uuid)))
-        .build();
+    let forbidden = || problem("Not allowed", &[ProblemKind::Forbidden]);
+    let components = components.schema("TypeAclEntryList", ArrayBuilder::new().items(schema_ref("TypeAclEntry")));
     let operations = [
         (
             "/users",
@@ -114,7 +141,145 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
             ],
         ),
         ("/logout", HttpMethod::Post, "End every session of the caller", None, ("204", None), true, vec![]),
-        ("/me", HttpMethod::Get, "The caller, with its roles", None, ("200", Some("Me")), true, vec![]),
+        (
+            "/me",
+            HttpMethod::Get,
+            "The caller, with its roles and organizations",
+            None,
+            ("200", Some("Me")),
+            true,
+            vec![],
+        ),
+        (
+            "/roles",
+            HttpMethod::Post,
+            "Create a role (superadmins)",
+            Some("RoleCreate"),
+            ("201", Some("Role")),
+            true,
+            vec![
+                ("400", bad_body()),
+                ("403", forbidden()),
+                ("409", problem("The name is taken", &[ProblemKind::Conflict])),
+            ],
+        ),
+        (
+            "/roles",
+            HttpMethod::Get,
+            "List roles (superadmins)",
+            None,
+            ("200", Some("RolePage")),
+            true,
+            vec![("403", forbidden())],
+        ),
+        (
+            "/roles/{id}",
+            HttpMethod::Delete,
+            "Delete a role (superadmins)",
+            None,
+            ("204", None),
+            true,
+            vec![
+                ("403", forbidden()),
+                ("404", problem("No such role", &[ProblemKind::NotFound])),
+                ("409", problem("The superadmin role stays", &[ProblemKind::Conflict])),
+            ],
+        ),
+        (
+            "/roles/{id}/members",
+            HttpMethod::Post,
+            "Give a user the role (superadmins)",
+            Some("RoleMember"),
+            ("204", None),
+            true,
+            vec![
+                ("400", bad_body()),
+                ("403", forbidden()),
+                ("404", problem("No such role or user", &[ProblemKind::NotFound])),
+            ],
+        ),
+        (
+            "/roles/{id}/members/{user_id}",
+            HttpMethod::Delete,
+            "Take the role from a user (superadmins)",
+            None,
+            ("204", None),
+            true,
+            vec![("403", forbidden()), ("404", problem("Not a member", &[ProblemKind::NotFound]))],
+        ),
+        (
+            "/orgs",
+            HttpMethod::Post,
+            "Create an organization; the caller becomes its admin",
+            Some("OrganizationCreate"),
+            ("201", Some("Organization")),
+            true,
+            vec![("400", bad_body())],
+        ),
+        ("/orgs", HttpMethod::Get, "The caller's organizations", None, ("200", Some("OrganizationPage")), true, vec![]),
+        (
+            "/orgs/{id}",
+            HttpMethod::Get,
+            "Read an organization (members)",
+            None,
+            ("200", Some("Organization")),
+            true,
+            vec![("404", problem("No such organization, or not a member", &[ProblemKind::NotFound]))],
+        ),
+        (
+            "/orgs/{id}/members",
+            HttpMethod::Post,
+            "Add a member or change its role (org admins)",
+            Some("OrganizationMember"),
+            ("204", None),
+            true,
+            vec![
+                ("400", bad_body()),
+                ("403", forbidden()),
+                ("404", problem("No such organization or user", &[ProblemKind::NotFound])),
+                ("409", problem("The last admin stays", &[ProblemKind::Conflict])),
+            ],
+        ),
+        (
+            "/orgs/{id}/members/{user_id}",
+            HttpMethod::Delete,
+            "Remove a member (org admins)",
+            None,
+            ("204", None),
+            true,
+            vec![
+                ("403", forbidden()),
+                ("404", problem("Not a member", &[ProblemKind::NotFound])),
+                ("409", problem("The last admin stays", &[ProblemKind::Conflict])),
+            ],
+        ),
+        (
+            "/acl",
+            HttpMethod::Post,
+            "Add a type-wide entry, e.g. `Item.read` (the type's acl_admins)",
+            Some("TypeAclEntryCreate"),
+            ("201", Some("TypeAclEntry")),
+            true,
+            vec![("400", bad_body()), ("403", forbidden())],
+        ),
+        (
+            "/acl",
+            HttpMethod::Get,
+            "The type-wide entries of the types the caller administers",
+            None,
+            ("200", Some("TypeAclEntryList")),
+            true,
+            vec![("403", forbidden())],
+        ),
+        (
+            "/acl/{id}",
+            HttpMethod::Delete,
+            "Delete a type-wide entry (the type's acl_admins)",
+            None,
+            ("204", None),
+            true,
+            vec![("403", forbidden()), ("404", problem("No such entry", &[ProblemKind::NotFound]))],
+        ),
     ];
     for (path, method, summary, body, (status, success), authenticated, problems) in operations {
         let mut operation = OperationBuilder::new().tag("Identity").summary(Some(summary));
@@ -131,8 +296,8 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
             response = response.content("application/json", json_content(schema_ref(schema)));
         }
         operation = operation.response(status, response);
-        if path.contains("{id}") {
-            operation = operation.parameter(id.clone());
+        for name in ["id", "user_id"].into_iter().filter(|name| path.contains(&format!("{{{name}}}"))) {
+            operation = operation.parameter(uuid_parameter(name));
         }
         if path == "/users" && method == HttpMethod::Get {
             operation = operation.parameters(list_parameters(&USERS).build().parameters);
@@ -149,6 +314,38 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
         paths = paths.path(path, PathItem::new(method, operation.build()));
     }
     (paths, components)
+}
+
+/// A UUID path parameter.
+pub(super) fn uuid_parameter(name: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(scalar(FieldKind::Uuid)))
+        .build()
+}
+
+/// An entry on one object.
+pub(super) fn acl_entry_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .property("id", scalar(FieldKind::Uuid))
+        .property("principal_id", scalar(FieldKind::Uuid))
+        .property("action", scalar(FieldKind::Text))
+        .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
+        .required("id")
+        .required("principal_id")
+        .required("action")
+        .required("effect")
+}
+
+fn timestamps(object: ObjectBuilder, updated: bool) -> ObjectBuilder {
+    let object = object.property("created_at", field_schema(FieldKind::DateTime, false)).required("created_at");
+    if updated {
+        object.property("updated_at", field_schema(FieldKind::DateTime, false)).required("updated_at")
+    } else {
+        object
+    }
 }
 
 fn user_schema() -> ObjectBuilder {

@@ -7,6 +7,7 @@ use fastsaas_core::{Access, FieldKind, FieldSpec, Operation, ProblemKind, Resour
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr, Required,
     ResponseBuilder, Schema,
@@ -32,6 +33,44 @@ pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) ->
             paths = paths.path(path, PathItem::new(method, operation));
         }
     }
+    let components = components
+        .schema("AclEntry", identity::acl_entry_schema())
+        .schema("AclEntryList", ArrayBuilder::new().items(schema_ref("AclEntry")))
+        .schema(
+            "AclEntryCreate",
+            ObjectBuilder::new()
+                .property("principal_id", scalar(FieldKind::Uuid))
+                .property("action", scalar(FieldKind::Text))
+                .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
+                .required("principal_id")
+                .required("action")
+                .required("effect"),
+        )
+        .schema(
+            "AclCheck",
+            ObjectBuilder::new()
+                .description(Some("A decision and the step of the access rules that made it"))
+                .property("allowed", scalar(FieldKind::Bool))
+                .property(
+                    "rule",
+                    scalar(FieldKind::Enum(&[
+                        "allow_always",
+                        "deny_entry",
+                        "owner",
+                        "organization_admin",
+                        "organization_member",
+                        "allow_entry",
+                        "acl_admin",
+                        "no_rule",
+                    ])),
+                )
+                .property("entry", field_schema(FieldKind::Uuid, true))
+                .property("principal_id", scalar(FieldKind::Uuid))
+                .property("action", scalar(FieldKind::Text))
+                .required("allowed")
+                .required("rule")
+                .required("entry"),
+        );
     let (paths, components) = identity::add(paths, components);
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
@@ -62,7 +101,76 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
             routes.push((path.clone(), method, operation));
         }
     }
+    routes.extend(acl_operations(spec));
     routes
+}
+
+/// The per-object ACL routes of a resource.
+fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
+    let (name, acl) = (spec.name, format!("{}/{{id}}/acl", spec.path));
+    let hidden = || problem(&format!("No such {name}, or the caller may not read it"), &[ProblemKind::NotFound]);
+    let secured = |builder: OperationBuilder, summary: String| {
+        builder
+            .tag(name)
+            .summary(Some(summary))
+            .parameter(identity::uuid_parameter("id"))
+            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+            .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
+            .response("404", hidden())
+    };
+    let json = |status: &str, description: &str, schema: &str| {
+        ResponseBuilder::new()
+            .description(format!("{status}: {description}"))
+            .content("application/json", json_content(schema_ref(schema)))
+    };
+    let body = RequestBodyBuilder::new()
+        .required(Some(Required::True))
+        .content("application/json", json_content(schema_ref("AclEntryCreate")))
+        .build();
+    let query = |param: &str, required: Required, description: &str| {
+        ParameterBuilder::new()
+            .name(param)
+            .parameter_in(ParameterIn::Query)
+            .required(required)
+            .description(Some(description))
+            .schema(Some(scalar(if param == "action" { FieldKind::Text } else { FieldKind::Uuid })))
+    };
+    vec![
+        (
+            acl.clone(),
+            HttpMethod::Get,
+            secured(OperationBuilder::new(), format!("The entries of a {name}"))
+                .response("200", json("200", "the entries", "AclEntryList"))
+                .build(),
+        ),
+        (
+            acl.clone(),
+            HttpMethod::Post,
+            secured(OperationBuilder::new().request_body(Some(body)), format!("Add an entry to a {name}"))
+                .response("201", json("201", "the entry", "AclEntry"))
+                .response("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]))
+                .build(),
+        ),
+        (
+            format!("{acl}/{{entry_id}}"),
+            HttpMethod::Delete,
+            secured(OperationBuilder::new(), format!("Delete an entry of a {name}"))
+                .parameter(identity::uuid_parameter("entry_id"))
+                .response("204", ResponseBuilder::new().description("Deleted"))
+                .build(),
+        ),
+        (
+            format!("{acl}/check"),
+            HttpMethod::Get,
+            secured(OperationBuilder::new(), format!("Explain whether a principal may act on a {name}"))
+                .parameter(query("action", Required::True, "The action to decide"))
+                .parameter(query("principal_id", Required::False, "Who asks (default: the caller)"))
+                .response("200", json("200", "the decision and the rule that made it", "AclCheck"))
+                .response("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]))
+                .build(),
+        ),
+    ]
 }
 
 /// Whether `op` acts on one object (`/items/{id}`) rather than the collection.
@@ -138,7 +246,12 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, mut builder: OperationBu
     if !bad_request.is_empty() {
         builder = builder.response("400", problem("The request is invalid", &bad_request));
     }
+    if !matches!(op, Operation::Read | Operation::List) {
+        builder = builder.response("403", problem("Not allowed", &[ProblemKind::Forbidden]));
+    }
     builder
+        .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+        .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
         .response("405", problem("The operation is disabled", &[ProblemKind::MethodNotAllowed]))
         .response("500", problem("The server failed", &[ProblemKind::Internal]))
 }
