@@ -47,8 +47,8 @@ pub use fastsaas_core::{
     ProblemKind, ResourceSpec, Rule, Secret, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal, Record, Resource,
-    RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
+    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal, PrincipalKind,
+    Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
 };
 
 /// A resource loaded by the `{id}` of the path once the caller passed the

@@ -20,6 +20,9 @@ pub struct ResourceSpec {
     pub acl_admins: &'static [&'static str],
     /// Roles that are allowed every action on this resource type.
     pub acl_allow_always: &'static [&'static str],
+    /// Whether objects of this type can hold API keys and act as principals
+    /// (`#[crud(authenticated)]`).
+    pub authenticated: bool,
     /// The user's fields, in declaration order (framework columns excluded).
     pub fields: &'static [FieldSpec],
     /// The type's doc comment, used as the OpenAPI description.

@@ -21,6 +21,8 @@ pub(crate) struct CrudInput {
     pub(crate) ops: Option<SpannedValue<PathList>>,
     /// `table = "name"`
     pub(crate) table: Option<SpannedValue<String>>,
+    /// `authenticated`: objects hold API keys and act as principals.
+    pub(crate) authenticated: Flag,
     /// `crate = "path"`: the facade's path when it is renamed or re-exported.
     #[darling(rename = "crate")]
     pub(crate) krate: Option<syn::Path>,

@@ -120,7 +120,7 @@ fn generate(resource: &Resource) -> TokenStream {
         quote!(.with(#private::Operation::#variant))
     });
     let (path, acl_admins, acl_allow_always) = (&resource.path, &resource.acl_admins, &resource.acl_allow_always);
-    let (name, doc) = (ident.to_string(), &resource.doc);
+    let (name, doc, authenticated) = (ident.to_string(), &resource.doc, resource.authenticated);
 
     quote! {
         #[doc(hidden)]
@@ -179,6 +179,7 @@ fn generate(resource: &Resource) -> TokenStream {
                 ops: #private::OperationSet::EMPTY #(#ops)*,
                 acl_admins: &[#(#acl_admins),*],
                 acl_allow_always: &[#(#acl_allow_always),*],
+                authenticated: #authenticated,
                 fields: &FIELDS,
                 doc: #doc,
             };

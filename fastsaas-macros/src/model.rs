@@ -23,6 +23,7 @@ pub(crate) struct Resource {
     pub(crate) ops: Vec<Ident>,
     pub(crate) acl_admins: Vec<LitStr>,
     pub(crate) acl_allow_always: Vec<LitStr>,
+    pub(crate) authenticated: bool,
     pub(crate) doc: String,
     pub(crate) fields: Vec<Field>,
 }
@@ -163,6 +164,7 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
         ops,
         acl_admins: scope.acl_admins,
         acl_allow_always: scope.acl_allow_always,
+        authenticated: parsed.authenticated.is_present(),
         doc,
         fields,
     })

@@ -125,7 +125,7 @@ pub(crate) fn mount_type_wide(router: Router<AppState>) -> Router<AppState> {
 /// The row `id` of `T` when `caller` may manage its entries: its owner, an
 /// admin of the owning organization, or a holder of an `acl_admins` role.
 /// Others get 404 if they cannot read it, else 403.
-async fn managed<T: Resource>(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Option<Uuid>> {
+pub(crate) async fn managed<T: Resource>(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Option<Uuid>> {
     let model = T::Entity::find()
         .filter(T::ID.eq(id))
         .one(app.db())

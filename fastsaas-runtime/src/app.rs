@@ -120,7 +120,7 @@ impl App {
     /// use fastsaas_runtime::{App, Principal};
     ///
     /// async fn hello(principal: Principal) -> String {
-    ///     format!("hello {}", principal.user_id)
+    ///     format!("hello {}", principal.id)
     /// }
     ///
     /// let app = App::new(Default::default()).route("/hello", get(hello));

@@ -22,13 +22,13 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access;
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
 use crate::identity::Principal;
 use crate::query::{self, Direction, ListQuery};
 use crate::resource::{NewRow, Resource};
+use crate::{access, keys};
 
 /// `POST /items`: 201 with the record and its `Location`. The owner is the
 /// caller, or the `owner_id` asked for if the rules allow the caller to
@@ -139,6 +139,7 @@ pub(crate) async fn delete<T: Resource>(
     if result.rows_affected == 0 {
         return Err(ApiError::not_found(T::SPEC.name));
     }
+    keys::forget_deleted::<T>(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,6 +217,7 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
         rows = rows.filter(deletable);
     }
     let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+    keys::forget_deleted::<T>(&app).await?;
     Ok(Json(Cleared { deleted: result.rows_affected }))
 }
 

@@ -15,6 +15,7 @@ pub mod db;
 mod error;
 pub mod field;
 pub mod identity;
+mod keys;
 mod migrations;
 mod openapi;
 mod query;
@@ -28,7 +29,7 @@ pub use app::{App, AppState};
 pub use authorized::{Authorized, RouteAction};
 pub use error::StartupError;
 pub use field::{DecodeError, Field, StringEnum};
-pub use identity::{Principal, SUPERADMIN};
+pub use identity::{Principal, PrincipalKind, SUPERADMIN};
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use resource::{NewRow, Record, Resource};
 

@@ -26,7 +26,7 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
     let path = T::SPEC.path;
     let router = route_both(router, path, collection);
     let router = route_both(router, &format!("{path}/{{id}}"), item);
-    crate::acl_routes::mount::<T>(router)
+    crate::keys::mount::<T>(crate::acl_routes::mount::<T>(router))
 }
 
 /// Routes `path` with and without a trailing slash.

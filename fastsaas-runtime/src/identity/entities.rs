@@ -175,3 +175,26 @@ pub(crate) mod acl_entry {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `fastsaas_api_keys`: keys that let an authenticated resource act.
+pub(crate) mod api_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fastsaas_api_keys")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: Uuid,
+        pub(crate) resource_type: String,
+        pub(crate) resource_id: Uuid,
+        #[sea_orm(unique)]
+        pub(crate) key_hash: String,
+        pub(crate) created_at: DateTimeUtc,
+        pub(crate) last_used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

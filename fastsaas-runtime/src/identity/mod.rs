@@ -14,10 +14,10 @@ mod principal;
 mod rate_limit;
 pub(crate) mod roles;
 mod routes;
-mod tokens;
+pub(crate) mod tokens;
 
 pub(crate) use bodies::{field, rejected};
-pub use principal::{Membership, OrgRole, Principal, SUPERADMIN};
+pub use principal::{Membership, OrgRole, Principal, PrincipalKind, SUPERADMIN};
 pub(crate) use principal::{caller_of, internal};
 
 pub(crate) use bootstrap::ensure_admin;

@@ -38,6 +38,7 @@ pub(crate) static ORGANIZATIONS: ResourceSpec = ResourceSpec {
     ops: OperationSet::ALL,
     acl_admins: &[SUPERADMIN],
     acl_allow_always: &[SUPERADMIN],
+    authenticated: false,
     fields: &ORG_FIELDS,
     doc: "A group of users that can own resources together.",
 };
@@ -91,6 +92,7 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let creator = principal.require_user()?;
     let input: NewOrganization =
         read_json(BodySpec::of(&ORGANIZATIONS), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     let mut errors = Vec::new();
@@ -105,7 +107,7 @@ async fn create(
         .map_err(internal)?;
     membership::Entity::insert(membership::ActiveModel {
         organization_id: Set(org.id),
-        user_id: Set(principal.user_id),
+        user_id: Set(creator),
         role: Set(OrgRole::Admin.as_str().to_owned()),
         created_at: Set(now),
     })

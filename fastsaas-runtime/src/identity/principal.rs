@@ -14,8 +14,8 @@ use http::request::Parts;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement};
 use uuid::Uuid;
 
-use super::entities::{membership, role, user_role};
-use super::tokens::Claims;
+use super::entities::{api_key, membership, role, user_role};
+use super::tokens::{API_KEY_PREFIX, Claims, token_hash};
 use crate::app::AppState;
 
 /// The role that may do everything in the framework's own routes.
@@ -25,8 +25,10 @@ pub const SUPERADMIN: &str = "superadmin";
 /// has no valid credentials; `Option<Principal>` lets a route serve both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    /// The user.
-    pub user_id: Uuid,
+    /// The user, or for an API key the resource (an agent) it belongs to.
+    pub id: Uuid,
+    /// Whether a user or a resource acts.
+    pub kind: PrincipalKind,
     /// The names of the user's roles.
     pub roles: Vec<String>,
     /// The ids of the user's roles, in the order of `roles`.
@@ -35,6 +37,19 @@ pub struct Principal {
     pub organizations: Vec<Membership>,
     /// The session (refresh-token family) the access token belongs to.
     pub(crate) session_id: Uuid,
+}
+
+/// Who acts: a signed-in user, or an authenticated resource through one of
+/// its API keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A user with an access token.
+    User,
+    /// A `#[crud(authenticated)]` resource with an API key.
+    Resource {
+        /// The resource's type name, e.g. `"Agent"`.
+        type_name: String,
+    },
 }
 
 /// A user's place in an organization.
@@ -93,11 +108,21 @@ impl Principal {
             self.organizations.iter().filter(|m| m.role == role).map(|m| m.organization_id).collect::<Vec<_>>()
         };
         Caller {
-            id: self.user_id,
+            id: self.id,
             role_names: self.roles.clone(),
             role_ids: self.role_ids.clone(),
             admin_of: orgs(OrgRole::Admin),
             member_of: orgs(OrgRole::Member),
+        }
+    }
+
+    /// The user's id, or 403 for an API key (user routes are for users).
+    pub(crate) fn require_user(&self) -> Result<Uuid, ApiError> {
+        match self.kind {
+            PrincipalKind::User => Ok(self.id),
+            PrincipalKind::Resource { .. } => {
+                Err(ApiError::Forbidden("this route is for users; an API key acts as its resource".into()))
+            }
         }
     }
 
@@ -140,6 +165,9 @@ impl OptionalFromRequestParts<AppState> for Principal {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(invalid_token)?;
+        if token.starts_with(API_KEY_PREFIX) {
+            return resource_with_key(state.db(), token).await.map(Some);
+        }
         let claims = state.identity().keys.verify(token).ok_or_else(invalid_token)?;
         load(state.db(), &claims).await.map(Some)
     }
@@ -161,7 +189,8 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
         Statement::from_sql_and_values(db.get_database_backend(), CALLER_SQL, [claims.sid.into(), claims.sub.into()]);
     let rows = db.query_all_raw(statement).await.map_err(internal)?;
     let mut principal = Principal {
-        user_id: claims.sub,
+        id: claims.sub,
+        kind: PrincipalKind::User,
         roles: Vec::new(),
         role_ids: Vec::new(),
         organizations: Vec::new(),
@@ -185,6 +214,34 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
     roles.sort_unstable();
     (principal.roles, principal.role_ids) = roles.into_iter().unzip();
     Ok(principal)
+}
+
+/// The resource an API key belongs to, acting. Its last use is recorded at
+/// most once a minute, to keep reads cheap.
+async fn resource_with_key(db: &DatabaseConnection, key: &str) -> Result<Principal, ApiError> {
+    let row = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(token_hash(key)))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid_token)?;
+    let now = chrono::Utc::now();
+    if row.last_used_at.is_none_or(|last| now - last > chrono::Duration::minutes(1)) {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .filter(api_key::Column::Id.eq(row.id))
+            .exec(db)
+            .await
+            .map_err(internal)?;
+    }
+    Ok(Principal {
+        id: row.resource_id,
+        kind: PrincipalKind::Resource { type_name: row.resource_type },
+        roles: Vec::new(),
+        role_ids: Vec::new(),
+        organizations: Vec::new(),
+        session_id: Uuid::nil(),
+    })
 }
 
 /// The caller that principal `id` would be: a user with its roles and

@@ -39,6 +39,7 @@ pub(crate) static ROLES: ResourceSpec = ResourceSpec {
     ops: OperationSet::ALL,
     acl_admins: &[SUPERADMIN],
     acl_allow_always: &[SUPERADMIN],
+    authenticated: false,
     fields: &ROLE_FIELDS,
     doc: "A named set of users that ACL entries and scopes can name.",
 };

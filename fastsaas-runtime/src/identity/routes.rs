@@ -50,6 +50,7 @@ pub(crate) static USERS: ResourceSpec = ResourceSpec {
     ops: OperationSet::ALL,
     acl_admins: &[super::SUPERADMIN],
     acl_allow_always: &[super::SUPERADMIN],
+    authenticated: false,
     fields: &USER_FIELDS,
     doc: "A person who signs in.",
 };
@@ -311,13 +312,13 @@ async fn revoke(db: &DatabaseConnection, which: impl Into<Condition>) -> ApiResu
 /// `POST /logout`: ends every session of the caller; their access tokens
 /// stop working on the next request.
 async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
-    revoke(app.db(), refresh_token::Column::UserId.eq(principal.user_id)).await?;
+    revoke(app.db(), refresh_token::Column::UserId.eq(principal.require_user()?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /me`: the caller, its roles and its organizations.
 async fn me(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
-    let user = find_user(app.db(), principal.user_id).await?;
+    let user = find_user(app.db(), principal.require_user()?).await?;
     let ids: Vec<Uuid> = principal.organizations.iter().map(|m| m.organization_id).collect();
     let mut organizations: Vec<MyOrganization> = organization::Entity::find()
         .filter(organization::Column::Id.is_in(ids))
@@ -341,7 +342,7 @@ async fn find_user(db: &DatabaseConnection, id: Uuid) -> ApiResult<user::Model> 
 /// The user `id`, if the caller may manage it (itself, or a superadmin);
 /// anyone else gets the same 404 as for a missing user.
 async fn managed_user(db: &DatabaseConnection, principal: &Principal, id: Uuid) -> ApiResult<user::Model> {
-    if id != principal.user_id && !principal.is_superadmin() {
+    if id != principal.id && !principal.is_superadmin() {
         return Err(ApiError::not_found("User"));
     }
     find_user(db, id).await
@@ -395,7 +396,7 @@ async fn patch_user(
     if new_password {
         // The caller's own session survives its own password change.
         let mut sessions = Condition::all().add(refresh_token::Column::UserId.eq(id));
-        if id == principal.user_id {
+        if id == principal.id {
             sessions = sessions.add(refresh_token::Column::FamilyId.ne(principal.session_id));
         }
         revoke(app.db(), sessions).await?;
@@ -423,7 +424,7 @@ async fn list_users(
     let query = query::parse(&USERS, raw.as_deref())?;
     let mut select = user::Entity::find();
     if !principal.is_superadmin() {
-        select = select.filter(user::Column::Id.eq(principal.user_id));
+        select = select.filter(user::Column::Id.eq(principal.id));
     }
     let page = page_of(app.db(), &USERS, &query, select, user::Column::Id, user::Column::CreatedAt).await?;
     Ok(Json(Page {

@@ -112,13 +112,25 @@ impl TokenKeys {
     }
 }
 
+/// The prefix of API keys, which tells them from access tokens.
+pub(crate) const API_KEY_PREFIX: &str = "fsk_";
+
 /// A new refresh token and the hash to store.
 pub(crate) fn new_refresh_token() -> Result<(String, String), ApiError> {
+    new_secret("")
+}
+
+/// A new API key (`fsk_` and 256 random bits) and the hash to store.
+pub(crate) fn new_api_key() -> Result<(String, String), ApiError> {
+    new_secret(API_KEY_PREFIX)
+}
+
+fn new_secret(prefix: &str) -> Result<(String, String), ApiError> {
     let bytes = random_bytes::<32>().map_err(|err| {
-        tracing::error!(error = %err, "no randomness for a refresh token");
+        tracing::error!(error = %err, "no randomness for a secret token");
         ApiError::Internal
     })?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = token_hash(&token);
     Ok((token, hash))
 }

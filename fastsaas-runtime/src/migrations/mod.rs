@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_identity;
 mod m0002_organizations;
 mod m0003_acl;
+mod m0004_api_keys;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_identity::Migration),
             Box::new(m0002_organizations::Migration),
             Box::new(m0003_acl::Migration),
+            Box::new(m0004_api_keys::Migration),
         ]
     }
 
