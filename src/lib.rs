@@ -73,6 +73,9 @@ pub use fastsaas_runtime::{
 /// ```
 pub use fastsaas_runtime::Authorized;
 
+/// The access rules as a pure function, for tools and tests.
+pub use fastsaas_core::acl;
+
 /// JSON values, for `serde_json::Value` fields and handlers.
 pub use serde_json;
 

@@ -250,6 +250,48 @@ async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
     tally
 }
 
+/// The in-process cost of one ACL decision (`fastsaas_core::acl::decide`)
+/// for a caller with two roles and two organizations, over eight entries.
+fn acl_decision_cost() {
+    use fastsaas::acl::{AclEntry, Caller, Effect, Request, decide};
+    let ids: Vec<Uuid> = (1..=8_u128).map(Uuid::from_u128).collect();
+    let caller = Caller {
+        id: ids[0],
+        role_names: vec!["staff".into(), "auditor".into()],
+        role_ids: vec![ids[1], ids[2]],
+        admin_of: vec![ids[3]],
+        member_of: vec![ids[4]],
+    };
+    let entries: Vec<AclEntry> = (0..8)
+        .map(|n| AclEntry {
+            id: Uuid::from_u128(100 + n),
+            principal_id: ids[(n as usize * 3) % 8],
+            object: (n % 2 == 0).then_some(ids[5]),
+            action: ["read", "update", "*", "command"][n as usize % 4].into(),
+            effect: if n % 3 == 0 { Effect::Deny } else { Effect::Allow },
+        })
+        .collect();
+    let request = Request {
+        action: "update",
+        object: Some((ids[6], Some(ids[7]))),
+        acl_admins: &["admin"],
+        acl_allow_always: &["root"],
+    };
+    const BATCH: u32 = 1_000;
+    let mut per_call: Vec<f64> = (0..2_000)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..BATCH {
+                std::hint::black_box(decide(std::hint::black_box(&caller), &request, std::hint::black_box(&entries)));
+            }
+            started.elapsed().as_nanos() as f64 / f64::from(BATCH)
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    let at = |p: f64| per_call[((per_call.len() - 1) as f64 * p) as usize];
+    println!("one ACL decision in-process (8 entries): median {:.0} ns, p99 {:.0} ns", at(0.5), at(0.99));
+}
+
 fn main() {
     let scale = std::env::var("FASTSAAS_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
@@ -290,6 +332,7 @@ fn main() {
             }
             println!("{:<26} {:<13} {:>10.3}\n", "", "ratio", ratio);
         }
+        acl_decision_cost();
         for path in [generated_path, baseline_path] {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

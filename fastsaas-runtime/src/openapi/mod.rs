@@ -71,6 +71,28 @@ pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) ->
                 .required("rule")
                 .required("entry"),
         );
+    let components = components
+        .schema(
+            "NewApiKey",
+            ObjectBuilder::new()
+                .property("id", scalar(FieldKind::Uuid))
+                .property("key", scalar(FieldKind::Text))
+                .property("created_at", scalar(FieldKind::DateTime))
+                .required("id")
+                .required("key")
+                .required("created_at"),
+        )
+        .schema(
+            "ApiKey",
+            ObjectBuilder::new()
+                .property("id", scalar(FieldKind::Uuid))
+                .property("created_at", scalar(FieldKind::DateTime))
+                .property("last_used_at", field_schema(FieldKind::DateTime, true))
+                .required("id")
+                .required("created_at")
+                .required("last_used_at"),
+        )
+        .schema("ApiKeyList", ArrayBuilder::new().items(schema_ref("ApiKey")));
     let (paths, components) = identity::add(paths, components);
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
@@ -102,7 +124,55 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
         }
     }
     routes.extend(acl_operations(spec));
+    if spec.authenticated {
+        routes.extend(key_operations(spec));
+    }
     routes
+}
+
+/// The API-key routes of an authenticated resource.
+fn key_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
+    let (name, keys) = (spec.name, format!("{}/{{id}}/keys", spec.path));
+    let secured = |summary: String| {
+        OperationBuilder::new()
+            .tag(name)
+            .summary(Some(summary))
+            .parameter(identity::uuid_parameter("id"))
+            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+            .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
+            .response(
+                "404",
+                problem(&format!("No such {name}, or the caller may not read it"), &[ProblemKind::NotFound]),
+            )
+    };
+    let json = |description: &str, schema: &str| {
+        ResponseBuilder::new().description(description).content("application/json", json_content(schema_ref(schema)))
+    };
+    vec![
+        (
+            keys.clone(),
+            HttpMethod::Post,
+            secured(format!("Issue an API key for a {name}; the key is shown only here"))
+                .response("201", json("The key", "NewApiKey"))
+                .build(),
+        ),
+        (
+            keys.clone(),
+            HttpMethod::Get,
+            secured(format!("The API keys of a {name}, without the keys"))
+                .response("200", json("The keys", "ApiKeyList"))
+                .build(),
+        ),
+        (
+            format!("{keys}/{{key_id}}"),
+            HttpMethod::Delete,
+            secured(format!("Revoke an API key of a {name}"))
+                .parameter(identity::uuid_parameter("key_id"))
+                .response("204", ResponseBuilder::new().description("Revoked"))
+                .build(),
+        ),
+    ]
 }
 
 /// The per-object ACL routes of a resource.
