@@ -18,3 +18,15 @@ pub struct Page<T> {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub total: Option<u64>,
 }
+
+impl<T> Page<T> {
+    /// The same page with each item converted, e.g. a row into its view.
+    pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(convert).collect(),
+            page: self.page,
+            page_size: self.page_size,
+            total: self.total,
+        }
+    }
+}

@@ -3,13 +3,13 @@
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use fastsaas_core::acl::{Caller, Effect, Step};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, ResourceSpec, Rule};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,7 +21,7 @@ use crate::crud::{ObjectId, PathIds};
 use crate::identity::entities::acl_entry;
 use crate::identity::{Principal, caller_of, field, internal, rejected};
 use crate::resource::Resource;
-use crate::routes::route_both;
+use crate::routes::{created, deleted, route_all, route_both};
 use crate::validate::check;
 
 /// An action: an operation, a custom action, or `*`.
@@ -113,7 +113,7 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
         (format!("{path}/{{id}}/acl/check"), get(check_object::<T>)),
         (format!("{path}/{{id}}/acl/{{entry_id}}"), delete(remove_object::<T>)),
     ];
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, &path, methods))
+    route_all(router, routes)
 }
 
 /// Mounts the type-wide `/acl` routes.
@@ -183,9 +183,8 @@ async fn add_object<T: Resource>(
     check(&ACTION, &input.action, &mut errors);
     rejected(errors)?;
     let row = insert(&app, T::SPEC, Some(id), input.principal_id, input.action, input.effect).await?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
     let view = EntryView { id: row.id, principal_id: row.principal_id, action: row.action, effect: input.effect };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view)).into_response())
+    Ok(created(uri.path(), row.id, view))
 }
 
 async fn insert(
@@ -225,10 +224,7 @@ async fn remove_object<T: Resource>(
         .exec(app.db())
         .await
         .map_err(internal)?;
-    if removed.rows_affected == 0 {
-        return Err(ApiError::NotFound("ACL entry".into()));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    deleted(&removed, "ACL entry")
 }
 
 /// `GET {scope}/{id}/acl/check?action=..&principal_id=..`: whether the
@@ -309,8 +305,7 @@ async fn add_type_wide(
     let (spec, action) = resource_and_action(&app, &input.resource)?;
     require_acl_admin(spec, &principal.caller())?;
     let row = insert(&app, spec, None, input.principal_id, action.to_owned(), input.effect).await?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(TypeEntryView::from(row))).into_response())
+    Ok(created(uri.path(), row.id, TypeEntryView::from(row)))
 }
 
 /// `GET /acl`: the type-wide entries of every type the caller administers.

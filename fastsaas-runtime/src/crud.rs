@@ -7,13 +7,13 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::Utc;
 use fastsaas_core::ResourceSpec;
 use fastsaas_core::acl::Caller;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::Order;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -28,6 +28,7 @@ use crate::error::db_error;
 use crate::identity::Principal;
 use crate::query::{self, Direction, ListQuery};
 use crate::resource::{NewRow, Resource};
+use crate::routes::created;
 use crate::{access, keys};
 
 /// `POST /items`: 201 with the record and its `Location`. The owner is the
@@ -55,8 +56,7 @@ pub(crate) async fn create<T: Resource>(
         )));
     }
     let model = T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(model)).into_response())
+    Ok(created(uri.path(), row.id, model))
 }
 
 /// The row `id` of `T` once `caller` may do `action` on it: 404 if missing

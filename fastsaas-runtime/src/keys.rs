@@ -3,12 +3,12 @@
 //! `Authorization: Bearer <key>` then acts as that resource.
 
 use axum::extract::{OriginalUri, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{ApiError, ApiResult};
-use http::{StatusCode, header};
+use http::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
@@ -20,7 +20,7 @@ use crate::identity::entities::api_key;
 use crate::identity::tokens::new_api_key;
 use crate::identity::{Principal, internal};
 use crate::resource::Resource;
-use crate::routes::route_both;
+use crate::routes::{created, deleted, route_all};
 
 /// A new key: the only time `key` is shown.
 #[derive(Serialize)]
@@ -48,7 +48,7 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
         (format!("{path}/{{id}}/keys"), get(list::<T>).post(create::<T>)),
         (format!("{path}/{{id}}/keys/{{key_id}}"), delete(revoke::<T>)),
     ];
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, &path, methods))
+    route_all(router, routes)
 }
 
 /// `POST {scope}/{id}/keys`: the object's managers only.
@@ -71,9 +71,8 @@ async fn create<T: Resource>(
     .insert(app.db())
     .await
     .map_err(internal)?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), row.id);
     let body = NewKey { id: row.id, key, created_at: row.created_at };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
+    Ok(created(uri.path(), row.id, body))
 }
 
 /// `GET {scope}/{id}/keys`.
@@ -113,10 +112,7 @@ async fn revoke<T: Resource>(
         .exec(app.db())
         .await
         .map_err(internal)?;
-    if removed.rows_affected == 0 {
-        return Err(ApiError::NotFound("API key".into()));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    deleted(&removed, "API key")
 }
 
 /// Deletes the keys of `T` objects that no longer exist (after a delete or

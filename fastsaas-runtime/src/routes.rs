@@ -29,6 +29,26 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
     crate::keys::mount::<T>(crate::acl_routes::mount::<T>(router))
 }
 
+/// Routes each `(path, methods)` with and without a trailing slash.
+pub(crate) fn route_all<P: AsRef<str>>(
+    router: Router<AppState>,
+    routes: impl IntoIterator<Item = (P, MethodRouter<AppState>)>,
+) -> Router<AppState> {
+    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path.as_ref(), methods))
+}
+
+/// A 201 with the new object's URL (the request path plus its id) in
+/// `Location`, and its JSON.
+pub(crate) fn created(request_path: &str, id: uuid::Uuid, body: impl serde::Serialize) -> axum::response::Response {
+    let location = format!("{}/{id}", request_path.trim_end_matches('/'));
+    (http::StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response()
+}
+
+/// `Ok` when a delete removed something, else the 404 for `what`.
+pub(crate) fn deleted(result: &sea_orm::DeleteResult, what: &str) -> fastsaas_core::ApiResult<http::StatusCode> {
+    if result.rows_affected == 0 { Err(ApiError::NotFound(what.to_owned())) } else { Ok(http::StatusCode::NO_CONTENT) }
+}
+
 /// Routes `path` with and without a trailing slash.
 pub(crate) fn route_both(router: Router<AppState>, path: &str, methods: MethodRouter<AppState>) -> Router<AppState> {
     router.route(&format!("{path}/"), methods.clone()).route(path, methods)

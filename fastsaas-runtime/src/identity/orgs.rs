@@ -3,12 +3,12 @@
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, PathIds, page_of};
 use crate::query;
-use crate::routes::route_both;
+use crate::routes::{created, deleted, route_all};
 use crate::validate::check;
 
 const NAME: FieldSpec = FieldSpec {
@@ -54,7 +54,7 @@ pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
         ("/orgs/{id}/members", post(add_member)),
         ("/orgs/{id}/members/{user_id}", delete(remove_member)),
     ];
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path, methods))
+    route_all(router, routes)
 }
 
 #[derive(Deserialize)]
@@ -115,8 +115,7 @@ async fn create(
     .await
     .map_err(internal)?;
     txn.commit().await.map_err(internal)?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), org.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(OrganizationView::from(org))).into_response())
+    Ok(created(uri.path(), org.id, OrganizationView::from(org)))
 }
 
 /// `GET /orgs`: the caller's organizations.
@@ -131,12 +130,7 @@ async fn list(
     let page =
         page_of(app.db(), &ORGANIZATIONS, &query, select, organization::Column::Id, organization::Column::CreatedAt)
             .await?;
-    Ok(Json(Page {
-        items: page.items.into_iter().map(OrganizationView::from).collect(),
-        page: page.page,
-        page_size: page.page_size,
-        total: page.total,
-    }))
+    Ok(Json(page.map(OrganizationView::from)))
 }
 
 /// The organization `id`, if the caller is a member (or a superadmin);
@@ -225,10 +219,7 @@ async fn remove_member(
         .exec(app.db())
         .await
         .map_err(internal)?;
-    if removed.rows_affected == 0 {
-        return Err(ApiError::NotFound("member of this organization".into()));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    deleted(&removed, "member of this organization")
 }
 
 /// 409 if `leaving` is the organization's last admin: an organization

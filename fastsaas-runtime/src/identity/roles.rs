@@ -2,12 +2,12 @@
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, delete, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, PathIds, page_of};
 use crate::error::db_error;
 use crate::query;
-use crate::routes::route_both;
+use crate::routes::{created, deleted, route_all};
 use crate::validate::check;
 
 const NAME: FieldSpec = FieldSpec {
@@ -54,7 +54,7 @@ pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
         ("/roles/{id}/members", post(add_member)),
         ("/roles/{id}/members/{user_id}", delete(remove_member)),
     ];
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path, methods))
+    route_all(router, routes)
 }
 
 #[derive(Deserialize)]
@@ -96,9 +96,8 @@ async fn create(
     check(&NAME, &input.name, &mut errors);
     rejected(errors)?;
     let row = role::ActiveModel { id: Set(Uuid::new_v4()), name: Set(input.name), created_at: Set(Utc::now()) };
-    let created = row.insert(app.db()).await.map_err(|err| db_error(&ROLES, err))?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), created.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(RoleView::from(created))).into_response())
+    let role = row.insert(app.db()).await.map_err(|err| db_error(&ROLES, err))?;
+    Ok(created(uri.path(), role.id, RoleView::from(role)))
 }
 
 /// `GET /roles`.
@@ -111,12 +110,7 @@ async fn list(
     let query = query::parse(&ROLES, raw.as_deref())?;
     let page =
         page_of(app.db(), &ROLES, &query, role::Entity::find(), role::Column::Id, role::Column::CreatedAt).await?;
-    Ok(Json(Page {
-        items: page.items.into_iter().map(RoleView::from).collect(),
-        page: page.page,
-        page_size: page.page_size,
-        total: page.total,
-    }))
+    Ok(Json(page.map(RoleView::from)))
 }
 
 async fn find_role(app: &AppState, id: Uuid) -> ApiResult<role::Model> {
@@ -177,8 +171,5 @@ async fn remove_member(
         .exec(app.db())
         .await
         .map_err(internal)?;
-    if removed.rows_affected == 0 {
-        return Err(ApiError::NotFound("member of this role".into()));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    deleted(&removed, "member of this role")
 }

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{Access, ApiError, ApiResult, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
 use http::request::Parts;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -30,7 +30,7 @@ use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, page_of};
 use crate::error::db_error;
 use crate::query;
-use crate::routes::route_both;
+use crate::routes::{created, route_all};
 use crate::validate::check;
 
 const EMAIL: FieldSpec =
@@ -71,7 +71,7 @@ pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
         ("/logout", post(logout)),
         ("/me", get(me)),
     ];
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path, methods))
+    route_all(router, routes)
 }
 
 #[derive(Deserialize)]
@@ -197,9 +197,8 @@ async fn register(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let created = row.insert(app.db()).await.map_err(email_taken)?;
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), created.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(UserView::from(created))).into_response())
+    let user = row.insert(app.db()).await.map_err(email_taken)?;
+    Ok(created(uri.path(), user.id, UserView::from(user)))
 }
 
 fn email_taken(err: sea_orm::DbErr) -> ApiError {
@@ -427,10 +426,5 @@ async fn list_users(
         select = select.filter(user::Column::Id.eq(principal.id));
     }
     let page = page_of(app.db(), &USERS, &query, select, user::Column::Id, user::Column::CreatedAt).await?;
-    Ok(Json(Page {
-        items: page.items.into_iter().map(UserView::from).collect(),
-        page: page.page,
-        page_size: page.page_size,
-        total: page.total,
-    }))
+    Ok(Json(page.map(UserView::from)))
 }
