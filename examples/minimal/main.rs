@@ -2,7 +2,12 @@
 //! SQLite file in the working directory.
 //!
 //! Run: `cargo run --example minimal`, then
-//! `curl -X POST localhost:8000/items -H 'content-type: application/json' -d '{"name":"first","config":{}}'`
+//! ```text
+//! curl -XPOST localhost:8000/users -H 'content-type: application/json' -d '{"email":"me@example.com","password":"my password"}'
+//! curl -XPOST localhost:8000/login -H 'content-type: application/json' -d '{"email":"me@example.com","password":"my password"}'
+//! curl -XPOST localhost:8000/items -H 'content-type: application/json' -H 'authorization: Bearer <access_token>' \
+//!      -d '{"name":"first","config":{}}'
+//! ```
 //! and open <http://localhost:8000/openapi.json>.
 
 use fastsaas::prelude::*;
