@@ -273,11 +273,39 @@ async fn list(
                 .to_owned(),
         )
     };
-    let mut orgs = caller.admin_of.clone();
-    orgs.extend(&caller.member_of);
-    let readable = Condition::all()
-        .add(entry("deny").not())
-        .add(Condition::any().add(Column::OwnerId.eq(caller.id)).add(Column::OwnerId.is_in(orgs)).add(entry("allow")));
+    // Rows owned by the caller or its organizations, or named by an allow
+    // entry (both terms indexable), unless a deny entry applies. A
+    // type-wide allow would grant every row: checked first, like the framework.
+    let type_wide = Query::select()
+        .expr(Expr::val(1))
+        .from(ACL)
+        .and_where(Expr::col("resource_type").eq("Item"))
+        .and_where(Expr::col("effect").eq("allow"))
+        .and_where(Expr::col("principal_id").is_in(caller.ids.clone()))
+        .and_where(Expr::col("action").is_in(["read", "*"]))
+        .and_where(Expr::col("object_id").is_null())
+        .limit(1)
+        .to_owned();
+    let Ok(type_wide) = state.db.query_one(&type_wide).await else {
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "db");
+    };
+    let mut readable = Condition::all().add(entry("deny").not());
+    if type_wide.is_none() {
+        let mut owners = vec![caller.id];
+        owners.extend(&caller.admin_of);
+        owners.extend(&caller.member_of);
+        let allowed = Query::select()
+            .column((ACL, "object_id"))
+            .from(ACL)
+            .and_where(Expr::col((ACL, "resource_type")).eq("Item"))
+            .and_where(Expr::col((ACL, "effect")).eq("allow"))
+            .and_where(Expr::col((ACL, "principal_id")).is_in(caller.ids.clone()))
+            .and_where(Expr::col((ACL, "action")).is_in(["read", "*"]))
+            .and_where(Expr::col((ACL, "object_id")).is_not_null())
+            .to_owned();
+        readable =
+            readable.add(Condition::any().add(Column::OwnerId.is_in(owners)).add(Column::Id.in_subquery(allowed)));
+    }
     let select = Entity::find().filter(readable);
     let Ok(total) = select.clone().count(&state.db).await else {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "db");

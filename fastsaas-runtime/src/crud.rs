@@ -151,7 +151,7 @@ pub(crate) async fn list<T: Resource>(
 ) -> ApiResult<Json<Page<T::Model>>> {
     let query = query::parse(T::SPEC, raw.as_deref())?;
     let mut select = T::Entity::find();
-    if let Some(readable) = access::permitted_rows(T::SPEC, &principal.caller(), "read") {
+    if let Some(readable) = access::permitted_rows(app.db(), T::SPEC, &principal.caller(), "read").await? {
         select = select.filter(readable);
     }
     let page = page_of(app.db(), T::SPEC, &query, select, T::ID, T::CREATED_AT).await?;
@@ -213,7 +213,7 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
         return Err(ApiError::Forbidden(format!("clearing {} needs type-wide delete permission", T::SPEC.name)));
     }
     let mut rows = T::Entity::delete_many();
-    if let Some(deletable) = access::permitted_rows(T::SPEC, &caller, "delete") {
+    if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &caller, "delete").await? {
         rows = rows.filter(deletable);
     }
     let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;

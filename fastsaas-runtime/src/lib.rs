@@ -5,7 +5,8 @@
 //! generate implementations of [`Resource`] and [`Field`] that these generic
 //! functions are written against.
 
-mod access;
+#[doc(hidden)]
+pub mod access;
 mod acl_routes;
 mod app;
 mod authorized;

@@ -45,6 +45,7 @@ fn fresh_address() -> std::net::SocketAddr {
 pub struct TestClient {
     router: Router,
     database: TestDatabase,
+    settings: fastsaas_core::Settings,
     acting_as: Option<String>,
 }
 
@@ -112,8 +113,13 @@ impl TestClient {
             }
         };
         settings.db_max_connections = settings.db_max_connections.min(4);
-        let router = app.with_settings(settings).into_router().await?;
-        Ok(TestClient { router, database, acting_as: None })
+        let router = app.with_settings(settings.clone()).into_router().await?;
+        Ok(TestClient { router, database, settings, acting_as: None })
+    }
+
+    /// The settings the app under test runs with (its own database's URL).
+    pub fn settings(&self) -> &fastsaas_core::Settings {
+        &self.settings
     }
 
     /// Whether this client runs on PostgreSQL (else SQLite).
