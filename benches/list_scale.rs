@@ -109,8 +109,7 @@ fn main() {
         .await
         .expect("type-wide entry");
         println!(
-            "{} on {}: {ROWS} rows, {READABLE} readable by one caller\n",
-            "list",
+            "list on {}: {ROWS} rows, {READABLE} readable by one caller\n",
             if client.is_postgres() { "PostgreSQL" } else { "SQLite" }
         );
 
