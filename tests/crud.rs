@@ -56,6 +56,16 @@ struct Sample {
     pub internal: i64,
 }
 
+/// Holds secrets nested deep enough that only serde can name the error.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/vaults")]
+struct Vault {
+    label: String,
+    #[crud(write_only)]
+    pins: Option<Vec<i32>>,
+    codes: Vec<i32>,
+}
+
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/notes")]
 #[crud(ops(read, list))]
@@ -73,8 +83,10 @@ fn settings() -> Settings {
 
 /// An app with three resources, acting as a freshly signed-up user.
 async fn client() -> TestClient {
-    let mut client =
-        TestClient::start(App::new(settings()).resource::<Item>().resource::<Sample>().resource::<Note>()).await;
+    let mut client = TestClient::start(
+        App::new(settings()).resource::<Item>().resource::<Sample>().resource::<Note>().resource::<Vault>(),
+    )
+    .await;
     let user = client.sign_up("owner@example.com").await;
     client.act_as(&user);
     client
@@ -431,4 +443,21 @@ async fn every_field_type_round_trips() {
     let mut found = errors(&invalid);
     found.sort();
     assert_eq!(found, [("code".into(), "invalid".into()), ("email".into(), "invalid".into())]);
+}
+
+#[tokio::test]
+async fn errors_never_echo_a_write_only_value() {
+    let client = client().await;
+    let leaky = json!({"label": "v", "pins": [1, "hunter2-secret"], "codes": []});
+    let response = client.post("/vaults").json(&leaky).send().await;
+    response.assert_status(400);
+    assert!(!response.text().contains("hunter2-secret"), "{}", response.text());
+    assert_eq!(errors(&response), [("pins[1]".into(), "wrong_type".into())]);
+    // An ordinary field keeps serde's precise message.
+    let plain = client.post("/vaults").json(&json!({"label": "v", "codes": [1, "x"]})).send().await;
+    plain.assert_status(400);
+    assert!(plain.text().contains("invalid type"), "{}", plain.text());
+    let created = client.post("/vaults").json(&json!({"label": "v", "pins": [918_273_645], "codes": [1]})).send().await;
+    created.assert_status(201);
+    assert!(!created.text().contains("918273645"), "{}", created.text());
 }

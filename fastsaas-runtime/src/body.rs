@@ -122,6 +122,10 @@ fn explain<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8], 
             Err(deep) => (deep.path().to_string(), deep.into_inner().to_string()),
             Ok(_) => ("<body>".to_owned(), err.to_string()),
         };
+        // serde quotes the offending value; a secret must not come back.
+        let top = field.split(['.', '[']).next().unwrap_or_default();
+        let secret = spec.field(top).is_some_and(|f| f.access == fastsaas_core::Access::WriteOnly);
+        let message = if secret { "a value here does not have the expected type".to_owned() } else { message };
         errors.push(FieldError::new(field, FieldErrorCode::WrongType, message));
     }
     ApiError::Validation(errors)
