@@ -65,7 +65,9 @@ impl Caller {
         ids
     }
 
-    fn holds_any(&self, roles: &[&str]) -> bool {
+    /// Whether the caller holds any of the named roles (a scope's
+    /// `acl_admins` or `acl_allow_always`).
+    pub fn holds_any(&self, roles: &[&str]) -> bool {
         self.role_names.iter().any(|held| roles.contains(&held.as_str()))
     }
 }

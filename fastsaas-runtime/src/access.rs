@@ -112,8 +112,7 @@ pub async fn permitted_rows(
     caller: &Caller,
     action: &str,
 ) -> ApiResult<Option<Condition>> {
-    let holds = |roles: &[&str]| caller.role_names.iter().any(|held| roles.contains(&held.as_str()));
-    if holds(spec.acl_allow_always) {
+    if caller.holds_any(spec.acl_allow_always) {
         return Ok(None);
     }
     let entries = |effect: Effect| {
@@ -145,7 +144,7 @@ pub async fn permitted_rows(
         .one(db)
         .await
         .map_err(internal)?;
-    if type_wide_allow.is_some() || holds(spec.acl_admins) {
+    if type_wide_allow.is_some() || caller.holds_any(spec.acl_admins) {
         return Ok(Some(permitted));
     }
     let mut owners = vec![caller.id];

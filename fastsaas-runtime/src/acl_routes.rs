@@ -133,15 +133,19 @@ pub(crate) async fn managed<T: Resource>(app: &AppState, caller: &Caller, id: Uu
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
     let owner = T::owner_of(&model);
-    let holds = |roles: &[&str]| caller.role_names.iter().any(|held| roles.contains(&held.as_str()));
     let manages = owner.is_some_and(|owner| owner == caller.id || caller.admin_of.contains(&owner))
-        || holds(T::SPEC.acl_admins)
-        || holds(T::SPEC.acl_allow_always);
+        || caller.holds_any(T::SPEC.acl_admins)
+        || caller.holds_any(T::SPEC.acl_allow_always);
     if manages {
         return Ok(owner);
     }
-    access::authorize(app.db(), T::SPEC, caller, "manage the entries of", id, owner).await?;
-    Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::SPEC.name)))
+    // Managing is not an action entries can grant: a caller who may read the
+    // object learns it may not manage it (403); anyone else, nothing (404).
+    if access::decision(app.db(), T::SPEC, caller, "read", Some((id, owner))).await?.allowed {
+        Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::SPEC.name)))
+    } else {
+        Err(ApiError::not_found(T::SPEC.name))
+    }
 }
 
 /// `GET {scope}/{id}/acl`.
@@ -282,8 +286,7 @@ fn resource_and_action<'a>(app: &AppState, resource: &'a str) -> ApiResult<(&'st
 }
 
 fn require_acl_admin(spec: &ResourceSpec, caller: &Caller) -> ApiResult<()> {
-    let holds = |roles: &[&str]| caller.role_names.iter().any(|held| roles.contains(&held.as_str()));
-    if holds(spec.acl_admins) || holds(spec.acl_allow_always) {
+    if caller.holds_any(spec.acl_admins) || caller.holds_any(spec.acl_allow_always) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!("type-wide entries of {} are managed by its acl_admins", spec.name)))

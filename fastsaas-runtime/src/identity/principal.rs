@@ -104,16 +104,7 @@ impl Principal {
 
     /// The caller as the access rules see it.
     pub fn caller(&self) -> Caller {
-        let orgs = |role: OrgRole| {
-            self.organizations.iter().filter(|m| m.role == role).map(|m| m.organization_id).collect::<Vec<_>>()
-        };
-        Caller {
-            id: self.id,
-            role_names: self.roles.clone(),
-            role_ids: self.role_ids.clone(),
-            admin_of: orgs(OrgRole::Admin),
-            member_of: orgs(OrgRole::Member),
-        }
+        caller_with(self.id, self.roles.clone(), self.role_ids.clone(), &self.organizations)
     }
 
     /// The user's id, or 403 for an API key (user routes are for users).
@@ -249,8 +240,14 @@ async fn resource_with_key(db: &DatabaseConnection, key: &str) -> Result<Princip
 pub(crate) async fn caller_of(db: &DatabaseConnection, id: Uuid) -> Result<Caller, ApiError> {
     let (roles, role_ids): (Vec<String>, Vec<Uuid>) = roles_of(db, id).await?.into_iter().unzip();
     let memberships = memberships_of(db, id).await?;
+    Ok(caller_with(id, roles, role_ids, &memberships))
+}
+
+/// A caller from its roles and memberships, split into the organizations it
+/// administers and those it is a plain member of.
+fn caller_with(id: Uuid, role_names: Vec<String>, role_ids: Vec<Uuid>, memberships: &[Membership]) -> Caller {
     let orgs = |role: OrgRole| memberships.iter().filter(|m| m.role == role).map(|m| m.organization_id).collect();
-    Ok(Caller { id, role_names: roles, role_ids, admin_of: orgs(OrgRole::Admin), member_of: orgs(OrgRole::Member) })
+    Caller { id, role_names, role_ids, admin_of: orgs(OrgRole::Admin), member_of: orgs(OrgRole::Member) }
 }
 
 /// The organizations `user` belongs to.
