@@ -345,6 +345,34 @@ async fn attempts_are_limited_per_address_and_per_email() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let settings = Settings { auth_attempts_per_minute: 2, trusted_proxies: "10.9.0.0/16".into(), ..settings() };
+    let client = TestClient::start(App::new(settings)).await;
+    let proxy: SocketAddr = "10.9.0.1:443".parse().unwrap_or_else(|_| unreachable!());
+    let stranger: SocketAddr = "203.0.113.50:5000".parse().unwrap_or_else(|_| unreachable!());
+    let attempt = |from: SocketAddr, forwarded_for: &str, n: u32| {
+        client
+            .post("/login")
+            .from_address(from)
+            .header(http::header::HeaderName::from_static("x-forwarded-for"), forwarded_for)
+            .json(&json!({"email": format!("p{n}@example.com"), "password": "whatever1"}))
+            .send()
+    };
+    for n in 0..2 {
+        attempt(proxy, "198.51.100.1", n).await.assert_status(401);
+    }
+    attempt(proxy, "198.51.100.1", 2).await.assert_status(429);
+    // Another client behind the same proxy is not throttled by the first.
+    attempt(proxy, "198.51.100.2", 3).await.assert_status(401);
+    // A client that is not a trusted proxy cannot dodge its limit by naming
+    // a new address each time.
+    for n in 0..2 {
+        attempt(stranger, &format!("192.0.2.{n}"), 10 + n).await.assert_status(401);
+    }
+    attempt(stranger, "192.0.2.99", 20).await.assert_status(429);
+}
+
+#[tokio::test]
 async fn the_admin_is_created_once() {
     let path = std::env::temp_dir().join(format!("fastsaas-admin-{}.db", Uuid::new_v4()));
     let settings = Settings { database_url: format!("sqlite://{}?mode=rwc", path.display()), ..settings() };

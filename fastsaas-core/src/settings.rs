@@ -59,6 +59,12 @@ pub struct Settings {
     /// `FASTSAAS_AUTH_ATTEMPTS_PER_MINUTE`: logins and registrations allowed
     /// per minute from one client address, and separately for one e-mail.
     pub auth_attempts_per_minute: u32,
+    /// `FASTSAAS_TRUSTED_PROXIES`: comma-separated addresses and networks
+    /// (`10.0.0.0/8, 192.0.2.7`) of the reverse proxies in front of the app.
+    /// Only a request from one of them may name its client in
+    /// `X-Forwarded-For`; empty (the default) trusts no one, so the socket
+    /// peer is the client.
+    pub trusted_proxies: String,
 }
 
 /// A setting that must not appear in logs: `Debug` prints `"***"`.
@@ -95,6 +101,7 @@ impl Default for Settings {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             auth_attempts_per_minute: 10,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -140,6 +147,7 @@ impl Settings {
         settings.jwt_secret = raw("FASTSAAS_JWT_SECRET").map(Secret).or(settings.jwt_secret);
         settings.admin_email = raw("FASTSAAS_ADMIN_EMAIL").or(settings.admin_email);
         settings.admin_password = raw("FASTSAAS_ADMIN_PASSWORD").map(Secret).or(settings.admin_password);
+        settings.trusted_proxies = raw("FASTSAAS_TRUSTED_PROXIES").unwrap_or(settings.trusted_proxies);
         Ok(settings)
     }
 }

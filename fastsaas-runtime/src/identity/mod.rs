@@ -7,6 +7,7 @@
 
 mod bodies;
 mod bootstrap;
+mod client_address;
 pub(crate) mod entities;
 pub(crate) mod orgs;
 mod password;
@@ -26,6 +27,7 @@ pub(crate) use routes::USERS;
 use fastsaas_core::Settings;
 
 use crate::error::StartupError;
+use client_address::TrustedProxies;
 use rate_limit::AttemptLimiter;
 use tokens::TokenKeys;
 
@@ -33,6 +35,7 @@ use tokens::TokenKeys;
 #[derive(Debug)]
 pub(crate) struct Identity {
     keys: TokenKeys,
+    trusted_proxies: TrustedProxies,
     attempts_by_address: AttemptLimiter,
     attempts_by_email: AttemptLimiter,
 }
@@ -46,6 +49,7 @@ impl Identity {
     pub(crate) fn from_settings(settings: &Settings) -> Result<Identity, StartupError> {
         Ok(Identity {
             keys: TokenKeys::from_settings(settings)?,
+            trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)?,
             attempts_by_address: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
             attempts_by_email: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
         })

@@ -1,16 +1,12 @@
 //! The identity routes of API.md, "Users and sessions".
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawQuery, State};
+use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{Access, ApiError, ApiResult, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
-use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -22,6 +18,7 @@ use uuid::Uuid;
 
 use super::bodies::{rejected, text};
 use super::bootstrap::normalize_email;
+use super::client_address::ClientAddress;
 use super::entities::{organization, refresh_token, user};
 use super::principal::{OrgRole, Principal, internal};
 use super::{Identity, password, tokens};
@@ -152,21 +149,9 @@ struct TokenPair {
     refresh_token: String,
 }
 
-/// The client's address when the server knows it (the key of per-address
-/// attempt limits).
-struct ClientAddress(Option<SocketAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0)))
-    }
-}
-
 impl Identity {
     fn attempt(&self, address: &ClientAddress, email: &str) -> Result<(), ApiError> {
-        let address = address.0.map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+        let address = address.0.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
         self.attempts_by_address.attempt(&address)?;
         self.attempts_by_email.attempt(&normalize_email(email))
     }
