@@ -44,7 +44,10 @@ async fn seed(client: &TestClient, few: &TestUser) -> fastsaas::sea_orm::Databas
                     fastsaas::serde_json::from_value(fastsaas::serde_json::json!({"name": format!("item {n}")}))
                         .expect("body");
                 let now = start + chrono::Duration::microseconds(*n as i64);
-                <Item as Resource>::new_row(input, NewRow { id: Uuid::new_v4(), owner_id: Some(owner), now })
+                <Item as Resource>::new_row(
+                    input,
+                    NewRow { id: Uuid::new_v4(), owner_id: Some(owner), template_id: None, now },
+                )
             })
             .collect();
         <Item as Resource>::Entity::insert_many(rows).exec(&txn).await.expect("seed");

@@ -42,13 +42,66 @@ pub use fastsaas_macros::Crud;
 /// ```
 pub use fastsaas_macros::CrudEnum;
 
+/// Mounts the `#[endpoint(...)]` methods of an `impl` block of a resource
+/// under its scope, when the resource is registered with
+/// [`App::resource`] — no second registration.
+///
+/// `#[endpoint(method, "/path", action = "name")]`: `method` is `get`,
+/// `post`, `put`, `patch` or `delete`; the path starts with `/` and the
+/// object's id in it is `{id}`; `action` is the ACL action that
+/// [`Authorized<T>`] checks (default: `read` for `get`, `update` otherwise),
+/// granted and denied by ACL entries like the built-in ones. Handlers are
+/// `async fn`s taking axum extractors and the framework's ([`Ctx`],
+/// [`Principal`], [`Authorized<T>`]) and returning anything that implements
+/// `IntoResponse`. Each appears in `/openapi.json` with its path
+/// parameters, its JSON body if it takes one, and its doc comment.
+///
+/// ```
+/// use fastsaas::axum::Json;
+/// use fastsaas::prelude::*;
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/agents")]
+/// pub struct Agent {
+///     pub name: String,
+///     #[crud(read_only, default = "idle")]
+///     pub status: String,
+/// }
+///
+/// #[derive(Serialize)]
+/// pub struct AgentStatus {
+///     status: String,
+/// }
+///
+/// #[endpoints]
+/// impl Agent {
+///     /// The agent's status.
+///     #[endpoint(get, "/{id}/status")]
+///     async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
+///         Json(AgentStatus { status: agent.data.status.clone() })
+///     }
+///
+///     /// Wakes the agent up (needs the `wake` permission).
+///     #[endpoint(post, "/{id}/wake", action = "wake")]
+///     async fn wake(agent: Authorized<Agent>) -> ApiResult<Json<AgentStatus>> {
+///         Ok(Json(AgentStatus { status: format!("{} is awake", agent.data.name) }))
+///     }
+/// }
+///
+/// let app = App::new(Default::default()).resource::<Agent>();
+/// ```
+pub use fastsaas_macros::endpoints;
+
+/// Marks a method of an [`endpoints`] block as a route.
+pub use fastsaas_macros::endpoint;
+
 pub use fastsaas_core::{
     Access, ApiError, ApiResult, Environment, FieldError, FieldKind, FieldSpec, Operation, OperationSet, Page, Problem,
     ProblemKind, ResourceSpec, Rule, Secret, Settings, SettingsError, error::FieldErrorCode,
 };
 pub use fastsaas_runtime::{
-    App, AppState, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal, PrincipalKind,
-    Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
+    App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
+    PrincipalKind, Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, Templated, testing,
 };
 
 /// A resource loaded by the `{id}` of the path once the caller passed the
@@ -73,6 +126,10 @@ pub use fastsaas_runtime::{
 /// ```
 pub use fastsaas_runtime::Authorized;
 
+/// Templates of `#[crud(templated)]` resources: [`Templated`] and the
+/// chain limit.
+pub use fastsaas_runtime::templates;
+
 /// The access rules as a pure function, for tools and tests.
 pub use fastsaas_core::acl;
 
@@ -92,8 +149,8 @@ pub use fastsaas_runtime::sea_orm;
 /// What an app usually needs: `use fastsaas::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResult, App, Authorized, Crud, CrudEnum, DateTime, Page, Principal, Record, Resource,
-        StartupError, Utc, Uuid, serde_json,
+        ApiError, ApiResult, App, Authorized, Crud, CrudEnum, Ctx, DateTime, Page, Principal, Record, Resource,
+        StartupError, Templated, Utc, Uuid, endpoint, endpoints, serde_json,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -103,10 +160,15 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
+    pub use fastsaas_core::{EndpointMethod, EndpointSpec, PathParam};
+    pub use fastsaas_runtime::axum::Router;
+    pub use fastsaas_runtime::endpoints::{Endpoint, Endpoints, Probe, ViaEndpoints, ViaNothing, checks};
+    pub use std::vec;
     pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
     pub use fastsaas_runtime::sea_orm;
+    pub use fastsaas_runtime::templates::mount as mount_templates;
     pub use fastsaas_runtime::validate::check;
-    pub use fastsaas_runtime::{DecodeError, Field, NewRow, Record, Resource, StringEnum};
+    pub use fastsaas_runtime::{AppState, DecodeError, Field, NewRow, Record, Resource, StringEnum, Templated};
     pub use serde;
     pub use std::string::String;
     pub use std::vec::Vec;

@@ -186,7 +186,7 @@ async fn generated() -> (Target, std::path::PathBuf) {
     let (user, token) = sign_up(&router).await;
     let ids = seed(&settings, |n, id, now| {
         let input = fastsaas::serde_json::from_value(seed_item(n)).expect("seed body");
-        <Item as Resource>::new_row(input, NewRow { id, owner_id: Some(user), now })
+        <Item as Resource>::new_row(input, NewRow { id, owner_id: Some(user), template_id: None, now })
     })
     .await;
     (Target { name: "generated", router, ids, token }, path)

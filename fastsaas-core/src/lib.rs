@@ -6,6 +6,7 @@
 //! facade.
 
 pub mod acl;
+pub mod endpoint;
 pub mod error;
 pub mod field;
 pub mod ops;
@@ -13,6 +14,7 @@ pub mod page;
 pub mod resource;
 pub mod settings;
 
+pub use endpoint::{EndpointMethod, EndpointSpec, PathParam};
 pub use error::{ApiError, ApiResult, FieldError, Problem, ProblemKind};
 pub use field::{Access, FieldKind, FieldSpec, Rule};
 pub use ops::{Operation, OperationSet};

@@ -1,6 +1,9 @@
 //! The static description of a resource that `#[derive(Crud)]` emits.
 
-use crate::{FieldSpec, OperationSet};
+use crate::{Access, FieldKind, FieldSpec, Operation, OperationSet, Rule};
+
+/// The table that holds the templates of every templated resource.
+pub const TEMPLATES_TABLE: &str = "fastsaas_templates";
 
 /// Everything the runtime needs to know about a resource type, as data.
 ///
@@ -23,13 +26,81 @@ pub struct ResourceSpec {
     /// Whether objects of this type can hold API keys and act as principals
     /// (`#[crud(authenticated)]`).
     pub authenticated: bool,
+    /// The templates of a `#[crud(templated)]` resource: the description of
+    /// `{path}/templates`, guarded like a resource of its own.
+    pub templates: Option<&'static ResourceSpec>,
     /// The user's fields, in declaration order (framework columns excluded).
     pub fields: &'static [FieldSpec],
     /// The type's doc comment, used as the OpenAPI description.
     pub doc: &'static str,
 }
 
+/// The fields of a template: its name, its parent and the values it holds.
+pub static TEMPLATE_FIELDS: [FieldSpec; 3] = [
+    FieldSpec {
+        filter: true,
+        sort: true,
+        rules: &[Rule::Length { min: Some(1), max: Some(100) }],
+        doc: "What the template is for.",
+        ..template_field("name", FieldKind::Text, false)
+    },
+    FieldSpec {
+        filter: true,
+        doc: "The template whose values this one starts from; null for a root.",
+        ..template_field("parent_id", FieldKind::Uuid, true)
+    },
+    FieldSpec {
+        doc: "Values of the resource's writable fields, deep-merged over the parent's (`null` removes a value).",
+        ..template_field("params", FieldKind::Object, false)
+    },
+];
+
+const fn template_field(name: &'static str, kind: FieldKind, nullable: bool) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        nullable,
+        access: Access::ReadWrite,
+        unique: false,
+        index: false,
+        filter: false,
+        sort: false,
+        has_default: false,
+        rules: &[],
+        doc: "",
+    }
+}
+
 impl ResourceSpec {
+    /// The description of the templates of a templated resource: `name` is
+    /// `"<Type>Template"` (the type of their ACL entries), `path` is
+    /// `"<scope>/templates"`; the scope's role lists apply to them too.
+    pub const fn templates(
+        name: &'static str,
+        path: &'static str,
+        acl_admins: &'static [&'static str],
+        acl_allow_always: &'static [&'static str],
+    ) -> ResourceSpec {
+        ResourceSpec {
+            name,
+            path,
+            table: TEMPLATES_TABLE,
+            // Templates are deleted one by one: a parent outlives its children.
+            ops: OperationSet::EMPTY
+                .with(Operation::Create)
+                .with(Operation::Read)
+                .with(Operation::Update)
+                .with(Operation::Delete)
+                .with(Operation::List),
+            acl_admins,
+            acl_allow_always,
+            authenticated: false,
+            templates: None,
+            fields: &TEMPLATE_FIELDS,
+            doc: "A named set of field values that new objects are cloned from.",
+        }
+    }
+
     /// The field named `name`, if the resource has one.
     pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
         self.fields.iter().find(|field| field.name == name)

@@ -23,6 +23,8 @@ pub(crate) struct CrudInput {
     pub(crate) table: Option<SpannedValue<String>>,
     /// `authenticated`: objects hold API keys and act as principals.
     pub(crate) authenticated: Flag,
+    /// `templated`: named, shareable templates that new objects are cloned from.
+    pub(crate) templated: Flag,
     /// `crate = "path"`: the facade's path when it is renamed or re-exported.
     #[darling(rename = "crate")]
     pub(crate) krate: Option<syn::Path>,

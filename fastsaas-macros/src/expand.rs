@@ -121,6 +121,14 @@ fn generate(resource: &Resource) -> TokenStream {
     });
     let (path, acl_admins, acl_allow_always) = (&resource.path, &resource.acl_admins, &resource.acl_allow_always);
     let (name, doc, authenticated) = (ident.to_string(), &resource.doc, resource.authenticated);
+    let Templates {
+        column: template_column,
+        on_create: template_on_create,
+        of_model: template_of_model,
+        spec: templates_spec,
+        mount: template_routes,
+        items: template_items,
+    } = templates(&private, resource);
 
     quote! {
         #[doc(hidden)]
@@ -146,6 +154,7 @@ fn generate(resource: &Resource) -> TokenStream {
                 #[sea_orm(indexed)]
                 pub owner_id: Option<#private::Uuid>,
                 #(#model_fields,)*
+                #template_column
                 #[sea_orm(indexed)]
                 pub created_at: #private::DateTimeUtc,
                 pub updated_at: #private::DateTimeUtc,
@@ -180,6 +189,7 @@ fn generate(resource: &Resource) -> TokenStream {
                 acl_admins: &[#(#acl_admins),*],
                 acl_allow_always: &[#(#acl_allow_always),*],
                 authenticated: #authenticated,
+                templates: #templates_spec,
                 fields: &FIELDS,
                 doc: #doc,
             };
@@ -202,6 +212,7 @@ fn generate(resource: &Resource) -> TokenStream {
                         id: sea_orm::ActiveValue::Set(row.id),
                         owner_id: sea_orm::ActiveValue::Set(row.owner_id),
                         #(#new_values,)*
+                        #template_on_create
                         created_at: sea_orm::ActiveValue::Set(row.now),
                         updated_at: sea_orm::ActiveValue::Set(row.now),
                     }
@@ -226,6 +237,10 @@ fn generate(resource: &Resource) -> TokenStream {
                     row
                 }
 
+                fn id_of(model: &Model) -> #private::Uuid {
+                    model.id
+                }
+
                 fn owner_of(model: &Model) -> Option<#private::Uuid> {
                     model.owner_id
                 }
@@ -242,17 +257,74 @@ fn generate(resource: &Resource) -> TokenStream {
                     #(#patch_checks)*
                 }
 
+                #template_routes
+
+                fn custom_endpoints() -> #private::Vec<#private::Endpoint> {
+                    use #private::{ViaEndpoints as _, ViaNothing as _};
+                    (&&#private::Probe::<Self>::new()).endpoints()
+                }
+
                 fn from_model(model: Model) -> ::core::result::Result<#private::Record<Self>, #private::DecodeError> {
                     ::core::result::Result::Ok(#private::Record {
                         id: model.id,
                         owner_id: model.owner_id,
+                        template_id: #template_of_model,
                         created_at: model.created_at,
                         updated_at: model.updated_at,
                         data: #ident { #(#decoded,)* },
                     })
                 }
             }
+
+            #template_items
         };
+    }
+}
+
+/// The pieces `templated` adds; empty for other resources.
+struct Templates {
+    column: TokenStream,
+    on_create: TokenStream,
+    of_model: TokenStream,
+    spec: TokenStream,
+    mount: TokenStream,
+    items: TokenStream,
+}
+
+fn templates(private: &TokenStream, resource: &Resource) -> Templates {
+    if !resource.templated {
+        return Templates {
+            column: TokenStream::new(),
+            on_create: TokenStream::new(),
+            of_model: quote!(None),
+            spec: quote!(None),
+            mount: TokenStream::new(),
+            items: TokenStream::new(),
+        };
+    }
+    let ident = &resource.ident;
+    let name = format!("{ident}Template");
+    let path = format!("{}/templates", resource.path.trim_end_matches('/'));
+    let (acl_admins, acl_allow_always) = (&resource.acl_admins, &resource.acl_allow_always);
+    Templates {
+        column: quote!(pub template_id: Option<#private::Uuid>,),
+        on_create: quote!(template_id: sea_orm::ActiveValue::Set(row.template_id),),
+        of_model: quote!(model.template_id),
+        spec: quote!(Some(&TEMPLATES)),
+        mount: quote! {
+            fn mount_templates(router: #private::Router<#private::AppState>) -> #private::Router<#private::AppState> {
+                #private::mount_templates::<Self>(router)
+            }
+        },
+        items: quote! {
+            static TEMPLATES: #private::ResourceSpec =
+                #private::ResourceSpec::templates(#name, #path, &[#(#acl_admins),*], &[#(#acl_allow_always),*]);
+
+            #[automatically_derived]
+            impl #private::Templated for #ident {
+                const TEMPLATES: &'static #private::ResourceSpec = &TEMPLATES;
+            }
+        },
     }
 }
 
@@ -346,7 +418,7 @@ fn option<T: quote::ToTokens>(value: Option<&T>) -> TokenStream {
     }
 }
 
-fn capitalized(word: &str) -> String {
+pub(crate) fn capitalized(word: &str) -> String {
     let mut chars = word.chars();
     chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }

@@ -10,6 +10,7 @@ use proc_macro::TokenStream;
 use syn::parse_macro_input;
 
 mod attr;
+mod endpoints;
 mod enum_derive;
 mod expand;
 mod model;
@@ -18,7 +19,7 @@ mod model;
 #[proc_macro_derive(Crud, attributes(crud, scope))]
 pub fn derive_crud(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);
-    finish("Crud", expand::crud(&input))
+    finish("derive(Crud)", expand::crud(&input))
 }
 
 /// Makes an enum of unit variants a string-backed field type. Documented on
@@ -26,13 +27,34 @@ pub fn derive_crud(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(CrudEnum, attributes(crud))]
 pub fn derive_crud_enum(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);
-    finish("CrudEnum", enum_derive::crud_enum(&input))
+    finish("derive(CrudEnum)", enum_derive::crud_enum(&input))
+}
+
+/// Mounts the `#[endpoint]` methods of an `impl` block of a resource under
+/// its scope. Documented on `fastsaas::endpoints`.
+#[proc_macro_attribute]
+pub fn endpoints(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let block = parse_macro_input!(item as syn::ItemImpl);
+    finish("endpoints", endpoints::endpoints(attr.into(), block))
+}
+
+/// Marks a method of an `#[endpoints]` block as a route; alone it is an
+/// error. Documented on `fastsaas::endpoints`.
+#[proc_macro_attribute]
+pub fn endpoint(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let error = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "`#[endpoint]` only works on a method of an `impl` block marked `#[endpoints]`",
+    );
+    let mut output = error.into_compile_error();
+    output.extend(proc_macro2::TokenStream::from(item));
+    output.into()
 }
 
 fn finish(name: &str, expansion: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
     let tokens = expansion.unwrap_or_else(syn::Error::into_compile_error);
     if std::env::var_os("FASTSAAS_MACROS_DEBUG").is_some() {
-        eprintln!("// #[derive({name})] expands to:\n{tokens}");
+        eprintln!("// #[{name}] expands to:\n{tokens}");
     }
     tokens.into()
 }

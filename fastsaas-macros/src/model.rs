@@ -11,7 +11,9 @@ use crate::attr::{Bounds, CrudField, CrudInput, Number, Scope};
 /// The names the generated SeaORM items take in the expansion's scope.
 const RESERVED_TYPE_NAMES: [&str; 6] = ["Model", "Entity", "Column", "ActiveModel", "PrimaryKey", "Relation"];
 /// The columns every resource gets from the framework.
-const FRAMEWORK_COLUMNS: [&str; 4] = ["id", "owner_id", "created_at", "updated_at"];
+/// (`template_id` only matters to templated ones, but a field of that name
+/// would break the day the resource becomes templated.)
+const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
 /// The operations of `ops(...)`.
 pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", "list", "clear"];
 
@@ -24,6 +26,7 @@ pub(crate) struct Resource {
     pub(crate) acl_admins: Vec<LitStr>,
     pub(crate) acl_allow_always: Vec<LitStr>,
     pub(crate) authenticated: bool,
+    pub(crate) templated: bool,
     pub(crate) doc: String,
     pub(crate) fields: Vec<Field>,
 }
@@ -136,6 +139,13 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
                     )
                     .with_span(&table.span()),
                 );
+            } else if table.starts_with("fastsaas_") {
+                errors.push(
+                    darling::Error::custom(
+                        "tables starting with `fastsaas_` belong to the framework; pick another name",
+                    )
+                    .with_span(&table.span()),
+                );
             }
             table.as_str().to_owned()
         }
@@ -152,7 +162,17 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|field| errors.handle(self::field(field)))
-        .collect();
+        .collect::<Vec<Field>>();
+    if let Some(span) = parsed.templated.is_present().then(|| parsed.templated.span())
+        && !fields.iter().any(|field| field.access == Access::ReadWrite)
+    {
+        errors.push(
+            darling::Error::custom(
+                "`templated` needs a field that is writable and not write_only: templates hold values of such fields",
+            )
+            .with_span(&span),
+        );
+    }
     let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
     let doc = doc_text(&parsed.attrs);
     errors.finish()?;
@@ -165,6 +185,7 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
         acl_admins: scope.acl_admins,
         acl_allow_always: scope.acl_allow_always,
         authenticated: parsed.authenticated.is_present(),
+        templated: parsed.templated.is_present(),
         doc,
         fields,
     })
@@ -295,9 +316,11 @@ fn field(field: CrudField) -> darling::Result<Field> {
     let name = ident.to_string().trim_start_matches("r#").to_owned();
     if FRAMEWORK_COLUMNS.contains(&name.as_str()) {
         errors.push(
-            darling::Error::custom(format!(
-                "`{name}` is a column the framework adds to every resource; rename this field"
-            ))
+            darling::Error::custom(if name == "template_id" {
+                "`template_id` is the column the framework adds to templated resources; rename this field".to_owned()
+            } else {
+                format!("`{name}` is a column the framework adds to every resource; rename this field")
+            })
             .with_span(&ident),
         );
     }
@@ -492,7 +515,7 @@ fn option_inner(ty: &Type) -> Option<&Type> {
 }
 
 /// The text of `///` comments, joined by newlines.
-fn doc_text(attrs: &[Attribute]) -> String {
+pub(crate) fn doc_text(attrs: &[Attribute]) -> String {
     attrs
         .iter()
         .filter(|attr| attr.path().is_ident("doc"))

@@ -51,6 +51,18 @@ fn resource_with_every_field_option() {
 }
 
 #[test]
+fn templated_resource() {
+    let input = parse_quote! {
+        #[scope("/agents", acl_admins = ["superadmin"])]
+        #[crud(templated)]
+        pub struct Agent {
+            pub name: String,
+        }
+    };
+    assert_expansion("templated_resource", crate::expand::crud(&input));
+}
+
+#[test]
 fn renamed_facade() {
     let input = parse_quote! {
         #[scope("/notes")]

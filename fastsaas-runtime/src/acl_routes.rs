@@ -18,9 +18,9 @@ use crate::access::{self, effect_name, entry_of};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, PathIds};
+use crate::guarded::Guarded;
 use crate::identity::entities::acl_entry;
 use crate::identity::{Principal, caller_of, field, internal, rejected};
-use crate::resource::Resource;
 use crate::routes::{created, deleted, route_all, route_both};
 use crate::validate::check;
 
@@ -106,8 +106,8 @@ struct Explanation {
 }
 
 /// Mounts `{scope}/{id}/acl...` for `T`.
-pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
-    let path = T::SPEC.path;
+pub(crate) fn mount<T: Guarded>(router: Router<AppState>) -> Router<AppState> {
+    let path = T::spec().path;
     let routes: [(String, MethodRouter<AppState>); 3] = [
         (format!("{path}/{{id}}/acl"), get(list_object::<T>).post(add_object::<T>)),
         (format!("{path}/{{id}}/acl/check"), get(check_object::<T>)),
@@ -125,38 +125,32 @@ pub(crate) fn mount_type_wide(router: Router<AppState>) -> Router<AppState> {
 /// The row `id` of `T` when `caller` may manage its entries: its owner, an
 /// admin of the owning organization, or a holder of an `acl_admins` role.
 /// Others get 404 if they cannot read it, else 403.
-pub(crate) async fn managed<T: Resource>(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Option<Uuid>> {
-    let model = T::Entity::find()
-        .filter(T::ID.eq(id))
-        .one(app.db())
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-    let owner = T::owner_of(&model);
+pub(crate) async fn managed<T: Guarded>(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Option<Uuid>> {
+    let owner = T::owner(app.db(), id).await?;
     let manages = owner.is_some_and(|owner| owner == caller.id || caller.admin_of.contains(&owner))
-        || caller.holds_any(T::SPEC.acl_admins)
-        || caller.holds_any(T::SPEC.acl_allow_always);
+        || caller.holds_any(T::spec().acl_admins)
+        || caller.holds_any(T::spec().acl_allow_always);
     if manages {
         return Ok(owner);
     }
     // Managing is not an action entries can grant: a caller who may read the
     // object learns it may not manage it (403); anyone else, nothing (404).
-    if access::decision(app.db(), T::SPEC, caller, "read", Some((id, owner))).await?.allowed {
-        Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::SPEC.name)))
+    if access::decision(app.db(), T::spec(), caller, "read", Some((id, owner))).await?.allowed {
+        Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::spec().name)))
     } else {
-        Err(ApiError::not_found(T::SPEC.name))
+        Err(ApiError::not_found(T::spec().name))
     }
 }
 
 /// `GET {scope}/{id}/acl`.
-async fn list_object<T: Resource>(
+async fn list_object<T: Guarded>(
     State(app): State<AppState>,
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<Vec<EntryView>>> {
     managed::<T>(&app, &principal.caller(), id).await?;
     let rows = acl_entry::Entity::find()
-        .filter(acl_entry::Column::ResourceType.eq(T::SPEC.name))
+        .filter(acl_entry::Column::ResourceType.eq(T::spec().name))
         .filter(acl_entry::Column::ObjectId.eq(id))
         .order_by_asc(acl_entry::Column::CreatedAt)
         .order_by_asc(acl_entry::Column::Id)
@@ -172,7 +166,7 @@ async fn list_object<T: Resource>(
 }
 
 /// `POST {scope}/{id}/acl` `{principal_id, action, effect}`.
-async fn add_object<T: Resource>(
+async fn add_object<T: Guarded>(
     State(app): State<AppState>,
     principal: Principal,
     ObjectId(id): ObjectId,
@@ -186,7 +180,8 @@ async fn add_object<T: Resource>(
     let mut errors = Vec::new();
     check(&ACTION, &input.action, &mut errors);
     rejected(errors)?;
-    let row = insert(&app, T::SPEC, Some(id), input.principal_id, input.action, input.effect).await?;
+    app.check_action(T::spec(), "action", &input.action)?;
+    let row = insert(&app, T::spec(), Some(id), input.principal_id, input.action, input.effect).await?;
     let view = EntryView { id: row.id, principal_id: row.principal_id, action: row.action, effect: input.effect };
     Ok(created(uri.path(), row.id, view))
 }
@@ -214,7 +209,7 @@ async fn insert(
 }
 
 /// `DELETE {scope}/{id}/acl/{entry_id}`.
-async fn remove_object<T: Resource>(
+async fn remove_object<T: Guarded>(
     State(app): State<AppState>,
     principal: Principal,
     PathIds(ids): PathIds,
@@ -223,7 +218,7 @@ async fn remove_object<T: Resource>(
     managed::<T>(&app, &principal.caller(), id).await?;
     let removed = acl_entry::Entity::delete_many()
         .filter(acl_entry::Column::Id.eq(entry_id))
-        .filter(acl_entry::Column::ResourceType.eq(T::SPEC.name))
+        .filter(acl_entry::Column::ResourceType.eq(T::spec().name))
         .filter(acl_entry::Column::ObjectId.eq(id))
         .exec(app.db())
         .await
@@ -235,7 +230,7 @@ async fn remove_object<T: Resource>(
 /// principal (default: the caller) may do the action, which rule of
 /// DESIGN.md section 3 decided and which entry. For the object's managers,
 /// or for a caller asking about itself.
-async fn check_object<T: Resource>(
+async fn check_object<T: Guarded>(
     State(app): State<AppState>,
     principal: Principal,
     ObjectId(id): ObjectId,
@@ -245,18 +240,19 @@ async fn check_object<T: Resource>(
         ApiError::InvalidQuery(format!("{err}; expected `?action=..` and optionally `&principal_id=..`"))
     })?;
     let caller = principal.caller();
+    if let Some(message) = app.unknown_action(T::spec(), &query.action) {
+        return Err(ApiError::InvalidQuery(message));
+    }
     let subject_id = query.principal_id.unwrap_or(caller.id);
     let owner = if subject_id == caller.id {
-        let model = T::Entity::find().filter(T::ID.eq(id)).one(app.db()).await.map_err(internal)?;
-        let model = model.ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-        let owner = T::owner_of(&model);
-        access::authorize(app.db(), T::SPEC, &caller, "read", id, owner).await?;
+        let owner = T::owner(app.db(), id).await?;
+        access::authorize(app.db(), T::spec(), &caller, "read", id, owner).await?;
         owner
     } else {
         managed::<T>(&app, &caller, id).await?
     };
     let subject = if subject_id == caller.id { caller } else { caller_of(app.db(), subject_id).await? };
-    let decision = access::decision(app.db(), T::SPEC, &subject, &query.action, Some((id, owner))).await?;
+    let decision = access::decision(app.db(), T::spec(), &subject, &query.action, Some((id, owner))).await?;
     Ok(Json(Explanation {
         allowed: decision.allowed,
         rule: decision.step,
@@ -307,6 +303,7 @@ async fn add_type_wide(
     rejected(errors)?;
     let (spec, action) = resource_and_action(&app, &input.resource)?;
     require_acl_admin(spec, &principal.caller())?;
+    app.check_action(spec, "resource", action)?;
     let row = insert(&app, spec, None, input.principal_id, action.to_owned(), input.effect).await?;
     Ok(created(uri.path(), row.id, TypeEntryView::from(row)))
 }

@@ -6,9 +6,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::MethodRouter;
-use fastsaas_core::{ResourceSpec, Settings};
+use std::collections::HashMap;
+
+use fastsaas_core::acl::ANY_ACTION;
+use fastsaas_core::error::FieldErrorCode;
+use fastsaas_core::{ApiError, ApiResult, EndpointSpec, Operation, ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
+use crate::endpoints::Endpoint;
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::resource::Resource;
@@ -24,6 +29,8 @@ struct SharedState {
     settings: Settings,
     identity: Identity,
     resources: Vec<&'static ResourceSpec>,
+    /// The custom actions of each type, by type name.
+    custom_actions: HashMap<&'static str, Vec<&'static str>>,
 }
 
 impl AppState {
@@ -54,6 +61,27 @@ impl AppState {
     pub(crate) fn resource_spec(&self, name: &str) -> Option<&'static ResourceSpec> {
         self.0.resources.iter().copied().find(|spec| spec.name == name)
     }
+
+    /// Why ACL entries of the type `spec` may not name `action`, if they
+    /// may not: it is not an operation, one of the type's custom actions,
+    /// or `*`. The message lists the actions the type has.
+    pub(crate) fn unknown_action(&self, spec: &ResourceSpec, action: &str) -> Option<String> {
+        let custom = self.0.custom_actions.get(spec.name).map(Vec::as_slice).unwrap_or_default();
+        let operations = Operation::ALL.map(Operation::as_str);
+        if action == ANY_ACTION || operations.contains(&action) || custom.contains(&action) {
+            return None;
+        }
+        let known: Vec<&str> = operations.iter().chain(custom).copied().chain([ANY_ACTION]).collect();
+        Some(format!("{} has no action `{action}`; it has {}", spec.name, known.join(", ")))
+    }
+
+    /// The 400 naming `field` when `action` is unknown to `spec`'s type.
+    pub(crate) fn check_action(&self, spec: &ResourceSpec, field: &str, action: &str) -> ApiResult<()> {
+        match self.unknown_action(spec, action) {
+            Some(message) => Err(ApiError::field(field, FieldErrorCode::Invalid, message)),
+            None => Ok(()),
+        }
+    }
 }
 
 type EnsureTable =
@@ -64,6 +92,7 @@ type EnsureTable =
 #[derive(Clone, Copy)]
 pub(crate) struct Registration {
     pub(crate) spec: &'static ResourceSpec,
+    endpoints: fn() -> Vec<&'static EndpointSpec>,
     pub(crate) mount: fn(Router<AppState>) -> Router<AppState>,
     ensure_table: EnsureTable,
 }
@@ -105,6 +134,7 @@ impl App {
     pub fn resource<T: Resource>(mut self) -> App {
         self.resources.push(Registration {
             spec: T::SPEC,
+            endpoints: || T::custom_endpoints().iter().map(Endpoint::spec).collect(),
             mount: routes::mount::<T>,
             ensure_table: |db| Box::pin(db::ensure_table::<T>(db)),
         });
@@ -155,9 +185,16 @@ impl App {
         for registration in &self.resources {
             (registration.ensure_table)(&db).await?;
         }
-        let document = openapi::document(self.resources.iter().map(|r| r.spec));
-        let resources = self.resources.iter().map(|r| r.spec).collect();
-        let state = AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources }));
+        let endpoints: Vec<(&'static ResourceSpec, Vec<&'static EndpointSpec>)> =
+            self.resources.iter().map(|r| (r.spec, (r.endpoints)())).collect();
+        let document = openapi::document(&endpoints);
+        let custom_actions = endpoints
+            .iter()
+            .map(|(spec, endpoints)| (spec.name, endpoints.iter().map(|endpoint| endpoint.action).collect()))
+            .collect();
+        let resources = self.guarded_specs();
+        let state =
+            AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources, custom_actions }));
         let framework = acl_routes::mount_type_wide(identity::mount(Router::new()));
         let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
         let router =
@@ -179,23 +216,29 @@ impl App {
         axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.map_err(serve_error)
     }
 
+    /// Every type ACL entries can name: the resources and their templates.
+    fn guarded_specs(&self) -> Vec<&'static ResourceSpec> {
+        self.resources.iter().flat_map(|r| std::iter::once(r.spec).chain(r.spec.templates)).collect()
+    }
+
     fn check_unique(&self) -> Result<(), StartupError> {
-        for (index, later) in self.resources.iter().enumerate() {
-            for earlier in &self.resources[..index] {
-                let clash = if earlier.spec.path == later.spec.path {
-                    Some(("scope path", later.spec.path))
-                } else if earlier.spec.table == later.spec.table {
-                    Some(("table", later.spec.table))
+        let specs = self.guarded_specs();
+        for (index, later) in specs.iter().enumerate() {
+            for earlier in &specs[..index] {
+                // The framework's tables (`fastsaas_`, which the derive
+                // refuses for resources) are shared by the templates of all types.
+                let shared = earlier.table.starts_with("fastsaas_");
+                let clash = if earlier.name == later.name {
+                    Some(("type name", later.name))
+                } else if earlier.path == later.path {
+                    Some(("scope path", later.path))
+                } else if earlier.table == later.table && !shared {
+                    Some(("table", later.table))
                 } else {
                     None
                 };
                 if let Some((what, value)) = clash {
-                    return Err(StartupError::Duplicate {
-                        what,
-                        value,
-                        first: earlier.spec.name,
-                        second: later.spec.name,
-                    });
+                    return Err(StartupError::Duplicate { what, value, first: earlier.name, second: later.name });
                 }
             }
         }

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::crud::ObjectId;
 use crate::error::db_error;
 use crate::identity::Principal;
-use crate::resource::{Record, Resource};
+use crate::resource::{Record, Resource, record_of};
 
 /// The action a route checks, when it is not the method's default. The
 /// `#[endpoint(action = "...")]` attribute sets it; custom routes may insert
@@ -80,10 +80,6 @@ impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
             .map_err(|err| db_error(T::SPEC, err))?
             .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
         access::authorize(state.db(), T::SPEC, &principal.caller(), action, id, T::owner_of(&model)).await?;
-        let record = T::from_model(model).map_err(|err| {
-            tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
-            ApiError::Internal
-        })?;
-        Ok(Authorized { record, principal })
+        Ok(Authorized { record: record_of::<T>(model)?, principal })
     }
 }

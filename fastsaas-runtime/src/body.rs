@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The framework's columns: returned on every record, never accepted.
-pub(crate) const FRAMEWORK_COLUMNS: [&str; 4] = ["id", "owner_id", "created_at", "updated_at"];
+pub(crate) const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
 
 /// Which body is being read: a create or PUT needs every required field (a
 /// create may also name its `owner_id`); a PATCH may carry any subset.
@@ -49,11 +49,24 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     body: Body,
     limit: usize,
 ) -> Result<T, ApiError> {
+    parse_json(spec, shape, &read_json_bytes(headers, body, limit).await?)
+}
+
+/// The bytes of a JSON body, once its content type and size are right.
+pub(crate) async fn read_json_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
     check_content_type(headers)?;
-    let bytes = read_limited(headers, body, limit).await?;
+    read_limited(headers, body, limit).await
+}
+
+/// Parses `bytes` as `T`, or explains in one error everything wrong with it.
+pub(crate) fn parse_json<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8]) -> Result<T, ApiError> {
     // The common case costs one typed parse; the slow analysis runs only to
     // explain a failure.
-    serde_json::from_slice(&bytes).map_err(|err| explain::<T>(spec, shape, &bytes, err))
+    serde_json::from_slice(bytes).map_err(|err| explain::<T>(spec, shape, bytes, err))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

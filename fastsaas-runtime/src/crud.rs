@@ -31,9 +31,7 @@ use crate::resource::{NewRow, Resource};
 use crate::routes::created;
 use crate::{access, keys};
 
-/// `POST /items`: 201 with the record and its `Location`. The owner is the
-/// caller, or the `owner_id` asked for if the rules allow the caller to
-/// create for it (an organization it administers); else 403.
+/// `POST /items`: 201 with the record and its `Location`.
 pub(crate) async fn create<T: Resource>(
     State(app): State<AppState>,
     principal: Principal,
@@ -43,11 +41,24 @@ pub(crate) async fn create<T: Resource>(
 ) -> ApiResult<Response> {
     let input: T::Create =
         read_json(BodySpec::of(T::SPEC), BodyShape::Create, &headers, body, app.body_limit()).await?;
+    let model = create_row::<T>(&app, &principal.caller(), input, None).await?;
+    Ok(created(uri.path(), T::id_of(&model), model))
+}
+
+/// The one create path, for `POST /items` and for clones of a template:
+/// validation, then ownership — the caller, or the `owner_id` asked for if
+/// the rules let the caller create for it (an organization it
+/// administers), else 403 — then the insert.
+pub(crate) async fn create_row<T: Resource>(
+    app: &AppState,
+    caller: &Caller,
+    input: T::Create,
+    template_id: Option<Uuid>,
+) -> ApiResult<T::Model> {
     validated(&input, T::validate_create)?;
-    let caller = principal.caller();
-    let row =
-        NewRow { id: Uuid::new_v4(), owner_id: Some(T::requested_owner(&input).unwrap_or(caller.id)), now: Utc::now() };
-    let decision = access::decision(app.db(), T::SPEC, &caller, "create", Some((row.id, row.owner_id))).await?;
+    let owner_id = Some(T::requested_owner(&input).unwrap_or(caller.id));
+    let row = NewRow { id: Uuid::new_v4(), owner_id, template_id, now: Utc::now() };
+    let decision = access::decision(app.db(), T::SPEC, caller, "create", Some((row.id, row.owner_id))).await?;
     if !decision.allowed {
         return Err(ApiError::Forbidden(format!(
             "you may not create a {} owned by {}",
@@ -55,8 +66,7 @@ pub(crate) async fn create<T: Resource>(
             row.owner_id.unwrap_or_default()
         )));
     }
-    let model = T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
-    Ok(created(uri.path(), row.id, model))
+    T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
 }
 
 /// The row `id` of `T` once `caller` may do `action` on it: 404 if missing
@@ -230,9 +240,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let PathIds(ids) = PathIds::from_request_parts(parts, state).await?;
-        ids.first().copied().map(ObjectId).ok_or_else(|| ApiError::InvalidId(String::new()))
+        let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await else {
+            return Err(undecodable(parts));
+        };
+        // `{id}`, or the first parameter of framework routes such as `/acl/{id}`.
+        let id = params.iter().find(|(name, _)| name == "id").or(params.first());
+        let (_, text) = id.ok_or_else(|| ApiError::InvalidId(String::new()))?;
+        Uuid::parse_str(text).map(ObjectId).map_err(|_| ApiError::InvalidId(text.clone()))
     }
+}
+
+/// The 400 for a path that is not valid percent-encoded UTF-8 (say `%FF`),
+/// showing its last segment as it was sent.
+fn undecodable(parts: &http::request::Parts) -> ApiError {
+    let raw = parts.uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    ApiError::InvalidId(raw.to_owned())
 }
 
 /// Every parameter of the path (`/roles/{id}/members/{user_id}`) as a UUID,
@@ -245,9 +267,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
 
     async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await else {
-            // Not decodable (say `%FF`): show the last segment as it was sent.
-            let raw = parts.uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-            return Err(ApiError::InvalidId(raw.to_owned()));
+            return Err(undecodable(parts));
         };
         params
             .into_iter()

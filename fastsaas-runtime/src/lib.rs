@@ -12,9 +12,12 @@ mod app;
 mod authorized;
 mod body;
 mod crud;
+mod ctx;
+pub mod endpoints;
 pub mod db;
 mod error;
 pub mod field;
+mod guarded;
 pub mod identity;
 mod keys;
 mod migrations;
@@ -23,16 +26,20 @@ mod query;
 pub mod resource;
 mod routes;
 mod telemetry;
+pub mod templates;
 pub mod testing;
 pub mod validate;
 
 pub use app::{App, AppState};
 pub use authorized::{Authorized, RouteAction};
+pub use ctx::Ctx;
+pub use endpoints::{Endpoint, Endpoints};
 pub use error::StartupError;
 pub use field::{DecodeError, Field, StringEnum};
 pub use identity::{Principal, PrincipalKind, SUPERADMIN};
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use resource::{NewRow, Record, Resource};
+pub use templates::Templated;
 
 /// Re-exported so generated code and users share the exact versions.
 pub use sea_orm;

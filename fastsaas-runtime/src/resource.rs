@@ -8,6 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use fastsaas_core::ApiError;
+
+use crate::app::AppState;
 use crate::field::DecodeError;
 
 /// The framework-owned values of a new row.
@@ -17,6 +20,8 @@ pub struct NewRow {
     pub id: Uuid,
     /// The owner (a user or an organization), if any.
     pub owner_id: Option<Uuid>,
+    /// The template the row was cloned from (templated resources only).
+    pub template_id: Option<Uuid>,
     /// The creation time, also the first `updated_at`.
     pub now: DateTime<Utc>,
 }
@@ -28,6 +33,10 @@ pub struct Record<T> {
     pub id: Uuid,
     /// The owner, if any.
     pub owner_id: Option<Uuid>,
+    /// The template the record was cloned from, for a templated resource
+    /// (absent from the JSON when `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<Uuid>,
     /// When the row was created.
     pub created_at: DateTime<Utc>,
     /// When the row was last changed.
@@ -81,6 +90,8 @@ pub trait Resource: Sized + Send + Sync + 'static {
     fn replace_row(input: Self::Create, id: Uuid, now: DateTime<Utc>) -> Self::ActiveModel;
     /// The changes of a PATCH: the fields present replaced.
     fn patch_row(input: Self::Patch, id: Uuid, now: DateTime<Utc>) -> Self::ActiveModel;
+    /// The id of a row.
+    fn id_of(model: &Self::Model) -> Uuid;
     /// The owner of a row.
     fn owner_of(model: &Self::Model) -> Option<Uuid>;
     /// The `owner_id` a create body asks for (refused in a PUT body).
@@ -91,4 +102,25 @@ pub trait Resource: Sized + Send + Sync + 'static {
     fn validate_patch(input: &Self::Patch, errors: &mut Vec<FieldError>);
     /// The user's struct from a row.
     fn from_model(model: Self::Model) -> Result<Record<Self>, DecodeError>;
+
+    /// The templates' routes of a templated resource.
+    #[doc(hidden)]
+    fn mount_templates(router: axum::Router<AppState>) -> axum::Router<AppState> {
+        router
+    }
+
+    /// The endpoints of the type's `#[endpoints]` block, if it has one.
+    #[doc(hidden)]
+    fn custom_endpoints() -> Vec<crate::endpoints::Endpoint> {
+        Vec::new()
+    }
+}
+
+/// The record of a row, or a logged 500 for a row that does not fit its
+/// type (edited by hand, or left by an older version of the struct).
+pub(crate) fn record_of<T: Resource>(model: T::Model) -> Result<Record<T>, ApiError> {
+    T::from_model(model).map_err(|err| {
+        tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
+        ApiError::Internal
+    })
 }

@@ -26,7 +26,8 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
     let path = T::SPEC.path;
     let router = route_both(router, path, collection);
     let router = route_both(router, &format!("{path}/{{id}}"), item);
-    crate::keys::mount::<T>(crate::acl_routes::mount::<T>(router))
+    let router = crate::keys::mount::<T>(crate::acl_routes::mount::<T>(router));
+    crate::endpoints::mount::<T>(T::mount_templates(router))
 }
 
 /// Routes each `(path, methods)` with and without a trailing slash.

@@ -39,6 +39,7 @@ pub(crate) static ORGANIZATIONS: ResourceSpec = ResourceSpec {
     acl_admins: &[SUPERADMIN],
     acl_allow_always: &[SUPERADMIN],
     authenticated: false,
+    templates: None,
     fields: &ORG_FIELDS,
     doc: "A group of users that can own resources together.",
 };

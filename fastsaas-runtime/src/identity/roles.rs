@@ -40,6 +40,7 @@ pub(crate) static ROLES: ResourceSpec = ResourceSpec {
     acl_admins: &[SUPERADMIN],
     acl_allow_always: &[SUPERADMIN],
     authenticated: false,
+    templates: None,
     fields: &ROLE_FIELDS,
     doc: "A named set of users that ACL entries and scopes can name.",
 };

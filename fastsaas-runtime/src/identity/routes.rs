@@ -48,6 +48,7 @@ pub(crate) static USERS: ResourceSpec = ResourceSpec {
     acl_admins: &[super::SUPERADMIN],
     acl_allow_always: &[super::SUPERADMIN],
     authenticated: false,
+    templates: None,
     fields: &USER_FIELDS,
     doc: "A person who signs in.",
 };

@@ -11,6 +11,7 @@ mod m0001_identity;
 mod m0002_organizations;
 mod m0003_acl;
 mod m0004_api_keys;
+mod m0005_templates;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_organizations::Migration),
             Box::new(m0003_acl::Migration),
             Box::new(m0004_api_keys::Migration),
+            Box::new(m0005_templates::Migration),
         ]
     }
 

@@ -3,7 +3,8 @@
 //! page schemas, and the problem types each route can answer.
 
 use fastsaas_core::error::PROBLEM_JSON;
-use fastsaas_core::{Access, FieldKind, FieldSpec, Operation, ProblemKind, ResourceSpec, Rule};
+use fastsaas_core::resource::TEMPLATES_TABLE;
+use fastsaas_core::{Access, EndpointSpec, FieldKind, FieldSpec, Operation, ProblemKind, ResourceSpec, Rule};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
@@ -13,17 +14,30 @@ use utoipa::openapi::{
     ResponseBuilder, Schema,
 };
 
+mod endpoints;
 mod identity;
 
 use crate::body::FRAMEWORK_COLUMNS;
 use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 
 /// The OpenAPI document of an app serving `resources`.
-pub(crate) fn document<'a>(resources: impl Iterator<Item = &'a ResourceSpec>) -> serde_json::Value {
+pub(crate) fn document(served: &[(&ResourceSpec, Vec<&EndpointSpec>)]) -> serde_json::Value {
     let mut paths = PathsBuilder::new();
     let mut components =
         ComponentsBuilder::new().schema("Problem", problem_schema()).schema("FieldError", field_error_schema());
-    for spec in resources {
+    let resources: Vec<&ResourceSpec> = served.iter().map(|(spec, _)| *spec).collect();
+    for (spec, endpoints) in served {
+        for endpoint in endpoints {
+            let (path, method, operation) = endpoints::operation(spec, endpoint);
+            paths = paths.path(path, PathItem::new(method, operation));
+        }
+    }
+    for templated in resources.iter().filter_map(|spec| spec.templates.map(|templates| (*spec, templates))) {
+        for (path, method, operation) in template_operations(templated) {
+            paths = paths.path(path, PathItem::new(method, operation));
+        }
+    }
+    for spec in resources.iter().flat_map(|spec| std::iter::once(*spec).chain(spec.templates)) {
         components = components
             .schema(spec.name, record_schema(spec))
             .schema(format!("{}Create", spec.name), input_schema(spec, true))
@@ -119,7 +133,11 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
         };
         let path = if is_item_operation(op) { format!("{}/{{id}}", spec.path) } else { spec.path.to_owned() };
         for (method, summary, builder) in variants {
-            let operation = finish_operation(spec, op, builder).summary(Some(summary)).build();
+            let mut builder = finish_operation(spec, op, builder).summary(Some(summary));
+            if method == HttpMethod::Put {
+                builder = builder.operation_id(Some(format!("replace_{}", operation_key(spec))));
+            }
+            let operation = builder.build();
             routes.push((path.clone(), method, operation));
         }
     }
@@ -243,6 +261,82 @@ fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::opena
     ]
 }
 
+/// What names a type in operation ids: its table, or for templates (which
+/// share one table) their path, `agents_templates`.
+fn operation_key(spec: &ResourceSpec) -> String {
+    if spec.table == TEMPLATES_TABLE {
+        spec.path.trim_matches('/').replace('/', "_")
+    } else {
+        spec.table.to_owned()
+    }
+}
+
+/// The routes templates have beyond CRUD: `resolved` and `clone`.
+fn template_operations(
+    (spec, templates): (&ResourceSpec, &ResourceSpec),
+) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
+    let (name, template) = (spec.name, templates.name);
+    let common = |summary: String| {
+        OperationBuilder::new()
+            .tag(template)
+            .summary(Some(summary))
+            .parameter(identity::uuid_parameter("id"))
+            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+            .response("400", problem("The id is not a UUID", &[ProblemKind::InvalidId]))
+            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+            .response(
+                "404",
+                problem(&format!("No such {template}, or the caller may not read it"), &[ProblemKind::NotFound]),
+            )
+    };
+    let overrides = RequestBodyBuilder::new()
+        .description(Some(format!(
+            "Values of {name} fields (shaped like a PATCH body, plus `owner_id`), deep-merged over the resolved params"
+        )))
+        .content("application/json", json_content(schema_ref(&format!("{name}Patch"))))
+        .build();
+    vec![
+        (
+            format!("{}/{{id}}/resolved", templates.path),
+            HttpMethod::Get,
+            common(format!("The params of a {template} with its parents', deep-merged root first"))
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("The merged values")
+                        .content("application/json", json_content(schema_ref(&format!("{name}Patch")))),
+                )
+                .build(),
+        ),
+        (
+            format!("{}/{{id}}/clone", templates.path),
+            HttpMethod::Post,
+            common(format!("Create a {name} from a {template}"))
+                .description(Some(
+                    "Needs `read` on the template and `create` on the type; the merged values are validated as a create. \
+                     Later changes to the template do not change the clone.",
+                ))
+                .request_body(Some(overrides))
+                .response(
+                    "201",
+                    ResponseBuilder::new()
+                        .description(format!("The new {name}, with its URL in `Location`"))
+                        .content("application/json", json_content(schema_ref(name))),
+                )
+                .response(
+                    "400",
+                    problem(
+                        "The merged values are not a valid create",
+                        &[ProblemKind::InvalidId, ProblemKind::MalformedJson, ProblemKind::Validation],
+                    ),
+                )
+                .response("403", problem("The caller may not create this", &[ProblemKind::Forbidden]))
+                .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]))
+                .build(),
+        ),
+    ]
+}
+
 /// Whether `op` acts on one object (`/items/{id}`) rather than the collection.
 fn is_item_operation(op: Operation) -> bool {
     matches!(op, Operation::Read | Operation::Update | Operation::Delete)
@@ -255,7 +349,7 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, mut builder: OperationBu
     let name = spec.name;
     builder = builder
         .tag(name)
-        .operation_id(Some(format!("{}_{}", op.as_str(), spec.table)))
+        .operation_id(Some(format!("{}_{}", op.as_str(), operation_key(spec))))
         .description((!spec.doc.is_empty()).then_some(spec.doc));
     if on_item {
         builder = builder
@@ -425,8 +519,13 @@ fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
         }
         object = object.property(field.name, schema).required(field.name);
     }
-    for name in &FRAMEWORK_COLUMNS[2..] {
+    for name in &FRAMEWORK_COLUMNS[2..4] {
         object = object.property(*name, read_only(field_schema(FieldKind::DateTime, false))).required(*name);
+    }
+    if spec.templates.is_some() {
+        let template_id = read_only(field_schema(FieldKind::Uuid, true))
+            .description(Some("The template this record was cloned from; null if it was not"));
+        object = object.property(FRAMEWORK_COLUMNS[4], template_id).required(FRAMEWORK_COLUMNS[4]);
     }
     object
 }

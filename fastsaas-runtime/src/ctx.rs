@@ -1,0 +1,46 @@
+//! [`Ctx`]: the app and the caller, for code that acts on someone's behalf.
+
+use axum::extract::FromRequestParts;
+use fastsaas_core::ApiError;
+use http::request::Parts;
+
+use crate::app::AppState;
+use crate::identity::Principal;
+
+/// The app and the signed-in caller a piece of code acts for. As an
+/// extractor it answers 401 without valid credentials.
+///
+/// Framework operations that take a `Ctx`, such as
+/// [`Templated::clone_from_template`](crate::Templated::clone_from_template),
+/// apply the caller's permissions exactly as the HTTP routes do.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    app: AppState,
+    principal: Principal,
+}
+
+impl Ctx {
+    /// The context of `principal` acting in `app`.
+    pub fn new(app: AppState, principal: Principal) -> Ctx {
+        Ctx { app, principal }
+    }
+
+    /// The app: its database and settings.
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    /// The caller.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, app).await?;
+        Ok(Ctx { app: app.clone(), principal })
+    }
+}

@@ -1,0 +1,132 @@
+//! Custom endpoints: the methods of an `#[endpoints] impl T` block, mounted
+//! under `T`'s scope when `T` is registered, each checking its own action.
+//!
+//! `#[derive(Crud)]` cannot see an `#[endpoints]` block, so it asks, through
+//! [`Probe`], whether `T` implements [`Endpoints`]: method resolution on a
+//! concrete type picks the impl for `&Probe<T>` when `T: Endpoints` and
+//! falls back to the one for `Probe<T>` otherwise ("autoref
+//! specialization"). No second registration, no global registry.
+
+use std::marker::PhantomData;
+
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::{Extension, Router};
+use fastsaas_core::{EndpointMethod, EndpointSpec};
+
+use crate::app::AppState;
+use crate::authorized::RouteAction;
+use crate::resource::Resource;
+use crate::routes::route_both;
+
+/// A resource with custom endpoints: implemented by `#[endpoints]`, never
+/// by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[endpoints]` block",
+    label = "custom endpoints come from an `#[endpoints] impl` block of this type"
+)]
+pub trait Endpoints: Resource {
+    /// The endpoints, each with its handler.
+    fn endpoints() -> Vec<Endpoint>;
+}
+
+/// One custom endpoint: its description and its handler.
+pub struct Endpoint {
+    spec: &'static EndpointSpec,
+    methods: MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("spec", self.spec).finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint serving `spec` with `handler`; the route's ACL action is
+    /// set for [`Authorized`](crate::Authorized).
+    pub fn new<H, X>(spec: &'static EndpointSpec, handler: H) -> Endpoint
+    where
+        H: Handler<X, AppState>,
+        X: 'static,
+    {
+        let filter = match spec.method {
+            EndpointMethod::Get => MethodFilter::GET,
+            EndpointMethod::Post => MethodFilter::POST,
+            EndpointMethod::Put => MethodFilter::PUT,
+            EndpointMethod::Patch => MethodFilter::PATCH,
+            EndpointMethod::Delete => MethodFilter::DELETE,
+        };
+        let methods = MethodRouter::new().on(filter, handler).layer(Extension(RouteAction(spec.action)));
+        Endpoint { spec, methods }
+    }
+
+    /// The endpoint's description.
+    pub fn spec(&self) -> &'static EndpointSpec {
+        self.spec
+    }
+}
+
+/// Mounts `T`'s custom endpoints under its scope path.
+pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
+    T::custom_endpoints().into_iter().fold(router, |router, endpoint| {
+        let path = format!("{}{}", T::SPEC.path, endpoint.spec.path.trim_end_matches('/'));
+        route_both(router, &path, endpoint.methods)
+    })
+}
+
+/// Asks whether `T` has custom endpoints; see the module docs.
+#[doc(hidden)]
+pub struct Probe<T>(PhantomData<T>);
+
+impl<T> Probe<T> {
+    /// A probe for `T`.
+    #[allow(clippy::new_without_default, reason = "only the derive's output makes one")]
+    pub const fn new() -> Probe<T> {
+        Probe(PhantomData)
+    }
+}
+
+/// The endpoints of a `T` with an `#[endpoints]` block.
+#[doc(hidden)]
+pub trait ViaEndpoints {
+    fn endpoints(&self) -> Vec<Endpoint>;
+}
+
+impl<T: Endpoints> ViaEndpoints for &Probe<T> {
+    fn endpoints(&self) -> Vec<Endpoint> {
+        <T as Endpoints>::endpoints()
+    }
+}
+
+/// No endpoints, for a `T` without an `#[endpoints]` block.
+#[doc(hidden)]
+pub trait ViaNothing {
+    fn endpoints(&self) -> Vec<Endpoint>;
+}
+
+impl<T> ViaNothing for Probe<T> {
+    fn endpoints(&self) -> Vec<Endpoint> {
+        Vec::new()
+    }
+}
+
+/// Compile-time checks the `#[endpoints]` output runs on each argument and
+/// return type, so a wrong type is reported on the user's token rather than
+/// as an unsatisfied `Handler` bound.
+#[doc(hidden)]
+pub mod checks {
+    use axum::extract::{FromRequest, FromRequestParts};
+    use axum::response::IntoResponse;
+
+    use crate::app::AppState;
+
+    /// Every argument but the last reads only the request's head.
+    pub fn extractor_from_parts<T: FromRequestParts<AppState>>() {}
+
+    /// The last argument may read the body.
+    pub fn extractor<M, T: FromRequest<AppState, M>>() {}
+
+    /// The returned value becomes the response.
+    pub fn response<T: IntoResponse>() {}
+}

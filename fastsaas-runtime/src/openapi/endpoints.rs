@@ -1,0 +1,67 @@
+//! The OpenAPI operation of a custom endpoint, from its description.
+
+use fastsaas_core::{EndpointMethod, EndpointSpec, FieldKind, ProblemKind, ResourceSpec};
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{Required, ResponseBuilder};
+
+use super::{json_content, operation_key, problem, scalar};
+
+/// The path, method and operation of `endpoint` of `spec`.
+pub(super) fn operation(spec: &ResourceSpec, endpoint: &EndpointSpec) -> (String, HttpMethod, Operation) {
+    let method = match endpoint.method {
+        EndpointMethod::Get => HttpMethod::Get,
+        EndpointMethod::Post => HttpMethod::Post,
+        EndpointMethod::Put => HttpMethod::Put,
+        EndpointMethod::Patch => HttpMethod::Patch,
+        EndpointMethod::Delete => HttpMethod::Delete,
+    };
+    let needs = format!("Checks the `{}` permission on the {} of the path.", endpoint.action, spec.name);
+    let description = if endpoint.doc.is_empty() { needs } else { format!("{}\n\n{needs}", endpoint.doc) };
+    let mut builder = OperationBuilder::new()
+        .tag(spec.name)
+        .operation_id(Some(format!("{}_{}", endpoint.function, operation_key(spec))))
+        .summary((!endpoint.summary.is_empty()).then_some(endpoint.summary))
+        .description(Some(description))
+        .response("200", ResponseBuilder::new().description("Success").build())
+        .response("500", problem("The server failed", &[ProblemKind::Internal]));
+    for param in endpoint.params {
+        let schema = if param.is_id { scalar(FieldKind::Uuid) } else { scalar(FieldKind::Text) };
+        builder = builder.parameter(
+            ParameterBuilder::new()
+                .name(param.name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(schema)),
+        );
+    }
+    if endpoint.params.iter().any(|param| param.is_id) {
+        builder = builder
+            .response("400", problem("An id in the path is not a UUID", &[ProblemKind::InvalidId]))
+            .response("403", problem("Readable, but not allowed", &[ProblemKind::Forbidden]))
+            .response(
+                "404",
+                problem(&format!("No such {}, or the caller may not read it", spec.name), &[ProblemKind::NotFound]),
+            );
+    }
+    if endpoint.json_body {
+        let any = ObjectBuilder::new().schema_type(SchemaType::AnyValue).into();
+        builder = builder
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content("application/json", json_content(any))
+                    .build(),
+            ))
+            .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]));
+    }
+    if endpoint.authenticated {
+        builder = builder
+            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]));
+    }
+    let path = format!("{}{}", spec.path, endpoint.path.trim_end_matches('/'));
+    (path, method, builder.build())
+}

@@ -1,0 +1,341 @@
+//! The routes of `{scope}/templates`, and the clone both the route and
+//! [`Templated::clone_from_template`](super::Templated) use.
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use fastsaas_core::acl::Caller;
+use fastsaas_core::error::FieldErrorCode;
+use fastsaas_core::resource::TEMPLATE_FIELDS;
+use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Page, ResourceSpec};
+use http::{HeaderMap, StatusCode};
+use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::entity::{self, Column, Entity};
+use super::{Templated, Templates, chain};
+use crate::app::AppState;
+use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_json_bytes};
+use crate::crud::{ObjectId, create_row, page_of};
+use crate::identity::{Principal, internal, rejected};
+use crate::resource::Resource;
+use crate::routes::{created, route_all};
+use crate::validate::check;
+use crate::{access, acl_routes, query};
+
+const TEMPLATE_BODY: BodySpec = BodySpec { name: "Template", fields: &TEMPLATE_FIELDS };
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTemplate {
+    name: String,
+    #[serde(default)]
+    parent_id: Option<Uuid>,
+    params: Map<String, Value>,
+    #[serde(default)]
+    owner_id: Option<Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateChanges {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::field::present")]
+    parent_id: Option<Option<Uuid>>,
+    #[serde(default)]
+    params: Option<Map<String, Value>>,
+}
+
+/// Mounts `{scope}/templates...` and the templates' ACL routes for `T`
+/// (called by the derive's output; not a public API).
+#[doc(hidden)]
+pub fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
+    let path = T::TEMPLATES.path;
+    let routes = [
+        (path.to_owned(), post(create::<T>).get(list::<T>)),
+        (format!("{path}/{{id}}"), get(read::<T>).patch(update::<T>).put(replace::<T>).delete(delete::<T>)),
+        (format!("{path}/{{id}}/resolved"), get(resolved::<T>)),
+        (format!("{path}/{{id}}/clone"), post(clone::<T>)),
+    ];
+    acl_routes::mount::<Templates<T>>(route_all(router, routes))
+}
+
+/// The template `id` once `caller` may do `action` on it (404/403 as for
+/// any object).
+async fn authorized(
+    app: &AppState,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    action: &str,
+    id: Uuid,
+) -> ApiResult<entity::Model> {
+    let template = chain::find(app.db(), spec, id).await?;
+    access::authorize(app.db(), spec, caller, action, id, template.owner_id).await?;
+    Ok(template)
+}
+
+/// The leaf-first ancestry of a parent the caller names: 404 unless it
+/// exists and the caller may read it.
+async fn parent_chain(
+    app: &AppState,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    parent_id: Uuid,
+) -> ApiResult<Vec<entity::Model>> {
+    let parent = authorized(app, spec, caller, "read", parent_id).await.map_err(|err| {
+        if let ApiError::NotFound(_) = err { ApiError::not_found(&format!("parent {}", spec.name)) } else { err }
+    })?;
+    chain::ancestry(app.db(), spec, parent).await
+}
+
+/// Checks `params` as values of `T`'s readable and writable fields: the
+/// shape of a PATCH body (`null` allowed everywhere: it removes a value),
+/// and the validation rules. Errors name `params.<field>`.
+fn check_params<T: Resource>(params: &Map<String, Value>) -> ApiResult<()> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut present = Map::new();
+    for (name, value) in params {
+        match T::SPEC.field(name) {
+            Some(field) if field.access == Access::WriteOnly => errors.push(FieldError::new(
+                name.as_str(),
+                FieldErrorCode::Invalid,
+                "a write-only value is not kept in a template, which others may read; send it when cloning",
+            )),
+            Some(_) if value.is_null() => {}
+            _ => {
+                present.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&present).map_err(|_| ApiError::Internal)?;
+    match parse_json::<T::Patch>(BodySpec::of(T::SPEC), BodyShape::Partial, &bytes) {
+        Ok(patch) => T::validate_patch(&patch, &mut errors),
+        Err(ApiError::Validation(found)) => errors.extend(found),
+        Err(other) => return Err(other),
+    }
+    for error in &mut errors {
+        error.field = format!("params.{}", error.field);
+    }
+    rejected(errors)
+}
+
+/// `POST {scope}/templates` `{name, parent_id?, params, owner_id?}`.
+async fn create<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let spec = T::TEMPLATES;
+    let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Create, &headers, body, app.body_limit()).await?;
+    let mut errors = Vec::new();
+    check(&TEMPLATE_FIELDS[0], &input.name, &mut errors);
+    rejected(errors)?;
+    check_params::<T>(&input.params)?;
+    let caller = principal.caller();
+    if let Some(parent_id) = input.parent_id {
+        let parent = parent_chain(&app, spec, &caller, parent_id).await?;
+        chain::check_parent(app.db(), spec, None, &parent).await?;
+    }
+    let (id, owner_id, now) = (Uuid::new_v4(), input.owner_id.unwrap_or(caller.id), Utc::now());
+    if !access::decision(app.db(), spec, &caller, "create", Some((id, Some(owner_id)))).await?.allowed {
+        return Err(ApiError::Forbidden(format!("you may not create a {} owned by {owner_id}", spec.name)));
+    }
+    let template = entity::ActiveModel {
+        id: Set(id),
+        resource_type: Set(spec.name.to_owned()),
+        name: Set(input.name),
+        parent_id: Set(input.parent_id),
+        params: Set(Value::Object(input.params)),
+        owner_id: Set(Some(owner_id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(app.db())
+    .await
+    .map_err(internal)?;
+    Ok(created(uri.path(), id, template))
+}
+
+/// `GET {scope}/templates/{id}`.
+async fn read<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<Json<entity::Model>> {
+    Ok(Json(authorized(&app, T::TEMPLATES, &principal.caller(), "read", id).await?))
+}
+
+/// `PATCH {scope}/templates/{id}` `{name?, parent_id?, params?}`: `params`
+/// replaces the template's own params as a whole.
+async fn update<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<entity::Model>> {
+    let caller = principal.caller();
+    authorized(&app, T::TEMPLATES, &caller, "update", id).await?;
+    let changes: TemplateChanges =
+        read_json(TEMPLATE_BODY, BodyShape::Partial, &headers, body, app.body_limit()).await?;
+    change::<T>(&app, &caller, id, changes).await
+}
+
+/// `PUT {scope}/templates/{id}` `{name, parent_id?, params}`: every field
+/// replaced (a missing `parent_id` makes the template a root).
+async fn replace<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<entity::Model>> {
+    let caller = principal.caller();
+    authorized(&app, T::TEMPLATES, &caller, "update", id).await?;
+    let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    if input.owner_id.is_some() {
+        return Err(ApiError::field(
+            "owner_id",
+            FieldErrorCode::ReadOnly,
+            "the owner is set when the template is created",
+        ));
+    }
+    let changes =
+        TemplateChanges { name: Some(input.name), parent_id: Some(input.parent_id), params: Some(input.params) };
+    change::<T>(&app, &caller, id, changes).await
+}
+
+/// Checks and stores the changes of a PATCH or PUT.
+async fn change<T: Templated>(
+    app: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    changes: TemplateChanges,
+) -> ApiResult<Json<entity::Model>> {
+    let spec = T::TEMPLATES;
+    let mut errors = Vec::new();
+    check(&TEMPLATE_FIELDS[0], &changes.name, &mut errors);
+    rejected(errors)?;
+    if let Some(params) = &changes.params {
+        check_params::<T>(params)?;
+    }
+    if let Some(Some(parent_id)) = changes.parent_id {
+        let parent = parent_chain(app, spec, caller, parent_id).await?;
+        chain::check_parent(app.db(), spec, Some(id), &parent).await?;
+    }
+    let template = entity::ActiveModel {
+        id: Unchanged(id),
+        name: changes.name.map_or(NotSet, Set),
+        parent_id: changes.parent_id.map_or(NotSet, Set),
+        params: changes.params.map_or(NotSet, |params| Set(Value::Object(params))),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .update(app.db())
+    .await
+    .map_err(|err| match err {
+        sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_) => ApiError::not_found(spec.name),
+        other => internal(other),
+    })?;
+    Ok(Json(template))
+}
+
+/// `DELETE {scope}/templates/{id}`: 409 while templates hang under it.
+/// Objects cloned from it keep their values and their `template_id`.
+async fn delete<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<StatusCode> {
+    let spec = T::TEMPLATES;
+    authorized(&app, spec, &principal.caller(), "delete", id).await?;
+    if chain::has_children(app.db(), spec, id).await? {
+        return Err(ApiError::Conflict(format!(
+            "other templates have this {} as their parent; delete or re-parent them first",
+            spec.name
+        )));
+    }
+    let removed = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::ResourceType.eq(spec.name))
+        .exec(app.db())
+        .await
+        .map_err(internal)?;
+    crate::routes::deleted(&removed, spec.name)
+}
+
+/// `GET {scope}/templates`: the templates the caller may read, a page.
+async fn list<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Page<entity::Model>>> {
+    let spec = T::TEMPLATES;
+    let query = query::parse(spec, raw.as_deref())?;
+    let mut select = Entity::find().filter(Column::ResourceType.eq(spec.name));
+    if let Some(readable) = access::permitted_rows(app.db(), spec, &principal.caller(), "read").await? {
+        select = select.filter(readable);
+    }
+    Ok(Json(page_of(app.db(), spec, &query, select, Column::Id, Column::CreatedAt).await?))
+}
+
+/// `GET {scope}/templates/{id}/resolved`: the params of the chain, merged.
+async fn resolved<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+) -> ApiResult<Json<Value>> {
+    let template = authorized(&app, T::TEMPLATES, &principal.caller(), "read", id).await?;
+    Ok(Json(chain::resolve(&chain::ancestry(app.db(), T::TEMPLATES, template).await?)))
+}
+
+/// `POST {scope}/templates/{id}/clone` `{...field overrides, owner_id?}`:
+/// 201 with the new record, whose `Location` is under the resource's scope.
+async fn clone<T: Templated>(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let bytes = read_json_bytes(&headers, body, app.body_limit()).await?;
+    let overrides: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(&bytes).map_err(|err| ApiError::MalformedJson(err.to_string()))?
+    };
+    let model = clone_template::<T>(&app, &principal.caller(), id, overrides).await?;
+    Ok(created(T::SPEC.path, T::id_of(&model), model))
+}
+
+/// A new `T` from template `id`: its resolved params deep-merged with
+/// `overrides`, then the create path of `T`.
+pub(super) async fn clone_template<T: Templated>(
+    app: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    overrides: Value,
+) -> ApiResult<T::Model> {
+    let Value::Object(mut overrides) = overrides else {
+        return Err(ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"));
+    };
+    let template = authorized(app, T::TEMPLATES, caller, "read", id).await?;
+    let mut values = chain::resolve(&chain::ancestry(app.db(), T::TEMPLATES, template).await?);
+    let owner = overrides.remove("owner_id");
+    json_patch::merge(&mut values, &Value::Object(overrides));
+    if let (Some(owner), Value::Object(values)) = (owner, &mut values) {
+        values.insert("owner_id".to_owned(), owner);
+    }
+    let bytes = serde_json::to_vec(&values).map_err(|_| ApiError::Internal)?;
+    let input: T::Create = parse_json(BodySpec::of(T::SPEC), BodyShape::Create, &bytes)?;
+    create_row::<T>(app, caller, input, Some(id)).await
+}
