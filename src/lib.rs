@@ -101,7 +101,7 @@ pub use fastsaas_core::{
 };
 pub use fastsaas_runtime::{
     App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
-    PrincipalKind, Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, Templated, testing,
+    PrincipalKind, Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
 };
 
 /// A resource loaded by the `{id}` of the path once the caller passed the
@@ -125,6 +125,33 @@ pub use fastsaas_runtime::{
 /// let app = App::new(Default::default()).resource::<Item>().route("/items/{id}/shout", get(shout));
 /// ```
 pub use fastsaas_runtime::Authorized;
+
+/// A resource marked `#[crud(templated)]`: objects can be cloned from its
+/// templates, over HTTP (`POST {scope}/templates/{id}/clone`) or from Rust
+/// with the caller's permissions.
+///
+/// ```
+/// use fastsaas::axum::extract::Path;
+/// use fastsaas::axum::{Json, routing::post};
+/// use fastsaas::prelude::*;
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/agents")]
+/// #[crud(templated)]
+/// pub struct Agent {
+///     pub name: String,
+///     pub config: serde_json::Value,
+/// }
+///
+/// /// `POST /tonight/{template_id}`: an agent for tonight, from a template.
+/// async fn tonight(ctx: Ctx, Path(template_id): Path<Uuid>) -> ApiResult<Json<Record<Agent>>> {
+///     let overrides = serde_json::json!({"name": "tonight"});
+///     Ok(Json(Agent::clone_from_template(&ctx, template_id, overrides).await?))
+/// }
+///
+/// let app = App::new(Default::default()).resource::<Agent>().route("/tonight/{template_id}", post(tonight));
+/// ```
+pub use fastsaas_runtime::Templated;
 
 /// Templates of `#[crud(templated)]` resources: [`Templated`] and the
 /// chain limit.
@@ -163,7 +190,6 @@ pub mod __private {
     pub use fastsaas_core::{EndpointMethod, EndpointSpec, PathParam};
     pub use fastsaas_runtime::axum::Router;
     pub use fastsaas_runtime::endpoints::{Endpoint, Endpoints, Probe, ViaEndpoints, ViaNothing, checks};
-    pub use std::vec;
     pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
     pub use fastsaas_runtime::sea_orm;
     pub use fastsaas_runtime::templates::mount as mount_templates;
@@ -171,6 +197,7 @@ pub mod __private {
     pub use fastsaas_runtime::{AppState, DecodeError, Field, NewRow, Record, Resource, StringEnum, Templated};
     pub use serde;
     pub use std::string::String;
+    pub use std::vec;
     pub use std::vec::Vec;
     pub use uuid::Uuid;
 

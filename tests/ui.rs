@@ -7,4 +7,5 @@ fn macro_errors() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/crud/*.rs");
     cases.compile_fail("tests/ui/crud_enum/*.rs");
+    cases.compile_fail("tests/ui/endpoints/*.rs");
 }

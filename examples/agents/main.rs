@@ -1,5 +1,6 @@
-//! Agents that belong to users or organizations, act with API keys, and are
-//! shared through ACL entries: users, roles, organizations, permissions.
+//! Agents that belong to users or organizations, act with API keys, are
+//! shared through ACL entries, are cloned from templates, and answer a
+//! custom `status` endpoint.
 //!
 //! Run: `FASTSAAS_ADMIN_EMAIL=admin@example.com FASTSAAS_ADMIN_PASSWORD='change me now' cargo run --example agents`
 //!
@@ -7,20 +8,30 @@
 //! ```text
 //! curl -XPOST localhost:8000/users -H "$H" -d '{"email":"ann@example.com","password":"ann password"}'
 //! curl -XPOST localhost:8000/login -H "$H" -d '{"email":"ann@example.com","password":"ann password"}'
-//! T=<access_token>
-//! curl -XPOST localhost:8000/agents -H "$H" -H "authorization: Bearer $T" -d '{"name":"scraper","config":{}}'
-//! curl -XPOST localhost:8000/agents/<id>/keys -H "authorization: Bearer $T"      # the key, shown once
-//! curl localhost:8000/agents -H "authorization: Bearer <key>"                  # the agent acting
-//! curl "localhost:8000/agents/<id>/acl/check?action=update" -H "authorization: Bearer $T"
+//! T=<access_token>; A="authorization: Bearer $T"
+//! curl -XPOST localhost:8000/agents -H "$H" -H "$A" -d '{"name":"scraper","config":{}}'
+//! curl -XPOST localhost:8000/agents/<id>/keys -H "$A"                  # the key, shown once
+//! curl localhost:8000/agents -H "authorization: Bearer <key>"          # the agent acting
+//! curl "localhost:8000/agents/<id>/acl/check?action=update" -H "$A"
+//! curl localhost:8000/agents/<id>/status -H "$A"                       # a custom endpoint
+//!
+//! # templates: "base scraper" -> "nightly scraper" -> a clone with overrides
+//! curl -XPOST localhost:8000/agents/templates -H "$H" -H "$A" \
+//!   -d '{"name":"base scraper","params":{"config":{"url":"https://example.com","depth":1}}}'
+//! curl -XPOST localhost:8000/agents/templates -H "$H" -H "$A" \
+//!   -d '{"name":"nightly scraper","parent_id":"<base id>","params":{"name":"nightly","config":{"depth":3}}}'
+//! curl localhost:8000/agents/templates/<nightly id>/resolved -H "$A"
+//! curl -XPOST localhost:8000/agents/templates/<nightly id>/clone -H "$H" -H "$A" -d '{"config":{"url":"https://example.org"}}'
 //! ```
 //! The whole contract is in `/openapi.json`.
 
+use fastsaas::axum::Json;
 use fastsaas::prelude::*;
 
 /// A worker that runs tasks for its owner.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/agents", acl_admins = ["superadmin"], acl_allow_always = ["superadmin"])]
-#[crud(authenticated)]
+#[crud(authenticated, templated)]
 pub struct Agent {
     /// What to call it.
     #[crud(validate(length(min = 1, max = 100)), filter, sort)]
@@ -33,6 +44,21 @@ pub struct Agent {
     /// Where it reports; accepted, never shown.
     #[crud(write_only)]
     pub webhook_secret: Option<String>,
+}
+
+/// The answer of `GET /agents/{id}/status`.
+#[derive(Serialize)]
+pub struct AgentStatus {
+    status: String,
+}
+
+#[endpoints]
+impl Agent {
+    /// Whether the agent is idle or busy.
+    #[endpoint(get, "/{id}/status", action = "read")]
+    async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
+        Json(AgentStatus { status: agent.data.status.clone() })
+    }
 }
 
 #[tokio::main]

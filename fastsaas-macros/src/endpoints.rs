@@ -123,6 +123,8 @@ pub(crate) fn endpoints(attr: TokenStream, mut block: ItemImpl) -> syn::Result<T
             errors.push(again.span(), "one `#[endpoint]` per method: a method serves one route");
         }
         if let Some(marker) = markers.first() {
+            // Axum needs an `async fn` even when the body awaits nothing.
+            function.attrs.push(syn::parse_quote!(#[allow(clippy::unused_async)]));
             match marker.parse_args::<EndpointAttr>() {
                 Ok(parsed) => endpoints.extend(endpoint(&private, function, parsed, &mut errors)),
                 Err(err) => errors.0.push(err),
@@ -170,7 +172,10 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
     }
     let method = attr.method.to_string();
     if !METHODS.contains(&method.as_str()) {
-        errors.push(attr.method.span(), format!("unknown HTTP method `{method}`; expected one of {}", METHODS.join(", ")));
+        errors.push(
+            attr.method.span(),
+            format!("unknown HTTP method `{method}`; expected one of {}", METHODS.join(", ")),
+        );
     }
     let params = path_params(&attr.path, errors);
     let action = match &attr.action {
@@ -239,7 +244,10 @@ fn path_params(literal: &LitStr, errors: &mut Errors) -> Vec<String> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             errors.push(literal.span(), format!("`{{{name}}}` is not a parameter name (letters, digits, `_`)"));
         } else if position == 0 && name != "id" {
-            errors.push(literal.span(), format!("the object's id is `{{id}}` in every route of a resource, not `{{{name}}}`"));
+            errors.push(
+                literal.span(),
+                format!("the object's id is `{{id}}` in every route of a resource, not `{{{name}}}`"),
+            );
         } else if params.iter().any(|seen| seen == name) {
             errors.push(literal.span(), format!("`{{{name}}}` appears twice in the path"));
         } else {
@@ -259,7 +267,10 @@ fn check_routes(endpoints: &[Endpoint], errors: &mut Errors) {
         let method = endpoint.method.as_str();
         let shape = path_shape(path);
         if GENERATED.contains(&(method, path)) {
-            errors.push(endpoint.path.span(), format!("every resource already serves `{} {path}`", method.to_uppercase()));
+            errors.push(
+                endpoint.path.span(),
+                format!("every resource already serves `{} {path}`", method.to_uppercase()),
+            );
         } else if let Some(prefix) = RESERVED_PREFIXES.iter().find(|prefix| path.starts_with(*prefix)) {
             errors.push(endpoint.path.span(), format!("paths under `{prefix}` belong to the framework"));
         } else if let Some(first) = seen.get(&(method.to_owned(), shape.clone())) {
@@ -288,7 +299,9 @@ fn path_shape(path: &str) -> String {
 fn parameter_clash(first: &str, second: &str) -> Option<String> {
     for (a, b) in first.split('/').zip(second.split('/')) {
         match (a.starts_with('{'), b.starts_with('{')) {
-            (true, true) if a != b => return Some(format!("`{b}` is called `{a}` at this position in another endpoint")),
+            (true, true) if a != b => {
+                return Some(format!("`{b}` is called `{a}` at this position in another endpoint"));
+            }
             (true, true) => {}
             _ if a != b => return None,
             _ => {}

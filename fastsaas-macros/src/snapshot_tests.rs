@@ -63,6 +63,29 @@ fn templated_resource() {
 }
 
 #[test]
+fn endpoints_block() {
+    let input = parse_quote! {
+        impl Agent {
+            /// Queue a task for this agent.
+            ///
+            /// Needs the `command` permission.
+            #[endpoint(post, "/{id}/command", action = "command")]
+            async fn command(ctx: Ctx, agent: Authorized<Agent>, Json(cmd): Json<Command>) -> ApiResult<Json<TaskRef>> {
+                todo!()
+            }
+
+            #[endpoint(get, "/{id}/status")]
+            async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
+                todo!()
+            }
+
+            fn helper(&self) {}
+        }
+    };
+    assert_expansion("endpoints_block", crate::endpoints::endpoints(proc_macro2::TokenStream::new(), input));
+}
+
+#[test]
 fn renamed_facade() {
     let input = parse_quote! {
         #[scope("/notes")]

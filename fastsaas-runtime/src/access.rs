@@ -77,6 +77,23 @@ pub(crate) async fn decision(
     Ok(decide(caller, &request, &entries))
 }
 
+/// Lets a create of object `id` owned by `owner` go on, or answers 403:
+/// the rules decide as for an action on the new object, so a caller creates
+/// for itself or for an organization it administers.
+pub(crate) async fn authorize_create(
+    db: &DatabaseConnection,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    id: Uuid,
+    owner: Uuid,
+) -> ApiResult<()> {
+    if decision(db, spec, caller, "create", Some((id, Some(owner)))).await?.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("you may not create a {} owned by {owner}", spec.name)))
+    }
+}
+
 /// Lets the request on an existing object go on, or answers 404 to a caller
 /// who may not even read it (its existence is not revealed) and 403 to one
 /// who may read it but not do `action`.

@@ -53,13 +53,23 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
 }
 
 /// The bytes of a JSON body, once its content type and size are right.
-pub(crate) async fn read_json_bytes(
+async fn read_json_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    check_content_type(headers)?;
+    read_limited(headers, body, limit).await
+}
+
+/// Like [`read_json_bytes`], for a body that may be left out: an empty
+/// body needs no content type.
+pub(crate) async fn read_optional_json_bytes(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<axum::body::Bytes, ApiError> {
-    check_content_type(headers)?;
-    read_limited(headers, body, limit).await
+    let bytes = read_limited(headers, body, limit).await?;
+    if !bytes.is_empty() {
+        check_content_type(headers)?;
+    }
+    Ok(bytes)
 }
 
 /// Parses `bytes` as `T`, or explains in one error everything wrong with it.

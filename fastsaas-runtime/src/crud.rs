@@ -56,16 +56,9 @@ pub(crate) async fn create_row<T: Resource>(
     template_id: Option<Uuid>,
 ) -> ApiResult<T::Model> {
     validated(&input, T::validate_create)?;
-    let owner_id = Some(T::requested_owner(&input).unwrap_or(caller.id));
-    let row = NewRow { id: Uuid::new_v4(), owner_id, template_id, now: Utc::now() };
-    let decision = access::decision(app.db(), T::SPEC, caller, "create", Some((row.id, row.owner_id))).await?;
-    if !decision.allowed {
-        return Err(ApiError::Forbidden(format!(
-            "you may not create a {} owned by {}",
-            T::SPEC.name,
-            row.owner_id.unwrap_or_default()
-        )));
-    }
+    let owner_id = T::requested_owner(&input).unwrap_or(caller.id);
+    let row = NewRow { id: Uuid::new_v4(), owner_id: Some(owner_id), template_id, now: Utc::now() };
+    access::authorize_create(app.db(), T::SPEC, caller, row.id, owner_id).await?;
     T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
 }
 
@@ -117,11 +110,7 @@ pub(crate) async fn replace<T: Resource>(
     authorized_row::<T>(&app, &principal.caller(), "update", id).await?;
     let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if T::requested_owner(&input).is_some() {
-        return Err(ApiError::field(
-            "owner_id",
-            FieldErrorCode::ReadOnly,
-            "the owner is set when the object is created",
-        ));
+        return Err(owner_is_fixed());
     }
     validated(&input, T::validate_create)?;
     update_row::<T>(&app, T::replace_row(input, id, Utc::now())).await
@@ -275,6 +264,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
             .collect::<Result<_, _>>()
             .map(PathIds)
     }
+}
+
+/// The 400 for an `owner_id` in a PUT body: the owner is chosen once, at
+/// creation.
+pub(crate) fn owner_is_fixed() -> ApiError {
+    ApiError::field("owner_id", FieldErrorCode::ReadOnly, "the owner is set when the object is created")
 }
 
 fn validated<I>(input: &I, validate: fn(&I, &mut Vec<FieldError>)) -> Result<(), ApiError> {

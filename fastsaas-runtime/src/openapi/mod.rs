@@ -264,11 +264,7 @@ fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::opena
 /// What names a type in operation ids: its table, or for templates (which
 /// share one table) their path, `agents_templates`.
 fn operation_key(spec: &ResourceSpec) -> String {
-    if spec.table == TEMPLATES_TABLE {
-        spec.path.trim_matches('/').replace('/', "_")
-    } else {
-        spec.table.to_owned()
-    }
+    if spec.table == TEMPLATES_TABLE { spec.path.trim_matches('/').replace('/', "_") } else { spec.table.to_owned() }
 }
 
 /// The routes templates have beyond CRUD: `resolved` and `clone`.

@@ -41,22 +41,7 @@ pub trait Templated: Resource {
     /// optionally `owner_id`), then the create path. Needs `read` on the
     /// template and `create` on the type.
     ///
-    /// ```no_run
-    /// use fastsaas::prelude::*;
-    /// use fastsaas::{Ctx, Templated};
-    ///
-    /// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-    /// #[scope("/agents")]
-    /// #[crud(templated)]
-    /// pub struct Agent {
-    ///     pub name: String,
-    ///     pub config: serde_json::Value,
-    /// }
-    ///
-    /// async fn nightly(ctx: Ctx, template_id: Uuid) -> ApiResult<Record<Agent>> {
-    ///     Agent::clone_from_template(&ctx, template_id, serde_json::json!({"name": "tonight"})).await
-    /// }
-    /// ```
+    /// See the `fastsaas` crate for an example.
     fn clone_from_template(
         ctx: &Ctx,
         template_id: Uuid,

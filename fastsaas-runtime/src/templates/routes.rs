@@ -21,8 +21,8 @@ use uuid::Uuid;
 use super::entity::{self, Column, Entity};
 use super::{Templated, Templates, chain};
 use crate::app::AppState;
-use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_json_bytes};
-use crate::crud::{ObjectId, create_row, page_of};
+use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_optional_json_bytes};
+use crate::crud::{ObjectId, create_row, owner_is_fixed, page_of};
 use crate::identity::{Principal, internal, rejected};
 use crate::resource::Resource;
 use crate::routes::{created, route_all};
@@ -126,6 +126,32 @@ fn check_params<T: Resource>(params: &Map<String, Value>) -> ApiResult<()> {
     rejected(errors)
 }
 
+/// Checks what a create or change of template `id` (`None` when new)
+/// sends: the name, the params, and the parent (readable by the caller,
+/// no cycle, not too deep).
+async fn check_template<T: Templated>(
+    app: &AppState,
+    caller: &Caller,
+    id: Option<Uuid>,
+    name: Option<&String>,
+    params: Option<&Map<String, Value>>,
+    parent_id: Option<Uuid>,
+) -> ApiResult<()> {
+    if let Some(name) = name {
+        let mut errors = Vec::new();
+        check(&TEMPLATE_FIELDS[0], name, &mut errors);
+        rejected(errors)?;
+    }
+    if let Some(params) = params {
+        check_params::<T>(params)?;
+    }
+    if let Some(parent_id) = parent_id {
+        let parent = parent_chain(app, T::TEMPLATES, caller, parent_id).await?;
+        chain::check_parent(app.db(), T::TEMPLATES, id, &parent).await?;
+    }
+    Ok(())
+}
+
 /// `POST {scope}/templates` `{name, parent_id?, params, owner_id?}`.
 async fn create<T: Templated>(
     State(app): State<AppState>,
@@ -136,19 +162,10 @@ async fn create<T: Templated>(
 ) -> ApiResult<Response> {
     let spec = T::TEMPLATES;
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Create, &headers, body, app.body_limit()).await?;
-    let mut errors = Vec::new();
-    check(&TEMPLATE_FIELDS[0], &input.name, &mut errors);
-    rejected(errors)?;
-    check_params::<T>(&input.params)?;
     let caller = principal.caller();
-    if let Some(parent_id) = input.parent_id {
-        let parent = parent_chain(&app, spec, &caller, parent_id).await?;
-        chain::check_parent(app.db(), spec, None, &parent).await?;
-    }
     let (id, owner_id, now) = (Uuid::new_v4(), input.owner_id.unwrap_or(caller.id), Utc::now());
-    if !access::decision(app.db(), spec, &caller, "create", Some((id, Some(owner_id)))).await?.allowed {
-        return Err(ApiError::Forbidden(format!("you may not create a {} owned by {owner_id}", spec.name)));
-    }
+    check_template::<T>(&app, &caller, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
+    access::authorize_create(app.db(), spec, &caller, id, owner_id).await?;
     let template = entity::ActiveModel {
         id: Set(id),
         resource_type: Set(spec.name.to_owned()),
@@ -203,11 +220,7 @@ async fn replace<T: Templated>(
     authorized(&app, T::TEMPLATES, &caller, "update", id).await?;
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if input.owner_id.is_some() {
-        return Err(ApiError::field(
-            "owner_id",
-            FieldErrorCode::ReadOnly,
-            "the owner is set when the template is created",
-        ));
+        return Err(owner_is_fixed());
     }
     let changes =
         TemplateChanges { name: Some(input.name), parent_id: Some(input.parent_id), params: Some(input.params) };
@@ -222,16 +235,8 @@ async fn change<T: Templated>(
     changes: TemplateChanges,
 ) -> ApiResult<Json<entity::Model>> {
     let spec = T::TEMPLATES;
-    let mut errors = Vec::new();
-    check(&TEMPLATE_FIELDS[0], &changes.name, &mut errors);
-    rejected(errors)?;
-    if let Some(params) = &changes.params {
-        check_params::<T>(params)?;
-    }
-    if let Some(Some(parent_id)) = changes.parent_id {
-        let parent = parent_chain(app, spec, caller, parent_id).await?;
-        chain::check_parent(app.db(), spec, Some(id), &parent).await?;
-    }
+    let parent_id = changes.parent_id.flatten();
+    check_template::<T>(app, caller, Some(id), changes.name.as_ref(), changes.params.as_ref(), parent_id).await?;
     let template = entity::ActiveModel {
         id: Unchanged(id),
         name: changes.name.map_or(NotSet, Set),
@@ -298,8 +303,9 @@ async fn resolved<T: Templated>(
     Ok(Json(chain::resolve(&chain::ancestry(app.db(), T::TEMPLATES, template).await?)))
 }
 
-/// `POST {scope}/templates/{id}/clone` `{...field overrides, owner_id?}`:
-/// 201 with the new record, whose `Location` is under the resource's scope.
+/// `POST {scope}/templates/{id}/clone` `{...field overrides, owner_id?}`
+/// (or no body: the template as it is): 201 with the new record, whose
+/// `Location` is under the resource's scope.
 async fn clone<T: Templated>(
     State(app): State<AppState>,
     principal: Principal,
@@ -307,7 +313,7 @@ async fn clone<T: Templated>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let bytes = read_json_bytes(&headers, body, app.body_limit()).await?;
+    let bytes = read_optional_json_bytes(&headers, body, app.body_limit()).await?;
     let overrides: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {

@@ -25,6 +25,7 @@ use shadows::*;
 /// A task with every kind of field option.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/tasks", acl_admins = ["superadmin"])]
+#[crud(templated)]
 pub struct Task {
     /// What to do.
     #[crud(validate(length(min = 1, max = 200)), filter, sort)]
@@ -45,6 +46,40 @@ pub struct Task {
     /// Never shown nor accepted.
     #[crud(hidden, default = 0)]
     pub retries: i64,
+}
+
+/// What `GET /tasks/{id}/summary` answers.
+#[derive(Serialize)]
+pub struct Summary {
+    title: String,
+    labels: usize,
+}
+
+/// What `POST /tasks/{id}/labels` takes.
+#[derive(Deserialize)]
+pub struct NewLabel {
+    label: String,
+}
+
+#[endpoints]
+impl Task {
+    /// A short view of a task.
+    #[endpoint(get, "/{id}/summary")]
+    async fn summary(task: Authorized<Task>) -> fastsaas::axum::Json<Summary> {
+        fastsaas::axum::Json(Summary { title: task.data.title.clone(), labels: task.data.labels.len() })
+    }
+
+    /// Checks a label (needs the `label` permission).
+    #[endpoint(post, "/{id}/labels", action = "label")]
+    async fn label(
+        task: Authorized<Task>,
+        fastsaas::axum::Json(new): fastsaas::axum::Json<NewLabel>,
+    ) -> ApiResult<String> {
+        if new.label.is_empty() {
+            return Err(ApiError::Conflict("empty label".into()));
+        }
+        ::core::result::Result::Ok(format!("{} would get {}", task.data.title, new.label))
+    }
 }
 
 /// The state of a task.

@@ -18,4 +18,20 @@ async fn the_user_crate_serves_its_resources() {
     assert_eq!(task["state"], "open");
     assert!(task.get("token").is_none() && task.get("retries").is_none());
     client.post("/events").json(&json!({"what": "x"})).send().await.assert_status(405);
+
+    let id = task["id"].as_str().unwrap_or_default();
+    let summary: Value = client.get(&format!("/tasks/{id}/summary")).send().await.json();
+    assert_eq!(summary, json!({"title": "write docs", "labels": 1}));
+    let labelled = client.post(&format!("/tasks/{id}/labels")).json(&json!({"label": "x"})).send().await;
+    assert_eq!(labelled.text(), "write docs would get x");
+
+    let template = json!({"name": "docs work", "params": {"labels": ["docs"], "extra": {"team": "a"}}});
+    let template: Value = client.post("/tasks/templates").json(&template).send().await.json();
+    let clone = client
+        .post(&format!("/tasks/templates/{}/clone", template["id"].as_str().unwrap_or_default()))
+        .json(&json!({"title": "from a template"}))
+        .send()
+        .await;
+    clone.assert_status(201);
+    assert_eq!(clone.json::<Value>()["extra"], json!({"team": "a"}));
 }
