@@ -169,6 +169,12 @@ pub use uuid::Uuid;
 /// The web layer (axum), re-exported for routes of your own.
 pub use fastsaas_runtime::axum;
 
+/// OpenAPI types (utoipa): `#[derive(utoipa::ToSchema)]` on the body and
+/// response types of custom endpoints puts their schemas in
+/// `/openapi.json`. With `use fastsaas::utoipa;` in scope the derive needs
+/// no dependency of your own.
+pub use fastsaas_runtime::utoipa;
+
 /// The database layer (SeaORM), re-exported so your code and FastSaaS share
 /// one version: `<Item as Resource>::Entity` is a SeaORM entity.
 pub use fastsaas_runtime::sea_orm;
@@ -189,7 +195,9 @@ pub mod __private {
     pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
     pub use fastsaas_core::{EndpointMethod, EndpointSpec, PathParam};
     pub use fastsaas_runtime::axum::Router;
-    pub use fastsaas_runtime::endpoints::{Endpoint, Endpoints, Probe, ViaEndpoints, ViaNothing, checks};
+    pub use fastsaas_runtime::endpoints::{
+        Endpoint, Endpoints, Probe, SchemaProbe, ViaEndpoints, ViaNoSchema, ViaNothing, ViaToSchema, checks,
+    };
     pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
     pub use fastsaas_runtime::sea_orm;
     pub use fastsaas_runtime::templates::mount as mount_templates;

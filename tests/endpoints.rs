@@ -7,6 +7,7 @@ use fastsaas::axum::http::StatusCode;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::{Value, json};
 use fastsaas::testing::{TestClient, TestUser};
+use fastsaas::utoipa::{self, ToSchema};
 
 /// A worker.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -17,12 +18,14 @@ struct Agent {
     status: String,
 }
 
-#[derive(Serialize)]
+/// What `status` answers.
+#[derive(Serialize, ToSchema)]
 struct Status {
     status: String,
 }
 
-#[derive(Deserialize)]
+/// What `command` takes.
+#[derive(Deserialize, ToSchema)]
 struct Command {
     task: String,
 }
@@ -156,12 +159,18 @@ async fn endpoints_are_documented() {
     let command = &doc["paths"]["/agents/{id}/command"]["post"];
     assert_eq!(command["summary"], "Queue a task (needs the `command` permission).");
     assert!(command["description"].as_str().is_some_and(|d| d.contains("`command`")), "{command}");
-    assert!(command["requestBody"]["content"]["application/json"].is_object(), "{command}");
+    let body = &command["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/Command");
+    assert_eq!(doc["components"]["schemas"]["Command"]["properties"]["task"]["type"], "string");
     assert_eq!(command["parameters"][0]["name"], "id");
     assert_eq!(command["operationId"], "command_agents");
     let status = &doc["paths"]["/agents/{id}/status"]["get"];
     assert!(status["description"].as_str().is_some_and(|d| d.contains("Anyone who may read")), "{status}");
     assert!(status["requestBody"].is_null());
+    let answer = &status["responses"]["2XX"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(answer, "#/components/schemas/Status");
+    // A response without a schema is still documented, as a success.
+    assert!(doc["paths"]["/agents/{id}/cache"]["delete"]["responses"]["2XX"].is_object());
     let file = &doc["paths"]["/agents/{id}/files/{name}"]["get"]["parameters"];
     assert_eq!(file[1]["name"], "name");
     assert!(doc["paths"]["/agents/stats"]["get"].is_object());

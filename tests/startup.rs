@@ -101,3 +101,35 @@ fn settings_come_from_defaults_then_file_then_environment() {
     assert!(error.to_string().contains("bnd"), "{error}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn nothing() -> &'static str {
+    "nothing"
+}
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/widgets/templates")]
+#[crud(table = "nested")]
+struct Nested {
+    name: String,
+}
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/widgets")]
+#[crud(table = "templated_widgets", templated)]
+struct TemplatedWidget {
+    name: String,
+}
+
+#[tokio::test]
+async fn clashing_routes_and_templates_paths_stop_start_up() {
+    use fastsaas::axum::routing::get;
+    let app = App::new(Settings::default()).resource::<Widget>().route("/widgets/{id}", get(nothing));
+    let clash = TestClient::try_start(app).await;
+    assert!(matches!(&clash, Err(StartupError::Routes(reason)) if reason.contains("/widgets/{id}")), "{clash:?}");
+    let nested = App::new(Settings::default()).resource::<TemplatedWidget>().resource::<Nested>();
+    let clash = TestClient::try_start(nested).await;
+    assert!(
+        matches!(&clash, Err(StartupError::Duplicate { what: "scope path", value: "/widgets/templates", .. })),
+        "{clash:?}"
+    );
+}

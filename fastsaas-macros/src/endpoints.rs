@@ -70,6 +70,9 @@ struct Endpoint {
     json_body: bool,
     authenticated: bool,
     checks: TokenStream,
+    /// `X` of a `Json<X>` argument, and of a `Json<X>` in the return type.
+    request: Option<Type>,
+    response: Option<Type>,
 }
 
 /// Collects errors so that every problem is reported at once.
@@ -221,6 +224,11 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
         json_body: takes(&["Json"]),
         authenticated: takes(&["Authorized", "Principal", "Ctx"]),
         checks: type_checks(private, &arguments, &signature.output),
+        request: arguments.iter().find_map(|ty| json_payload(ty)),
+        response: match &signature.output {
+            ReturnType::Type(_, ty) => json_payload(ty),
+            ReturnType::Default => None,
+        },
     })
 }
 
@@ -325,6 +333,27 @@ fn last_segment(ty: &Type) -> String {
     path.path.segments.last().map(|segment| segment.ident.to_string()).unwrap_or_default()
 }
 
+/// `X` of the first `Json<X>` in `ty`, looking through generic arguments
+/// and tuples (`ApiResult<(StatusCode, Json<X>)>`).
+fn json_payload(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::Tuple(tuple) => tuple.elems.iter().find_map(json_payload),
+        Type::Paren(inner) => json_payload(&inner.elem),
+        Type::Path(path) => {
+            let segment = path.path.segments.last()?;
+            let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+                return None;
+            };
+            let mut types = arguments.args.iter().filter_map(|argument| match argument {
+                syn::GenericArgument::Type(ty) => Some(ty),
+                _ => None,
+            });
+            if segment.ident == "Json" { types.next().cloned() } else { types.find_map(json_payload) }
+        }
+        _ => None,
+    }
+}
+
 /// Calls that fail to compile on the user's token when an argument is not
 /// an extractor or the return value is not a response.
 fn type_checks(private: &TokenStream, arguments: &[&Type], output: &ReturnType) -> TokenStream {
@@ -341,6 +370,19 @@ fn type_checks(private: &TokenStream, arguments: &[&Type], output: &ReturnType) 
         checks.extend(quote_spanned!(ty.span()=> #private::checks::response::<#ty>();));
     }
     checks
+}
+
+/// A function giving the schema of `ty` if it implements `ToSchema`.
+fn schema_of(private: &TokenStream, ty: Option<&Type>) -> TokenStream {
+    match ty {
+        Some(ty) => quote! {
+            || {
+                use #private::{ViaNoSchema as _, ViaToSchema as _};
+                (&&#private::SchemaProbe::<#ty>::new()).schema()
+            }
+        },
+        None => quote!(|| ::core::option::Option::None),
+    }
 }
 
 fn generate(private: &TokenStream, block: &ItemImpl, endpoints: &[Endpoint]) -> TokenStream {
@@ -372,7 +414,13 @@ fn generate(private: &TokenStream, block: &ItemImpl, endpoints: &[Endpoint]) -> 
     });
     let registered = endpoints.iter().enumerate().map(|(index, endpoint)| {
         let (name, function) = (format_ident!("ENDPOINT_{index}"), &endpoint.function);
-        quote!(#private::Endpoint::new(&#name, <#self_ty>::#function))
+        let endpoint_new = quote!(#private::Endpoint::new(&#name, <#self_ty>::#function));
+        if endpoint.request.is_none() && endpoint.response.is_none() {
+            return endpoint_new;
+        }
+        let (request, response) =
+            (schema_of(private, endpoint.request.as_ref()), schema_of(private, endpoint.response.as_ref()));
+        quote!(#endpoint_new.with_schemas(#request, #response))
     });
     let checks = endpoints.iter().map(|endpoint| &endpoint.checks);
     let impl_span = self_ty.span();

@@ -14,6 +14,9 @@ const RESERVED_TYPE_NAMES: [&str; 6] = ["Model", "Entity", "Column", "ActiveMode
 /// (`template_id` only matters to templated ones, but a field of that name
 /// would break the day the resource becomes templated.)
 const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
+/// The first path segments of the framework's own routes (API.md).
+const FRAMEWORK_PATHS: [&str; 9] =
+    ["users", "login", "refresh", "logout", "me", "roles", "orgs", "acl", "openapi.json"];
 /// The operations of `ops(...)`.
 pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", "list", "clear"];
 
@@ -218,15 +221,19 @@ fn scope(input: &DeriveInput) -> darling::Result<Scope> {
     let scope: Scope = attr.parse_args()?;
     let path = scope.path.value();
     let problem = if !path.starts_with('/') {
-        Some("the scope path must start with `/`, e.g. \"/items\"")
+        Some("the scope path must start with `/`, e.g. \"/items\"".to_owned())
     } else if path.len() > 1 && path.ends_with('/') {
-        Some("the scope path must not end with `/`")
+        Some("the scope path must not end with `/`".to_owned())
     } else if path == "/" {
-        Some("the scope path needs a name after `/`, e.g. \"/items\"")
+        Some("the scope path needs a name after `/`, e.g. \"/items\"".to_owned())
     } else if !path[1..].split('/').all(is_path_segment) {
-        Some("each segment of the scope path takes letters, digits, `-`, `_`, `.` or `~`")
+        Some("each segment of the scope path takes letters, digits, `-`, `_`, `.` or `~`".to_owned())
     } else {
-        None
+        let first = path[1..].split('/').next();
+        FRAMEWORK_PATHS
+            .iter()
+            .find(|taken| first == Some(**taken))
+            .map(|taken| format!("`/{taken}` belongs to the framework's own routes; pick another scope path"))
     };
     match problem {
         Some(message) => Err(darling::Error::custom(message).with_span(&scope.path)),

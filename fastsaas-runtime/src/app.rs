@@ -10,10 +10,10 @@ use std::collections::HashMap;
 
 use fastsaas_core::acl::ANY_ACTION;
 use fastsaas_core::error::FieldErrorCode;
-use fastsaas_core::{ApiError, ApiResult, EndpointSpec, Operation, ResourceSpec, Settings};
+use fastsaas_core::{ApiError, ApiResult, Operation, ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
-use crate::endpoints::Endpoint;
+use crate::endpoints::{Endpoint, EndpointDoc};
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::resource::Resource;
@@ -92,7 +92,7 @@ type EnsureTable =
 #[derive(Clone, Copy)]
 pub(crate) struct Registration {
     pub(crate) spec: &'static ResourceSpec,
-    endpoints: fn() -> Vec<&'static EndpointSpec>,
+    endpoints: fn() -> Vec<EndpointDoc>,
     pub(crate) mount: fn(Router<AppState>) -> Router<AppState>,
     ensure_table: EnsureTable,
 }
@@ -134,7 +134,7 @@ impl App {
     pub fn resource<T: Resource>(mut self) -> App {
         self.resources.push(Registration {
             spec: T::SPEC,
-            endpoints: || T::custom_endpoints().iter().map(Endpoint::spec).collect(),
+            endpoints: || T::custom_endpoints().iter().map(Endpoint::doc).collect(),
             mount: routes::mount::<T>,
             ensure_table: |db| Box::pin(db::ensure_table::<T>(db)),
         });
@@ -179,27 +179,46 @@ impl App {
     pub async fn into_router(self) -> Result<Router, StartupError> {
         self.check_unique()?;
         let identity = Identity::from_settings(&self.settings)?;
+        let endpoints: Vec<(&'static ResourceSpec, Vec<EndpointDoc>)> =
+            self.resources.iter().map(|r| (r.spec, (r.endpoints)())).collect();
+        let document = openapi::document(&endpoints);
+        let custom_actions = endpoints
+            .iter()
+            .map(|(spec, endpoints)| (spec.name, endpoints.iter().map(|endpoint| endpoint.spec.action).collect()))
+            .collect();
+        // Before the database: a clash of routes is a mistake in the code,
+        // reported without touching anything.
+        let router = self.route_table()?;
         let db = db::connect(&self.settings).await?;
         migrations::run(&db).await?;
         identity::ensure_admin(&db, &self.settings).await?;
         for registration in &self.resources {
             (registration.ensure_table)(&db).await?;
         }
-        let endpoints: Vec<(&'static ResourceSpec, Vec<&'static EndpointSpec>)> =
-            self.resources.iter().map(|r| (r.spec, (r.endpoints)())).collect();
-        let document = openapi::document(&endpoints);
-        let custom_actions = endpoints
-            .iter()
-            .map(|(spec, endpoints)| (spec.name, endpoints.iter().map(|endpoint| endpoint.action).collect()))
-            .collect();
         let resources = self.guarded_specs();
         let state =
             AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources, custom_actions }));
-        let framework = acl_routes::mount_type_wide(identity::mount(Router::new()));
-        let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
-        let router =
-            self.routes.into_iter().fold(router, |router, (path, methods)| routes::route_both(router, &path, methods));
         Ok(routes::finish(router, document).with_state(state))
+    }
+
+    /// Every route: the framework's, the resources', then the app's own.
+    /// axum refuses two handlers for one method and path (say an app route
+    /// or an endpoint on a path a resource serves) by panicking; that
+    /// becomes a start-up error naming the route.
+    fn route_table(&self) -> Result<Router<AppState>, StartupError> {
+        let build = || {
+            let framework = acl_routes::mount_type_wide(identity::mount(Router::new()));
+            let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
+            self.routes.iter().fold(router, |router, (path, methods)| routes::route_both(router, path, methods.clone()))
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("two routes clash");
+            StartupError::Routes(reason.to_owned())
+        })
     }
 
     /// Serves the app on `settings.bind` until Ctrl-C or SIGTERM, then lets

@@ -13,6 +13,8 @@ use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Router};
 use fastsaas_core::{EndpointMethod, EndpointSpec};
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
 
 use crate::app::AppState;
 use crate::authorized::RouteAction;
@@ -30,10 +32,26 @@ pub trait Endpoints: Resource {
     fn endpoints() -> Vec<Endpoint>;
 }
 
-/// One custom endpoint: its description and its handler.
+/// One custom endpoint: its description, its handler, and the schemas of
+/// its JSON body and response when their types implement `ToSchema`.
 pub struct Endpoint {
     spec: &'static EndpointSpec,
     methods: MethodRouter<AppState>,
+    request: SchemaOf,
+    response: SchemaOf,
+}
+
+/// The schema of a type, if it has one (see [`SchemaProbe`]).
+pub type SchemaOf = fn() -> Option<TypeSchema>;
+
+/// A type's OpenAPI schema: its name, its schema, and the schemas it refers to.
+pub struct TypeSchema {
+    /// The name in `#/components/schemas`.
+    pub name: String,
+    /// The type's own schema.
+    pub schema: RefOr<Schema>,
+    /// The named schemas it refers to.
+    pub referenced: Vec<(String, RefOr<Schema>)>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -58,13 +76,33 @@ impl Endpoint {
             EndpointMethod::Delete => MethodFilter::DELETE,
         };
         let methods = MethodRouter::new().on(filter, handler).layer(Extension(RouteAction(spec.action)));
-        Endpoint { spec, methods }
+        Endpoint { spec, methods, request: || None, response: || None }
     }
 
-    /// The endpoint's description.
-    pub fn spec(&self) -> &'static EndpointSpec {
-        self.spec
+    /// Adds the schemas of the JSON body and of the response.
+    #[must_use]
+    pub fn with_schemas(self, request: SchemaOf, response: SchemaOf) -> Endpoint {
+        Endpoint { request, response, ..self }
     }
+
+    /// What the OpenAPI document shows of the endpoint.
+    pub(crate) fn doc(&self) -> EndpointDoc {
+        EndpointDoc { spec: self.spec, request: (self.request)(), response: (self.response)() }
+    }
+}
+
+impl std::fmt::Debug for TypeSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypeSchema").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// An endpoint as the OpenAPI document shows it.
+#[derive(Debug)]
+pub(crate) struct EndpointDoc {
+    pub(crate) spec: &'static EndpointSpec,
+    pub(crate) request: Option<TypeSchema>,
+    pub(crate) response: Option<TypeSchema>,
 }
 
 /// Mounts `T`'s custom endpoints under its scope path.
@@ -108,6 +146,47 @@ pub trait ViaNothing {
 impl<T> ViaNothing for Probe<T> {
     fn endpoints(&self) -> Vec<Endpoint> {
         Vec::new()
+    }
+}
+
+/// Asks whether `T` implements `utoipa::ToSchema`, the same way [`Probe`]
+/// asks for endpoints: a body or response type documents itself if it
+/// derives `ToSchema` (through `fastsaas::utoipa`), and is shown as plain
+/// JSON otherwise.
+#[doc(hidden)]
+pub struct SchemaProbe<T>(PhantomData<T>);
+
+impl<T> SchemaProbe<T> {
+    /// A probe for `T`.
+    #[allow(clippy::new_without_default, reason = "only the `#[endpoints]` output makes one")]
+    pub const fn new() -> SchemaProbe<T> {
+        SchemaProbe(PhantomData)
+    }
+}
+
+/// The schema of a `T: ToSchema`.
+#[doc(hidden)]
+pub trait ViaToSchema {
+    fn schema(&self) -> Option<TypeSchema>;
+}
+
+impl<T: ToSchema> ViaToSchema for &SchemaProbe<T> {
+    fn schema(&self) -> Option<TypeSchema> {
+        let mut referenced = Vec::new();
+        T::schemas(&mut referenced);
+        Some(TypeSchema { name: T::name().into_owned(), schema: T::schema(), referenced })
+    }
+}
+
+/// No schema, for other types.
+#[doc(hidden)]
+pub trait ViaNoSchema {
+    fn schema(&self) -> Option<TypeSchema>;
+}
+
+impl<T> ViaNoSchema for SchemaProbe<T> {
+    fn schema(&self) -> Option<TypeSchema> {
+        None
     }
 }
 

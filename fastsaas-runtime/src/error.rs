@@ -37,6 +37,10 @@ pub enum StartupError {
         /// The second resource.
         second: &'static str,
     },
+    /// Two routes clash: the same method and path twice, or one path
+    /// position with two parameter names.
+    #[error("routes clash: {0}")]
+    Routes(String),
     /// A setting is missing or unacceptable (e.g. no JWT secret in production).
     #[error("configuration: {0}")]
     Config(String),

@@ -46,3 +46,7 @@ pub use sea_orm;
 
 /// Re-exported for routes of your own ([`App::route`]).
 pub use axum;
+
+/// Re-exported so that endpoint bodies and responses can
+/// `#[derive(utoipa::ToSchema)]` against the version the docs are built with.
+pub use utoipa;

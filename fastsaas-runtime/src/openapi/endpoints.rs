@@ -1,16 +1,18 @@
 //! The OpenAPI operation of a custom endpoint, from its description.
 
-use fastsaas_core::{EndpointMethod, EndpointSpec, FieldKind, ProblemKind, ResourceSpec};
+use fastsaas_core::{EndpointMethod, FieldKind, ProblemKind, ResourceSpec};
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType};
 use utoipa::openapi::security::SecurityRequirement;
-use utoipa::openapi::{Required, ResponseBuilder};
+use utoipa::openapi::{RefOr, Required, Response, ResponseBuilder, Schema};
 
-use super::{json_content, operation_key, problem, scalar};
+use super::{json_content, operation_key, problem, scalar, schema_ref};
+use crate::endpoints::{EndpointDoc, TypeSchema};
 
-/// The path, method and operation of `endpoint` of `spec`.
-pub(super) fn operation(spec: &ResourceSpec, endpoint: &EndpointSpec) -> (String, HttpMethod, Operation) {
+/// The path, method and operation of `documented` of `spec`.
+pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (String, HttpMethod, Operation) {
+    let endpoint = documented.spec;
     let method = match endpoint.method {
         EndpointMethod::Get => HttpMethod::Get,
         EndpointMethod::Post => HttpMethod::Post,
@@ -25,7 +27,7 @@ pub(super) fn operation(spec: &ResourceSpec, endpoint: &EndpointSpec) -> (String
         .operation_id(Some(format!("{}_{}", endpoint.function, operation_key(spec))))
         .summary((!endpoint.summary.is_empty()).then_some(endpoint.summary))
         .description(Some(description))
-        .response("200", ResponseBuilder::new().description("Success").build())
+        .response("2XX", success(documented.response.as_ref()))
         .response("500", problem("The server failed", &[ProblemKind::Internal]));
     for param in endpoint.params {
         let schema = if param.is_id { scalar(FieldKind::Uuid) } else { scalar(FieldKind::Text) };
@@ -47,12 +49,11 @@ pub(super) fn operation(spec: &ResourceSpec, endpoint: &EndpointSpec) -> (String
             );
     }
     if endpoint.json_body {
-        let any = ObjectBuilder::new().schema_type(SchemaType::AnyValue).into();
         builder = builder
             .request_body(Some(
                 RequestBodyBuilder::new()
                     .required(Some(Required::True))
-                    .content("application/json", json_content(any))
+                    .content("application/json", json_content(schema_of(documented.request.as_ref())))
                     .build(),
             ))
             .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]));
@@ -64,4 +65,22 @@ pub(super) fn operation(spec: &ResourceSpec, endpoint: &EndpointSpec) -> (String
     }
     let path = format!("{}{}", spec.path, endpoint.path.trim_end_matches('/'));
     (path, method, builder.build())
+}
+
+/// A reference to the type's schema, or any JSON value when it has none.
+fn schema_of(schema: Option<&TypeSchema>) -> RefOr<Schema> {
+    match schema {
+        Some(schema) => schema_ref(&schema.name),
+        None => ObjectBuilder::new().schema_type(SchemaType::AnyValue).into(),
+    }
+}
+
+/// The success response: JSON of the response type's schema when the
+/// handler returns `Json<T>` of a `T: ToSchema`.
+fn success(schema: Option<&TypeSchema>) -> Response {
+    let response = ResponseBuilder::new().description("Success");
+    match schema {
+        Some(_) => response.content("application/json", json_content(schema_of(schema))).build(),
+        None => response.build(),
+    }
 }

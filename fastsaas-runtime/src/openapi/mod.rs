@@ -4,7 +4,7 @@
 
 use fastsaas_core::error::PROBLEM_JSON;
 use fastsaas_core::resource::TEMPLATES_TABLE;
-use fastsaas_core::{Access, EndpointSpec, FieldKind, FieldSpec, Operation, ProblemKind, ResourceSpec, Rule};
+use fastsaas_core::{Access, FieldKind, FieldSpec, Operation, ProblemKind, ResourceSpec, Rule};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
@@ -18,10 +18,11 @@ mod endpoints;
 mod identity;
 
 use crate::body::FRAMEWORK_COLUMNS;
+use crate::endpoints::EndpointDoc;
 use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 
 /// The OpenAPI document of an app serving `resources`.
-pub(crate) fn document(served: &[(&ResourceSpec, Vec<&EndpointSpec>)]) -> serde_json::Value {
+pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_json::Value {
     let mut paths = PathsBuilder::new();
     let mut components =
         ComponentsBuilder::new().schema("Problem", problem_schema()).schema("FieldError", field_error_schema());
@@ -30,6 +31,10 @@ pub(crate) fn document(served: &[(&ResourceSpec, Vec<&EndpointSpec>)]) -> serde_
         for endpoint in endpoints {
             let (path, method, operation) = endpoints::operation(spec, endpoint);
             paths = paths.path(path, PathItem::new(method, operation));
+            for schema in endpoint.request.iter().chain(&endpoint.response) {
+                components = components.schema(schema.name.clone(), schema.schema.clone());
+                components = components.schemas_from_iter(schema.referenced.iter().cloned());
+            }
         }
     }
     for templated in resources.iter().filter_map(|spec| spec.templates.map(|templates| (*spec, templates))) {

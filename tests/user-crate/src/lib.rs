@@ -48,12 +48,20 @@ pub struct Task {
     pub retries: i64,
 }
 
-/// What `GET /tasks/{id}/summary` answers.
-#[derive(Serialize)]
-pub struct Summary {
-    title: String,
-    labels: usize,
+/// Response types. utoipa's derive names `Vec` unqualified, so these live
+/// away from the shadowing names above.
+pub mod views {
+    use fastsaas::prelude::*;
+    use fastsaas::utoipa;
+
+    /// What `GET /tasks/{id}/summary` answers (its schema is in `/openapi.json`).
+    #[derive(Serialize, utoipa::ToSchema)]
+    pub struct Summary {
+        pub(crate) title: String,
+        pub(crate) labels: usize,
+    }
 }
+use views::Summary;
 
 /// What `POST /tasks/{id}/labels` takes.
 #[derive(Deserialize)]

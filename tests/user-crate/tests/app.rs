@@ -25,6 +25,9 @@ async fn the_user_crate_serves_its_resources() {
     let labelled = client.post(&format!("/tasks/{id}/labels")).json(&json!({"label": "x"})).send().await;
     assert_eq!(labelled.text(), "write docs would get x");
 
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    assert_eq!(doc["components"]["schemas"]["Summary"]["properties"]["labels"]["type"], "integer");
+
     let template = json!({"name": "docs work", "params": {"labels": ["docs"], "extra": {"team": "a"}}});
     let template: Value = client.post("/tasks/templates").json(&template).send().await.json();
     let clone = client
