@@ -166,15 +166,22 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
         .into_iter()
         .filter_map(|field| errors.handle(self::field(field)))
         .collect::<Vec<Field>>();
-    if let Some(span) = parsed.templated.is_present().then(|| parsed.templated.span())
-        && !fields.iter().any(|field| field.access == Access::ReadWrite)
-    {
-        errors.push(
-            darling::Error::custom(
-                "`templated` needs a field that is writable and not write_only: templates hold values of such fields",
-            )
-            .with_span(&span),
-        );
+    if parsed.templated.is_present() {
+        let span = parsed.templated.span();
+        if !fields.iter().any(|field| field.access == Access::ReadWrite) {
+            errors.push(
+                darling::Error::custom(
+                    "`templated` needs a field that is writable and not write_only: templates hold values of such fields",
+                )
+                .with_span(&span),
+            );
+        }
+        if !ops.iter().any(|op| op == "create") {
+            errors.push(
+                darling::Error::custom("`templated` needs the `create` operation: a clone is a create")
+                    .with_span(&span),
+            );
+        }
     }
     let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
     let doc = doc_text(&parsed.attrs);
