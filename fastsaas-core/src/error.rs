@@ -42,13 +42,15 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// 429: too many attempts; `Retry-After` says when to try again.
     RateLimited,
+    /// 503: a dependency (the database) does not answer.
+    Unavailable,
     /// 500: the server failed; details are in its logs, never in the body.
     Internal,
 }
 
 impl ProblemKind {
     /// Every kind, for documentation.
-    pub const ALL: [ProblemKind; 13] = [
+    pub const ALL: [ProblemKind; 14] = [
         ProblemKind::MalformedJson,
         ProblemKind::Validation,
         ProblemKind::InvalidQuery,
@@ -61,6 +63,7 @@ impl ProblemKind {
         ProblemKind::PayloadTooLarge,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::RateLimited,
+        ProblemKind::Unavailable,
         ProblemKind::Internal,
     ];
 
@@ -79,6 +82,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +102,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "urn:fastsaas:problem:payload-too-large",
             ProblemKind::UnsupportedMediaType => "urn:fastsaas:problem:unsupported-media-type",
             ProblemKind::RateLimited => "urn:fastsaas:problem:rate-limited",
+            ProblemKind::Unavailable => "urn:fastsaas:problem:unavailable",
             ProblemKind::Internal => "urn:fastsaas:problem:internal",
         }
     }
@@ -117,6 +122,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "Payload too large",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::RateLimited => "Too many requests",
+            ProblemKind::Unavailable => "Service unavailable",
             ProblemKind::Internal => "Internal server error",
         }
     }
@@ -223,6 +229,9 @@ pub enum ApiError {
     /// Too many attempts; try again after this many seconds.
     #[error("too many attempts; try again in {0} s")]
     RateLimited(u64),
+    /// A dependency (the database) does not answer; the detail says which.
+    #[error("{0}")]
+    Unavailable(String),
     /// The server failed. The cause is logged where it happened, not shown.
     #[error("the server could not complete the request")]
     Internal,
@@ -254,6 +263,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
             ApiError::RateLimited(_) => ProblemKind::RateLimited,
+            ApiError::Unavailable(_) => ProblemKind::Unavailable,
             ApiError::Internal => ProblemKind::Internal,
         }
     }

@@ -135,8 +135,20 @@ pub(crate) fn endpoints(attr: TokenStream, mut block: ItemImpl) -> syn::Result<T
         }
     }
     check_routes(&endpoints, &mut errors);
-    errors.finish()?;
-    Ok(generate(&private, &block, &endpoints))
+    match errors.finish() {
+        Ok(()) => Ok(generate(&private, &block, &endpoints)),
+        // The block stays, so that its methods and their callers do not
+        // pile further errors on the ones that matter.
+        Err(error) => {
+            for item in &mut block.items {
+                if let ImplItem::Fn(function) = item {
+                    function.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+                }
+            }
+            let error = error.into_compile_error();
+            Ok(quote!(#block #error))
+        }
+    }
 }
 
 /// `crate = "path"` in `#[endpoints(...)]`, for a renamed facade.
@@ -145,13 +157,12 @@ fn facade(attr: TokenStream) -> syn::Result<syn::Path> {
         return Ok(syn::parse_quote!(::fastsaas));
     }
     let parser = |input: ParseStream<'_>| {
-        let key: Token![crate] = input.parse()?;
+        input.parse::<Token![crate]>()?;
         input.parse::<Token![=]>()?;
         let path: LitStr = input.parse()?;
         if !input.is_empty() {
             return Err(input.error("`#[endpoints]` takes only `crate = \"path\"`"));
         }
-        let _ = key;
         path.parse::<syn::Path>()
     };
     syn::parse::Parser::parse2(parser, attr)

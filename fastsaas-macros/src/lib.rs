@@ -1,10 +1,12 @@
-//! The derive macros of FastSaaS. Use them through the `fastsaas` crate,
-//! which documents every attribute: `fastsaas::Crud`, `fastsaas::CrudEnum`.
+//! The macros of FastSaaS. Use them through the `fastsaas` crate, which
+//! documents every attribute: `fastsaas::Crud`, `fastsaas::CrudEnum`,
+//! `fastsaas::endpoints`.
 //!
 //! Each entry point parses, calls an expander returning
 //! `syn::Result<TokenStream>`, and turns errors into `compile_error!`. The
-//! stages live in their own modules: `attr` (options), `model` (checks),
-//! `expand` (code generation).
+//! derive's stages live in their own modules: `attr` (options), `model`
+//! (checks), `expand` (code generation); `endpoints` holds the attribute's
+//! parse, checks and generation for one `impl` block.
 
 use proc_macro::TokenStream;
 use syn::parse_macro_input;

@@ -1,5 +1,6 @@
-//! The machinery of FastSaaS: the [`App`] builder, the database layer, the
-//! generic CRUD handlers every resource shares, OpenAPI, and the test client.
+//! The machinery of FastSaaS: the [`App`] builder, the database layer,
+//! identity and access control, the generic CRUD handlers every resource
+//! shares, templates, custom endpoints, OpenAPI, and the test client.
 //!
 //! Users reach all of this through the `fastsaas` facade; the derive macros
 //! generate implementations of [`Resource`] and [`Field`] that these generic
@@ -18,6 +19,7 @@ pub mod endpoints;
 mod error;
 pub mod field;
 mod guarded;
+mod health;
 pub mod identity;
 mod keys;
 mod migrations;

@@ -112,7 +112,7 @@ pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_js
                 .required("last_used_at"),
         )
         .schema("ApiKeyList", ArrayBuilder::new().items(schema_ref("ApiKey")));
-    let (paths, components) = identity::add(paths, components);
+    let (paths, components) = identity::add(health_operations(paths), components);
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
         .paths(paths.build())
@@ -264,6 +264,36 @@ fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::opena
                 .build(),
         ),
     ]
+}
+
+/// `GET /healthz` and `GET /readyz`.
+fn health_operations(paths: PathsBuilder) -> PathsBuilder {
+    let health = |status: &str| -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .property("status", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([status])))
+            .required("status")
+            .into()
+    };
+    let live = OperationBuilder::new()
+        .tag("Operations")
+        .operation_id(Some("healthz"))
+        .summary(Some("Whether the process serves requests"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("Alive").content("application/json", json_content(health("ok"))),
+        )
+        .build();
+    let ready = OperationBuilder::new()
+        .tag("Operations")
+        .operation_id(Some("readyz"))
+        .summary(Some("Whether the database answers, so the replica can serve traffic"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("Ready").content("application/json", json_content(health("ready"))),
+        )
+        .response("503", problem("The database does not answer", &[ProblemKind::Unavailable]))
+        .build();
+    paths.path("/healthz", PathItem::new(HttpMethod::Get, live)).path("/readyz", PathItem::new(HttpMethod::Get, ready))
 }
 
 /// What names a type in operation ids: its table, or for templates (which
