@@ -71,12 +71,12 @@ fn endpoints_block() {
             /// Needs the `command` permission.
             #[endpoint(post, "/{id}/command", action = "command")]
             async fn command(ctx: Ctx, agent: Authorized<Agent>, Json(cmd): Json<Command>) -> ApiResult<Json<TaskRef>> {
-                todo!()
+                queue(&ctx, &agent, cmd).await.map(Json)
             }
 
             #[endpoint(get, "/{id}/status")]
             async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
-                todo!()
+                Json(AgentStatus::of(&agent))
             }
 
             fn helper(&self) {}

@@ -153,21 +153,25 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
     routes
 }
 
+/// What every route on one object of `name` shares: its tag and summary,
+/// the `{id}` parameter, the bearer scheme, 401, and the 404 that hides
+/// objects the caller may not read.
+fn on_object(builder: OperationBuilder, name: &str, summary: String) -> OperationBuilder {
+    builder
+        .tag(name)
+        .summary(Some(summary))
+        .parameter(identity::uuid_parameter("id"))
+        .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+        .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+        .response("404", problem(&format!("No such {name}, or the caller may not read it"), &[ProblemKind::NotFound]))
+}
+
 /// The API-key routes of an authenticated resource.
 fn key_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
     let (name, keys) = (spec.name, format!("{}/{{id}}/keys", spec.path));
     let secured = |summary: String| {
-        OperationBuilder::new()
-            .tag(name)
-            .summary(Some(summary))
-            .parameter(identity::uuid_parameter("id"))
-            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
-            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+        on_object(OperationBuilder::new(), name, summary)
             .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
-            .response(
-                "404",
-                problem(&format!("No such {name}, or the caller may not read it"), &[ProblemKind::NotFound]),
-            )
     };
     let json = |description: &str, schema: &str| {
         ResponseBuilder::new().description(description).content("application/json", json_content(schema_ref(schema)))
@@ -201,16 +205,9 @@ fn key_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::opena
 /// The per-object ACL routes of a resource.
 fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
     let (name, acl) = (spec.name, format!("{}/{{id}}/acl", spec.path));
-    let hidden = || problem(&format!("No such {name}, or the caller may not read it"), &[ProblemKind::NotFound]);
     let secured = |builder: OperationBuilder, summary: String| {
-        builder
-            .tag(name)
-            .summary(Some(summary))
-            .parameter(identity::uuid_parameter("id"))
-            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
-            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+        on_object(builder, name, summary)
             .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
-            .response("404", hidden())
     };
     let json = |status: &str, description: &str, schema: &str| {
         ResponseBuilder::new()
@@ -308,17 +305,8 @@ fn template_operations(
 ) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
     let (name, template) = (spec.name, templates.name);
     let common = |summary: String| {
-        OperationBuilder::new()
-            .tag(template)
-            .summary(Some(summary))
-            .parameter(identity::uuid_parameter("id"))
-            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+        on_object(OperationBuilder::new(), template, summary)
             .response("400", problem("The id is not a UUID", &[ProblemKind::InvalidId]))
-            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
-            .response(
-                "404",
-                problem(&format!("No such {template}, or the caller may not read it"), &[ProblemKind::NotFound]),
-            )
     };
     let overrides = RequestBodyBuilder::new()
         .description(Some(format!(
