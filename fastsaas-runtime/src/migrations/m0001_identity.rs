@@ -18,6 +18,16 @@ pub(super) fn timestamp(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
 }
 
+/// An index named `name` on `columns` of `table`, in that order.
+pub(super) fn index(name: &str, table: &'static str, columns: &[&'static str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    index.to_owned()
+}
+
 pub(super) fn reference(column: &'static str, table: &'static str) -> ForeignKeyCreateStatement {
     ForeignKey::create().from_col(column).to(table, "id").on_delete(ForeignKeyAction::Cascade).to_owned()
 }
@@ -78,9 +88,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (table, column) in [("fastsaas_refresh_tokens", "user_id"), ("fastsaas_refresh_tokens", "family_id")] {
-            manager
-                .create_index(Index::create().name(format!("idx_{table}_{column}")).table(table).col(column).to_owned())
-                .await?;
+            manager.create_index(index(&format!("idx_{table}_{column}"), table, &[column])).await?;
         }
         Ok(())
     }

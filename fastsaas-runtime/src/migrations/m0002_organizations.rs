@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::m0001_identity::{id, reference, timestamp};
+use super::m0001_identity::{id, index, reference, timestamp};
 
 pub(crate) struct Migration;
 
@@ -40,14 +40,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_fastsaas_memberships_user_id")
-                    .table("fastsaas_memberships")
-                    .col("user_id")
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(index("idx_fastsaas_memberships_user_id", "fastsaas_memberships", &["user_id"])).await
     }
 }

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::m0001_identity::{id, timestamp};
+use super::m0001_identity::{id, index, timestamp};
 
 pub(crate) struct Migration;
 
@@ -36,12 +36,7 @@ impl MigrationTrait for Migration {
             ("idx_fastsaas_acl_type_principal", &["resource_type", "principal_id", "action"][..]),
             ("idx_fastsaas_acl_object", &["object_id"][..]),
         ] {
-            let mut index = Index::create();
-            index.name(name).table("fastsaas_acl_entries");
-            for column in columns {
-                index.col(*column);
-            }
-            manager.create_index(index.to_owned()).await?;
+            manager.create_index(index(name, "fastsaas_acl_entries", columns)).await?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::m0001_identity::{id, timestamp};
+use super::m0001_identity::{id, index, timestamp};
 
 pub(crate) struct Migration;
 
@@ -29,14 +29,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_fastsaas_api_keys_resource")
-                    .table("fastsaas_api_keys")
-                    .col("resource_type")
-                    .col("resource_id")
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_fastsaas_api_keys_resource",
+                "fastsaas_api_keys",
+                &["resource_type", "resource_id"],
+            ))
             .await
     }
 }

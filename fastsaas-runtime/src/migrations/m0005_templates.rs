@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::m0001_identity::{id, timestamp};
+use super::m0001_identity::{id, index, timestamp};
 
 pub(crate) struct Migration;
 
@@ -35,12 +35,7 @@ impl MigrationTrait for Migration {
             ("idx_fastsaas_templates_owner", ["resource_type", "owner_id"]),
             ("idx_fastsaas_templates_parent", ["resource_type", "parent_id"]),
         ] {
-            let mut index = Index::create();
-            index.name(name).table("fastsaas_templates");
-            for column in columns {
-                index.col(column);
-            }
-            manager.create_index(index.to_owned()).await?;
+            manager.create_index(index(name, "fastsaas_templates", &columns)).await?;
         }
         Ok(())
     }
