@@ -48,16 +48,26 @@ pub use fastsaas_macros::CrudEnum;
 ///
 /// `#[endpoint(method, "/path", action = "name")]`: `method` is `get`,
 /// `post`, `put`, `patch` or `delete`; the path starts with `/` and the
-/// object's id in it is `{id}`; `action` is the ACL action that
-/// [`Authorized<T>`] checks (default: `read` for `get`, `update` otherwise),
-/// granted and denied by ACL entries like the built-in ones. Handlers are
-/// `async fn`s taking axum extractors and the framework's ([`Ctx`],
-/// [`Principal`], [`Authorized<T>`]) and returning anything that implements
+/// object's id in it is `{id}`. The framework checks who may call the
+/// route **before the handler runs**, whatever the handler takes:
+///
+/// - `action = "name"` (default: `read` for `get`, `update` otherwise): on
+///   a path with `{id}`, the caller needs the action on that object (404 if
+///   it may not read it, 403 if it may read but not act), and the loaded
+///   object reaches an [`Authorized<T>`] argument without a second query; on
+///   a path without `{id}`, it needs the action type-wide (403). Custom
+///   actions are granted and denied by ACL entries like the built-in ones.
+/// - `signed_in`: anyone with valid credentials (401 otherwise).
+/// - `public`: anyone, with or without credentials.
+///
+/// Handlers are `async fn`s taking axum extractors and the framework's
+/// ([`Ctx`], [`Principal`], [`Authorized<T>`], [`Json<T>`] for a body with
+/// the framework's error rules) and returning anything that implements
 /// `IntoResponse`. Each appears in `/openapi.json` with its path
-/// parameters, its JSON body if it takes one, and its doc comment.
+/// parameters, its JSON body if it takes one, who may call it, and its doc
+/// comment.
 ///
 /// ```
-/// use fastsaas::axum::Json;
 /// use fastsaas::prelude::*;
 ///
 /// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -84,7 +94,13 @@ pub use fastsaas_macros::CrudEnum;
 ///     /// Wakes the agent up (needs the `wake` permission).
 ///     #[endpoint(post, "/{id}/wake", action = "wake")]
 ///     async fn wake(agent: Authorized<Agent>) -> ApiResult<Json<AgentStatus>> {
-///         Ok(Json(AgentStatus { status: format!("{} is awake", agent.data.name) }))
+///         Ok(Json(AgentStatus { status: format!("{} is awake", agent.name) }))
+///     }
+///
+///     /// The service's version, for anyone.
+///     #[endpoint(get, "/version", public)]
+///     async fn version() -> &'static str {
+///         "1"
 ///     }
 /// }
 ///
@@ -103,6 +119,37 @@ pub use fastsaas_runtime::{
     App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
     PrincipalKind, Record, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, testing,
 };
+
+/// A JSON body read with the framework's rules (415 unless declared JSON,
+/// 413 over the body limit, 400 problem+json naming every unknown, missing
+/// or mistyped member), or a JSON response: the default for custom
+/// endpoints' bodies.
+///
+/// ```
+/// use fastsaas::prelude::*;
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/agents")]
+/// pub struct Agent {
+///     pub name: String,
+/// }
+///
+/// #[derive(Deserialize)]
+/// pub struct Rename {
+///     name: String,
+/// }
+///
+/// #[endpoints]
+/// impl Agent {
+///     /// Answers what the agent would be called (`{"nmae": ..}` is a 400
+///     /// naming `nmae`).
+///     #[endpoint(post, "/{id}/preview", action = "read")]
+///     async fn preview(agent: Authorized<Agent>, Json(rename): Json<Rename>) -> Json<String> {
+///         Json(format!("{} would be {}", agent.name, rename.name))
+///     }
+/// }
+/// ```
+pub use fastsaas_runtime::Json;
 
 /// A resource loaded by the `{id}` of the path once the caller passed the
 /// access check for the route's action (404 if it may not read the object,
@@ -132,7 +179,7 @@ pub use fastsaas_runtime::Authorized;
 ///
 /// ```
 /// use fastsaas::axum::extract::Path;
-/// use fastsaas::axum::{Json, routing::post};
+/// use fastsaas::axum::routing::post;
 /// use fastsaas::prelude::*;
 ///
 /// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -182,7 +229,7 @@ pub use fastsaas_runtime::sea_orm;
 /// What an app usually needs: `use fastsaas::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResult, App, Authorized, Crud, CrudEnum, Ctx, DateTime, Page, Principal, Record, Resource,
+        ApiError, ApiResult, App, Authorized, Crud, CrudEnum, Ctx, DateTime, Json, Page, Principal, Record, Resource,
         StartupError, Templated, Utc, Uuid, endpoint, endpoints, serde_json,
     };
     pub use serde::{Deserialize, Serialize};
@@ -193,7 +240,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
-    pub use fastsaas_core::{EndpointMethod, EndpointSpec, PathParam};
+    pub use fastsaas_core::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
     pub use fastsaas_runtime::axum::Router;
     pub use fastsaas_runtime::endpoints::{
         Endpoint, Endpoints, Probe, SchemaProbe, ViaEndpoints, ViaNoSchema, ViaNothing, ViaToSchema, checks,

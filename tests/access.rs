@@ -139,7 +139,7 @@ async fn deny_beats_allow_for_users_roles_organizations_and_everyone() {
         assert!(!titles(&client, &ben).await.contains(&label.to_owned()), "{label}: gone from lists");
         let check: Value = client
             .get(&format!("{path}/acl/check?action=read&principal_id={}", ben.id))
-            .bearer(&ann.token)
+            .bearer(&root.token)
             .send()
             .await
             .json();
@@ -278,4 +278,91 @@ async fn authorized_loads_only_after_the_check() {
     entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
     client.get(&path).bearer(&ben.token).send().await.assert_status(200);
     client.post(&path).bearer(&ben.token).send().await.assert_status(403);
+}
+
+#[tokio::test]
+async fn ownership_is_never_chosen_freely() {
+    let World { client, root, ann, ben } = world().await;
+    // A type-wide `create` lets Ben create, but only for himself or an
+    // organization he administers.
+    let grant = json!({"resource": "Doc.create", "principal_id": ben.id, "effect": "allow"});
+    client.post("/acl").bearer(&root.token).json(&grant).send().await.assert_status(201);
+    let org: Value = client.post("/orgs").bearer(&ann.token).json(&json!({"name": "ann's org"})).send().await.json();
+    let roles: Value = client.get("/roles").bearer(&root.token).send().await.json();
+    let role = roles["items"][0]["id"].clone();
+    for owner in [json!(ann.id), org["id"].clone(), role, json!(Uuid::new_v4())] {
+        let body = json!({"title": "planted", "owner_id": owner});
+        assert_eq!(status(&client, &ben, Method::POST, "/docs", body).await, 403, "owner {owner}");
+    }
+    let own = create_doc(&client, &ben, json!({"title": "mine", "owner_id": ben.id})).await;
+    assert_eq!(own["owner_id"], ben.id.to_string());
+    // A role in `acl_allow_always` may create for anyone.
+    let for_ann = create_doc(&client, &root, json!({"title": "for ann", "owner_id": ann.id})).await;
+    assert_eq!(for_ann["owner_id"], ann.id.to_string());
+}
+
+#[tokio::test]
+async fn entries_naming_list_or_clear_are_refused_since_nothing_consults_them() {
+    let World { client, root, ann, ben } = world().await;
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
+    for action in ["list", "clear"] {
+        let body = json!({"principal_id": ben.id, "action": action, "effect": "allow"});
+        let refused = client.post(&format!("/docs/{doc}/acl")).bearer(&ann.token).json(&body).send().await;
+        refused.assert_status(400);
+        assert!(refused.text().contains("read") && refused.text().contains("delete"), "{}", refused.text());
+        let type_wide = json!({"resource": format!("Doc.{action}"), "principal_id": ben.id, "effect": "allow"});
+        client.post("/acl").bearer(&root.token).json(&type_wide).send().await.assert_status(400);
+        let check = format!("/docs/{doc}/acl/check?action={action}&principal_id={}", ann.id);
+        client.get(&check).bearer(&ann.token).send().await.assert_status(400);
+    }
+}
+
+/// Rows of `table` that mention `id`, read from the test's database.
+async fn rows_naming(client: &TestClient, sql: &str, id: &str) -> usize {
+    use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
+    let Ok(db) = Database::connect(client.settings().database_url.as_str()).await else {
+        panic!("the test database");
+    };
+    let statement =
+        Statement::from_sql_and_values(db.get_database_backend(), sql, [id.parse::<Uuid>().unwrap_or_default().into()]);
+    let rows = db.query_all_raw(statement).await.unwrap_or_default().len();
+    let _ = db.close().await;
+    rows
+}
+
+#[tokio::test]
+async fn deleting_takes_entries_and_owned_objects_along() {
+    let World { client, ann, ben, .. } = world().await;
+    let entries_on = "SELECT id FROM fastsaas_acl_entries WHERE object_id = $1";
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
+    entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
+    assert_eq!(rows_naming(&client, entries_on, &doc).await, 1);
+    client.delete(&format!("/docs/{doc}")).bearer(&ann.token).send().await.assert_status(204);
+    assert_eq!(rows_naming(&client, entries_on, &doc).await, 0, "a deleted object's entries go with it");
+
+    let cleared = id_of(&create_doc(&client, &ann, json!({"title": "c"})).await);
+    entry(&client, &ann, &cleared, &ben.id.to_string(), "read", "allow").await;
+
+    // A deleted user's objects go, with their entries, and so do entries naming the user.
+    let kept = id_of(&create_doc(&client, &ben, json!({"title": "ben's"})).await);
+    entry(&client, &ben, &kept, &ann.id.to_string(), "read", "allow").await;
+    client.delete(&format!("/users/{}", ann.id)).bearer(&ann.token).send().await.assert_status(204);
+    assert_eq!(rows_naming(&client, "SELECT id FROM docs WHERE owner_id = $1", &ann.id.to_string()).await, 0);
+    assert_eq!(rows_naming(&client, entries_on, &cleared).await, 0);
+    let naming_ann = "SELECT id FROM fastsaas_acl_entries WHERE principal_id = $1";
+    assert_eq!(rows_naming(&client, naming_ann, &ann.id.to_string()).await, 0);
+    client.get(&format!("/docs/{kept}")).bearer(&ben.token).send().await.assert_status(200);
+}
+
+#[tokio::test]
+async fn an_owner_cannot_learn_another_principals_roles_through_acl_check() {
+    let World { client, ann, ben, .. } = world().await;
+    let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
+    let about_ben = format!("/docs/{doc}/acl/check?action=read&principal_id={}", ben.id);
+    client.get(&about_ben).bearer(&ann.token).send().await.assert_status(403);
+    let about_self: Value =
+        client.get(&format!("/docs/{doc}/acl/check?action=read")).bearer(&ann.token).send().await.json();
+    assert_eq!(about_self["rule"], "owner");
+    // Ben may not read the doc: asking about himself does not reveal it exists.
+    client.get(&format!("/docs/{doc}/acl/check?action=read")).bearer(&ben.token).send().await.assert_status(404);
 }

@@ -7,7 +7,7 @@ use fastsaas::testing::TestClient;
 
 /// A worker that holds keys.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/agents")]
+#[scope("/agents", acl_admins = ["superadmin"])]
 #[crud(authenticated)]
 struct Agent {
     name: String,
@@ -80,4 +80,60 @@ async fn keys_end_with_their_resource_and_only_authenticated_types_have_them() {
     let doc: Value = client.post("/docs").bearer(&ann.token).json(&json!({"title": "d"})).send().await.json();
     let doc_keys = format!("/docs/{}/keys", doc["id"].as_str().unwrap_or_default());
     client.post(&doc_keys).bearer(&ann.token).send().await.assert_status(404);
+}
+
+#[tokio::test]
+async fn a_leaked_key_cannot_plant_anything() {
+    let settings = fastsaas::Settings {
+        admin_email: Some("root@example.com".into()),
+        admin_password: Some(fastsaas::Secret("root password".into())),
+        ..fastsaas::Settings::default()
+    };
+    let client = TestClient::start(App::new(settings).resource::<Agent>().resource::<Doc>()).await;
+    let root = client.sign_in("root@example.com", "root password").await;
+    let ann = client.sign_up("ann@example.com").await;
+    let agent: Value = client.post("/agents").bearer(&ann.token).json(&json!({"name": "bot"})).send().await.json();
+    let agent_id = agent["id"].as_str().unwrap_or_default().to_owned();
+    let agent_path = format!("/agents/{agent_id}");
+    let issued: Value = client.post(&format!("{agent_path}/keys")).bearer(&ann.token).send().await.json();
+    let leaked = issued["key"].as_str().unwrap_or_default().to_owned();
+
+    // No implicit right to create: an agent creates nothing without an entry.
+    client.post("/agents").bearer(&leaked).json(&json!({"name": "spawn"})).send().await.assert_status(403);
+    client.post("/docs").bearer(&leaked).json(&json!({"title": "planted"})).send().await.assert_status(403);
+    // Nor can it choose an owner: not itself, not a stranger.
+    for owner in [agent_id.clone(), Uuid::new_v4().to_string()] {
+        let body = json!({"title": "planted", "owner_id": owner});
+        client.post("/docs").bearer(&leaked).json(&body).send().await.assert_status(403);
+    }
+
+    // Granted `create`, what it makes belongs to its owner, who sees and removes it.
+    let grant = json!({"resource": "Agent.create", "principal_id": agent_id, "effect": "allow"});
+    client.post("/acl").bearer(&root.token).json(&grant).send().await.assert_status(201);
+    let spawned = client.post("/agents").bearer(&leaked).json(&json!({"name": "spawn"})).send().await;
+    spawned.assert_status(201);
+    let spawned: Value = spawned.json();
+    assert_eq!(spawned["owner_id"], ann.id.to_string(), "an agent creates for its owner");
+    let spawned_path = format!("/agents/{}", spawned["id"].as_str().unwrap_or_default());
+    // The agent is not the spawn's owner: it cannot mint a key for it.
+    client.post(&format!("{spawned_path}/keys")).bearer(&leaked).send().await.assert_status(404);
+    client.get(&spawned_path).bearer(&ann.token).send().await.assert_status(200);
+
+    // The key dies with its agent, whatever it did before.
+    client.delete(&agent_path).bearer(&ann.token).send().await.assert_status(204);
+    client.get("/docs").bearer(&leaked).send().await.assert_status(401);
+    client.delete(&spawned_path).bearer(&ann.token).send().await.assert_status(204);
+}
+
+#[tokio::test]
+async fn a_key_stops_working_when_its_resources_owner_is_deleted() {
+    let client = TestClient::start(App::new(Default::default()).resource::<Agent>().resource::<Doc>()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let agent: Value = client.post("/agents").bearer(&ann.token).json(&json!({"name": "bot"})).send().await.json();
+    let agent_path = format!("/agents/{}", agent["id"].as_str().unwrap_or_default());
+    let issued: Value = client.post(&format!("{agent_path}/keys")).bearer(&ann.token).send().await.json();
+    let key = issued["key"].as_str().unwrap_or_default().to_owned();
+    client.get("/docs").bearer(&key).send().await.assert_status(200);
+    client.delete(&format!("/users/{}", ann.id)).bearer(&ann.token).send().await.assert_status(204);
+    client.get("/docs").bearer(&key).send().await.assert_status(401);
 }

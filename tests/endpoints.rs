@@ -1,13 +1,14 @@
 //! Custom endpoints: mounted with the resource, each checking its action,
 //! custom actions granted and denied like built-in ones, and documented.
 
-use fastsaas::axum::Json;
 use fastsaas::axum::extract::Path;
 use fastsaas::axum::http::StatusCode;
+use fastsaas::axum::http::header::CONTENT_TYPE;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::{Value, json};
-use fastsaas::testing::{TestClient, TestUser};
+use fastsaas::testing::{TestClient, TestResponse, TestUser};
 use fastsaas::utoipa::{self, ToSchema};
+use fastsaas::{Secret, Settings};
 
 /// A worker.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -16,6 +17,8 @@ struct Agent {
     name: String,
     #[crud(read_only, default = "idle")]
     status: String,
+    #[crud(write_only)]
+    token: Option<String>,
 }
 
 /// What `status` answers.
@@ -62,10 +65,35 @@ impl Agent {
         format!("{}:{name}", agent.data.name)
     }
 
-    /// How many agents the caller sees.
-    #[endpoint(get, "/stats")]
+    /// Who asks (anyone signed in).
+    #[endpoint(get, "/stats", signed_in)]
     async fn stats(ctx: Ctx) -> ApiResult<Json<Value>> {
         Ok(Json(json!({"caller": ctx.principal().id})))
+    }
+
+    /// The service's name (anyone at all).
+    #[endpoint(get, "/about", public)]
+    async fn about() -> &'static str {
+        "agents"
+    }
+
+    /// Restarts every agent: a type-wide `restart`.
+    #[endpoint(post, "/restart", action = "restart")]
+    async fn restart() -> StatusCode {
+        StatusCode::ACCEPTED
+    }
+
+    /// Renames the agent without looking at it: the route still checks
+    /// `rename` on the object before this runs.
+    #[endpoint(post, "/{id}/rename", action = "rename")]
+    async fn rename(Path(id): Path<Uuid>) -> String {
+        format!("renamed {id}")
+    }
+
+    /// The agent as a record.
+    #[endpoint(get, "/{id}/record")]
+    async fn record(agent: Authorized<Agent>) -> Json<Record<Agent>> {
+        Json(agent.into_record())
     }
 
     /// Not an endpoint: a helper the block may hold.
@@ -76,7 +104,12 @@ impl Agent {
 }
 
 async fn start() -> (TestClient, TestUser, TestUser, String) {
-    let client = TestClient::start(App::new(Default::default()).resource::<Agent>()).await;
+    let settings = Settings {
+        admin_email: Some("root@example.com".into()),
+        admin_password: Some(Secret("root password".into())),
+        ..Settings::default()
+    };
+    let client = TestClient::start(App::new(settings).resource::<Agent>()).await;
     let ann = client.sign_up("ann@example.com").await;
     let ben = client.sign_up("ben@example.com").await;
     let agent: Value = client.post("/agents").bearer(&ann.token).json(&json!({"name": "bot"})).send().await.json();
@@ -100,12 +133,15 @@ async fn endpoints_are_mounted_with_the_resource_and_check_their_action() {
     client.delete(&format!("/agents/{agent}/cache")).bearer(&ann.token).send().await.assert_status(204);
     let stats: Value = client.get("/agents/stats").bearer(&ben.token).send().await.json();
     assert_eq!(stats["caller"], ben.id.to_string());
+    assert_eq!(client.get("/agents/about").send().await.text(), "agents");
 
     // Ben cannot see the agent: 404 everywhere, as on generated routes.
     for response in [
         client.get(&format!("/agents/{agent}/status")).bearer(&ben.token).send().await,
         client.post(&format!("/agents/{agent}/command")).bearer(&ben.token).json(&command).send().await,
         client.delete(&format!("/agents/{agent}/cache")).bearer(&ben.token).send().await,
+        client.post(&format!("/agents/{agent}/rename")).bearer(&ben.token).send().await,
+        client.get(&format!("/agents/{agent}/record")).bearer(&ben.token).send().await,
     ] {
         response.assert_status(404);
     }
@@ -135,14 +171,15 @@ async fn a_custom_action_is_granted_and_denied_like_a_built_in_one() {
     send_command().await.assert_status(202);
     // The grant is only for `command`: the cache is an update.
     client.delete(&format!("/agents/{agent}/cache")).bearer(&ben.token).send().await.assert_status(403);
+    let root = client.sign_in("root@example.com", "root password").await;
     let check = format!("/agents/{agent}/acl/check?action=command&principal_id={}", ben.id);
-    let explained: Value = client.get(&check).bearer(&ann.token).send().await.json();
+    let explained: Value = client.get(&check).bearer(&root.token).send().await.json();
     assert_eq!(explained["rule"], "allow_entry");
 
     let deny = json!({"principal_id": ben.id, "action": "command", "effect": "deny"});
     client.post(&acl).bearer(&ann.token).json(&deny).send().await.assert_status(201);
     send_command().await.assert_status(403);
-    let explained: Value = client.get(&check).bearer(&ann.token).send().await.json();
+    let explained: Value = client.get(&check).bearer(&root.token).send().await.json();
     assert_eq!(explained["rule"], "deny_entry");
 
     // An action the type does not have is refused, so a typo grants nothing silently.
@@ -175,4 +212,94 @@ async fn endpoints_are_documented() {
     assert_eq!(file[1]["name"], "name");
     assert!(doc["paths"]["/agents/stats"]["get"].is_object());
     assert!(doc["paths"]["/agents/{id}/cache"]["delete"].is_object());
+    // Who may call each endpoint is in the document.
+    let described =
+        |path: &str, method: &str| doc["paths"][path][method]["description"].as_str().unwrap_or_default().to_owned();
+    assert!(described("/agents/stats", "get").contains("anyone signed in"));
+    assert!(described("/agents/about", "get").contains("Public"));
+    assert!(doc["paths"]["/agents/about"]["get"]["security"].is_null());
+    assert!(doc["paths"]["/agents/about"]["get"]["responses"]["401"].is_null());
+    assert!(described("/agents/restart", "post").contains("type-wide `restart`"));
+    assert!(doc["paths"]["/agents/restart"]["post"]["responses"]["403"].is_object());
+    let problems = &command["responses"];
+    for status in ["400", "413", "415"] {
+        assert!(problems[status].is_object(), "{status} of a JSON body is documented: {problems}");
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_is_authorized_before_its_handler_whatever_it_takes() {
+    let (client, ann, ben, agent) = start().await;
+    // The handler takes only `Path<Uuid>`: the route checks `rename` anyway.
+    let rename = format!("/agents/{agent}/rename");
+    client.post(&rename).send().await.assert_status(401);
+    client.post(&rename).bearer(&ben.token).send().await.assert_status(404);
+    let acl = format!("/agents/{agent}/acl");
+    let read = json!({"principal_id": ben.id, "action": "read", "effect": "allow"});
+    client.post(&acl).bearer(&ann.token).json(&read).send().await.assert_status(201);
+    client.post(&rename).bearer(&ben.token).send().await.assert_status(403);
+    let grant = json!({"principal_id": ben.id, "action": "rename", "effect": "allow"});
+    client.post(&acl).bearer(&ann.token).json(&grant).send().await.assert_status(201);
+    let renamed = client.post(&rename).bearer(&ben.token).send().await;
+    renamed.assert_status(200);
+    assert_eq!(renamed.text(), format!("renamed {agent}"));
+    client.post(&rename).bearer(&ann.token).send().await.assert_status(200);
+
+    // A collection path checks the action type-wide: owning one agent is not enough.
+    client.post("/agents/restart").send().await.assert_status(401);
+    client.post("/agents/restart").bearer(&ann.token).send().await.assert_status(403);
+    let admin = client.sign_in("root@example.com", "root password").await;
+    let type_wide = json!({"resource": "Agent.restart", "principal_id": ann.id, "effect": "allow"});
+    client.post("/acl").bearer(&admin.token).json(&type_wide).send().await.assert_status(201);
+    client.post("/agents/restart").bearer(&ann.token).send().await.assert_status(202);
+    client.post("/agents/restart").bearer(&ben.token).send().await.assert_status(403);
+
+    // `signed_in` and `public` say so.
+    client.get("/agents/stats").send().await.assert_status(401);
+    client.get("/agents/about").send().await.assert_status(200);
+}
+
+#[tokio::test]
+async fn a_record_a_handler_returns_hides_what_the_routes_hide() {
+    let (client, ann, ..) = start().await;
+    let body = json!({"name": "bot", "token": "s3cret-token"});
+    let created: Value = client.post("/agents").bearer(&ann.token).json(&body).send().await.json();
+    let id = created["id"].as_str().unwrap_or_default();
+    let record = client.get(&format!("/agents/{id}/record")).bearer(&ann.token).send().await;
+    record.assert_status(200);
+    let generated: Value = client.get(&format!("/agents/{id}")).bearer(&ann.token).send().await.json();
+    assert_eq!(record.json::<Value>(), generated, "a record serializes as the generated route answers");
+    assert!(!record.text().contains("s3cret-token"), "{}", record.text());
+    assert!(record.json::<Value>().get("token").is_none());
+}
+
+#[tokio::test]
+async fn endpoint_bodies_speak_problem_json() {
+    let (client, ann, _, agent) = start().await;
+    let command = format!("/agents/{agent}/command");
+    let send = |body: &'static str, content_type: &'static str| {
+        client.post(&command).bearer(&ann.token).header(CONTENT_TYPE, content_type).body(body).send()
+    };
+    let problem = |response: &TestResponse, status: u16| {
+        response.assert_status(status);
+        assert_eq!(response.header("content-type"), Some("application/problem+json"), "{}", response.text());
+        response.json::<Value>()
+    };
+    let unknown = send(r#"{"task": "echo", "tsak": 1}"#, "application/json").await;
+    let unknown = problem(&unknown, 400);
+    assert_eq!(unknown["errors"][0]["field"], "tsak");
+    assert_eq!(unknown["errors"][0]["code"], "unknown");
+    let mistyped = problem(&send(r#"{"task": 3}"#, "application/json").await, 400);
+    assert_eq!(mistyped["errors"][0]["field"], "task");
+    let missing = problem(&send("{}", "application/json").await, 400);
+    assert_eq!(missing["errors"][0]["code"], "missing");
+    problem(&send("{", "application/json").await, 400);
+    problem(&send(r#"{"task": "echo"}"#, "text/plain").await, 415);
+    let nul = problem(&send(r#"{"task": "a\u0000b"}"#, "application/json").await, 400);
+    assert_eq!(nul["errors"][0]["field"], "task");
+    let huge = format!(r#"{{"task": "{}"}}"#, "x".repeat(3 * 1024 * 1024));
+    let huge =
+        client.post(&command).bearer(&ann.token).header(CONTENT_TYPE, "application/json").body(huge).send().await;
+    problem(&huge, 413);
+    send(r#"{"task": "echo"}"#, "application/json").await.assert_status(202);
 }

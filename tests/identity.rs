@@ -291,8 +291,18 @@ async fn a_user_changes_and_deletes_itself() {
     client.patch(&path).bearer(token(&here)).json(&json!({"password": "short"})).send().await.assert_status(400);
     client.patch(&path).bearer(token(&here)).json(&json!({"id": "x"})).send().await.assert_status(400);
 
-    let changed = client.patch(&path).bearer(token(&here)).json(&json!({"password": "new ivy password"})).send().await;
+    // A stolen access token alone cannot change the password or the address.
+    for body in [json!({"password": "new ivy password"}), json!({"email": "thief@example.com"})] {
+        let refused = client.patch(&path).bearer(token(&here)).json(&body).send().await;
+        refused.assert_status(400);
+        assert_eq!(refused.json::<Value>()["errors"][0]["field"], "current_password");
+    }
+    let wrong = json!({"password": "new ivy password", "current_password": "not it at all"});
+    client.patch(&path).bearer(token(&here)).json(&wrong).send().await.assert_status(400);
+    let body = json!({"password": "new ivy password", "current_password": "ivy password"});
+    let changed = client.patch(&path).bearer(token(&here)).json(&body).send().await;
     changed.assert_status(200);
+    assert_no_secrets(&changed, "ivy password");
     assert_no_secrets(&changed, "new ivy password");
     client.get("/me").bearer(token(&here)).send().await.assert_status(200);
     client.get("/me").bearer(token(&elsewhere)).send().await.assert_status(401);
@@ -302,16 +312,35 @@ async fn a_user_changes_and_deletes_itself() {
         .send()
         .await
         .assert_status(401);
-    login(&client, "ivy@example.com", "new ivy password").await;
+    let again = login(&client, "ivy@example.com", "new ivy password").await;
+    // A new address ends the other sessions too.
+    let moved = json!({"email": "ivy2@example.com", "current_password": "new ivy password"});
+    client.patch(&path).bearer(token(&here)).json(&moved).send().await.assert_status(200);
+    client.get("/me").bearer(token(&again)).send().await.assert_status(401);
+    client.get("/me").bearer(token(&here)).send().await.assert_status(200);
 
     client.delete(&path).bearer(token(&here)).send().await.assert_status(204);
     client.get("/me").bearer(token(&here)).send().await.assert_status(401);
     client
         .post("/login")
-        .json(&json!({"email": "ivy@example.com", "password": "new ivy password"}))
+        .json(&json!({"email": "ivy2@example.com", "password": "new ivy password"}))
         .send()
         .await
         .assert_status(401);
+}
+
+#[tokio::test]
+async fn token_responses_are_never_cached() {
+    let client = client().await;
+    register(&client, "kim@example.com", "kim password").await;
+    let body = json!({"email": "kim@example.com", "password": "kim password"});
+    let session = client.post("/login").json(&body).send().await;
+    session.assert_status(200);
+    assert_eq!(session.header("cache-control"), Some("no-store"));
+    let refresh = json!({"refresh_token": session.json::<Value>()["refresh_token"]});
+    let rotated = client.post("/refresh").json(&refresh).send().await;
+    rotated.assert_status(200);
+    assert_eq!(rotated.header("cache-control"), Some("no-store"));
 }
 
 #[tokio::test]

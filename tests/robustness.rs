@@ -1,6 +1,7 @@
 //! Nothing a client sends crashes the process or gets a 5xx: random JSON and
 //! random bytes as bodies, random query strings and paths.
 
+use fastsaas::axum::http::header::CONTENT_TYPE;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::Value;
 use fastsaas::testing::{TestClient, TestResponse};
@@ -110,4 +111,54 @@ proptest! {
             assert_client_error_or_success(&client.patch(&format!("/items/{missing}")).body(bytes).send().await);
         });
     }
+}
+
+/// PostgreSQL stores no NUL in `text` or `jsonb`: every place a client can
+/// put one answers 400 naming the field, on both databases.
+#[tokio::test]
+async fn a_nul_character_is_a_400_naming_the_field_everywhere() {
+    let client = signed_in().await;
+    let nul_field = |response: &TestResponse, field: &str| {
+        response.assert_status(400);
+        let problem: Value = response.json();
+        let fields: Vec<&str> =
+            problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+        assert!(fields.contains(&field), "{field} is named: {problem}");
+    };
+    let body =
+        |text: &str| format!(r#"{{"name": "{text}", "config": {{"k\u0000": 1, "v": ["a\u0000"]}}, "tags": []}}"#);
+    let create = client.post("/items").header(CONTENT_TYPE, "application/json").body(body("a\\u0000")).send().await;
+    nul_field(&create, "name");
+    nul_field(&create, "config.v[0]");
+    // `\\u0000` is a backslash and `u0000`, not a NUL.
+    let escaped = r#"{"name": "a\\\\u0000", "config": {}, "tags": []}"#;
+    let created = client.post("/items").header(CONTENT_TYPE, "application/json").body(escaped).send().await;
+    created.assert_status(201);
+    let id = created.json::<Value>()["id"].as_str().unwrap_or_default().to_owned();
+    let patch = client
+        .patch(&format!("/items/{id}"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"tags": ["ok", "b\u0000"]}"#)
+        .send()
+        .await;
+    nul_field(&patch, "tags[1]");
+    let login = client
+        .post("/login")
+        .without_identity()
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"email": "a\u0000@example.com", "password": "x"}"#)
+        .send()
+        .await;
+    nul_field(&login, "email");
+    let register = client
+        .post("/users")
+        .without_identity()
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"email": "b@example.com", "password": "long enough\u0000"}"#)
+        .send()
+        .await;
+    nul_field(&register, "password");
+    assert!(!register.text().contains("long enough"), "a password is never echoed");
+    client.get("/items?name=a%00b").send().await.assert_status(400);
+    client.get("/items?na%00me=a").send().await.assert_status(400);
 }

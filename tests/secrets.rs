@@ -76,7 +76,7 @@ async fn no_route_ever_answers_with_a_secret() {
     let client = TestClient::start(App::new(Default::default()).resource::<Agent>()).await;
     let ann = client.sign_up("ann@example.com").await;
     let other = client.sign_up("other@example.com").await;
-    let patched = json!({"password": OTHER_PASSWORD});
+    let patched = json!({"password": OTHER_PASSWORD, "current_password": TEST_PASSWORD});
     client.patch(&format!("/users/{}", other.id)).bearer(&other.token).json(&patched).send().await.assert_status(200);
     let session: Value =
         client.post("/login").json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD})).send().await.json();

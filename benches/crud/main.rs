@@ -42,8 +42,8 @@ impl Item {
     /// The same work as `GET /items/{id}`, as a custom endpoint: the cost
     /// of `#[endpoints]`, its route action and `Authorized<T>`.
     #[endpoint(get, "/{id}/view")]
-    async fn view(item: Authorized<Item>) -> axum::Json<Record<Item>> {
-        axum::Json(item.into_record())
+    async fn view(item: Authorized<Item>) -> Json<Record<Item>> {
+        Json(item.into_record())
     }
 }
 

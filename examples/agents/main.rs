@@ -25,7 +25,6 @@
 //! ```
 //! The whole contract is in `/openapi.json`.
 
-use fastsaas::axum::Json;
 use fastsaas::prelude::*;
 
 /// A worker that runs tasks for its owner.
@@ -57,7 +56,7 @@ impl Agent {
     /// Whether the agent is idle or busy.
     #[endpoint(get, "/{id}/status", action = "read")]
     async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
-        Json(AgentStatus { status: agent.data.status.clone() })
+        Json(AgentStatus { status: agent.status.clone() })
     }
 }
 

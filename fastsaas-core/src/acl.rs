@@ -13,6 +13,11 @@ pub const AUTHENTICATED: Uuid = Uuid::nil();
 /// The action that matches every action in an entry.
 pub const ANY_ACTION: &str = "*";
 
+/// The operations whose permission entries govern: a list shows what the
+/// caller may `read`, and a clear deletes what it may `delete`, so `list`
+/// and `clear` are not actions of their own.
+pub const CHECKED_OPERATIONS: [&str; 4] = ["create", "read", "update", "delete"];
+
 /// Whether an entry grants or refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

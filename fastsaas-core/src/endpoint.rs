@@ -37,6 +37,22 @@ pub struct PathParam {
     pub is_id: bool,
 }
 
+/// Who may call a custom endpoint, checked by the framework before its
+/// handler runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointAccess {
+    /// Callers allowed this ACL action: on the object of the path when it
+    /// has an `{id}` (404 if the caller may not read it, 403 if it may read
+    /// but not act), else type-wide (403). The default: `read` for `GET`,
+    /// `update` otherwise.
+    Action(&'static str),
+    /// Anyone with valid credentials (`#[endpoint(..., signed_in)]`); 401
+    /// otherwise.
+    SignedIn,
+    /// Anyone at all, with or without credentials (`#[endpoint(..., public)]`).
+    Public,
+}
+
 /// One `#[endpoint(...)]` method of an `#[endpoints]` block, as data.
 #[derive(Debug)]
 pub struct EndpointSpec {
@@ -44,8 +60,8 @@ pub struct EndpointSpec {
     pub method: EndpointMethod,
     /// The path under the resource's scope, e.g. `"/{id}/status"`.
     pub path: &'static str,
-    /// The ACL action checked by `Authorized<T>` on this route.
-    pub action: &'static str,
+    /// Who may call it.
+    pub access: EndpointAccess,
     /// The Rust function's name (the OpenAPI operation id's stem).
     pub function: &'static str,
     /// The doc comment's first paragraph (the OpenAPI summary).
@@ -56,6 +72,24 @@ pub struct EndpointSpec {
     pub params: &'static [PathParam],
     /// Whether the handler reads a JSON body (`Json<T>`).
     pub json_body: bool,
-    /// Whether the handler needs credentials (`Authorized`, `Principal`, `Ctx`).
-    pub authenticated: bool,
+}
+
+impl EndpointSpec {
+    /// The ACL action the route checks, if it checks one.
+    pub const fn action(&self) -> Option<&'static str> {
+        match self.access {
+            EndpointAccess::Action(action) => Some(action),
+            EndpointAccess::SignedIn | EndpointAccess::Public => None,
+        }
+    }
+
+    /// Whether the path names an object (`{id}`), whose check it then is.
+    pub fn has_object(&self) -> bool {
+        self.params.iter().any(|param| param.is_id)
+    }
+
+    /// Whether a caller needs credentials.
+    pub const fn needs_credentials(&self) -> bool {
+        !matches!(self.access, EndpointAccess::Public)
+    }
 }

@@ -14,7 +14,7 @@ pub mod page;
 pub mod resource;
 pub mod settings;
 
-pub use endpoint::{EndpointMethod, EndpointSpec, PathParam};
+pub use endpoint::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
 pub use error::{ApiError, ApiResult, FieldError, Problem, ProblemKind};
 pub use field::{Access, FieldKind, FieldSpec, Rule};
 pub use ops::{Operation, OperationSet};

@@ -31,11 +31,13 @@ const GENERATED: [(&str, &str); 7] = [
 /// Path prefixes the framework owns under every scope.
 const RESERVED_PREFIXES: [&str; 3] = ["/{id}/acl", "/{id}/keys", "/templates"];
 
-/// `#[endpoint(method, "/path", action = "name")]`
+/// `#[endpoint(method, "/path", action = "name" | signed_in | public)]`
 struct EndpointAttr {
     method: Ident,
     path: LitStr,
     action: Option<LitStr>,
+    /// `signed_in` or `public`, with its token.
+    open_to: Option<Ident>,
 }
 
 impl Parse for EndpointAttr {
@@ -43,20 +45,43 @@ impl Parse for EndpointAttr {
         let method: Ident = input.parse()?;
         input.parse::<Token![,]>()?;
         let path: LitStr = input.parse()?;
-        let mut action = None;
+        let (mut action, mut open_to) = (None::<LitStr>, None::<Ident>);
         while input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
             let key: Ident = input.parse()?;
-            if key != "action" {
-                return Err(syn::Error::new(key.span(), "unknown option; expected `action = \"name\"`"));
+            let taken = match (&action, &open_to) {
+                (Some(action), _) => Some(format!("action = \"{}\"", action.value())),
+                (_, Some(open)) => Some(open.to_string()),
+                _ => None,
+            };
+            if (key == "action" || key == "signed_in" || key == "public")
+                && let Some(taken) = taken
+            {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("this endpoint already says who may call it (`{taken}`); keep one"),
+                ));
             }
-            if action.is_some() {
-                return Err(syn::Error::new(key.span(), "duplicate `action`"));
+            if key == "action" {
+                input.parse::<Token![=]>()?;
+                action = Some(input.parse()?);
+            } else if key == "signed_in" || key == "public" {
+                open_to = Some(key);
+            } else {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "unknown option; expected `action = \"name\"`, `signed_in` or `public`",
+                ));
             }
-            input.parse::<Token![=]>()?;
-            action = Some(input.parse()?);
         }
-        Ok(EndpointAttr { method, path, action })
+        Ok(EndpointAttr { method, path, action, open_to })
     }
+}
+
+/// Who may call an endpoint.
+enum Access {
+    Action(String),
+    SignedIn,
+    Public,
 }
 
 /// One checked endpoint.
@@ -64,11 +89,10 @@ struct Endpoint {
     function: Ident,
     method: String,
     path: LitStr,
-    action: String,
+    access: Access,
     params: Vec<String>,
     doc: String,
     json_body: bool,
-    authenticated: bool,
     checks: TokenStream,
     /// `X` of a `Json<X>` argument, and of a `Json<X>` in the return type.
     request: Option<Type>,
@@ -192,8 +216,8 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
         );
     }
     let params = path_params(&attr.path, errors);
-    let action = match &attr.action {
-        Some(action) => {
+    let access = match (&attr.action, &attr.open_to) {
+        (Some(action), _) => {
             let name = action.value();
             if !is_action(&name) {
                 errors.push(
@@ -201,10 +225,12 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
                     "an action is lowercase letters, digits, `_`, `.` and `-`, starting with a letter or `_`",
                 );
             }
-            name
+            Access::Action(name)
         }
-        None if method == "get" => "read".to_owned(),
-        None => "update".to_owned(),
+        (None, Some(open)) if open == "public" => Access::Public,
+        (None, Some(_)) => Access::SignedIn,
+        (None, None) if method == "get" => Access::Action("read".to_owned()),
+        (None, None) => Access::Action("update".to_owned()),
     };
     let arguments: Vec<&Type> = signature
         .inputs
@@ -229,11 +255,10 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
         function: signature.ident.clone(),
         method,
         path: attr.path,
-        action,
+        access,
         params,
         doc: doc_text(&function.attrs),
         json_body: takes(&["Json"]),
-        authenticated: takes(&["Authorized", "Principal", "Ctx"]),
         checks: type_checks(private, &arguments, &signature.output),
         request: arguments.iter().find_map(|ty| json_payload(ty)),
         response: match &signature.output {
@@ -401,31 +426,35 @@ fn generate(private: &TokenStream, block: &ItemImpl, endpoints: &[Endpoint]) -> 
     let statics = endpoints.iter().enumerate().map(|(index, endpoint)| {
         let name = format_ident!("ENDPOINT_{index}");
         let method = format_ident!("{}", capitalized(&endpoint.method));
-        let (path, action, doc) = (&endpoint.path, &endpoint.action, &endpoint.doc);
+        let (path, doc) = (&endpoint.path, &endpoint.doc);
+        let access = match &endpoint.access {
+            Access::Action(action) => quote!(#private::EndpointAccess::Action(#action)),
+            Access::SignedIn => quote!(#private::EndpointAccess::SignedIn),
+            Access::Public => quote!(#private::EndpointAccess::Public),
+        };
         let function = endpoint.function.to_string();
         let summary = endpoint.doc.split("\n\n").next().unwrap_or_default().replace('\n', " ");
         let params = endpoint.params.iter().map(|param| {
             let is_id = param == "id";
             quote!(#private::PathParam { name: #param, is_id: #is_id })
         });
-        let (json_body, authenticated) = (endpoint.json_body, endpoint.authenticated);
+        let json_body = endpoint.json_body;
         quote! {
             static #name: #private::EndpointSpec = #private::EndpointSpec {
                 method: #private::EndpointMethod::#method,
                 path: #path,
-                action: #action,
+                access: #access,
                 function: #function,
                 summary: #summary,
                 doc: #doc,
                 params: &[#(#params),*],
                 json_body: #json_body,
-                authenticated: #authenticated,
             };
         }
     });
     let registered = endpoints.iter().enumerate().map(|(index, endpoint)| {
         let (name, function) = (format_ident!("ENDPOINT_{index}"), &endpoint.function);
-        let endpoint_new = quote!(#private::Endpoint::new(&#name, <#self_ty>::#function));
+        let endpoint_new = quote!(#private::Endpoint::new::<#self_ty, _, _>(&#name, <#self_ty>::#function));
         if endpoint.request.is_none() && endpoint.response.is_none() {
             return endpoint_new;
         }

@@ -113,6 +113,11 @@ fn generate(resource: &Resource) -> TokenStream {
         let value = quote_spanned!(ty.span()=> <#ty as #private::Field>::from_stored(model.#name)?);
         quote!(#name: #value)
     });
+    let visible =
+        fields.iter().filter(|field| !matches!(field.access, Access::WriteOnly | Access::Hidden)).map(|field| {
+            let (name, ident) = (&field.name, &field.ident);
+            quote!(#private::serde::ser::SerializeMap::serialize_entry(map, #name, &self.#ident)?;)
+        });
     let specs = fields.iter().map(|field| field_spec(&private, field));
     let field_count = fields.len();
     let ops = resource.ops.iter().map(|op| {
@@ -262,6 +267,14 @@ fn generate(resource: &Resource) -> TokenStream {
                 fn custom_endpoints() -> #private::Vec<#private::Endpoint> {
                     use #private::{ViaEndpoints as _, ViaNothing as _};
                     (&&#private::Probe::<Self>::new()).endpoints()
+                }
+
+                fn serialize_visible_fields<M: #private::serde::ser::SerializeMap>(
+                    &self,
+                    map: &mut M,
+                ) -> ::core::result::Result<(), M::Error> {
+                    #(#visible)*
+                    ::core::result::Result::Ok(())
                 }
 
                 fn from_model(model: Model) -> ::core::result::Result<#private::Record<Self>, #private::DecodeError> {

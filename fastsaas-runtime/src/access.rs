@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait
 use uuid::Uuid;
 
 use crate::identity::entities::acl_entry;
-use crate::identity::internal;
+use crate::identity::{Principal, internal};
 
 /// The table of ACL entries.
 const ACL_TABLE: &str = "fastsaas_acl_entries";
@@ -77,18 +77,32 @@ pub(crate) async fn decision(
     Ok(decide(caller, &request, &entries))
 }
 
-/// Lets a create of object `id` owned by `owner` go on, or answers 403:
-/// the rules decide as for an action on the new object, so a caller creates
-/// for itself or for an organization it administers.
+/// The owner of object `id` that `principal` creates, once the rules let
+/// it: the owner asked for, or by default whom the principal acts for
+/// (itself, or an agent's owner). Ownership is never chosen freely: the
+/// owner is that default or an organization the caller administers,
+/// whatever the entries say, unless the caller holds a role in
+/// `acl_allow_always`. Then `create` is decided as an action on the new
+/// object, so an agent creates only where an entry lets it.
 pub(crate) async fn authorize_create(
     db: &DatabaseConnection,
     spec: &ResourceSpec,
-    caller: &Caller,
+    principal: &Principal,
     id: Uuid,
-    owner: Uuid,
-) -> ApiResult<()> {
-    if decision(db, spec, caller, "create", Some((id, Some(owner)))).await?.allowed {
-        Ok(())
+    requested: Option<Uuid>,
+) -> ApiResult<Uuid> {
+    let caller = principal.caller();
+    let owner = requested.unwrap_or_else(|| principal.acts_for());
+    let may_own =
+        owner == principal.acts_for() || caller.admin_of.contains(&owner) || caller.holds_any(spec.acl_allow_always);
+    if !may_own {
+        return Err(ApiError::Forbidden(format!(
+            "a new {} belongs to you or to an organization you administer, not to {owner}",
+            spec.name
+        )));
+    }
+    if decision(db, spec, &caller, "create", Some((id, Some(owner)))).await?.allowed {
+        Ok(owner)
     } else {
         Err(ApiError::Forbidden(format!("you may not create a {} owned by {owner}", spec.name)))
     }
@@ -96,7 +110,8 @@ pub(crate) async fn authorize_create(
 
 /// Lets the request on an existing object go on, or answers 404 to a caller
 /// who may not even read it (its existence is not revealed) and 403 to one
-/// who may read it but not do `action`.
+/// who may read it but not do `action`. The entries are read once: the
+/// read check of a refusal decides on the same ones.
 pub(crate) async fn authorize(
     db: &DatabaseConnection,
     spec: &ResourceSpec,
@@ -105,13 +120,38 @@ pub(crate) async fn authorize(
     id: Uuid,
     owner: Option<Uuid>,
 ) -> ApiResult<()> {
-    if decision(db, spec, caller, action, Some((id, owner))).await?.allowed {
+    let request = |action| Request {
+        action,
+        object: Some((id, owner)),
+        acl_admins: spec.acl_admins,
+        acl_allow_always: spec.acl_allow_always,
+    };
+    if caller.holds_any(spec.acl_allow_always) {
         return Ok(());
     }
-    if action != "read" && decision(db, spec, caller, "read", Some((id, owner))).await?.allowed {
+    let entries = entries_for(db, spec, caller, Some(id)).await?;
+    if decide(caller, &request(action), &entries).allowed {
+        return Ok(());
+    }
+    if action != "read" && decide(caller, &request("read"), &entries).allowed {
         return Err(ApiError::Forbidden(format!("you may not {action} this {}", spec.name)));
     }
     Err(ApiError::not_found(spec.name))
+}
+
+/// Lets a request on the type as a whole (a custom endpoint without an
+/// `{id}`) go on, or answers 403.
+pub(crate) async fn authorize_type_wide(
+    db: &DatabaseConnection,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    action: &str,
+) -> ApiResult<()> {
+    if decision(db, spec, caller, action, None).await?.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("`{action}` on {} needs a type-wide permission", spec.name)))
+    }
 }
 
 /// The SQL condition on `spec`'s table selecting the rows `caller` may do

@@ -228,8 +228,8 @@ async fn remove_object<T: Guarded>(
 
 /// `GET {scope}/{id}/acl/check?action=..&principal_id=..`: whether the
 /// principal (default: the caller) may do the action, which rule of
-/// DESIGN.md section 3 decided and which entry. For the object's managers,
-/// or for a caller asking about itself.
+/// DESIGN.md section 3 decided and which entry. A caller who may read the
+/// object asks about itself; only the type's `acl_admins` about others.
 async fn check_object<T: Guarded>(
     State(app): State<AppState>,
     principal: Principal,
@@ -244,13 +244,17 @@ async fn check_object<T: Guarded>(
         return Err(ApiError::InvalidQuery(message));
     }
     let subject_id = query.principal_id.unwrap_or(caller.id);
-    let owner = if subject_id == caller.id {
-        let owner = T::owner(app.db(), id).await?;
-        access::authorize(app.db(), T::spec(), &caller, "read", id, owner).await?;
-        owner
-    } else {
-        managed::<T>(&app, &caller, id).await?
-    };
+    let owner = T::owner(app.db(), id).await?;
+    access::authorize(app.db(), T::spec(), &caller, "read", id, owner).await?;
+    // A decision about someone else depends on their roles and
+    // organizations: only the type's administrators may learn those.
+    let administers = caller.holds_any(T::spec().acl_admins) || caller.holds_any(T::spec().acl_allow_always);
+    if subject_id != caller.id && !administers {
+        return Err(ApiError::Forbidden(format!(
+            "only the administrators of {} may ask about another principal; ask about yourself",
+            T::spec().name
+        )));
+    }
     let subject = if subject_id == caller.id { caller } else { caller_of(app.db(), subject_id).await? };
     let decision = access::decision(app.db(), T::spec(), &subject, &query.action, Some((id, owner))).await?;
     Ok(Json(Explanation {

@@ -8,9 +8,9 @@ use axum::Router;
 use axum::routing::MethodRouter;
 use std::collections::HashMap;
 
-use fastsaas_core::acl::ANY_ACTION;
+use fastsaas_core::acl::{ANY_ACTION, CHECKED_OPERATIONS};
 use fastsaas_core::error::FieldErrorCode;
-use fastsaas_core::{ApiError, ApiResult, Operation, ResourceSpec, Settings};
+use fastsaas_core::{ApiError, ApiResult, ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
 use crate::endpoints::{Endpoint, EndpointDoc};
@@ -63,16 +63,25 @@ impl AppState {
     }
 
     /// Why ACL entries of the type `spec` may not name `action`, if they
-    /// may not: it is not an operation, one of the type's custom actions,
-    /// or `*`. The message lists the actions the type has.
+    /// may not: it is not a checked operation, one of the type's custom
+    /// actions, or `*`. The message lists the actions the type has.
     pub(crate) fn unknown_action(&self, spec: &ResourceSpec, action: &str) -> Option<String> {
         let custom = self.0.custom_actions.get(spec.name).map(Vec::as_slice).unwrap_or_default();
-        let operations = Operation::ALL.map(Operation::as_str);
-        if action == ANY_ACTION || operations.contains(&action) || custom.contains(&action) {
+        if action == ANY_ACTION || CHECKED_OPERATIONS.contains(&action) || custom.contains(&action) {
             return None;
         }
-        let known: Vec<&str> = operations.iter().chain(custom).copied().chain([ANY_ACTION]).collect();
-        Some(format!("{} has no action `{action}`; it has {}", spec.name, known.join(", ")))
+        let known: Vec<&str> = CHECKED_OPERATIONS.iter().chain(custom).copied().chain([ANY_ACTION]).collect();
+        let known = known.join(", ");
+        Some(match action {
+            "list" => {
+                format!("a list shows what the caller may `read`: grant `read` instead; {} has {known}", spec.name)
+            }
+            "clear" => format!(
+                "a clear deletes what the caller may `delete`: grant `delete` instead; {} has {known}",
+                spec.name
+            ),
+            _ => format!("{} has no action `{action}`; it has {known}", spec.name),
+        })
     }
 
     /// The 400 naming `field` when `action` is unknown to `spec`'s type.
@@ -184,7 +193,9 @@ impl App {
         let document = openapi::document(&endpoints);
         let custom_actions = endpoints
             .iter()
-            .map(|(spec, endpoints)| (spec.name, endpoints.iter().map(|endpoint| endpoint.spec.action).collect()))
+            .map(|(spec, endpoints)| {
+                (spec.name, endpoints.iter().filter_map(|endpoint| endpoint.spec.action()).collect())
+            })
             .collect();
         // Before the database: a clash of routes is a mistake in the code,
         // reported without touching anything.

@@ -7,14 +7,11 @@ use axum::extract::FromRequestParts;
 use fastsaas_core::ApiError;
 use http::Method;
 use http::request::Parts;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::access;
 use crate::app::AppState;
 use crate::crud::ObjectId;
-use crate::error::db_error;
 use crate::identity::Principal;
-use crate::resource::{Record, Resource, record_of};
+use crate::resource::{Record, Resource, load_authorized, record_of};
 
 /// The action a route checks, when it is not the method's default. The
 /// `#[endpoint(action = "...")]` attribute sets it; custom routes may insert
@@ -61,25 +58,42 @@ impl<T> Deref for Authorized<T> {
     }
 }
 
+/// The object a route's guard loaded and authorized, handed to the
+/// handler's `Authorized<T>` so that it does not query again.
+pub(crate) struct Checked<T: Resource> {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) action: &'static str,
+    pub(crate) model: T::Model,
+}
+
+impl<T: Resource> Clone for Checked<T> {
+    fn clone(&self) -> Self {
+        Checked { id: self.id, action: self.action, model: self.model.clone() }
+    }
+}
+
+/// The action a request on a route checks: the route's own, or the
+/// method's default.
+pub(crate) fn route_action(parts: &Parts) -> &'static str {
+    match (parts.extensions.get::<RouteAction>(), &parts.method) {
+        (Some(RouteAction(action)), _) => action,
+        (None, &Method::GET | &Method::HEAD) => "read",
+        (None, &Method::DELETE) => "delete",
+        (None, _) => "update",
+    }
+}
+
 impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         let ObjectId(id) = ObjectId::from_request_parts(parts, state).await?;
-        let action = match (parts.extensions.get::<RouteAction>(), &parts.method) {
-            (Some(RouteAction(action)), _) => action,
-            (None, &Method::GET | &Method::HEAD) => "read",
-            (None, &Method::DELETE) => "delete",
-            (None, _) => "update",
+        let action = route_action(parts);
+        let model = match parts.extensions.remove::<Checked<T>>() {
+            Some(checked) if checked.id == id && checked.action == action => checked.model,
+            _ => load_authorized::<T>(state, &principal.caller(), action, id).await?,
         };
-        let model = T::Entity::find()
-            .filter(T::ID.eq(id))
-            .one(state.db())
-            .await
-            .map_err(|err| db_error(T::SPEC, err))?
-            .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-        access::authorize(state.db(), T::SPEC, &principal.caller(), action, id, T::owner_of(&model)).await?;
         Ok(Authorized { record: record_of::<T>(model)?, principal })
     }
 }

@@ -52,10 +52,17 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     parse_json(spec, shape, &read_json_bytes(headers, body, limit).await?)
 }
 
-/// The bytes of a JSON body, once its content type and size are right.
-async fn read_json_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+/// The bytes of a JSON body, once its content type and size are right and
+/// no text in it holds a NUL character.
+pub(crate) async fn read_json_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
     check_content_type(headers)?;
-    read_limited(headers, body, limit).await
+    let bytes = read_limited(headers, body, limit).await?;
+    refuse_nul(&bytes)?;
+    Ok(bytes)
 }
 
 /// Like [`read_json_bytes`], for a body that may be left out: an empty
@@ -68,8 +75,76 @@ pub(crate) async fn read_optional_json_bytes(
     let bytes = read_limited(headers, body, limit).await?;
     if !bytes.is_empty() {
         check_content_type(headers)?;
+        refuse_nul(&bytes)?;
     }
     Ok(bytes)
+}
+
+/// The message for a text holding U+0000.
+pub(crate) const NUL_MESSAGE: &str = "text may not contain the NUL character (U+0000)";
+
+/// A 400 naming every member whose text (or name) holds a NUL character:
+/// PostgreSQL stores none in `text` or `jsonb`, and the same body must get
+/// the same answer on every database. JSON can only carry one as the
+/// escape `\u0000`, so bodies without that escape cost one scan.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    if !has_nul_escape(bytes) {
+        return Ok(());
+    }
+    // Malformed JSON is left to the parser, which explains it.
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(());
+    };
+    let mut fields = Vec::new();
+    nul_paths(&value, "", &mut fields);
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Validation(
+        fields.into_iter().map(|field| FieldError::new(field, FieldErrorCode::Invalid, NUL_MESSAGE)).collect(),
+    ))
+}
+
+/// Whether `bytes` hold the escape `\u0000` (not an escaped backslash
+/// followed by `u0000`).
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'\\' {
+            if bytes[index + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            index += 2;
+        } else {
+            index += 1;
+        }
+    }
+    false
+}
+
+/// The paths (`a.b[0]`) of every string or member name in `value` holding
+/// a NUL character.
+fn nul_paths(value: &Value, path: &str, found: &mut Vec<String>) {
+    let here = || if path.is_empty() { "<body>".to_owned() } else { path.to_owned() };
+    match value {
+        Value::String(text) if text.contains('\0') => found.push(here()),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                nul_paths(item, &format!("{path}[{index}]"), found);
+            }
+        }
+        Value::Object(members) => {
+            for (name, member) in members {
+                let inner = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                if name.contains('\0') {
+                    found.push(inner.replace('\0', "\\u0000"));
+                } else {
+                    nul_paths(member, &inner, found);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Parses `bytes` as `T`, or explains in one error everything wrong with it.

@@ -10,7 +10,6 @@ use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::response::Response;
 use chrono::Utc;
 use fastsaas_core::ResourceSpec;
-use fastsaas_core::acl::Caller;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
 use http::{HeaderMap, StatusCode};
@@ -22,14 +21,14 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::access;
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
 use crate::identity::Principal;
 use crate::query::{self, Direction, ListQuery};
-use crate::resource::{NewRow, Resource};
+use crate::resource::{NewRow, Resource, load_authorized};
 use crate::routes::created;
-use crate::{access, keys};
 
 /// `POST /items`: 201 with the record and its `Location`.
 pub(crate) async fn create<T: Resource>(
@@ -41,38 +40,24 @@ pub(crate) async fn create<T: Resource>(
 ) -> ApiResult<Response> {
     let input: T::Create =
         read_json(BodySpec::of(T::SPEC), BodyShape::Create, &headers, body, app.body_limit()).await?;
-    let model = create_row::<T>(&app, &principal.caller(), input, None).await?;
+    let model = create_row::<T>(&app, &principal, input, None).await?;
     Ok(created(uri.path(), T::id_of(&model), model))
 }
 
 /// The one create path, for `POST /items` and for clones of a template:
-/// validation, then ownership — the caller, or the `owner_id` asked for if
-/// the rules let the caller create for it (an organization it
-/// administers), else 403 — then the insert.
+/// validation, then ownership and the `create` check
+/// ([`access::authorize_create`]: 403 when refused), then the insert.
 pub(crate) async fn create_row<T: Resource>(
     app: &AppState,
-    caller: &Caller,
+    principal: &Principal,
     input: T::Create,
     template_id: Option<Uuid>,
 ) -> ApiResult<T::Model> {
     validated(&input, T::validate_create)?;
-    let owner_id = T::requested_owner(&input).unwrap_or(caller.id);
-    let row = NewRow { id: Uuid::new_v4(), owner_id: Some(owner_id), template_id, now: Utc::now() };
-    access::authorize_create(app.db(), T::SPEC, caller, row.id, owner_id).await?;
+    let id = Uuid::new_v4();
+    let owner_id = access::authorize_create(app.db(), T::SPEC, principal, id, T::requested_owner(&input)).await?;
+    let row = NewRow { id, owner_id: Some(owner_id), template_id, now: Utc::now() };
     T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
-}
-
-/// The row `id` of `T` once `caller` may do `action` on it: 404 if missing
-/// or not readable by the caller, 403 if readable but not allowed.
-async fn authorized_row<T: Resource>(app: &AppState, caller: &Caller, action: &str, id: Uuid) -> ApiResult<T::Model> {
-    let model = T::Entity::find()
-        .filter(T::ID.eq(id))
-        .one(app.db())
-        .await
-        .map_err(|err| db_error(T::SPEC, err))?
-        .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-    access::authorize(app.db(), T::SPEC, caller, action, id, T::owner_of(&model)).await?;
-    Ok(model)
 }
 
 /// `GET /items/{id}`.
@@ -81,7 +66,7 @@ pub(crate) async fn read<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<T::Model>> {
-    Ok(Json(authorized_row::<T>(&app, &principal.caller(), "read", id).await?))
+    Ok(Json(load_authorized::<T>(&app, &principal.caller(), "read", id).await?))
 }
 
 /// `PATCH /items/{id}`: the fields present are replaced.
@@ -92,7 +77,7 @@ pub(crate) async fn patch<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    authorized_row::<T>(&app, &principal.caller(), "update", id).await?;
+    load_authorized::<T>(&app, &principal.caller(), "update", id).await?;
     let input: T::Patch =
         read_json(BodySpec::of(T::SPEC), BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
@@ -107,7 +92,7 @@ pub(crate) async fn replace<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    authorized_row::<T>(&app, &principal.caller(), "update", id).await?;
+    load_authorized::<T>(&app, &principal.caller(), "update", id).await?;
     let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if T::requested_owner(&input).is_some() {
         return Err(owner_is_fixed());
@@ -132,13 +117,12 @@ pub(crate) async fn delete<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
-    authorized_row::<T>(&app, &principal.caller(), "delete", id).await?;
+    load_authorized::<T>(&app, &principal.caller(), "delete", id).await?;
     let result =
         T::Entity::delete_many().filter(T::ID.eq(id)).exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     if result.rows_affected == 0 {
         return Err(ApiError::not_found(T::SPEC.name));
     }
-    keys::forget_deleted::<T>(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,7 +200,6 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
         rows = rows.filter(deletable);
     }
     let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
-    keys::forget_deleted::<T>(&app).await?;
     Ok(Json(Cleared { deleted: result.rows_affected }))
 }
 

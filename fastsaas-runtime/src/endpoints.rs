@@ -9,16 +9,22 @@
 
 use std::marker::PhantomData;
 
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::handler::Handler;
+use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
-use axum::{Extension, Router};
-use fastsaas_core::{EndpointMethod, EndpointSpec};
+use fastsaas_core::{ApiResult, EndpointAccess, EndpointMethod, EndpointSpec};
+use http::request::Parts;
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
 
+use crate::access;
 use crate::app::AppState;
-use crate::authorized::RouteAction;
-use crate::resource::Resource;
+use crate::authorized::{Checked, RouteAction};
+use crate::crud::ObjectId;
+use crate::identity::Principal;
+use crate::resource::{Resource, load_authorized};
 use crate::routes::route_both;
 
 /// A resource with custom endpoints: implemented by `#[endpoints]`, never
@@ -61,10 +67,12 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint serving `spec` with `handler`; the route's ACL action is
-    /// set for [`Authorized`](crate::Authorized).
-    pub fn new<H, X>(spec: &'static EndpointSpec, handler: H) -> Endpoint
+    /// An endpoint of `T` serving `spec` with `handler`, behind the check
+    /// `spec.access` asks for: the framework authorizes the caller before
+    /// the handler runs, whatever the handler takes.
+    pub fn new<T, H, X>(spec: &'static EndpointSpec, handler: H) -> Endpoint
     where
+        T: Resource,
         H: Handler<X, AppState>,
         X: 'static,
     {
@@ -75,8 +83,17 @@ impl Endpoint {
             EndpointMethod::Patch => MethodFilter::PATCH,
             EndpointMethod::Delete => MethodFilter::DELETE,
         };
-        let methods = MethodRouter::new().on(filter, handler).layer(Extension(RouteAction(spec.action)));
-        Endpoint { spec, methods, request: || None, response: || None }
+        let guarded = move |State(app): State<AppState>, request: Request| async move {
+            let (mut parts, body) = request.into_parts();
+            if let Some(action) = spec.action() {
+                parts.extensions.insert(RouteAction(action));
+            }
+            match guard::<T>(&app, spec, &mut parts).await {
+                Ok(()) => handler.call(Request::from_parts(parts, body), app).await,
+                Err(refused) => refused.into_response(),
+            }
+        };
+        Endpoint { spec, methods: MethodRouter::new().on(filter, guarded), request: || None, response: || None }
     }
 
     /// Adds the schemas of the JSON body and of the response.
@@ -103,6 +120,26 @@ pub(crate) struct EndpointDoc {
     pub(crate) spec: &'static EndpointSpec,
     pub(crate) request: Option<TypeSchema>,
     pub(crate) response: Option<TypeSchema>,
+}
+
+/// The check of `spec.access`, before the handler: 401 without valid
+/// credentials; for an action, the object check on a path with `{id}`
+/// (its row then reaches the handler's `Authorized<T>` without a second
+/// query) or the type-wide one on a collection path.
+async fn guard<T: Resource>(app: &AppState, spec: &EndpointSpec, parts: &mut Parts) -> ApiResult<()> {
+    let action = match spec.access {
+        EndpointAccess::Public => return Ok(()),
+        EndpointAccess::SignedIn => return Principal::from_request_parts(parts, app).await.map(drop),
+        EndpointAccess::Action(action) => action,
+    };
+    let caller = Principal::from_request_parts(parts, app).await?.caller();
+    if !spec.has_object() {
+        return access::authorize_type_wide(app.db(), T::SPEC, &caller, action).await;
+    }
+    let ObjectId(id) = ObjectId::from_request_parts(parts, app).await?;
+    let model = load_authorized::<T>(app, &caller, action, id).await?;
+    parts.extensions.insert(Checked::<T> { id, action, model });
+    Ok(())
 }
 
 /// Mounts `T`'s custom endpoints under its scope path.

@@ -72,7 +72,10 @@ async fn create<T: Resource>(
     .await
     .map_err(internal)?;
     let body = NewKey { id: row.id, key, created_at: row.created_at };
-    Ok(created(uri.path(), row.id, body))
+    let mut response = created(uri.path(), row.id, body);
+    // The key is a credential: no cache keeps it.
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// `GET {scope}/{id}/keys`.
@@ -113,20 +116,4 @@ async fn revoke<T: Resource>(
         .await
         .map_err(internal)?;
     deleted(&removed, "API key")
-}
-
-/// Deletes the keys of `T` objects that no longer exist (after a delete or
-/// a clear), so a key never outlives its resource.
-pub(crate) async fn forget_deleted<T: Resource>(app: &AppState) -> ApiResult<()> {
-    if !T::SPEC.authenticated {
-        return Ok(());
-    }
-    let existing = sea_orm::sea_query::Query::select().column("id").from(T::SPEC.table).to_owned();
-    api_key::Entity::delete_many()
-        .filter(api_key::Column::ResourceType.eq(T::SPEC.name))
-        .filter(api_key::Column::ResourceId.not_in_subquery(existing))
-        .exec(app.db())
-        .await
-        .map_err(internal)?;
-    Ok(())
 }

@@ -45,6 +45,13 @@ pub(crate) fn parse(spec: &'static ResourceSpec, raw: Option<&str>) -> Result<Li
         ListQuery { page: 1, page_size: DEFAULT_PAGE_SIZE, with_total: true, sort: None, filters: Vec::new() };
     let mut seen: Vec<&str> = Vec::with_capacity(pairs.len());
     for (name, value) in &pairs {
+        if name.contains('\0') || value.contains('\0') {
+            return Err(ApiError::InvalidQuery(format!(
+                "`{}`: {}",
+                name.replace('\0', "%00"),
+                crate::body::NUL_MESSAGE
+            )));
+        }
         if seen.contains(&name.as_str()) {
             return Err(ApiError::InvalidQuery(format!("`{name}` is given more than once")));
         }

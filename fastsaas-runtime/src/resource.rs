@@ -4,11 +4,19 @@
 use chrono::{DateTime, Utc};
 use fastsaas_core::{FieldError, ResourceSpec};
 use sea_orm::{ActiveModelBehavior, ActiveModelTrait, EntityTrait, FromQueryResult, IntoActiveModel, ModelTrait};
+use std::ops::{Deref, DerefMut};
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::ser::{SerializeMap, Serializer};
 use uuid::Uuid;
 
-use fastsaas_core::ApiError;
+use fastsaas_core::acl::Caller;
+use fastsaas_core::{ApiError, ApiResult};
+use sea_orm::{ColumnTrait, QueryFilter};
+
+use crate::access;
+use crate::error::db_error;
 
 use crate::app::AppState;
 use crate::field::DecodeError;
@@ -27,23 +35,57 @@ pub struct NewRow {
 }
 
 /// A stored resource: the framework's columns plus the user's struct.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// It serializes exactly as API.md's record, like the generated routes'
+/// answers: `write_only` and `hidden` fields are never written, and a
+/// templated type always has `template_id` (`null` when not cloned). It
+/// derefs to the user's struct, so `record.name` reads a field.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Record<T> {
     /// The id.
     pub id: Uuid,
     /// The owner, if any.
     pub owner_id: Option<Uuid>,
-    /// The template the record was cloned from, for a templated resource
-    /// (absent from the JSON when `None`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The template the record was cloned from (always `None` for a type
+    /// that is not templated).
     pub template_id: Option<Uuid>,
     /// When the row was created.
     pub created_at: DateTime<Utc>,
     /// When the row was last changed.
     pub updated_at: DateTime<Utc>,
     /// The user's fields.
-    #[serde(flatten)]
     pub data: T,
+}
+
+impl<T> Deref for Record<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+impl<T> DerefMut for Record<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.data
+    }
+}
+
+impl<T: Resource> Serialize for Record<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The order of the generated model's JSON: framework columns around
+        // the user's fields.
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("owner_id", &self.owner_id)?;
+        self.data.serialize_visible_fields(&mut map)?;
+        if T::SPEC.templates.is_some() {
+            map.serialize_entry("template_id", &self.template_id)?;
+        }
+        map.serialize_entry("created_at", &self.created_at)?;
+        map.serialize_entry("updated_at", &self.updated_at)?;
+        map.end()
+    }
 }
 
 /// A resource type: implemented by `#[derive(Crud)]`, never by hand.
@@ -65,6 +107,7 @@ pub trait Resource: Sized + Send + Sync + 'static {
         + FromQueryResult
         + IntoActiveModel<Self::ActiveModel>
         + Serialize
+        + Clone
         + Send
         + Sync;
     /// The SeaORM active model.
@@ -102,6 +145,9 @@ pub trait Resource: Sized + Send + Sync + 'static {
     fn validate_patch(input: &Self::Patch, errors: &mut Vec<FieldError>);
     /// The user's struct from a row.
     fn from_model(model: Self::Model) -> Result<Record<Self>, DecodeError>;
+    /// Writes the fields a client may see (neither `write_only` nor
+    /// `hidden`) into the map of a record's JSON.
+    fn serialize_visible_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
 
     /// The templates' routes of a templated resource.
     #[doc(hidden)]
@@ -123,4 +169,23 @@ pub(crate) fn record_of<T: Resource>(model: T::Model) -> Result<Record<T>, ApiEr
         tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
         ApiError::Internal
     })
+}
+
+/// The row `id` of `T` once `caller` may do `action` on it: 404 if missing
+/// or not readable by the caller, 403 if readable but not allowed. The one
+/// load-and-authorize of every route that acts on an object.
+pub(crate) async fn load_authorized<T: Resource>(
+    app: &AppState,
+    caller: &Caller,
+    action: &str,
+    id: Uuid,
+) -> ApiResult<T::Model> {
+    let model = T::Entity::find()
+        .filter(T::ID.eq(id))
+        .one(app.db())
+        .await
+        .map_err(|err| db_error(T::SPEC, err))?
+        .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
+    access::authorize(app.db(), T::SPEC, caller, action, id, T::owner_of(&model)).await?;
+    Ok(model)
 }

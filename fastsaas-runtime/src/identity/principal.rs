@@ -49,6 +49,9 @@ pub enum PrincipalKind {
     Resource {
         /// The resource's type name, e.g. `"Agent"`.
         type_name: String,
+        /// The resource's owner (a user or an organization), for whom
+        /// whatever the resource creates is made.
+        owner_id: Uuid,
     },
 }
 
@@ -102,6 +105,16 @@ impl Principal {
         self.organizations.iter().find(|m| m.organization_id == organization).map(|m| m.role)
     }
 
+    /// Whom what the caller creates belongs to by default: a user itself,
+    /// a resource (through its key) its own owner, so that an agent's
+    /// owner sees and removes whatever the agent made.
+    pub fn acts_for(&self) -> Uuid {
+        match self.kind {
+            PrincipalKind::User => self.id,
+            PrincipalKind::Resource { owner_id, .. } => owner_id,
+        }
+    }
+
     /// The caller as the access rules see it.
     pub fn caller(&self) -> Caller {
         caller_with(self.id, self.roles.clone(), self.role_ids.clone(), &self.organizations)
@@ -142,26 +155,44 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The principal of a request once read, so that every later extractor of
+/// the same request (the route's guard, `Authorized<T>`, `Ctx`) reuses it
+/// instead of reading the session again.
+#[derive(Clone)]
+struct KnownPrincipal(Principal);
+
 impl OptionalFromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return Ok(None);
-        };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(invalid_token)?;
-        if token.starts_with(API_KEY_PREFIX) {
-            return resource_with_key(state.db(), token).await.map(Some);
+        if let Some(KnownPrincipal(known)) = parts.extensions.get::<KnownPrincipal>() {
+            return Ok(Some(known.clone()));
         }
-        let claims = state.identity().keys.verify(token).ok_or_else(invalid_token)?;
-        load(state.db(), &claims).await.map(Some)
+        let principal = read_credentials(parts, state).await?;
+        if let Some(principal) = &principal {
+            parts.extensions.insert(KnownPrincipal(principal.clone()));
+        }
+        Ok(principal)
     }
+}
+
+/// The principal the request's credentials name, if it sends any.
+async fn read_credentials(parts: &Parts, state: &AppState) -> Result<Option<Principal>, ApiError> {
+    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(invalid_token)?;
+    if token.starts_with(API_KEY_PREFIX) {
+        return resource_with_key(state, token).await.map(Some);
+    }
+    let claims = state.identity().keys.verify(token).ok_or_else(invalid_token)?;
+    load(state.db(), &claims).await.map(Some)
 }
 
 /// The session, roles and organizations of a caller, in one round trip:
@@ -207,15 +238,35 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
     Ok(principal)
 }
 
-/// The resource an API key belongs to, acting. Its last use is recorded at
-/// most once a minute, to keep reads cheap.
-async fn resource_with_key(db: &DatabaseConnection, key: &str) -> Result<Principal, ApiError> {
+/// The owner of an object of `table`, if the object exists and its owner
+/// (a user or an organization) does too.
+fn living_owner_sql(table: &str) -> String {
+    format!(
+        "SELECT r.owner_id AS owner_id FROM \"{table}\" r WHERE r.id = $1 AND (\
+         EXISTS (SELECT 1 FROM fastsaas_users u WHERE u.id = r.owner_id) OR \
+         EXISTS (SELECT 1 FROM fastsaas_organizations o WHERE o.id = r.owner_id))"
+    )
+}
+
+/// The resource an API key belongs to, acting, while that resource and its
+/// owner exist (a key never outlives either, whatever a cleanup missed).
+/// Its last use is recorded at most once a minute, to keep reads cheap.
+async fn resource_with_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
+    let db = state.db();
     let row = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(token_hash(key)))
         .one(db)
         .await
         .map_err(internal)?
         .ok_or_else(invalid_token)?;
+    let spec = state.resource_spec(&row.resource_type).filter(|spec| spec.authenticated).ok_or_else(invalid_token)?;
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        living_owner_sql(spec.table),
+        [row.resource_id.into()],
+    );
+    let owner = db.query_one_raw(statement).await.map_err(internal)?.ok_or_else(invalid_token)?;
+    let owner_id: Uuid = owner.try_get("", "owner_id").map_err(internal)?;
     let now = chrono::Utc::now();
     if row.last_used_at.is_none_or(|last| now - last > chrono::Duration::minutes(1)) {
         api_key::Entity::update_many()
@@ -227,7 +278,7 @@ async fn resource_with_key(db: &DatabaseConnection, key: &str) -> Result<Princip
     }
     Ok(Principal {
         id: row.resource_id,
-        kind: PrincipalKind::Resource { type_name: row.resource_type },
+        kind: PrincipalKind::Resource { type_name: row.resource_type, owner_id },
         roles: Vec::new(),
         role_ids: Vec::new(),
         organizations: Vec::new(),

@@ -6,12 +6,13 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{Access, ApiError, ApiResult, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter,
+    QueryFilter, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -38,6 +39,9 @@ const PASSWORD: FieldSpec =
     text("password", Access::WriteOnly, false, &[Rule::Length { min: Some(8), max: Some(1024) }]);
 
 static USER_FIELDS: [FieldSpec; 3] = [EMAIL, NAME, PASSWORD];
+static USER_CHANGE_FIELDS: [FieldSpec; 4] =
+    [EMAIL, NAME, PASSWORD, text("current_password", Access::WriteOnly, false, &[])];
+const USER_CHANGES_BODY: BodySpec = BodySpec { name: "User", fields: &USER_CHANGE_FIELDS };
 
 /// The user records, described like a resource for bodies, lists and docs.
 pub(crate) static USERS: ResourceSpec = ResourceSpec {
@@ -103,6 +107,8 @@ struct UserChanges {
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::field::present")]
     password: Option<String>,
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
 /// A user as the API shows it: never the password or its hash.
@@ -148,6 +154,13 @@ struct TokenPair {
     token_type: &'static str,
     expires_in: u64,
     refresh_token: String,
+}
+
+impl axum::response::IntoResponse for TokenPair {
+    /// Credentials are never kept by a cache (RFC 6749, section 5.1).
+    fn into_response(self) -> Response {
+        ([(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")], Json(self)).into_response()
+    }
 }
 
 impl Identity {
@@ -201,7 +214,7 @@ async fn login(
     address: ClientAddress,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<TokenPair>> {
+) -> ApiResult<TokenPair> {
     let input: Credentials = read_json(LOGIN_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     app.identity().attempt(&address, &input.email)?;
     let found = user::Entity::find()
@@ -214,7 +227,7 @@ async fn login(
         None => (None, None),
     };
     match (user_id, password::verify(input.password, stored).await?) {
-        (Some(user_id), true) => Ok(Json(start_session(&app, user_id, Uuid::new_v4()).await?)),
+        (Some(user_id), true) => Ok(start_session(&app, user_id, Uuid::new_v4()).await?),
         _ => Err(ApiError::Unauthorized("invalid e-mail or password".into())),
     }
 }
@@ -252,7 +265,7 @@ fn invalid_refresh() -> ApiError {
 
 /// `POST /refresh`: rotates the token. A token used twice means it leaked:
 /// its whole family (the session) is revoked.
-async fn refresh(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Json<TokenPair>> {
+async fn refresh(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<TokenPair> {
     let input: RefreshRequest = read_json(REFRESH_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     let db = app.db();
     let stored = refresh_token::Entity::find()
@@ -279,7 +292,7 @@ async fn refresh(State(app): State<AppState>, headers: HeaderMap, body: Body) ->
         revoke(db, refresh_token::Column::FamilyId.eq(stored.family_id)).await?;
         return Err(invalid_refresh());
     }
-    Ok(Json(start_session(&app, stored.user_id, stored.family_id).await?))
+    start_session(&app, stored.user_id, stored.family_id).await
 }
 
 /// Revokes every open refresh token matching `which`.
@@ -342,8 +355,10 @@ async fn read_user(
     Ok(Json(managed_user(app.db(), &principal, id).await?.into()))
 }
 
-/// `PATCH /users/{id}`: self or superadmin. A new password ends the user's
-/// other sessions.
+/// `PATCH /users/{id}`: self or superadmin. Changing one's own e-mail
+/// address or password needs `current_password` (a stolen access token
+/// cannot take the account over), and either change ends the user's other
+/// sessions.
 async fn patch_user(
     State(app): State<AppState>,
     principal: Principal,
@@ -352,7 +367,8 @@ async fn patch_user(
     body: Body,
 ) -> ApiResult<Json<UserView>> {
     let existing = managed_user(app.db(), &principal, id).await?;
-    let mut changes: UserChanges = read_json(USER_BODY, BodyShape::Partial, &headers, body, app.body_limit()).await?;
+    let mut changes: UserChanges =
+        read_json(USER_CHANGES_BODY, BodyShape::Partial, &headers, body, app.body_limit()).await?;
     changes.email = changes.email.as_deref().map(normalize_email);
     let mut errors = Vec::new();
     if let Some(email) = &changes.email {
@@ -365,6 +381,19 @@ async fn patch_user(
         check(&PASSWORD, password, &mut errors);
     }
     rejected(errors)?;
+    let sensitive = changes.email.is_some() || changes.password.is_some();
+    if sensitive && id == principal.id {
+        let Some(current) = changes.current_password.take() else {
+            return Err(ApiError::field(
+                "current_password",
+                FieldErrorCode::Missing,
+                "changing your e-mail address or password needs your current password",
+            ));
+        };
+        if !password::verify(current, Some(existing.password_hash.clone())).await? {
+            return Err(ApiError::field("current_password", FieldErrorCode::Invalid, "this is not your password"));
+        }
+    }
     let mut row = existing.into_active_model();
     if let Some(email) = changes.email {
         row.email = Set(email);
@@ -372,14 +401,13 @@ async fn patch_user(
     if let Some(name) = changes.name {
         row.name = Set(name);
     }
-    let new_password = changes.password.is_some();
     if let Some(password) = changes.password {
         row.password_hash = Set(password::hash(password).await?);
     }
     row.updated_at = Set(Utc::now());
     let updated = row.update(app.db()).await.map_err(email_taken)?;
-    if new_password {
-        // The caller's own session survives its own password change.
+    if sensitive {
+        // The caller's own session survives its own change.
         let mut sessions = Condition::all().add(refresh_token::Column::UserId.eq(id));
         if id == principal.id {
             sessions = sessions.add(refresh_token::Column::FamilyId.ne(principal.session_id));
@@ -396,7 +424,10 @@ async fn delete_user(
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
     managed_user(app.db(), &principal, id).await?;
-    user::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
+    let transaction = app.db().begin().await.map_err(internal)?;
+    crate::db::cleanup::forget_owner(&transaction, app.resource_specs(), id).await.map_err(internal)?;
+    user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
+    transaction.commit().await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,6 +12,7 @@ mod m0002_organizations;
 mod m0003_acl;
 mod m0004_api_keys;
 mod m0005_templates;
+mod m0006_cleanup;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_acl::Migration),
             Box::new(m0004_api_keys::Migration),
             Box::new(m0005_templates::Migration),
+            Box::new(m0006_cleanup::Migration),
         ]
     }
 

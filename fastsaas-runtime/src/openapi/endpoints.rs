@@ -1,6 +1,6 @@
 //! The OpenAPI operation of a custom endpoint, from its description.
 
-use fastsaas_core::{EndpointMethod, FieldKind, ProblemKind, ResourceSpec};
+use fastsaas_core::{EndpointAccess, EndpointMethod, FieldKind, ProblemKind, ResourceSpec};
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType};
@@ -20,7 +20,14 @@ pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (Strin
         EndpointMethod::Patch => HttpMethod::Patch,
         EndpointMethod::Delete => HttpMethod::Delete,
     };
-    let needs = format!("Checks the `{}` permission on the {} of the path.", endpoint.action, spec.name);
+    let needs = match endpoint.access {
+        EndpointAccess::Action(action) if endpoint.has_object() => {
+            format!("Needs the `{action}` permission on the {} of the path.", spec.name)
+        }
+        EndpointAccess::Action(action) => format!("Needs a type-wide `{action}` permission on {}.", spec.name),
+        EndpointAccess::SignedIn => "Open to anyone signed in.".to_owned(),
+        EndpointAccess::Public => "Public: no credentials needed.".to_owned(),
+    };
     let description = if endpoint.doc.is_empty() { needs } else { format!("{}\n\n{needs}", endpoint.doc) };
     let mut builder = OperationBuilder::new()
         .tag(spec.name)
@@ -39,14 +46,24 @@ pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (Strin
                 .schema(Some(schema)),
         );
     }
-    if endpoint.params.iter().any(|param| param.is_id) {
-        builder = builder
-            .response("400", problem("An id in the path is not a UUID", &[ProblemKind::InvalidId]))
-            .response("403", problem("Readable, but not allowed", &[ProblemKind::Forbidden]))
-            .response(
-                "404",
-                problem(&format!("No such {}, or the caller may not read it", spec.name), &[ProblemKind::NotFound]),
-            );
+    if endpoint.action().is_some() && !endpoint.has_object() {
+        builder = builder.response("403", problem("Not allowed", &[ProblemKind::Forbidden]));
+    }
+    let mut bad_request = Vec::new();
+    if endpoint.has_object() {
+        bad_request.push(ProblemKind::InvalidId);
+    }
+    if endpoint.json_body {
+        bad_request.extend([ProblemKind::MalformedJson, ProblemKind::Validation]);
+    }
+    if !bad_request.is_empty() {
+        builder = builder.response("400", problem("The request is invalid", &bad_request));
+    }
+    if endpoint.has_object() && endpoint.action().is_some() {
+        builder = builder.response("403", problem("Readable, but not allowed", &[ProblemKind::Forbidden])).response(
+            "404",
+            problem(&format!("No such {}, or the caller may not read it", spec.name), &[ProblemKind::NotFound]),
+        );
     }
     if endpoint.json_body {
         builder = builder
@@ -56,9 +73,10 @@ pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (Strin
                     .content("application/json", json_content(schema_of(documented.request.as_ref())))
                     .build(),
             ))
+            .response("413", problem("The body is over the limit", &[ProblemKind::PayloadTooLarge]))
             .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]));
     }
-    if endpoint.authenticated {
+    if endpoint.needs_credentials() {
         builder = builder
             .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
             .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]));

@@ -48,8 +48,7 @@ pub trait Templated: Resource {
         overrides: Value,
     ) -> impl Future<Output = ApiResult<Record<Self>>> + Send {
         async move {
-            let model =
-                routes::clone_template::<Self>(ctx.app(), &ctx.principal().caller(), template_id, overrides).await?;
+            let model = routes::clone_template::<Self>(ctx.app(), ctx.principal(), template_id, overrides).await?;
             record_of::<Self>(model)
         }
     }

@@ -163,9 +163,9 @@ async fn create<T: Templated>(
     let spec = T::TEMPLATES;
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Create, &headers, body, app.body_limit()).await?;
     let caller = principal.caller();
-    let (id, owner_id, now) = (Uuid::new_v4(), input.owner_id.unwrap_or(caller.id), Utc::now());
+    let (id, now) = (Uuid::new_v4(), Utc::now());
     check_template::<T>(&app, &caller, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
-    access::authorize_create(app.db(), spec, &caller, id, owner_id).await?;
+    let owner_id = access::authorize_create(app.db(), spec, &principal, id, input.owner_id).await?;
     let template = entity::ActiveModel {
         id: Set(id),
         resource_type: Set(spec.name.to_owned()),
@@ -319,7 +319,7 @@ async fn clone<T: Templated>(
     } else {
         serde_json::from_slice(&bytes).map_err(|err| ApiError::MalformedJson(err.to_string()))?
     };
-    let model = clone_template::<T>(&app, &principal.caller(), id, overrides).await?;
+    let model = clone_template::<T>(&app, &principal, id, overrides).await?;
     Ok(created(T::SPEC.path, T::id_of(&model), model))
 }
 
@@ -327,14 +327,14 @@ async fn clone<T: Templated>(
 /// `overrides`, then the create path of `T`.
 pub(super) async fn clone_template<T: Templated>(
     app: &AppState,
-    caller: &Caller,
+    principal: &Principal,
     id: Uuid,
     overrides: Value,
 ) -> ApiResult<T::Model> {
     let Value::Object(mut overrides) = overrides else {
         return Err(ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"));
     };
-    let template = authorized(app, T::TEMPLATES, caller, "read", id).await?;
+    let template = authorized(app, T::TEMPLATES, &principal.caller(), "read", id).await?;
     let mut values = chain::resolve(&chain::ancestry(app.db(), T::TEMPLATES, template).await?);
     let owner = overrides.remove("owner_id");
     json_patch::merge(&mut values, &Value::Object(overrides));
@@ -343,5 +343,5 @@ pub(super) async fn clone_template<T: Templated>(
     }
     let bytes = serde_json::to_vec(&values).map_err(|_| ApiError::Internal)?;
     let input: T::Create = parse_json(BodySpec::of(T::SPEC), BodyShape::Create, &bytes)?;
-    create_row::<T>(app, caller, input, Some(id)).await
+    create_row::<T>(app, principal, input, Some(id)).await
 }

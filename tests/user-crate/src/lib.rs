@@ -73,20 +73,17 @@ pub struct NewLabel {
 impl Task {
     /// A short view of a task.
     #[endpoint(get, "/{id}/summary")]
-    async fn summary(task: Authorized<Task>) -> fastsaas::axum::Json<Summary> {
-        fastsaas::axum::Json(Summary { title: task.data.title.clone(), labels: task.data.labels.len() })
+    async fn summary(task: Authorized<Task>) -> fastsaas::Json<Summary> {
+        fastsaas::Json(Summary { title: task.title.clone(), labels: task.labels.len() })
     }
 
     /// Checks a label (needs the `label` permission).
     #[endpoint(post, "/{id}/labels", action = "label")]
-    async fn label(
-        task: Authorized<Task>,
-        fastsaas::axum::Json(new): fastsaas::axum::Json<NewLabel>,
-    ) -> ApiResult<String> {
+    async fn label(task: Authorized<Task>, fastsaas::Json(new): fastsaas::Json<NewLabel>) -> ApiResult<String> {
         if new.label.is_empty() {
             return Err(ApiError::Conflict("empty label".into()));
         }
-        ::core::result::Result::Ok(format!("{} would get {}", task.data.title, new.label))
+        ::core::result::Result::Ok(format!("{} would get {}", task.title, new.label))
     }
 }
 

@@ -11,6 +11,8 @@ use sea_orm::{
 use crate::error::StartupError;
 use crate::resource::Resource;
 
+pub(crate) mod cleanup;
+
 /// Opens the pool for `settings.database_url`.
 ///
 /// SQLite is opened in WAL mode with a busy timeout and foreign keys on, so
@@ -28,8 +30,9 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupE
     Ok(Database::connect(options).await?)
 }
 
-/// Creates `T`'s table and indexes if the table is missing; otherwise checks
-/// that it has every column `T` needs.
+/// Creates `T`'s table and indexes if the table is missing, otherwise
+/// checks that it has every column `T` needs; then (re)creates the trigger
+/// that deletes a deleted object's entries and keys.
 pub(crate) async fn ensure_table<T: Resource>(db: &DatabaseConnection) -> Result<(), StartupError> {
     let table = T::SPEC.table;
     let existing = table_columns(db, table).await?;
@@ -40,12 +43,13 @@ pub(crate) async fn ensure_table<T: Resource>(db: &DatabaseConnection) -> Result
         for mut index in schema.create_index_from_entity(entity) {
             db.execute(index.if_not_exists()).await?;
         }
-        return Ok(());
+    } else if let Some(column) =
+        T::Column::iter().map(|column| column.as_str()).find(|column| !existing.iter().any(|e| e == column))
+    {
+        return Err(StartupError::MissingColumn { table, column });
     }
-    match T::Column::iter().map(|column| column.as_str()).find(|column| !existing.iter().any(|e| e == column)) {
-        Some(column) => Err(StartupError::MissingColumn { table, column }),
-        None => Ok(()),
-    }
+    cleanup::ensure_trigger(db, table, T::SPEC.name).await?;
+    Ok(())
 }
 
 /// The column names of `table`, empty if there is no such table.
