@@ -10,7 +10,7 @@ use http::Method;
 
 /// A document.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/docs", acl_admins = ["auditor"], acl_allow_always = ["superadmin"])]
+#[scope("/notes", acl_admins = ["auditor"], acl_allow_always = ["superadmin"])]
 struct Doc {
     #[crud(filter, sort)]
     title: String,
@@ -37,7 +37,7 @@ async fn world() -> World {
 }
 
 async fn create_doc(client: &TestClient, user: &TestUser, body: Value) -> Value {
-    let response = client.post("/docs").bearer(&user.token).json(&body).send().await;
+    let response = client.post("/notes").bearer(&user.token).json(&body).send().await;
     response.assert_status(201);
     response.json()
 }
@@ -51,13 +51,13 @@ async fn status(client: &TestClient, user: &TestUser, method: Method, path: &str
 }
 
 async fn titles(client: &TestClient, user: &TestUser) -> Vec<String> {
-    let page: Value = client.get("/docs?sort=title").bearer(&user.token).send().await.json();
+    let page: Value = client.get("/notes?sort=title").bearer(&user.token).send().await.json();
     page["items"].as_array().into_iter().flatten().filter_map(|d| d["title"].as_str().map(str::to_owned)).collect()
 }
 
 async fn entry(client: &TestClient, owner: &TestUser, doc: &str, principal: &str, action: &str, effect: &str) -> Value {
     let body = json!({"principal_id": principal, "action": action, "effect": effect});
-    let response = client.post(&format!("/docs/{doc}/acl")).bearer(&owner.token).json(&body).send().await;
+    let response = client.post(&format!("/notes/{doc}/acl")).bearer(&owner.token).json(&body).send().await;
     response.assert_status(201);
     response.json()
 }
@@ -66,7 +66,7 @@ async fn entry(client: &TestClient, owner: &TestUser, doc: &str, principal: &str
 async fn another_users_object_is_invisible_on_every_route() {
     let World { client, ann, ben, .. } = world().await;
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "ann's"})).await);
-    let path = format!("/docs/{doc}");
+    let path = format!("/notes/{doc}");
     for (method, path, body) in [
         (Method::GET, path.clone(), json!(null)),
         (Method::PATCH, path.clone(), json!({"title": "x"})),
@@ -80,7 +80,7 @@ async fn another_users_object_is_invisible_on_every_route() {
         assert_eq!(status(&client, &ben, method.clone(), &path, body).await, 404, "{method} {path}");
     }
     assert!(titles(&client, &ben).await.is_empty());
-    let page: Value = client.get("/docs").bearer(&ben.token).send().await.json();
+    let page: Value = client.get("/notes").bearer(&ben.token).send().await.json();
     assert_eq!(page["total"], 0, "totals count only what the caller may read");
     assert_eq!(titles(&client, &ann).await, ["ann's"]);
 }
@@ -90,7 +90,7 @@ async fn an_allow_entry_shares_and_read_only_callers_get_403() {
     let World { client, ann, ben, .. } = world().await;
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "shared"})).await);
     entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
-    let path = format!("/docs/{doc}");
+    let path = format!("/notes/{doc}");
     assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 200);
     assert_eq!(titles(&client, &ben).await, ["shared"]);
     assert_eq!(status(&client, &ben, Method::PATCH, &path, json!({"title": "mine now"})).await, 403);
@@ -132,7 +132,7 @@ async fn deny_beats_allow_for_users_roles_organizations_and_everyone() {
     ] {
         let doc = id_of(&create_doc(&client, &ann, json!({"title": label})).await);
         entry(&client, &ann, &doc, &ben.id.to_string(), "*", "allow").await;
-        let path = format!("/docs/{doc}");
+        let path = format!("/notes/{doc}");
         assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 200, "{label}: allowed first");
         let deny = entry(&client, &ann, &doc, &principal, "read", "deny").await;
         assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 404, "{label}: deny beats allow");
@@ -162,15 +162,15 @@ async fn organization_admins_manage_and_members_read() {
         .assert_status(204);
     let doc = create_doc(&client, &ann, json!({"title": "team", "owner_id": org_id})).await;
     assert_eq!(doc["owner_id"], org["id"]);
-    let path = format!("/docs/{}", id_of(&doc));
+    let path = format!("/notes/{}", id_of(&doc));
     assert_eq!(status(&client, &ben, Method::GET, &path, json!(null)).await, 200, "members read");
     assert_eq!(status(&client, &ben, Method::PATCH, &path, json!({"title": "x"})).await, 403, "members do not write");
     assert_eq!(titles(&client, &ben).await, ["team"]);
     assert_eq!(status(&client, &ann, Method::PATCH, &path, json!({"title": "renamed"})).await, 200, "admins write");
 
     // A plain member cannot create for the organization; nobody for a stranger.
-    assert_eq!(status(&client, &ben, Method::POST, "/docs", json!({"title": "x", "owner_id": org_id})).await, 403);
-    assert_eq!(status(&client, &ann, Method::POST, "/docs", json!({"title": "x", "owner_id": ben.id})).await, 403);
+    assert_eq!(status(&client, &ben, Method::POST, "/notes", json!({"title": "x", "owner_id": org_id})).await, 403);
+    assert_eq!(status(&client, &ann, Method::POST, "/notes", json!({"title": "x", "owner_id": ben.id})).await, 403);
     assert_eq!(status(&client, &ann, Method::PUT, &path, json!({"title": "x", "owner_id": ann.id})).await, 400);
     assert_eq!(status(&client, &ann, Method::PATCH, &path, json!({"owner_id": ann.id})).await, 400);
 }
@@ -188,7 +188,7 @@ async fn allow_always_bypasses_a_deny_and_acl_admins_do_not() {
         .await
         .assert_status(204);
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "guarded"})).await);
-    let path = format!("/docs/{doc}");
+    let path = format!("/notes/{doc}");
     assert_eq!(status(&client, &auditor, Method::GET, &path, json!(null)).await, 200, "acl_admins read");
     for principal in [auditor.id, root.id] {
         entry(&client, &ann, &doc, &principal.to_string(), "*", "deny").await;
@@ -239,19 +239,19 @@ async fn object_entries_are_listed_and_removed_by_the_owner() {
     let World { client, ann, ben, .. } = world().await;
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
     let added = entry(&client, &ann, &doc, &ben.id.to_string(), "update", "allow").await;
-    let listed: Value = client.get(&format!("/docs/{doc}/acl")).bearer(&ann.token).send().await.json();
+    let listed: Value = client.get(&format!("/notes/{doc}/acl")).bearer(&ann.token).send().await.json();
     assert_eq!(listed, json!([{"id": added["id"], "principal_id": ben.id, "action": "update", "effect": "allow"}]));
     let bad = json!({"principal_id": ben.id, "action": "Not An Action", "effect": "allow"});
-    client.post(&format!("/docs/{doc}/acl")).bearer(&ann.token).json(&bad).send().await.assert_status(400);
+    client.post(&format!("/notes/{doc}/acl")).bearer(&ann.token).json(&bad).send().await.assert_status(400);
     let bad = json!({"principal_id": ben.id, "action": "read", "effect": "maybe"});
-    client.post(&format!("/docs/{doc}/acl")).bearer(&ann.token).json(&bad).send().await.assert_status(400);
-    let path = format!("/docs/{doc}/acl/{}", id_of(&added));
+    client.post(&format!("/notes/{doc}/acl")).bearer(&ann.token).json(&bad).send().await.assert_status(400);
+    let path = format!("/notes/{doc}/acl/{}", id_of(&added));
     client.delete(&path).bearer(&ann.token).send().await.assert_status(204);
     client.delete(&path).bearer(&ann.token).send().await.assert_status(404);
     let check: Value =
-        client.get(&format!("/docs/{doc}/acl/check?action=update")).bearer(&ann.token).send().await.json();
+        client.get(&format!("/notes/{doc}/acl/check?action=update")).bearer(&ann.token).send().await.json();
     assert_eq!((check["allowed"].clone(), check["rule"].clone()), (json!(true), json!("owner")));
-    client.get(&format!("/docs/{doc}/acl/check")).bearer(&ann.token).send().await.assert_status(400);
+    client.get(&format!("/notes/{doc}/acl/check")).bearer(&ann.token).send().await.assert_status(400);
 }
 
 /// A route of the app's own that loads a `Doc` through the access check.
@@ -263,18 +263,18 @@ async fn shout(doc: fastsaas::Authorized<Doc>) -> String {
 async fn authorized_loads_only_after_the_check() {
     use fastsaas::axum::routing::get;
     let settings = Settings::default();
-    let app = App::new(settings).resource::<Doc>().route("/docs/{id}/shout", get(shout).post(shout));
+    let app = App::new(settings).resource::<Doc>().route("/notes/{id}/shout", get(shout).post(shout));
     let client = TestClient::start(app).await;
     let ann = client.sign_up("ann@example.com").await;
     let ben = client.sign_up("ben@example.com").await;
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "quiet"})).await);
-    let path = format!("/docs/{doc}/shout");
+    let path = format!("/notes/{doc}/shout");
     let loud = client.get(&path).bearer(&ann.token).send().await;
     loud.assert_status(200);
     assert_eq!(loud.text(), "QUIET");
     client.get(&path).bearer(&ben.token).send().await.assert_status(404);
     client.get(&path).send().await.assert_status(401);
-    client.get("/docs/not-a-uuid/shout").bearer(&ann.token).send().await.assert_status(400);
+    client.get("/notes/not-a-uuid/shout").bearer(&ann.token).send().await.assert_status(400);
     entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
     client.get(&path).bearer(&ben.token).send().await.assert_status(200);
     client.post(&path).bearer(&ben.token).send().await.assert_status(403);
@@ -292,7 +292,7 @@ async fn ownership_is_never_chosen_freely() {
     let role = roles["items"][0]["id"].clone();
     for owner in [json!(ann.id), org["id"].clone(), role, json!(Uuid::new_v4())] {
         let body = json!({"title": "planted", "owner_id": owner});
-        assert_eq!(status(&client, &ben, Method::POST, "/docs", body).await, 403, "owner {owner}");
+        assert_eq!(status(&client, &ben, Method::POST, "/notes", body).await, 403, "owner {owner}");
     }
     let own = create_doc(&client, &ben, json!({"title": "mine", "owner_id": ben.id})).await;
     assert_eq!(own["owner_id"], ben.id.to_string());
@@ -307,12 +307,12 @@ async fn entries_naming_list_or_clear_are_refused_since_nothing_consults_them() 
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
     for action in ["list", "clear"] {
         let body = json!({"principal_id": ben.id, "action": action, "effect": "allow"});
-        let refused = client.post(&format!("/docs/{doc}/acl")).bearer(&ann.token).json(&body).send().await;
+        let refused = client.post(&format!("/notes/{doc}/acl")).bearer(&ann.token).json(&body).send().await;
         refused.assert_status(400);
         assert!(refused.text().contains("read") && refused.text().contains("delete"), "{}", refused.text());
         let type_wide = json!({"resource": format!("Doc.{action}"), "principal_id": ben.id, "effect": "allow"});
         client.post("/acl").bearer(&root.token).json(&type_wide).send().await.assert_status(400);
-        let check = format!("/docs/{doc}/acl/check?action={action}&principal_id={}", ann.id);
+        let check = format!("/notes/{doc}/acl/check?action={action}&principal_id={}", ann.id);
         client.get(&check).bearer(&ann.token).send().await.assert_status(400);
     }
 }
@@ -337,7 +337,7 @@ async fn deleting_takes_entries_and_owned_objects_along() {
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
     entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
     assert_eq!(rows_naming(&client, entries_on, &doc).await, 1);
-    client.delete(&format!("/docs/{doc}")).bearer(&ann.token).send().await.assert_status(204);
+    client.delete(&format!("/notes/{doc}")).bearer(&ann.token).send().await.assert_status(204);
     assert_eq!(rows_naming(&client, entries_on, &doc).await, 0, "a deleted object's entries go with it");
 
     let cleared = id_of(&create_doc(&client, &ann, json!({"title": "c"})).await);
@@ -351,18 +351,18 @@ async fn deleting_takes_entries_and_owned_objects_along() {
     assert_eq!(rows_naming(&client, entries_on, &cleared).await, 0);
     let naming_ann = "SELECT id FROM fastsaas_acl_entries WHERE principal_id = $1";
     assert_eq!(rows_naming(&client, naming_ann, &ann.id.to_string()).await, 0);
-    client.get(&format!("/docs/{kept}")).bearer(&ben.token).send().await.assert_status(200);
+    client.get(&format!("/notes/{kept}")).bearer(&ben.token).send().await.assert_status(200);
 }
 
 #[tokio::test]
 async fn an_owner_cannot_learn_another_principals_roles_through_acl_check() {
     let World { client, ann, ben, .. } = world().await;
     let doc = id_of(&create_doc(&client, &ann, json!({"title": "d"})).await);
-    let about_ben = format!("/docs/{doc}/acl/check?action=read&principal_id={}", ben.id);
+    let about_ben = format!("/notes/{doc}/acl/check?action=read&principal_id={}", ben.id);
     client.get(&about_ben).bearer(&ann.token).send().await.assert_status(403);
     let about_self: Value =
-        client.get(&format!("/docs/{doc}/acl/check?action=read")).bearer(&ann.token).send().await.json();
+        client.get(&format!("/notes/{doc}/acl/check?action=read")).bearer(&ann.token).send().await.json();
     assert_eq!(about_self["rule"], "owner");
     // Ben may not read the doc: asking about himself does not reveal it exists.
-    client.get(&format!("/docs/{doc}/acl/check?action=read")).bearer(&ben.token).send().await.assert_status(404);
+    client.get(&format!("/notes/{doc}/acl/check?action=read")).bearer(&ben.token).send().await.assert_status(404);
 }

@@ -15,7 +15,7 @@ struct Agent {
 
 /// A document.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/docs")]
+#[scope("/notes")]
 struct Doc {
     title: String,
 }
@@ -41,13 +41,14 @@ async fn an_agent_acts_with_its_key_and_only_as_allowed() {
     client.get(&keys).bearer(&ben.token).send().await.assert_status(404);
     client.post(&keys).bearer(&ben.token).send().await.assert_status(404);
 
-    let doc: Value = client.post("/docs").bearer(&ann.token).json(&json!({"title": "for the bot"})).send().await.json();
-    let doc_path = format!("/docs/{}", doc["id"].as_str().unwrap_or_default());
+    let doc: Value =
+        client.post("/notes").bearer(&ann.token).json(&json!({"title": "for the bot"})).send().await.json();
+    let doc_path = format!("/notes/{}", doc["id"].as_str().unwrap_or_default());
     client.get(&doc_path).bearer(&key).send().await.assert_status(404);
     let allow = json!({"principal_id": agent_id, "action": "read", "effect": "allow"});
     client.post(&format!("{doc_path}/acl")).bearer(&ann.token).json(&allow).send().await.assert_status(201);
     client.get(&doc_path).bearer(&key).send().await.assert_status(200);
-    let seen: Value = client.get("/docs").bearer(&key).send().await.json();
+    let seen: Value = client.get("/notes").bearer(&key).send().await.json();
     assert_eq!(seen["total"], 1);
     client.patch(&doc_path).bearer(&key).json(&json!({"title": "x"})).send().await.assert_status(403);
     client.get("/me").bearer(&key).send().await.assert_status(403);
@@ -60,9 +61,9 @@ async fn an_agent_acts_with_its_key_and_only_as_allowed() {
 
     let key_path = format!("{keys}/{}", issued["id"].as_str().unwrap_or_default());
     client.delete(&key_path).bearer(&ann.token).send().await.assert_status(204);
-    client.get("/docs").bearer(&key).send().await.assert_status(401);
+    client.get("/notes").bearer(&key).send().await.assert_status(401);
     client.delete(&key_path).bearer(&ann.token).send().await.assert_status(404);
-    client.get("/docs").bearer("fsk_made-up").send().await.assert_status(401);
+    client.get("/notes").bearer("fsk_made-up").send().await.assert_status(401);
 }
 
 #[tokio::test]
@@ -73,12 +74,12 @@ async fn keys_end_with_their_resource_and_only_authenticated_types_have_them() {
     let agent_path = format!("/agents/{}", agent["id"].as_str().unwrap_or_default());
     let issued: Value = client.post(&format!("{agent_path}/keys")).bearer(&ann.token).send().await.json();
     let key = issued["key"].as_str().unwrap_or_default().to_owned();
-    client.get("/docs").bearer(&key).send().await.assert_status(200);
+    client.get("/notes").bearer(&key).send().await.assert_status(200);
     client.delete(&agent_path).bearer(&ann.token).send().await.assert_status(204);
-    client.get("/docs").bearer(&key).send().await.assert_status(401);
+    client.get("/notes").bearer(&key).send().await.assert_status(401);
 
-    let doc: Value = client.post("/docs").bearer(&ann.token).json(&json!({"title": "d"})).send().await.json();
-    let doc_keys = format!("/docs/{}/keys", doc["id"].as_str().unwrap_or_default());
+    let doc: Value = client.post("/notes").bearer(&ann.token).json(&json!({"title": "d"})).send().await.json();
+    let doc_keys = format!("/notes/{}/keys", doc["id"].as_str().unwrap_or_default());
     client.post(&doc_keys).bearer(&ann.token).send().await.assert_status(404);
 }
 
@@ -100,11 +101,11 @@ async fn a_leaked_key_cannot_plant_anything() {
 
     // No implicit right to create: an agent creates nothing without an entry.
     client.post("/agents").bearer(&leaked).json(&json!({"name": "spawn"})).send().await.assert_status(403);
-    client.post("/docs").bearer(&leaked).json(&json!({"title": "planted"})).send().await.assert_status(403);
+    client.post("/notes").bearer(&leaked).json(&json!({"title": "planted"})).send().await.assert_status(403);
     // Nor can it choose an owner: not itself, not a stranger.
     for owner in [agent_id.clone(), Uuid::new_v4().to_string()] {
         let body = json!({"title": "planted", "owner_id": owner});
-        client.post("/docs").bearer(&leaked).json(&body).send().await.assert_status(403);
+        client.post("/notes").bearer(&leaked).json(&body).send().await.assert_status(403);
     }
 
     // Granted `create`, what it makes belongs to its owner, who sees and removes it.
@@ -121,7 +122,7 @@ async fn a_leaked_key_cannot_plant_anything() {
 
     // The key dies with its agent, whatever it did before.
     client.delete(&agent_path).bearer(&ann.token).send().await.assert_status(204);
-    client.get("/docs").bearer(&leaked).send().await.assert_status(401);
+    client.get("/notes").bearer(&leaked).send().await.assert_status(401);
     client.delete(&spawned_path).bearer(&ann.token).send().await.assert_status(204);
 }
 
@@ -133,7 +134,7 @@ async fn a_key_stops_working_when_its_resources_owner_is_deleted() {
     let agent_path = format!("/agents/{}", agent["id"].as_str().unwrap_or_default());
     let issued: Value = client.post(&format!("{agent_path}/keys")).bearer(&ann.token).send().await.json();
     let key = issued["key"].as_str().unwrap_or_default().to_owned();
-    client.get("/docs").bearer(&key).send().await.assert_status(200);
+    client.get("/notes").bearer(&key).send().await.assert_status(200);
     client.delete(&format!("/users/{}", ann.id)).bearer(&ann.token).send().await.assert_status(204);
-    client.get("/docs").bearer(&key).send().await.assert_status(401);
+    client.get("/notes").bearer(&key).send().await.assert_status(401);
 }

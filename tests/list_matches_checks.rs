@@ -1,6 +1,6 @@
 //! Lists are where deny bugs hide: for random owners and random entry sets,
-//! `GET /docs` returns exactly the objects a single read check allows, and
-//! `DELETE /docs` deletes exactly those a delete check allows.
+//! `GET /notes` returns exactly the objects a single read check allows, and
+//! `DELETE /notes` deletes exactly those a delete check allows.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 /// A document.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/docs", acl_admins = ["auditor"], acl_allow_always = ["superadmin"])]
+#[scope("/notes", acl_admins = ["auditor"], acl_allow_always = ["superadmin"])]
 struct Doc {
     title: String,
 }
@@ -37,13 +37,13 @@ fn plan() -> impl Strategy<Value = Plan> {
 }
 
 async fn ids_listed(client: &TestClient, user: &TestUser) -> BTreeSet<String> {
-    let page: Value = client.get("/docs?page_size=100").bearer(&user.token).send().await.json();
+    let page: Value = client.get("/notes?page_size=100").bearer(&user.token).send().await.json();
     assert_eq!(page["total"].as_u64(), page["items"].as_array().map(|items| items.len() as u64));
     page["items"].as_array().into_iter().flatten().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect()
 }
 
 async fn allowed(client: &TestClient, root: &TestUser, doc: &str, user: &TestUser, action: &str) -> bool {
-    let path = format!("/docs/{doc}/acl/check?action={action}&principal_id={}", user.id);
+    let path = format!("/notes/{doc}/acl/check?action={action}&principal_id={}", user.id);
     let check: Value = client.get(&path).bearer(&root.token).send().await.json();
     check["allowed"] == json!(true)
 }
@@ -95,7 +95,7 @@ async fn run(plan: Plan) {
             _ => (&users[0], org_id.clone()),
         };
         let body = json!({"title": format!("doc {n}"), "owner_id": owner_id});
-        let created = client.post("/docs").bearer(&creator.token).json(&body).send().await;
+        let created = client.post("/notes").bearer(&creator.token).json(&body).send().await;
         created.assert_status(201);
         docs.push(created.json::<Value>()["id"].as_str().unwrap_or_default().to_owned());
     }
@@ -113,7 +113,7 @@ async fn run(plan: Plan) {
             Some(doc) => {
                 let body =
                     json!({"principal_id": principals[*principal], "action": ACTIONS[*action], "effect": effect});
-                client.post(&format!("/docs/{}/acl", docs[*doc])).bearer(&root.token).json(&body).send().await
+                client.post(&format!("/notes/{}/acl", docs[*doc])).bearer(&root.token).json(&body).send().await
             }
             None => {
                 let body = json!({"resource": format!("Doc.{}", ACTIONS[*action]), "principal_id": principals[*principal], "effect": effect});
@@ -126,7 +126,7 @@ async fn run(plan: Plan) {
     for user in &users {
         let mut readable = BTreeSet::new();
         for doc in &docs {
-            let single = client.get(&format!("/docs/{doc}")).bearer(&user.token).send().await.status().as_u16();
+            let single = client.get(&format!("/notes/{doc}")).bearer(&user.token).send().await.status().as_u16();
             assert!(single == 200 || single == 404, "{single}");
             if single == 200 {
                 readable.insert(doc.clone());
@@ -145,7 +145,7 @@ async fn run(plan: Plan) {
             deletable.insert(doc.clone());
         }
     }
-    let cleared = client.delete("/docs").bearer(&clearer.token).send().await;
+    let cleared = client.delete("/notes").bearer(&clearer.token).send().await;
     let type_denied = plan
         .entries
         .iter()

@@ -133,3 +133,27 @@ async fn clashing_routes_and_templates_paths_stop_start_up() {
         "{clash:?}"
     );
 }
+
+#[tokio::test]
+async fn a_route_on_a_framework_path_is_a_start_up_error_not_a_panic() {
+    use fastsaas::axum::routing::get;
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/docs",
+        "/metrics",
+        "/ws",
+        "/tasks/{id}",
+        "/notify",
+        "/notifications",
+        "/login",
+    ] {
+        let app = App::new(Settings::default()).route(path, get(nothing));
+        let refused = TestClient::try_start(app).await;
+        assert!(matches!(&refused, Err(StartupError::Routes(reason)) if reason.contains(path)), "{path}: {refused:?}");
+    }
+    // A path that merely starts with the same letters is the app's own.
+    let app = App::new(Settings::default()).route("/healthzone", get(nothing));
+    assert!(TestClient::try_start(app).await.is_ok());
+}

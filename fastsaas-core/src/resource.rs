@@ -2,6 +2,28 @@
 
 use crate::{Access, FieldKind, FieldSpec, Operation, OperationSet, Rule};
 
+/// The first path segments of the framework's own routes (API.md), served
+/// or coming: no scope and no route of the app's own may start with one.
+pub const FRAMEWORK_PATHS: [&str; 17] = [
+    "users",
+    "login",
+    "refresh",
+    "logout",
+    "me",
+    "roles",
+    "orgs",
+    "acl",
+    "openapi.json",
+    "healthz",
+    "readyz",
+    "docs",
+    "metrics",
+    "ws",
+    "tasks",
+    "notify",
+    "notifications",
+];
+
 /// The table that holds the templates of every templated resource.
 pub const TEMPLATES_TABLE: &str = "fastsaas_templates";
 

@@ -14,9 +14,27 @@ const RESERVED_TYPE_NAMES: [&str; 6] = ["Model", "Entity", "Column", "ActiveMode
 /// (`template_id` only matters to templated ones, but a field of that name
 /// would break the day the resource becomes templated.)
 const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
-/// The first path segments of the framework's own routes (API.md).
-const FRAMEWORK_PATHS: [&str; 9] =
-    ["users", "login", "refresh", "logout", "me", "roles", "orgs", "acl", "openapi.json"];
+/// The first path segments of the framework's own routes (API.md), served
+/// or coming; the same list as `fastsaas_core::FRAMEWORK_PATHS`.
+const FRAMEWORK_PATHS: [&str; 17] = [
+    "users",
+    "login",
+    "refresh",
+    "logout",
+    "me",
+    "roles",
+    "orgs",
+    "acl",
+    "openapi.json",
+    "healthz",
+    "readyz",
+    "docs",
+    "metrics",
+    "ws",
+    "tasks",
+    "notify",
+    "notifications",
+];
 /// The operations of `ops(...)`.
 pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", "list", "clear"];
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use fastsaas_core::acl::{ANY_ACTION, CHECKED_OPERATIONS};
 use fastsaas_core::error::FieldErrorCode;
+use fastsaas_core::resource::FRAMEWORK_PATHS;
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
@@ -199,7 +200,7 @@ impl App {
             .collect();
         // Before the database: a clash of routes is a mistake in the code,
         // reported without touching anything.
-        let router = self.route_table()?;
+        let router = self.route_table(document)?;
         let db = db::connect(&self.settings).await?;
         migrations::run(&db).await?;
         identity::ensure_admin(&db, &self.settings).await?;
@@ -209,18 +210,30 @@ impl App {
         let resources = self.guarded_specs();
         let state =
             AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources, custom_actions }));
-        Ok(routes::finish(router, document).with_state(state))
+        Ok(router.with_state(state))
     }
 
     /// Every route: the framework's, the resources', then the app's own.
     /// axum refuses two handlers for one method and path (say an app route
     /// or an endpoint on a path a resource serves) by panicking; that
     /// becomes a start-up error naming the route.
-    fn route_table(&self) -> Result<Router<AppState>, StartupError> {
+    fn route_table(&self, document: serde_json::Value) -> Result<Router<AppState>, StartupError> {
+        for (path, _) in &self.routes {
+            let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+            if FRAMEWORK_PATHS.contains(&first) {
+                return Err(StartupError::Routes(format!(
+                    "`{path}`: paths under `/{first}` belong to the framework; pick another path"
+                )));
+            }
+        }
         let build = || {
-            let framework = acl_routes::mount_type_wide(identity::mount(Router::new()));
+            let framework = routes::framework(acl_routes::mount_type_wide(identity::mount(Router::new())), document);
             let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
-            self.routes.iter().fold(router, |router, (path, methods)| routes::route_both(router, path, methods.clone()))
+            let router = self
+                .routes
+                .iter()
+                .fold(router, |router, (path, methods)| routes::route_both(router, path, methods.clone()));
+            routes::fallbacks(router)
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {
             let reason = panic

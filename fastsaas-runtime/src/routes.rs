@@ -90,16 +90,18 @@ fn is_collection(op: Operation) -> bool {
     matches!(op, Operation::List | Operation::Create | Operation::Clear)
 }
 
-/// Adds the app-wide routes (`/openapi.json`, `/healthz`, `/readyz`) and the problem+json answers
-/// for unknown paths (404) and methods (405).
-pub(crate) fn finish(router: Router<AppState>, document: serde_json::Value) -> Router<AppState> {
+/// Adds the app-wide routes: `/openapi.json`, `/healthz`, `/readyz`.
+pub(crate) fn framework(router: Router<AppState>, document: serde_json::Value) -> Router<AppState> {
     let document = std::sync::Arc::new(document);
     router
         .route("/openapi.json", get(move || std::future::ready(Json(document.as_ref().clone()))))
         .route("/healthz", get(crate::health::live))
         .route("/readyz", get(crate::health::ready))
-        .fallback(|| std::future::ready(ApiError::NotFound("route".into())))
-        .method_not_allowed_fallback(|| {
-            std::future::ready(ApiError::MethodNotAllowed("this method is not allowed on this path".into()))
-        })
+}
+
+/// The problem+json answers for unknown paths (404) and methods (405).
+pub(crate) fn fallbacks(router: Router<AppState>) -> Router<AppState> {
+    router.fallback(|| std::future::ready(ApiError::NotFound("route".into()))).method_not_allowed_fallback(|| {
+        std::future::ready(ApiError::MethodNotAllowed("this method is not allowed on this path".into()))
+    })
 }

@@ -24,7 +24,7 @@ use shadows::*;
 
 /// A task with every kind of field option.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/tasks", acl_admins = ["superadmin"])]
+#[scope("/todos", acl_admins = ["superadmin"])]
 #[crud(templated)]
 pub struct Task {
     /// What to do.
@@ -54,7 +54,7 @@ pub mod views {
     use fastsaas::prelude::*;
     use fastsaas::utoipa;
 
-    /// What `GET /tasks/{id}/summary` answers (its schema is in `/openapi.json`).
+    /// What `GET /todos/{id}/summary` answers (its schema is in `/openapi.json`).
     #[derive(Serialize, utoipa::ToSchema)]
     pub struct Summary {
         pub(crate) title: String,
@@ -63,7 +63,7 @@ pub mod views {
 }
 use views::Summary;
 
-/// What `POST /tasks/{id}/labels` takes.
+/// What `POST /todos/{id}/labels` takes.
 #[derive(Deserialize)]
 pub struct NewLabel {
     label: String,
