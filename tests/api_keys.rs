@@ -66,8 +66,9 @@ async fn an_agent_acts_with_its_key_and_only_as_allowed() {
     client.get("/notes").bearer("fsk_made-up").send().await.assert_status(401);
 }
 
-#[tokio::test]
-async fn keys_end_with_their_resource_and_only_authenticated_types_have_them() {
+/// A client where Ann owns an agent with a working key: the agent's path
+/// and the key.
+async fn ann_with_an_agent_key() -> (TestClient, fastsaas::testing::TestUser, String, String) {
     let client = TestClient::start(App::new(Default::default()).resource::<Agent>().resource::<Doc>()).await;
     let ann = client.sign_up("ann@example.com").await;
     let agent: Value = client.post("/agents").bearer(&ann.token).json(&json!({"name": "bot"})).send().await.json();
@@ -75,6 +76,12 @@ async fn keys_end_with_their_resource_and_only_authenticated_types_have_them() {
     let issued: Value = client.post(&format!("{agent_path}/keys")).bearer(&ann.token).send().await.json();
     let key = issued["key"].as_str().unwrap_or_default().to_owned();
     client.get("/notes").bearer(&key).send().await.assert_status(200);
+    (client, ann, agent_path, key)
+}
+
+#[tokio::test]
+async fn keys_end_with_their_resource_and_only_authenticated_types_have_them() {
+    let (client, ann, agent_path, key) = ann_with_an_agent_key().await;
     client.delete(&agent_path).bearer(&ann.token).send().await.assert_status(204);
     client.get("/notes").bearer(&key).send().await.assert_status(401);
 
@@ -128,13 +135,7 @@ async fn a_leaked_key_cannot_plant_anything() {
 
 #[tokio::test]
 async fn a_key_stops_working_when_its_resources_owner_is_deleted() {
-    let client = TestClient::start(App::new(Default::default()).resource::<Agent>().resource::<Doc>()).await;
-    let ann = client.sign_up("ann@example.com").await;
-    let agent: Value = client.post("/agents").bearer(&ann.token).json(&json!({"name": "bot"})).send().await.json();
-    let agent_path = format!("/agents/{}", agent["id"].as_str().unwrap_or_default());
-    let issued: Value = client.post(&format!("{agent_path}/keys")).bearer(&ann.token).send().await.json();
-    let key = issued["key"].as_str().unwrap_or_default().to_owned();
-    client.get("/notes").bearer(&key).send().await.assert_status(200);
+    let (client, ann, _agent_path, key) = ann_with_an_agent_key().await;
     client.delete(&format!("/users/{}", ann.id)).bearer(&ann.token).send().await.assert_status(204);
     client.get("/notes").bearer(&key).send().await.assert_status(401);
 }
