@@ -139,3 +139,36 @@ async fn a_key_stops_working_when_its_resources_owner_is_deleted() {
     client.delete(&format!("/users/{}", ann.id)).bearer(&ann.token).send().await.assert_status(204);
     client.get("/notes").bearer(&key).send().await.assert_status(401);
 }
+
+/// Two requests racing: a key minted while its agent is being deleted is
+/// either refused or deleted with the agent; it never outlives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_minted_while_its_agent_is_deleted_never_survives_it() {
+    use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
+    let client = TestClient::start(App::new(Default::default()).resource::<Agent>().resource::<Doc>()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    for _ in 0..12 {
+        let agent: Value = client.post("/agents").bearer(&ann.token).json(&json!({"name": "bot"})).send().await.json();
+        let agent_path = format!("/agents/{}", agent["id"].as_str().unwrap_or_default());
+        let keys = format!("{agent_path}/keys");
+        let (minted, deleted) = tokio::join!(
+            client.post(&keys).bearer(&ann.token).send(),
+            client.delete(&agent_path).bearer(&ann.token).send()
+        );
+        deleted.assert_status(204);
+        match minted.status().as_u16() {
+            201 => {
+                let key = minted.json::<Value>()["key"].as_str().unwrap_or_default().to_owned();
+                client.get("/notes").bearer(&key).send().await.assert_status(401);
+            }
+            status => assert_eq!(status, 404, "{}", minted.text()),
+        }
+    }
+    let Ok(db) = Database::connect(client.settings().database_url.as_str()).await else {
+        panic!("the test database");
+    };
+    let orphans =
+        "SELECT k.id FROM fastsaas_api_keys k WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = k.resource_id)";
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), orphans)).await;
+    assert_eq!(rows.map(|rows| rows.len()).ok(), Some(0), "no key row outlives its agent");
+}

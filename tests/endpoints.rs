@@ -303,3 +303,20 @@ async fn endpoint_bodies_speak_problem_json() {
     problem(&huge, 413);
     send(r#"{"task": "echo"}"#, "application/json").await.assert_status(202);
 }
+
+/// Another tenant learns nothing from a body: the object check comes first,
+/// so a malformed, unknown-field or oversized body to an object it may not
+/// see is the same 404 as a good one.
+#[tokio::test]
+async fn a_body_sent_to_another_tenants_object_is_a_404_before_it_is_read() {
+    let (client, _, ben, agent) = start().await;
+    let command = format!("/agents/{agent}/command");
+    let huge = format!(r#"{{"task": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    for body in [r#"{"task": "echo"}"#.to_owned(), "{".to_owned(), r#"{"tsak": 1}"#.to_owned(), huge] {
+        let response =
+            client.post(&command).bearer(&ben.token).header(CONTENT_TYPE, "application/json").body(body).send().await;
+        response.assert_status(404);
+    }
+    let missing = format!("/agents/{}/command", Uuid::new_v4());
+    client.post(&missing).bearer(&ben.token).json(&json!({"task": "echo"})).send().await.assert_status(404);
+}

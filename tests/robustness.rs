@@ -162,3 +162,23 @@ async fn a_nul_character_is_a_400_naming_the_field_everywhere() {
     client.get("/items?name=a%00b").send().await.assert_status(400);
     client.get("/items?na%00me=a").send().await.assert_status(400);
 }
+
+/// A megabyte where a name goes: over the body limit it is a 413; under it,
+/// a 400 naming the field that does not echo the megabyte back.
+#[tokio::test]
+async fn a_megabyte_where_a_name_goes_is_refused_without_an_echo() {
+    let client = signed_in().await;
+    let item = |name: String| fastsaas::serde_json::json!({"name": name, "config": {}, "tags": []});
+    let over = client.post("/items").json(&item("n".repeat(2 * 1024 * 1024))).send().await;
+    over.assert_status(413);
+    let under = client.post("/items").json(&item("n".repeat(700 * 1024))).send().await;
+    under.assert_status(400);
+    let problem: Value = under.json();
+    assert_eq!(problem["errors"][0]["field"], "name");
+    assert!(under.bytes().len() < 4096, "the answer does not carry the value: {} bytes", under.bytes().len());
+    let login =
+        fastsaas::serde_json::json!({"email": format!("{}@example.com", "e".repeat(700 * 1024)), "password": "x"});
+    let refused = client.post("/login").without_identity().json(&login).send().await;
+    assert!(matches!(refused.status().as_u16(), 400 | 401), "{}", refused.status());
+    assert!(refused.bytes().len() < 4096, "the answer does not carry the e-mail");
+}

@@ -2,6 +2,12 @@
 
 use crate::{Access, FieldKind, FieldSpec, Operation, OperationSet, Rule};
 
+/// The columns every resource gets from the framework: returned on every
+/// record, never accepted in a body, never a field name. (`template_id`
+/// only matters to templated ones, but a field of that name would break
+/// the day the resource becomes templated.)
+pub const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
+
 /// The first path segments of the framework's own routes (API.md), served
 /// or coming: no scope and no route of the app's own may start with one.
 pub const FRAMEWORK_PATHS: [&str; 17] = [

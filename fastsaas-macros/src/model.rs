@@ -6,35 +6,13 @@ use heck::ToSnakeCase;
 use proc_macro2::Span;
 use syn::{Attribute, DeriveInput, Expr, Ident, LitStr, Type};
 
+use fastsaas_core::resource::{FRAMEWORK_COLUMNS, FRAMEWORK_PATHS};
+
 use crate::attr::{Bounds, CrudField, CrudInput, Number, Scope};
 
 /// The names the generated SeaORM items take in the expansion's scope.
 const RESERVED_TYPE_NAMES: [&str; 6] = ["Model", "Entity", "Column", "ActiveModel", "PrimaryKey", "Relation"];
-/// The columns every resource gets from the framework.
-/// (`template_id` only matters to templated ones, but a field of that name
-/// would break the day the resource becomes templated.)
-const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
-/// The first path segments of the framework's own routes (API.md), served
-/// or coming; the same list as `fastsaas_core::FRAMEWORK_PATHS`.
-const FRAMEWORK_PATHS: [&str; 17] = [
-    "users",
-    "login",
-    "refresh",
-    "logout",
-    "me",
-    "roles",
-    "orgs",
-    "acl",
-    "openapi.json",
-    "healthz",
-    "readyz",
-    "docs",
-    "metrics",
-    "ws",
-    "tasks",
-    "notify",
-    "notifications",
-];
+
 /// The operations of `ops(...)`.
 pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", "list", "clear"];
 

@@ -67,14 +67,45 @@ pub(crate) async fn decision(
     action: &str,
     object: Option<(Uuid, Option<Uuid>)>,
 ) -> ApiResult<Decision> {
-    let request = Request { action, object, acl_admins: spec.acl_admins, acl_allow_always: spec.acl_allow_always };
-    // Only a role in `acl_allow_always` decides before the entries.
-    let always = decide(caller, &request, &[]);
-    if always.allowed && always.step == fastsaas_core::acl::Step::AllowAlways {
-        return Ok(always);
+    Ok(Decider::load(db, spec, caller, object).await?.decide(action))
+}
+
+/// The decisions of one caller on one object (or the type), over the
+/// entries read once: a refusal can then tell 403 from 404 with no second
+/// query.
+struct Decider<'a> {
+    spec: &'a ResourceSpec,
+    caller: &'a Caller,
+    object: Option<(Uuid, Option<Uuid>)>,
+    entries: Vec<AclEntry>,
+}
+
+impl<'a> Decider<'a> {
+    async fn load(
+        db: &DatabaseConnection,
+        spec: &'a ResourceSpec,
+        caller: &'a Caller,
+        object: Option<(Uuid, Option<Uuid>)>,
+    ) -> ApiResult<Decider<'a>> {
+        // Only a role in `acl_allow_always` decides before the entries.
+        let entries = if caller.holds_any(spec.acl_allow_always) {
+            Vec::new()
+        } else {
+            entries_for(db, spec, caller, object.map(|(id, _)| id)).await?
+        };
+        Ok(Decider { spec, caller, object, entries })
     }
-    let entries = entries_for(db, spec, caller, object.map(|(id, _)| id)).await?;
-    Ok(decide(caller, &request, &entries))
+
+    fn decide(&self, action: &str) -> Decision {
+        let spec = self.spec;
+        let request = Request {
+            action,
+            object: self.object,
+            acl_admins: spec.acl_admins,
+            acl_allow_always: spec.acl_allow_always,
+        };
+        decide(self.caller, &request, &self.entries)
+    }
 }
 
 /// The owner of object `id` that `principal` creates, once the rules let
@@ -120,20 +151,11 @@ pub(crate) async fn authorize(
     id: Uuid,
     owner: Option<Uuid>,
 ) -> ApiResult<()> {
-    let request = |action| Request {
-        action,
-        object: Some((id, owner)),
-        acl_admins: spec.acl_admins,
-        acl_allow_always: spec.acl_allow_always,
-    };
-    if caller.holds_any(spec.acl_allow_always) {
+    let decider = Decider::load(db, spec, caller, Some((id, owner))).await?;
+    if decider.decide(action).allowed {
         return Ok(());
     }
-    let entries = entries_for(db, spec, caller, Some(id)).await?;
-    if decide(caller, &request(action), &entries).allowed {
-        return Ok(());
-    }
-    if action != "read" && decide(caller, &request("read"), &entries).allowed {
+    if action != "read" && decider.decide("read").allowed {
         return Err(ApiError::Forbidden(format!("you may not {action} this {}", spec.name)));
     }
     Err(ApiError::not_found(spec.name))

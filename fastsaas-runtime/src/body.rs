@@ -10,8 +10,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The framework's columns: returned on every record, never accepted.
-pub(crate) const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
+pub(crate) use fastsaas_core::resource::FRAMEWORK_COLUMNS;
 
 /// Which body is being read: a create or PUT needs every required field (a
 /// create may also name its `owner_id`); a PATCH may carry any subset.

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{ApiError, ApiResult};
 use http::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -60,22 +60,37 @@ async fn create<T: Resource>(
 ) -> ApiResult<Response> {
     managed::<T>(&app, &principal.caller(), id).await?;
     let (key, key_hash) = new_api_key()?;
-    let row = api_key::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        resource_type: Set(T::SPEC.name.to_owned()),
-        resource_id: Set(id),
-        key_hash: Set(key_hash),
-        created_at: Set(Utc::now()),
-        last_used_at: Set(None),
+    let (key_id, now) = (Uuid::new_v4(), Utc::now());
+    let db = app.db();
+    let backend = db.get_database_backend();
+    let values = [key_id.into(), T::SPEC.name.into(), id.into(), key_hash.into(), now.into()];
+    let inserted = db
+        .execute_raw(Statement::from_sql_and_values(backend, insert_if_alive(T::SPEC.table, backend), values))
+        .await
+        .map_err(internal)?;
+    // The object was deleted since it was checked: no key outlives it.
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::not_found(T::SPEC.name));
     }
-    .insert(app.db())
-    .await
-    .map_err(internal)?;
-    let body = NewKey { id: row.id, key, created_at: row.created_at };
-    let mut response = created(uri.path(), row.id, body);
+    let body = NewKey { id: key_id, key, created_at: now };
+    let mut response = created(uri.path(), key_id, body);
     // The key is a credential: no cache keeps it.
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// The insert of a key for the object `$3` of `table` that happens only if
+/// the object exists, in one statement. On PostgreSQL the object's row is
+/// share-locked, so a delete running at the same moment either waits for
+/// the key and then removes it with the object (its trigger), or has
+/// already removed the object and no key is made; SQLite runs one writer
+/// at a time.
+fn insert_if_alive(table: &str, backend: DbBackend) -> String {
+    let lock = if backend == DbBackend::Postgres { " FOR SHARE" } else { "" };
+    format!(
+        "INSERT INTO fastsaas_api_keys (id, resource_type, resource_id, key_hash, created_at, last_used_at) \
+         SELECT $1, $2, $3, $4, $5, NULL WHERE EXISTS (SELECT 1 FROM \"{table}\" WHERE id = $3{lock})"
+    )
 }
 
 /// `GET {scope}/{id}/keys`.

@@ -1,24 +1,23 @@
 //! The trait every `#[derive(Crud)]` type implements: the glue between the
 //! user's struct, its SeaORM entity and the generic handlers.
 
-use chrono::{DateTime, Utc};
-use fastsaas_core::{FieldError, ResourceSpec};
-use sea_orm::{ActiveModelBehavior, ActiveModelTrait, EntityTrait, FromQueryResult, IntoActiveModel, ModelTrait};
 use std::ops::{Deref, DerefMut};
 
+use chrono::{DateTime, Utc};
+use fastsaas_core::acl::Caller;
+use fastsaas_core::{ApiError, ApiResult, FieldError, ResourceSpec};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel, ModelTrait,
+    QueryFilter,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 use uuid::Uuid;
 
-use fastsaas_core::acl::Caller;
-use fastsaas_core::{ApiError, ApiResult};
-use sea_orm::{ColumnTrait, QueryFilter};
-
 use crate::access;
-use crate::error::db_error;
-
 use crate::app::AppState;
+use crate::error::db_error;
 use crate::field::DecodeError;
 
 /// The framework-owned values of a new row.
