@@ -231,6 +231,34 @@ async fn hand_written() -> (Target, std::path::PathBuf) {
     (Target { name: "hand-written", router, ids, token }, path)
 }
 
+/// Both sides answer `operation` with bodies of one shape (the same members
+/// at every depth, values of the same JSON types), so the ratio compares
+/// the same work: no secret on one side, no missing field on the other.
+async fn assert_same_body_shape(generated: &Target, baseline: &Target, operation: Operation) {
+    let mut shapes = Vec::new();
+    for target in [generated, baseline] {
+        let response = target.router.clone().oneshot(operation.request(0, &target.ids, &target.token)).await;
+        let body = response.expect("infallible").into_body().collect().await.expect("body").to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
+        shapes.push(shape(&value));
+    }
+    assert_eq!(shapes[0], shapes[1], "{}: the generated and hand-written bodies differ in shape", operation.label());
+}
+
+/// A JSON value with every leaf replaced by its type's name and arrays by
+/// their first item.
+fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(members) => Value::Object(members.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::String(_) => Value::from("string"),
+        Value::Number(_) => Value::from("number"),
+        Value::Bool(_) => Value::from("bool"),
+        Value::Null => Value::Null,
+    }
+}
+
 async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
     let next = Arc::new(AtomicU64::new(0));
     let ids = Arc::new(target.ids.clone());
@@ -319,6 +347,7 @@ fn main() {
         );
         println!("{:<26} {:<13} {:>10} {:>10} {:>10}", "operation", "routes", "req/s", "p50 µs", "p99 µs");
         for operation in [Operation::GetById, Operation::Endpoint, Operation::List, Operation::Post] {
+            assert_same_body_shape(&generated, &baseline, operation).await;
             let count = operation.requests_per_round(scale);
             // Warm both (caches, pools, allocator) before measuring.
             run(&generated, operation, count / 10).await;
