@@ -202,11 +202,14 @@ impl App {
         // reported without touching anything.
         let router = self.route_table(document)?;
         let db = db::connect(&self.settings).await?;
+        // Replicas starting together take turns at the schema.
+        let schema_lock = db::SchemaLock::acquire(&db, &self.settings).await?;
         migrations::run(&db).await?;
         identity::ensure_admin(&db, &self.settings).await?;
         for registration in &self.resources {
             (registration.ensure_table)(&db).await?;
         }
+        schema_lock.release().await?;
         let resources = self.guarded_specs();
         let state =
             AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources, custom_actions }));

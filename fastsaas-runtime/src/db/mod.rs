@@ -30,6 +30,46 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupE
     Ok(Database::connect(options).await?)
 }
 
+/// Held while one process brings the schema up to date, so that replicas
+/// started at the same moment on one PostgreSQL database take turns: the
+/// first migrates, the others find the work done. It is a session-level
+/// advisory lock, keyed by the schema, on a connection of its own: the
+/// database releases it if the process dies. SQLite is a file of one
+/// process's own and needs none.
+pub(crate) struct SchemaLock(Option<DatabaseConnection>);
+
+/// Takes the lock of the current schema; `hashtext` folds its name into
+/// the lock's key, so apps in other schemas of one database do not wait.
+const TAKE_SCHEMA_LOCK: &str = "SELECT pg_advisory_lock(hashtext('fastsaas:' || current_schema()))";
+const RELEASE_SCHEMA_LOCK: &str = "SELECT pg_advisory_unlock(hashtext('fastsaas:' || current_schema()))";
+
+impl SchemaLock {
+    /// Waits for the lock (PostgreSQL only).
+    pub(crate) async fn acquire(db: &DatabaseConnection, settings: &Settings) -> Result<SchemaLock, StartupError> {
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(SchemaLock(None));
+        }
+        let mut options = ConnectOptions::new(settings.database_url.clone());
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
+            .sqlx_logging(false);
+        let holder = Database::connect(options).await?;
+        holder.execute_unprepared(TAKE_SCHEMA_LOCK).await?;
+        Ok(SchemaLock(Some(holder)))
+    }
+
+    /// Lets the next process in.
+    pub(crate) async fn release(self) -> Result<(), StartupError> {
+        if let Some(holder) = self.0 {
+            holder.execute_unprepared(RELEASE_SCHEMA_LOCK).await?;
+            holder.close().await?;
+        }
+        Ok(())
+    }
+}
+
 /// Creates `T`'s table and indexes if the table is missing, otherwise
 /// checks that it has every column `T` needs; then (re)creates the trigger
 /// that deletes a deleted object's entries and keys.
