@@ -461,3 +461,67 @@ async fn errors_never_echo_a_write_only_value() {
     created.assert_status(201);
     assert!(!created.text().contains("918273645"), "{}", created.text());
 }
+
+/// A hook with secrets: one required, one optional.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/hooks")]
+struct Hook {
+    pub url: String,
+    #[crud(write_only, validate(length(min = 4)))]
+    pub token: String,
+    #[crud(write_only)]
+    pub signing_key: Option<String>,
+}
+
+/// The stored `(token, signing_key)` of hook `id`, read from the database.
+async fn stored_secrets(client: &TestClient, id: &str) -> (String, Option<String>) {
+    use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
+    let Ok(db) = Database::connect(client.settings().database_url.as_str()).await else {
+        panic!("the test database");
+    };
+    let sql = "SELECT token, signing_key FROM hooks WHERE id = $1";
+    let statement =
+        Statement::from_sql_and_values(db.get_database_backend(), sql, [id.parse::<Uuid>().unwrap_or_default().into()]);
+    let row = db.query_one_raw(statement).await.ok().flatten().unwrap_or_else(|| panic!("hook {id} is stored"));
+    let secrets = (row.try_get("", "token").unwrap_or_default(), row.try_get("", "signing_key").unwrap_or_default());
+    let _ = db.close().await;
+    secrets
+}
+
+#[tokio::test]
+async fn a_put_that_leaves_out_a_write_only_value_keeps_it() {
+    let mut client = TestClient::start(App::new(settings()).resource::<Hook>()).await;
+    let user = client.sign_up("hooks@example.com").await;
+    client.act_as(&user);
+    // A create still needs every required secret, and checks it.
+    let missing = client.post("/hooks").json(&json!({"url": "https://a"})).send().await;
+    missing.assert_status(400);
+    assert_eq!(errors(&missing), [("token".to_owned(), "missing".to_owned())]);
+    client.post("/hooks").json(&json!({"url": "https://a", "token": "abc"})).send().await.assert_status(400);
+    let created =
+        client.post("/hooks").json(&json!({"url": "https://a", "token": "t-one", "signing_key": "k-one"})).send().await;
+    created.assert_status(201);
+    let id = created.json::<Value>()["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/hooks/{id}");
+
+    // The client can never read the secrets back, so a PUT without them keeps them.
+    client.put(&path).json(&json!({"url": "https://b"})).send().await.assert_status(200);
+    assert_eq!(stored_secrets(&client, &id).await, ("t-one".to_owned(), Some("k-one".to_owned())));
+    // `null` clears an optional one; a value replaces.
+    client.put(&path).json(&json!({"url": "https://b", "signing_key": null})).send().await.assert_status(200);
+    assert_eq!(stored_secrets(&client, &id).await, ("t-one".to_owned(), None));
+    client.put(&path).json(&json!({"url": "https://c", "token": "t-two"})).send().await.assert_status(200);
+    assert_eq!(stored_secrets(&client, &id).await, ("t-two".to_owned(), None));
+    client.put(&path).json(&json!({"url": "https://c", "token": "no"})).send().await.assert_status(400);
+    let record: Value = client.get(&path).send().await.json();
+    assert_eq!(record["url"], "https://c");
+    assert!(record.get("token").is_none() && record.get("signing_key").is_none());
+
+    // The document says so: a PUT's body does not require the secret.
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["HookCreate"]["required"], json!(["url", "token"]));
+    assert_eq!(schemas["HookReplace"]["required"], json!(["url"]));
+    let put = &doc["paths"]["/hooks/{id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(put, "#/components/schemas/HookReplace");
+}

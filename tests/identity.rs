@@ -297,6 +297,8 @@ async fn a_user_changes_and_deletes_itself() {
         refused.assert_status(400);
         assert_eq!(refused.json::<Value>()["errors"][0]["field"], "current_password");
     }
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    assert_eq!(doc["components"]["schemas"]["UserPatch"]["properties"]["current_password"]["writeOnly"], true);
     let wrong = json!({"password": "new ivy password", "current_password": "not it at all"});
     client.patch(&path).bearer(token(&here)).json(&wrong).send().await.assert_status(400);
     let body = json!({"password": "new ivy password", "current_password": "ivy password"});

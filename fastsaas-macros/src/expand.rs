@@ -61,7 +61,10 @@ fn generate(resource: &Resource) -> TokenStream {
     let writable: Vec<&Field> = fields.iter().filter(|field| field.access.is_writable()).collect();
     let create_fields = writable.iter().map(|field| {
         let (name, ty) = (&field.ident, &field.ty);
-        if field.nullable {
+        if field.access == Access::WriteOnly {
+            // Absent and `null` differ: a PUT without a secret keeps it.
+            quote!(#[serde(default, deserialize_with = #present)] pub #name: Option<#ty>)
+        } else if field.nullable {
             quote!(#[serde(default)] pub #name: #ty)
         } else if field.default.is_some() {
             quote!(#[serde(default)] pub #name: Option<#ty>)
@@ -74,16 +77,41 @@ fn generate(resource: &Resource) -> TokenStream {
         quote!(#[serde(default, deserialize_with = #present)] pub #name: Option<#ty>)
     });
 
-    // A create sets every column; a PUT only the writable ones.
+    // A create sets every column; a PUT only the writable ones, keeping a
+    // write-only value the body leaves out (a client never reads it back).
     let new_values = fields.iter().map(|field| {
         let name = &field.ident;
-        let value =
-            if field.access.is_writable() { sent_value(&private, field) } else { default_value(&private, field) };
-        quote!(#name: sea_orm::ActiveValue::Set(#value))
+        let value = if field.access == Access::WriteOnly {
+            let sent = into_stored(&private, field, quote!(value));
+            let absent = match (&field.default, field.nullable) {
+                (None, false) => quote!(sea_orm::ActiveValue::NotSet),
+                _ => {
+                    let default = default_value(&private, field);
+                    quote!(sea_orm::ActiveValue::Set(#default))
+                }
+            };
+            quote!(match input.#name { Some(value) => sea_orm::ActiveValue::Set(#sent), None => #absent })
+        } else if field.access.is_writable() {
+            let sent = sent_value(&private, field);
+            quote!(sea_orm::ActiveValue::Set(#sent))
+        } else {
+            let default = default_value(&private, field);
+            quote!(sea_orm::ActiveValue::Set(#default))
+        };
+        quote!(#name: #value)
     });
     let replaced = writable.iter().map(|field| {
-        let (name, value) = (&field.ident, sent_value(&private, field));
-        quote!(#name: sea_orm::ActiveValue::Set(#value))
+        let name = &field.ident;
+        if field.access == Access::WriteOnly {
+            let sent = into_stored(&private, field, quote!(value));
+            quote!(#name: match input.#name {
+                Some(value) => sea_orm::ActiveValue::Set(#sent),
+                None => sea_orm::ActiveValue::NotSet,
+            })
+        } else {
+            let value = sent_value(&private, field);
+            quote!(#name: sea_orm::ActiveValue::Set(#value))
+        }
     });
     let patched = writable.iter().map(|field| {
         let name = &field.ident;
@@ -98,7 +126,7 @@ fn generate(resource: &Resource) -> TokenStream {
     let checked: Vec<&Field> = writable.iter().copied().filter(|field| !field.rules.is_empty()).collect();
     let create_checks = checked.iter().map(|field| {
         let (name, index) = (&field.ident, index_of(field));
-        if field.default.is_some() {
+        if field.default.is_some() || field.access == Access::WriteOnly {
             quote!(if let Some(value) = &input.#name { #private::check(&FIELDS[#index], value, errors); })
         } else {
             quote!(#private::check(&FIELDS[#index], &input.#name, errors);)

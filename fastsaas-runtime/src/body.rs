@@ -150,7 +150,35 @@ fn nul_paths(value: &Value, path: &str, found: &mut Vec<String>) {
 pub(crate) fn parse_json<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8]) -> Result<T, ApiError> {
     // The common case costs one typed parse; the slow analysis runs only to
     // explain a failure.
-    serde_json::from_slice(bytes).map_err(|err| explain::<T>(spec, shape, bytes, err))
+    let parsed = serde_json::from_slice(bytes).map_err(|err| explain::<T>(spec, shape, bytes, err))?;
+    if shape == BodyShape::Create {
+        required_secrets_sent(spec, bytes)?;
+    }
+    Ok(parsed)
+}
+
+/// A create must send every required write-only field. The typed body
+/// reads write-only fields as optional, since a PUT that leaves one out
+/// keeps the stored value (a client never reads a secret back); so a
+/// create checks their presence here, at the cost of a second parse only
+/// for types that have such a field.
+fn required_secrets_sent(spec: BodySpec, bytes: &[u8]) -> Result<(), ApiError> {
+    let required = || {
+        spec.fields
+            .iter()
+            .filter(|field| field.access == fastsaas_core::Access::WriteOnly && field.is_required_on_create())
+    };
+    if required().next().is_none() {
+        return Ok(());
+    }
+    let Ok(Value::Object(sent)) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(());
+    };
+    let missing: Vec<FieldError> = required()
+        .filter(|field| !sent.contains_key(field.name))
+        .map(|field| FieldError::new(field.name, FieldErrorCode::Missing, "this field is required"))
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(ApiError::Validation(missing)) }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

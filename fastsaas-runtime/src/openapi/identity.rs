@@ -8,7 +8,9 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, PathItem, PathsBuilder, Required, ResponseBuilder};
 
-use super::{field_schema, input_schema, json_content, list_parameters, page_schema, problem, scalar, schema_ref};
+use super::{
+    Body, field_schema, input_schema, json_content, list_parameters, page_schema, problem, scalar, schema_ref,
+};
 use crate::identity::USERS;
 use crate::identity::orgs::ORGANIZATIONS;
 use crate::identity::roles::ROLES;
@@ -24,8 +26,16 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         )
         .schema("User", user_schema())
-        .schema("UserCreate", input_schema(&USERS, true))
-        .schema("UserPatch", input_schema(&USERS, false))
+        .schema("UserCreate", input_schema(&USERS, Body::Create))
+        .schema(
+            "UserPatch",
+            input_schema(&USERS, Body::Patch).property(
+                "current_password",
+                field_schema(FieldKind::Text, false)
+                    .write_only(Some(true))
+                    .description(Some("Your current password: needed to change your own e-mail address or password")),
+            ),
+        )
         .schema("UserPage", page_schema(&USERS))
         .schema(
             "Me",
@@ -35,14 +45,14 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
         .schema("Refresh", strings(&["refresh_token"]))
         .schema("TokenPair", token_pair_schema())
         .schema("Role", timestamps(strings(&["name"]).property("id", scalar(FieldKind::Uuid)).required("id"), false))
-        .schema("RoleCreate", input_schema(&ROLES, true))
+        .schema("RoleCreate", input_schema(&ROLES, Body::Create))
         .schema("RolePage", page_schema(&ROLES))
         .schema("RoleMember", ObjectBuilder::new().property("user_id", scalar(FieldKind::Uuid)).required("user_id"))
         .schema(
             "Organization",
             timestamps(strings(&["name"]).property("id", scalar(FieldKind::Uuid)).required("id"), true),
         )
-        .schema("OrganizationCreate", input_schema(&ORGANIZATIONS, true))
+        .schema("OrganizationCreate", input_schema(&ORGANIZATIONS, Body::Create))
         .schema("OrganizationPage", page_schema(&ORGANIZATIONS))
         .schema(
             "OrganizationMember",

@@ -45,8 +45,9 @@ pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_js
     for spec in resources.iter().flat_map(|spec| std::iter::once(*spec).chain(spec.templates)) {
         components = components
             .schema(spec.name, record_schema(spec))
-            .schema(format!("{}Create", spec.name), input_schema(spec, true))
-            .schema(format!("{}Patch", spec.name), input_schema(spec, false))
+            .schema(format!("{}Create", spec.name), input_schema(spec, Body::Create))
+            .schema(format!("{}Replace", spec.name), input_schema(spec, Body::Replace))
+            .schema(format!("{}Patch", spec.name), input_schema(spec, Body::Patch))
             .schema(format!("{}Page", spec.name), page_schema(spec));
         for (path, method, operation) in operations(spec) {
             paths = paths.path(path, PathItem::new(method, operation));
@@ -126,11 +127,11 @@ fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::
     let mut routes = Vec::new();
     for op in spec.ops.iter() {
         let variants = match op {
-            Operation::Create => vec![(HttpMethod::Post, format!("Create a {name}"), with_body(spec, true))],
+            Operation::Create => vec![(HttpMethod::Post, format!("Create a {name}"), with_body(spec, Body::Create))],
             Operation::Read => vec![(HttpMethod::Get, format!("Read a {name}"), OperationBuilder::new())],
             Operation::Update => vec![
-                (HttpMethod::Patch, format!("Change some fields of a {name}"), with_body(spec, false)),
-                (HttpMethod::Put, format!("Replace every writable field of a {name}"), with_body(spec, true)),
+                (HttpMethod::Patch, format!("Change some fields of a {name}"), with_body(spec, Body::Patch)),
+                (HttpMethod::Put, format!("Replace every writable field of a {name}"), with_body(spec, Body::Replace)),
             ],
             Operation::Delete => vec![(HttpMethod::Delete, format!("Delete a {name}"), OperationBuilder::new())],
             Operation::List => vec![(HttpMethod::Get, format!("List {name} records"), list_parameters(spec))],
@@ -439,8 +440,13 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, mut builder: OperationBu
         .response("500", problem("The server failed", &[ProblemKind::Internal]))
 }
 
-fn with_body(spec: &ResourceSpec, whole: bool) -> OperationBuilder {
-    let schema = if whole { format!("{}Create", spec.name) } else { format!("{}Patch", spec.name) };
+fn with_body(spec: &ResourceSpec, body: Body) -> OperationBuilder {
+    let suffix = match body {
+        Body::Create => "Create",
+        Body::Replace => "Replace",
+        Body::Patch => "Patch",
+    };
+    let schema = format!("{}{suffix}", spec.name);
     OperationBuilder::new().request_body(Some(
         RequestBodyBuilder::new()
             .required(Some(Required::True))
@@ -549,7 +555,29 @@ fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
     object
 }
 
-fn input_schema(spec: &ResourceSpec, whole: bool) -> ObjectBuilder {
+/// Which body of a resource a schema describes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// A create: every required field.
+    Create,
+    /// A PUT: every required field but the write-only ones, which a PUT
+    /// that leaves them out keeps.
+    Replace,
+    /// A PATCH: any subset.
+    Patch,
+}
+
+impl Body {
+    fn requires(self, field: &FieldSpec) -> bool {
+        match self {
+            Body::Create => field.is_required_on_create(),
+            Body::Replace => field.is_required_on_create() && field.access != Access::WriteOnly,
+            Body::Patch => false,
+        }
+    }
+}
+
+fn input_schema(spec: &ResourceSpec, body: Body) -> ObjectBuilder {
     let mut object = ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(false)));
     for field in spec.fields.iter().filter(|field| field.access.is_writable()) {
         let mut schema = described(field, constrained(field, field_schema(field.kind, field.nullable)));
@@ -557,7 +585,7 @@ fn input_schema(spec: &ResourceSpec, whole: bool) -> ObjectBuilder {
             schema = schema.write_only(Some(true));
         }
         object = object.property(field.name, schema);
-        if whole && field.is_required_on_create() {
+        if body.requires(field) {
             object = object.required(field.name);
         }
     }
