@@ -331,3 +331,55 @@ async fn openapi_describes_the_templates_and_the_template_id() {
     let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
     assert_eq!(ids.len(), unique.len(), "operation ids are unique: {ids:?}");
 }
+
+/// An attack on sharing: Ben reads Ann's template, hangs a child under it,
+/// then loses his access. He must not keep reading her later changes
+/// through his child, and Ann must not be blocked by his child.
+#[tokio::test]
+async fn templates_obey_revocation_and_others_children_never_block_the_owner() {
+    let (client, ann, ben) = start().await;
+    let shared = template(&client, &ann, json!({"name": "shared", "params": {"config": {"token": "v1"}}})).await;
+    let shared_path = format!("/agents/templates/{}", id(&shared));
+    let read = json!({"principal_id": ben.id, "action": "read", "effect": "allow"});
+    let grant = client.post(&format!("{shared_path}/acl")).bearer(&ann.token).json(&read).send().await;
+    grant.assert_status(201);
+    let child =
+        template(&client, &ben, json!({"name": "mine", "parent_id": id(&shared), "params": {"name": "b"}})).await;
+    let child_path = format!("/agents/templates/{}", id(&child));
+    let resolved: Value = client.get(&format!("{child_path}/resolved")).bearer(&ben.token).send().await.json();
+    assert_eq!(resolved["config"]["token"], "v1");
+
+    // Ann revokes the grant, then changes her template.
+    let entry = grant.json::<Value>()["id"].as_str().unwrap_or_default().to_owned();
+    client.delete(&format!("{shared_path}/acl/{entry}")).bearer(&ann.token).send().await.assert_status(204);
+    let changed = json!({"params": {"config": {"token": "v2"}}});
+    client.patch(&shared_path).bearer(&ann.token).json(&changed).send().await.assert_status(200);
+    for response in [
+        client.get(&format!("{child_path}/resolved")).bearer(&ben.token).send().await,
+        client.post(&format!("{child_path}/clone")).bearer(&ben.token).json(&json!({})).send().await,
+    ] {
+        response.assert_status(403);
+        assert!(!response.text().contains("v2"), "{}", response.text());
+    }
+    // The same after an explicit deny beside a renewed allow.
+    let everyone = json!({"principal_id": ben.id, "action": "read", "effect": "allow"});
+    client.post(&format!("{shared_path}/acl")).bearer(&ann.token).json(&everyone).send().await.assert_status(201);
+    client.get(&format!("{child_path}/resolved")).bearer(&ben.token).send().await.assert_status(200);
+    let deny = json!({"principal_id": ben.id, "action": "read", "effect": "deny"});
+    client.post(&format!("{shared_path}/acl")).bearer(&ann.token).json(&deny).send().await.assert_status(201);
+    client.get(&format!("{child_path}/resolved")).bearer(&ben.token).send().await.assert_status(403);
+
+    // Ann deletes her template despite Ben's child, which becomes a root
+    // with its own params only.
+    client.delete(&shared_path).bearer(&ann.token).send().await.assert_status(204);
+    let orphan: Value = client.get(&child_path).bearer(&ben.token).send().await.json();
+    assert_eq!(orphan["parent_id"], Value::Null);
+    let resolved: Value = client.get(&format!("{child_path}/resolved")).bearer(&ben.token).send().await.json();
+    assert_eq!(resolved, json!({"name": "b"}));
+
+    // Her own children still block her (API.md: 409).
+    let root = template(&client, &ann, json!({"name": "root", "params": {}})).await;
+    template(&client, &ann, json!({"name": "leaf", "parent_id": id(&root), "params": {}})).await;
+    let blocked = client.delete(&format!("/agents/templates/{}", id(&root))).bearer(&ann.token).send().await;
+    blocked.assert_status(409);
+}

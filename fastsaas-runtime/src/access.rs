@@ -36,18 +36,18 @@ pub(crate) fn entry_of(row: acl_entry::Model) -> AclEntry {
     }
 }
 
-/// The entries of `spec`'s type that name one of `caller`'s ids, on
-/// `object` or type-wide.
+/// The entries of `spec`'s type that name one of `caller`'s ids, on one of
+/// `objects` or type-wide.
 async fn entries_for(
     db: &DatabaseConnection,
     spec: &ResourceSpec,
     caller: &Caller,
-    object: Option<Uuid>,
+    objects: &[Uuid],
 ) -> ApiResult<Vec<AclEntry>> {
-    let on_object = match object {
-        Some(id) => Condition::any().add(acl_entry::Column::ObjectId.is_null()).add(acl_entry::Column::ObjectId.eq(id)),
-        None => Condition::all().add(acl_entry::Column::ObjectId.is_null()),
-    };
+    let mut on_object = Condition::any().add(acl_entry::Column::ObjectId.is_null());
+    if !objects.is_empty() {
+        on_object = on_object.add(acl_entry::Column::ObjectId.is_in(objects.iter().copied()));
+    }
     let rows = acl_entry::Entity::find()
         .filter(acl_entry::Column::ResourceType.eq(spec.name))
         .filter(acl_entry::Column::PrincipalId.is_in(caller.principal_ids()))
@@ -56,6 +56,31 @@ async fn entries_for(
         .await
         .map_err(internal)?;
     Ok(rows.into_iter().map(entry_of).collect())
+}
+
+/// The first of `objects` (id and owner) that `caller` may not do `action`
+/// on, if any: one query for the entries of all of them.
+pub(crate) async fn first_refused(
+    db: &DatabaseConnection,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    action: &str,
+    objects: &[(Uuid, Option<Uuid>)],
+) -> ApiResult<Option<Uuid>> {
+    if caller.holds_any(spec.acl_allow_always) {
+        return Ok(None);
+    }
+    let ids: Vec<Uuid> = objects.iter().map(|(id, _)| *id).collect();
+    let entries = entries_for(db, spec, caller, &ids).await?;
+    Ok(objects.iter().find_map(|&object| {
+        let request = Request {
+            action,
+            object: Some(object),
+            acl_admins: spec.acl_admins,
+            acl_allow_always: spec.acl_allow_always,
+        };
+        (!decide(caller, &request, &entries).allowed).then_some(object.0)
+    }))
 }
 
 /// Decides whether `caller` may do `action` on `object` (id and owner) of
@@ -91,7 +116,8 @@ impl<'a> Decider<'a> {
         let entries = if caller.holds_any(spec.acl_allow_always) {
             Vec::new()
         } else {
-            entries_for(db, spec, caller, object.map(|(id, _)| id)).await?
+            let objects: Vec<Uuid> = object.map(|(id, _)| id).into_iter().collect();
+            entries_for(db, spec, caller, &objects).await?
         };
         Ok(Decider { spec, caller, object, entries })
     }

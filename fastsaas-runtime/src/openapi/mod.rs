@@ -308,6 +308,10 @@ fn template_operations(
     let common = |summary: String| {
         on_object(OperationBuilder::new(), template, summary)
             .response("400", problem("The id is not a UUID", &[ProblemKind::InvalidId]))
+            .response(
+                "403",
+                problem(&format!("The caller may no longer read a {template} of the chain"), &[ProblemKind::Forbidden]),
+            )
     };
     let overrides = RequestBodyBuilder::new()
         .description(Some(format!(
@@ -350,7 +354,13 @@ fn template_operations(
                         &[ProblemKind::InvalidId, ProblemKind::MalformedJson, ProblemKind::Validation],
                     ),
                 )
-                .response("403", problem("The caller may not create this", &[ProblemKind::Forbidden]))
+                .response(
+                    "403",
+                    problem(
+                        &format!("The caller may not create this, or may no longer read a {template} of the chain"),
+                        &[ProblemKind::Forbidden],
+                    ),
+                )
                 .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]))
                 .build(),
         ),

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -102,7 +102,7 @@ async fn height_below(db: &DatabaseConnection, spec: &ResourceSpec, id: Uuid) ->
 }
 
 /// Whether any template hangs under `id`.
-pub(super) async fn has_children(db: &DatabaseConnection, spec: &ResourceSpec, id: Uuid) -> ApiResult<bool> {
+pub(super) async fn has_children(db: &impl ConnectionTrait, spec: &ResourceSpec, id: Uuid) -> ApiResult<bool> {
     let child = Entity::find()
         .select_only()
         .column(Column::Id)

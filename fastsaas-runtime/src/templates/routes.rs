@@ -13,7 +13,8 @@ use fastsaas_core::resource::TEMPLATE_FIELDS;
 use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Page, ResourceSpec};
 use http::{HeaderMap, StatusCode};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -92,7 +93,28 @@ async fn parent_chain(
     let parent = authorized(app, spec, caller, "read", parent_id).await.map_err(|err| {
         if let ApiError::NotFound(_) = err { ApiError::not_found(&format!("parent {}", spec.name)) } else { err }
     })?;
-    chain::ancestry(app.db(), spec, parent).await
+    readable_ancestry(app, spec, caller, parent).await
+}
+
+/// `template` (already checked) and its ancestors, leaf first, once the
+/// caller may read every one of them now: a reader whose access to an
+/// ancestor was revoked (or denied) no longer reads its values through a
+/// child it hung below it (403).
+async fn readable_ancestry(
+    app: &AppState,
+    spec: &ResourceSpec,
+    caller: &Caller,
+    template: entity::Model,
+) -> ApiResult<Vec<entity::Model>> {
+    let chain = chain::ancestry(app.db(), spec, template).await?;
+    let ancestors: Vec<(Uuid, Option<Uuid>)> = chain[1..].iter().map(|t| (t.id, t.owner_id)).collect();
+    match access::first_refused(app.db(), spec, caller, "read", &ancestors).await? {
+        None => Ok(chain),
+        Some(refused) => Err(ApiError::Forbidden(format!(
+            "this {name} starts from {name} {refused}, which you may not read",
+            name = spec.name
+        ))),
+    }
 }
 
 /// Checks `params` as values of `T`'s readable and writable fields: the
@@ -254,27 +276,40 @@ async fn change<T: Templated>(
     Ok(Json(template))
 }
 
-/// `DELETE {scope}/templates/{id}`: 409 while templates hang under it.
-/// Objects cloned from it keep their values and their `template_id`.
+/// `DELETE {scope}/templates/{id}`: 409 while templates of its own owner
+/// hang under it. Templates of others hung under it become roots, keeping
+/// their own params: an owner is never blocked by what others attached to
+/// its objects. Objects cloned from it keep their values and their
+/// `template_id`.
 async fn delete<T: Templated>(
     State(app): State<AppState>,
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
     let spec = T::TEMPLATES;
-    authorized(&app, spec, &principal.caller(), "delete", id).await?;
-    if chain::has_children(app.db(), spec, id).await? {
+    let template = authorized(&app, spec, &principal.caller(), "delete", id).await?;
+    let transaction = app.db().begin().await.map_err(internal)?;
+    let mut others = Entity::update_many()
+        .col_expr(Column::ParentId, Expr::value(Option::<Uuid>::None))
+        .filter(Column::ResourceType.eq(spec.name))
+        .filter(Column::ParentId.eq(id));
+    if let Some(owner) = template.owner_id {
+        others = others.filter(Column::OwnerId.ne(owner));
+    }
+    others.exec(&transaction).await.map_err(internal)?;
+    if chain::has_children(&transaction, spec, id).await? {
         return Err(ApiError::Conflict(format!(
-            "other templates have this {} as their parent; delete or re-parent them first",
+            "templates of this {}'s owner have it as their parent; delete or re-parent them first",
             spec.name
         )));
     }
     let removed = Entity::delete_many()
         .filter(Column::Id.eq(id))
         .filter(Column::ResourceType.eq(spec.name))
-        .exec(app.db())
+        .exec(&transaction)
         .await
         .map_err(internal)?;
+    transaction.commit().await.map_err(internal)?;
     crate::routes::deleted(&removed, spec.name)
 }
 
@@ -300,7 +335,8 @@ async fn resolved<T: Templated>(
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<Value>> {
     let template = authorized(&app, T::TEMPLATES, &principal.caller(), "read", id).await?;
-    Ok(Json(chain::resolve(&chain::ancestry(app.db(), T::TEMPLATES, template).await?)))
+    let caller = principal.caller();
+    Ok(Json(chain::resolve(&readable_ancestry(&app, T::TEMPLATES, &caller, template).await?)))
 }
 
 /// `POST {scope}/templates/{id}/clone` `{...field overrides, owner_id?}`
@@ -334,8 +370,9 @@ pub(super) async fn clone_template<T: Templated>(
     let Value::Object(mut overrides) = overrides else {
         return Err(ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"));
     };
-    let template = authorized(app, T::TEMPLATES, &principal.caller(), "read", id).await?;
-    let mut values = chain::resolve(&chain::ancestry(app.db(), T::TEMPLATES, template).await?);
+    let caller = principal.caller();
+    let template = authorized(app, T::TEMPLATES, &caller, "read", id).await?;
+    let mut values = chain::resolve(&readable_ancestry(app, T::TEMPLATES, &caller, template).await?);
     let owner = overrides.remove("owner_id");
     json_patch::merge(&mut values, &Value::Object(overrides));
     if let (Some(owner), Value::Object(values)) = (owner, &mut values) {
