@@ -150,3 +150,42 @@ async fn organizations_have_admins_and_members() {
     client.post("/orgs").bearer(&ann).json(&json!({"name": ""})).send().await.assert_status(400);
     client.post("/orgs").json(&json!({"name": "x"})).send().await.assert_status(401);
 }
+
+/// Two admins removing or demoting each other at the same moment: one of
+/// them wins, and the organization always keeps an admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_racing_to_remove_each_other_leave_one_admin() {
+    let People { client, ann, ben, .. } = people().await;
+    for round in 0..10 {
+        let org: Value =
+            client.post("/orgs").bearer(&ann.1).json(&json!({"name": format!("org {round}")})).send().await.json();
+        let org = org["id"].as_str().unwrap_or_default().to_owned();
+        let members = format!("/orgs/{org}/members");
+        let promote = json!({"user_id": ben.0, "role": "admin"});
+        client.post(&members).bearer(&ann.1).json(&promote).send().await.assert_status(204);
+        // Half the rounds demote, half remove.
+        let (by_ann, by_ben) = if round % 2 == 0 {
+            let demote = |user: &str| json!({"user_id": user, "role": "member"});
+            tokio::join!(
+                client.post(&members).bearer(&ann.1).json(&demote(&ben.0)).send(),
+                client.post(&members).bearer(&ben.1).json(&demote(&ann.0)).send(),
+            )
+        } else {
+            tokio::join!(
+                client.delete(&format!("{members}/{}", ben.0)).bearer(&ann.1).send(),
+                client.delete(&format!("{members}/{}", ann.0)).bearer(&ben.1).send(),
+            )
+        };
+        let statuses = [by_ann.status().as_u16(), by_ben.status().as_u16()];
+        assert!(statuses.contains(&204), "round {round}: one of them wins: {statuses:?}");
+        assert!(statuses.iter().all(|s| matches!(s, 204 | 403 | 404 | 409)), "round {round}: {statuses:?}");
+        // Exactly one of them is still an admin.
+        let mut admins = 0;
+        for user in [&ann, &ben] {
+            let me: Value = client.get("/me").bearer(&user.1).send().await.json();
+            let memberships = me["organizations"].as_array().cloned().unwrap_or_default();
+            admins += memberships.iter().filter(|m| m["id"] == org.as_str() && m["role"] == "admin").count();
+        }
+        assert_eq!(admins, 1, "round {round}: exactly one admin is left");
+    }
+}

@@ -383,3 +383,25 @@ async fn templates_obey_revocation_and_others_children_never_block_the_owner() {
     let blocked = client.delete(&format!("/agents/templates/{}", id(&root))).bearer(&ann.token).send().await;
     blocked.assert_status(409);
 }
+
+/// Two moves racing: A under B and B under A at the same moment. One wins;
+/// no cycle is ever stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_moves_never_make_a_cycle() {
+    let (client, ann, _) = start().await;
+    for round in 0..30 {
+        let a = id(&template(&client, &ann, json!({"name": format!("a{round}"), "params": {}})).await);
+        let b = id(&template(&client, &ann, json!({"name": format!("b{round}"), "params": {}})).await);
+        let (path_a, path_b) = (format!("/agents/templates/{a}"), format!("/agents/templates/{b}"));
+        let (moved_a, moved_b) = tokio::join!(
+            client.patch(&path_a).bearer(&ann.token).json(&json!({"parent_id": b})).send(),
+            client.patch(&path_b).bearer(&ann.token).json(&json!({"parent_id": a})).send(),
+        );
+        let mut statuses = [moved_a.status().as_u16(), moved_b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}: exactly one move wins");
+        for path in [&path_a, &path_b] {
+            client.get(&format!("{path}/resolved")).bearer(&ann.token).send().await.assert_status(200);
+        }
+    }
+}

@@ -8,7 +8,7 @@
 use fastsaas_core::acl::{ANY_ACTION, AclEntry, Caller, Decision, Effect, Request, decide};
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::identity::entities::acl_entry;
@@ -39,7 +39,7 @@ pub(crate) fn entry_of(row: acl_entry::Model) -> AclEntry {
 /// The entries of `spec`'s type that name one of `caller`'s ids, on one of
 /// `objects` or type-wide.
 async fn entries_for(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     objects: &[Uuid],
@@ -61,7 +61,7 @@ async fn entries_for(
 /// The first of `objects` (id and owner) that `caller` may not do `action`
 /// on, if any: one query for the entries of all of them.
 pub(crate) async fn first_refused(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     action: &str,
@@ -86,7 +86,7 @@ pub(crate) async fn first_refused(
 /// Decides whether `caller` may do `action` on `object` (id and owner) of
 /// `spec`'s type, or on the type itself when `object` is `None`.
 pub(crate) async fn decision(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     action: &str,
@@ -107,7 +107,7 @@ struct Decider<'a> {
 
 impl<'a> Decider<'a> {
     async fn load(
-        db: &DatabaseConnection,
+        db: &impl ConnectionTrait,
         spec: &'a ResourceSpec,
         caller: &'a Caller,
         object: Option<(Uuid, Option<Uuid>)>,
@@ -142,7 +142,7 @@ impl<'a> Decider<'a> {
 /// `acl_allow_always`. Then `create` is decided as an action on the new
 /// object, so an agent creates only where an entry lets it.
 pub(crate) async fn authorize_create(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     principal: &Principal,
     id: Uuid,
@@ -170,7 +170,7 @@ pub(crate) async fn authorize_create(
 /// who may read it but not do `action`. The entries are read once: the
 /// read check of a refusal decides on the same ones.
 pub(crate) async fn authorize(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     action: &str,
@@ -190,7 +190,7 @@ pub(crate) async fn authorize(
 /// Lets a request on the type as a whole (a custom endpoint without an
 /// `{id}`) go on, or answers 403.
 pub(crate) async fn authorize_type_wide(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     action: &str,
@@ -212,7 +212,7 @@ pub(crate) async fn authorize_type_wide(
 /// caller may see, not the size of the table. Only a type-wide allow (or an
 /// `acl_admins` role) grants every row; that is checked first, in one query.
 pub async fn permitted_rows(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     action: &str,

@@ -12,6 +12,7 @@ use crate::error::StartupError;
 use crate::resource::Resource;
 
 pub(crate) mod cleanup;
+pub(crate) mod turns;
 
 /// Opens the pool for `settings.database_url`.
 ///

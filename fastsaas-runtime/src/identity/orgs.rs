@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,6 +23,7 @@ use super::principal::{OrgRole, Principal, SUPERADMIN, internal};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, PathIds, page_of};
+use crate::db::turns::take_turn;
 use crate::query;
 use crate::routes::{created, deleted, route_all};
 use crate::validate::check;
@@ -183,8 +187,9 @@ async fn add_member(
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found("User"))?;
+    let turn = organization_turn(&app, id).await?;
     if input.role == OrgRole::Member {
-        ensure_another_admin(&app, id, input.user_id).await?;
+        ensure_another_admin(&turn, id, input.user_id).await?;
     }
     membership::Entity::insert(membership::ActiveModel {
         organization_id: Set(id),
@@ -197,9 +202,10 @@ async fn add_member(
             .update_column(membership::Column::Role)
             .to_owned(),
     )
-    .exec_without_returning(app.db())
+    .exec_without_returning(&turn)
     .await
     .map_err(internal)?;
+    turn.commit().await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,24 +219,35 @@ async fn remove_member(
     let [id, user_id] = ids[..] else { return Err(ApiError::Internal) };
     visible(&app, &principal, id).await?;
     require_admin(&principal, id)?;
-    ensure_another_admin(&app, id, user_id).await?;
+    let turn = organization_turn(&app, id).await?;
+    ensure_another_admin(&turn, id, user_id).await?;
     let removed = membership::Entity::delete_many()
         .filter(membership::Column::OrganizationId.eq(id))
         .filter(membership::Column::UserId.eq(user_id))
-        .exec(app.db())
+        .exec(&turn)
         .await
         .map_err(internal)?;
+    turn.commit().await.map_err(internal)?;
     deleted(&removed, "member of this organization")
+}
+
+/// A transaction holding the organization's turn at changing its members,
+/// so that two admins removing or demoting each other at the same moment
+/// cannot both pass the last-admin check.
+async fn organization_turn(app: &AppState, id: Uuid) -> ApiResult<DatabaseTransaction> {
+    let transaction = app.db().begin().await.map_err(internal)?;
+    take_turn(&transaction, &format!("organization:{id}")).await.map_err(internal)?;
+    Ok(transaction)
 }
 
 /// 409 if `leaving` is the organization's last admin: an organization
 /// without admins could never be managed again.
-async fn ensure_another_admin(app: &AppState, id: Uuid, leaving: Uuid) -> ApiResult<()> {
+async fn ensure_another_admin(db: &impl ConnectionTrait, id: Uuid, leaving: Uuid) -> ApiResult<()> {
     let others = membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(id))
         .filter(membership::Column::Role.eq(OrgRole::Admin.as_str()))
         .filter(membership::Column::UserId.ne(leaving))
-        .count(app.db())
+        .count(db)
         .await
         .map_err(internal)?;
     if others == 0 {
@@ -238,7 +255,7 @@ async fn ensure_another_admin(app: &AppState, id: Uuid, leaving: Uuid) -> ApiRes
             .filter(membership::Column::OrganizationId.eq(id))
             .filter(membership::Column::UserId.eq(leaving))
             .filter(membership::Column::Role.eq(OrgRole::Admin.as_str()))
-            .count(app.db())
+            .count(db)
             .await
             .map_err(internal)?;
         if is_admin > 0 {

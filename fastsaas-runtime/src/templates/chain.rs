@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -15,7 +15,7 @@ use crate::identity::internal;
 pub const MAX_DEPTH: usize = 32;
 
 /// The template `id` of `spec`'s type, or 404.
-pub(super) async fn find(db: &DatabaseConnection, spec: &ResourceSpec, id: Uuid) -> ApiResult<entity::Model> {
+pub(super) async fn find(db: &impl ConnectionTrait, spec: &ResourceSpec, id: Uuid) -> ApiResult<entity::Model> {
     Entity::find_by_id(id)
         .filter(Column::ResourceType.eq(spec.name))
         .one(db)
@@ -26,7 +26,7 @@ pub(super) async fn find(db: &DatabaseConnection, spec: &ResourceSpec, id: Uuid)
 
 /// `template` and its ancestors, leaf first.
 pub(super) async fn ancestry(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     template: entity::Model,
 ) -> ApiResult<Vec<entity::Model>> {
@@ -57,7 +57,7 @@ pub(super) fn resolve(chain: &[entity::Model]) -> Value {
 /// (leaf-first ancestry of the new parent): no cycle (409), and the deepest
 /// chain through it stays within [`MAX_DEPTH`] (409).
 pub(super) async fn check_parent(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     template: Option<Uuid>,
     parent: &[entity::Model],
@@ -78,7 +78,7 @@ pub(super) async fn check_parent(
 }
 
 /// How many generations of children hang below `id`.
-async fn height_below(db: &DatabaseConnection, spec: &ResourceSpec, id: Uuid) -> ApiResult<usize> {
+async fn height_below(db: &impl ConnectionTrait, spec: &ResourceSpec, id: Uuid) -> ApiResult<usize> {
     let mut generation = vec![id];
     let mut seen: HashSet<Uuid> = HashSet::from([id]);
     let mut height = 0;

@@ -14,7 +14,9 @@ use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Page, ResourceSpec}
 use http::{HeaderMap, StatusCode};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -24,6 +26,7 @@ use super::{Templated, Templates, chain};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_optional_json_bytes};
 use crate::crud::{ObjectId, create_row, owner_is_fixed, page_of};
+use crate::db::turns::take_turn;
 use crate::identity::{Principal, internal, rejected};
 use crate::resource::Resource;
 use crate::routes::{created, route_all};
@@ -71,29 +74,29 @@ pub fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
 /// The template `id` once `caller` may do `action` on it (404/403 as for
 /// any object).
 async fn authorized(
-    app: &AppState,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     action: &str,
     id: Uuid,
 ) -> ApiResult<entity::Model> {
-    let template = chain::find(app.db(), spec, id).await?;
-    access::authorize(app.db(), spec, caller, action, id, template.owner_id).await?;
+    let template = chain::find(db, spec, id).await?;
+    access::authorize(db, spec, caller, action, id, template.owner_id).await?;
     Ok(template)
 }
 
 /// The leaf-first ancestry of a parent the caller names: 404 unless it
 /// exists and the caller may read it.
 async fn parent_chain(
-    app: &AppState,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     parent_id: Uuid,
 ) -> ApiResult<Vec<entity::Model>> {
-    let parent = authorized(app, spec, caller, "read", parent_id).await.map_err(|err| {
+    let parent = authorized(db, spec, caller, "read", parent_id).await.map_err(|err| {
         if let ApiError::NotFound(_) = err { ApiError::not_found(&format!("parent {}", spec.name)) } else { err }
     })?;
-    readable_ancestry(app, spec, caller, parent).await
+    readable_ancestry(db, spec, caller, parent).await
 }
 
 /// `template` (already checked) and its ancestors, leaf first, once the
@@ -101,14 +104,14 @@ async fn parent_chain(
 /// ancestor was revoked (or denied) no longer reads its values through a
 /// child it hung below it (403).
 async fn readable_ancestry(
-    app: &AppState,
+    db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     caller: &Caller,
     template: entity::Model,
 ) -> ApiResult<Vec<entity::Model>> {
-    let chain = chain::ancestry(app.db(), spec, template).await?;
+    let chain = chain::ancestry(db, spec, template).await?;
     let ancestors: Vec<(Uuid, Option<Uuid>)> = chain[1..].iter().map(|t| (t.id, t.owner_id)).collect();
-    match access::first_refused(app.db(), spec, caller, "read", &ancestors).await? {
+    match access::first_refused(db, spec, caller, "read", &ancestors).await? {
         None => Ok(chain),
         Some(refused) => Err(ApiError::Forbidden(format!(
             "this {name} starts from {name} {refused}, which you may not read",
@@ -152,7 +155,7 @@ fn check_params<T: Resource>(params: &Map<String, Value>) -> ApiResult<()> {
 /// sends: the name, the params, and the parent (readable by the caller,
 /// no cycle, not too deep).
 async fn check_template<T: Templated>(
-    app: &AppState,
+    db: &impl ConnectionTrait,
     caller: &Caller,
     id: Option<Uuid>,
     name: Option<&String>,
@@ -168,8 +171,8 @@ async fn check_template<T: Templated>(
         check_params::<T>(params)?;
     }
     if let Some(parent_id) = parent_id {
-        let parent = parent_chain(app, T::TEMPLATES, caller, parent_id).await?;
-        chain::check_parent(app.db(), T::TEMPLATES, id, &parent).await?;
+        let parent = parent_chain(db, T::TEMPLATES, caller, parent_id).await?;
+        chain::check_parent(db, T::TEMPLATES, id, &parent).await?;
     }
     Ok(())
 }
@@ -186,7 +189,8 @@ async fn create<T: Templated>(
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Create, &headers, body, app.body_limit()).await?;
     let caller = principal.caller();
     let (id, now) = (Uuid::new_v4(), Utc::now());
-    check_template::<T>(&app, &caller, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
+    let turn = chain_turn(&app, spec, input.parent_id).await?;
+    check_template::<T>(&turn, &caller, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
     let owner_id = access::authorize_create(app.db(), spec, &principal, id, input.owner_id).await?;
     let template = entity::ActiveModel {
         id: Set(id),
@@ -198,9 +202,10 @@ async fn create<T: Templated>(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(app.db())
+    .insert(&turn)
     .await
     .map_err(internal)?;
+    turn.commit().await.map_err(internal)?;
     Ok(created(uri.path(), id, template))
 }
 
@@ -210,7 +215,7 @@ async fn read<T: Templated>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<entity::Model>> {
-    Ok(Json(authorized(&app, T::TEMPLATES, &principal.caller(), "read", id).await?))
+    Ok(Json(authorized(app.db(), T::TEMPLATES, &principal.caller(), "read", id).await?))
 }
 
 /// `PATCH {scope}/templates/{id}` `{name?, parent_id?, params?}`: `params`
@@ -223,7 +228,7 @@ async fn update<T: Templated>(
     body: Body,
 ) -> ApiResult<Json<entity::Model>> {
     let caller = principal.caller();
-    authorized(&app, T::TEMPLATES, &caller, "update", id).await?;
+    authorized(app.db(), T::TEMPLATES, &caller, "update", id).await?;
     let changes: TemplateChanges =
         read_json(TEMPLATE_BODY, BodyShape::Partial, &headers, body, app.body_limit()).await?;
     change::<T>(&app, &caller, id, changes).await
@@ -239,7 +244,7 @@ async fn replace<T: Templated>(
     body: Body,
 ) -> ApiResult<Json<entity::Model>> {
     let caller = principal.caller();
-    authorized(&app, T::TEMPLATES, &caller, "update", id).await?;
+    authorized(app.db(), T::TEMPLATES, &caller, "update", id).await?;
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if input.owner_id.is_some() {
         return Err(owner_is_fixed());
@@ -258,7 +263,8 @@ async fn change<T: Templated>(
 ) -> ApiResult<Json<entity::Model>> {
     let spec = T::TEMPLATES;
     let parent_id = changes.parent_id.flatten();
-    check_template::<T>(app, caller, Some(id), changes.name.as_ref(), changes.params.as_ref(), parent_id).await?;
+    let turn = chain_turn(app, spec, parent_id).await?;
+    check_template::<T>(&turn, caller, Some(id), changes.name.as_ref(), changes.params.as_ref(), parent_id).await?;
     let template = entity::ActiveModel {
         id: Unchanged(id),
         name: changes.name.map_or(NotSet, Set),
@@ -267,13 +273,26 @@ async fn change<T: Templated>(
         updated_at: Set(Utc::now()),
         ..Default::default()
     }
-    .update(app.db())
+    .update(&turn)
     .await
     .map_err(|err| match err {
         sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_) => ApiError::not_found(spec.name),
         other => internal(other),
     })?;
+    turn.commit().await.map_err(internal)?;
     Ok(Json(template))
+}
+
+/// A transaction for a write that may change the shape of `spec`'s chains
+/// (a template hung under `parent`), holding the type's turn when it does:
+/// two moves checked at the same moment (A under B, B under A) would each
+/// pass the cycle and depth checks alone.
+async fn chain_turn(app: &AppState, spec: &ResourceSpec, parent: Option<Uuid>) -> ApiResult<DatabaseTransaction> {
+    let transaction = app.db().begin().await.map_err(internal)?;
+    if parent.is_some() {
+        take_turn(&transaction, &format!("templates:{}", spec.name)).await.map_err(internal)?;
+    }
+    Ok(transaction)
 }
 
 /// `DELETE {scope}/templates/{id}`: 409 while templates of its own owner
@@ -287,7 +306,7 @@ async fn delete<T: Templated>(
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
     let spec = T::TEMPLATES;
-    let template = authorized(&app, spec, &principal.caller(), "delete", id).await?;
+    let template = authorized(app.db(), spec, &principal.caller(), "delete", id).await?;
     let transaction = app.db().begin().await.map_err(internal)?;
     let mut others = Entity::update_many()
         .col_expr(Column::ParentId, Expr::value(Option::<Uuid>::None))
@@ -334,9 +353,9 @@ async fn resolved<T: Templated>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<Value>> {
-    let template = authorized(&app, T::TEMPLATES, &principal.caller(), "read", id).await?;
+    let template = authorized(app.db(), T::TEMPLATES, &principal.caller(), "read", id).await?;
     let caller = principal.caller();
-    Ok(Json(chain::resolve(&readable_ancestry(&app, T::TEMPLATES, &caller, template).await?)))
+    Ok(Json(chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &caller, template).await?)))
 }
 
 /// `POST {scope}/templates/{id}/clone` `{...field overrides, owner_id?}`
@@ -371,8 +390,8 @@ pub(super) async fn clone_template<T: Templated>(
         return Err(ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"));
     };
     let caller = principal.caller();
-    let template = authorized(app, T::TEMPLATES, &caller, "read", id).await?;
-    let mut values = chain::resolve(&readable_ancestry(app, T::TEMPLATES, &caller, template).await?);
+    let template = authorized(app.db(), T::TEMPLATES, &caller, "read", id).await?;
+    let mut values = chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &caller, template).await?);
     let owner = overrides.remove("owner_id");
     json_patch::merge(&mut values, &Value::Object(overrides));
     if let (Some(owner), Value::Object(values)) = (owner, &mut values) {
