@@ -435,3 +435,86 @@ async fn production_needs_a_long_jwt_secret() {
     let short = TestClient::try_start(App::new(short)).await;
     assert!(matches!(short, Err(StartupError::Config(_))), "{short:?}");
 }
+
+/// A third party cannot keep a user out: failures from everywhere slow the
+/// account down for strangers, but its owner, signing in from an address
+/// it used before, still gets in.
+#[tokio::test]
+async fn nobody_can_lock_someone_else_out() {
+    let settings = Settings { auth_attempts_per_minute: 3, ..settings() };
+    let client = TestClient::start(App::new(settings)).await;
+    register(&client, "admin@example.com", "the admin password").await;
+    let home: SocketAddr = "198.51.100.7:5000".parse().unwrap_or_else(|_| unreachable!());
+    let right = json!({"email": "admin@example.com", "password": "the admin password"});
+    client.post("/login").from_address(home).json(&right).send().await.assert_status(200);
+
+    // Guesses from many addresses, ten a minute and more.
+    let wrong = json!({"email": "Admin@Example.com", "password": "a wrong guess"});
+    let mut refused = 0;
+    for n in 0..12 {
+        let attacker: SocketAddr = format!("203.0.113.{n}:6000").parse().unwrap_or_else(|_| unreachable!());
+        let status = client.post("/login").from_address(attacker).json(&wrong).send().await.status().as_u16();
+        assert!(matches!(status, 401 | 429), "{status}");
+        refused += usize::from(status == 429);
+    }
+    assert!(refused > 0, "guessing one account from many addresses is slowed down");
+    let stranger: SocketAddr = "192.0.2.200:6000".parse().unwrap_or_else(|_| unreachable!());
+    client.post("/login").from_address(stranger).json(&right).send().await.assert_status(429);
+    // The owner, from home, is not locked out.
+    client.post("/login").from_address(home).json(&right).send().await.assert_status(200);
+}
+
+#[tokio::test]
+async fn an_ipv6_client_is_one_client_per_64_and_junk_e_mails_cost_nothing() {
+    let settings = Settings { auth_attempts_per_minute: 2, ..settings() };
+    let client = TestClient::start(App::new(settings)).await;
+    let body = |n: u32| json!({"email": format!("v6-{n}@example.com"), "password": "whatever1"});
+    for n in 0..2 {
+        let address: SocketAddr = format!("[2001:db8:7:7::{n}]:5000").parse().unwrap_or_else(|_| unreachable!());
+        client.post("/login").from_address(address).json(&body(n)).send().await.assert_status(401);
+    }
+    let same_64: SocketAddr = "[2001:db8:7:7:ffff::1]:5000".parse().unwrap_or_else(|_| unreachable!());
+    client.post("/login").from_address(same_64).json(&body(9)).send().await.assert_status(429);
+    let next_64: SocketAddr = "[2001:db8:7:8::1]:5000".parse().unwrap_or_else(|_| unreachable!());
+    client.post("/login").from_address(next_64).json(&body(9)).send().await.assert_status(401);
+
+    // An e-mail no account can have is refused before it is hashed or keyed.
+    let junk = json!({"email": "x".repeat(500 * 1024), "password": "whatever1"});
+    let started = std::time::Instant::now();
+    let answer = client
+        .post("/login")
+        .from_address("192.0.2.1:1".parse().unwrap_or_else(|_| unreachable!()))
+        .json(&junk)
+        .send()
+        .await;
+    answer.assert_status(401);
+    assert!(answer.bytes().len() < 1024, "the e-mail is not echoed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// A burst of logins: each one is answered (200, 401, or 429 with
+/// `Retry-After` once every hashing turn is taken), none fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_is_answered_not_piled_up() {
+    let client = TestClient::start(App::new(settings())).await;
+    register(&client, "burst@example.com", "burst password").await;
+    let logins = (0..60u32).map(|n| {
+        let address: SocketAddr =
+            format!("10.20.{}.{}:7000", n / 200, n % 200 + 1).parse().unwrap_or_else(|_| unreachable!());
+        let password = if n % 2 == 0 { "burst password" } else { "wrong password" };
+        client
+            .post("/login")
+            .from_address(address)
+            .json(&json!({"email": "burst@example.com", "password": password}))
+            .send()
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    for answer in &answers {
+        let status = answer.status().as_u16();
+        assert!(matches!(status, 200 | 401 | 429), "{status}: {}", answer.text());
+        if status == 429 {
+            assert!(answer.header("retry-after").is_some());
+        }
+    }
+    assert!(answers.iter().any(|answer| answer.status() == 200));
+}

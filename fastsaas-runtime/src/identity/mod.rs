@@ -28,7 +28,7 @@ use fastsaas_core::Settings;
 
 use crate::error::StartupError;
 use client_address::TrustedProxies;
-use rate_limit::AttemptLimiter;
+use rate_limit::{AccountGuard, AttemptLimiter};
 use tokens::TokenKeys;
 
 /// The identity machinery an app holds: token keys and attempt limits.
@@ -37,7 +37,8 @@ pub(crate) struct Identity {
     keys: TokenKeys,
     trusted_proxies: TrustedProxies,
     attempts_by_address: AttemptLimiter,
-    attempts_by_email: AttemptLimiter,
+    attempts_by_address_and_email: AttemptLimiter,
+    accounts: AccountGuard,
 }
 
 /// Mounts every identity route: users and sessions, roles, organizations.
@@ -51,7 +52,8 @@ impl Identity {
             keys: TokenKeys::from_settings(settings)?,
             trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)?,
             attempts_by_address: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
-            attempts_by_email: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
+            attempts_by_address_and_email: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
+            accounts: AccountGuard::failures_per_minute(settings.auth_attempts_per_minute),
         })
     }
 }

@@ -1,7 +1,13 @@
 //! Password hashing: argon2id at OWASP's recommended cost (19 MiB, 2
-//! iterations, 1 lane), run off the async executor.
+//! iterations, 1 lane), run off the async executor, at most two per core
+//! at a time: a burst of logins waits briefly for a turn, then is refused
+//! with 429 and `Retry-After`, so its memory is bounded (19 MiB a turn)
+//! whatever the number of requests.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -53,10 +59,30 @@ pub(crate) async fn verify(password: String, stored: Option<String>) -> Result<b
     .await
 }
 
+/// Hashings running at once: two per core, so the cores stay busy while
+/// one waits to be scheduled.
+static HASHING_TURNS: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |cores| cores.get() * 2))));
+
+/// How long a request waits for a hashing turn before it is refused.
+const TURN_WAIT: Duration = Duration::from_secs(2);
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|err| {
+    let turn = match tokio::time::timeout(TURN_WAIT, Arc::clone(&HASHING_TURNS).acquire_owned()).await {
+        Ok(Ok(turn)) => turn,
+        Ok(Err(_)) => return Err(ApiError::Internal),
+        Err(_) => return Err(ApiError::RateLimited(1)),
+    };
+    // The turn goes with the work: a client that hangs up does not free it
+    // while its hash still runs.
+    let result = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        work()
+    })
+    .await;
+    result.map_err(|err| {
         tracing::error!(error = %err, "password task failed");
         ApiError::Internal
     })?

@@ -22,7 +22,7 @@ use super::bootstrap::normalize_email;
 use super::client_address::ClientAddress;
 use super::entities::{organization, refresh_token, user};
 use super::principal::{OrgRole, Principal, internal};
-use super::{Identity, password, tokens};
+use super::{Identity, password, rate_limit, tokens};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, page_of};
@@ -164,10 +164,14 @@ impl axum::response::IntoResponse for TokenPair {
 }
 
 impl Identity {
-    fn attempt(&self, address: &ClientAddress, email: &str) -> Result<(), ApiError> {
-        let address = address.0.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
-        self.attempts_by_address.attempt(&address)?;
-        self.attempts_by_email.attempt(&normalize_email(email))
+    /// Counts an attempt of `address` at `email` (already normalized and
+    /// checked, so that no key is larger than an e-mail address): per
+    /// address, then per address and e-mail. Answers the address's group.
+    fn attempt(&self, address: &ClientAddress, email: &str) -> Result<String, ApiError> {
+        let group = rate_limit::address_group(address.0);
+        self.attempts_by_address.attempt(&group)?;
+        self.attempts_by_address_and_email.attempt(&format!("{group} {email}"))?;
+        Ok(group)
     }
 }
 
@@ -180,13 +184,13 @@ async fn register(
     body: Body,
 ) -> ApiResult<Response> {
     let input: Registration = read_json(USER_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
-    app.identity().attempt(&address, &input.email)?;
     let email = normalize_email(&input.email);
     let mut errors = Vec::new();
     check(&EMAIL, &email, &mut errors);
     check(&PASSWORD, &input.password, &mut errors);
     check(&NAME, &input.name, &mut errors);
     rejected(errors)?;
+    app.identity().attempt(&address, &email)?;
     let now = Utc::now();
     let row = user::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -216,21 +220,42 @@ async fn login(
     body: Body,
 ) -> ApiResult<TokenPair> {
     let input: Credentials = read_json(LOGIN_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
-    app.identity().attempt(&address, &input.email)?;
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(normalize_email(&input.email)))
-        .one(app.db())
-        .await
-        .map_err(internal)?;
+    let identity = app.identity();
+    let email = normalize_email(&input.email);
+    let mut malformed = Vec::new();
+    check(&EMAIL, &email, &mut malformed);
+    if !malformed.is_empty() || input.password.len() > MAX_PASSWORD_BYTES {
+        // No such account can exist: refused before it is counted or hashed.
+        identity.attempts_by_address.attempt(&rate_limit::address_group(address.0))?;
+        return Err(bad_login());
+    }
+    let group = identity.attempt(&address, &email)?;
+    identity.accounts.admit(&email, &group)?;
+    let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(app.db()).await.map_err(internal)?;
     let (user_id, stored) = match found {
         Some(user) => (Some(user.id), Some(user.password_hash)),
         None => (None, None),
     };
     match (user_id, password::verify(input.password, stored).await?) {
-        (Some(user_id), true) => Ok(start_session(&app, user_id, Uuid::new_v4()).await?),
-        _ => Err(ApiError::Unauthorized("invalid e-mail or password".into())),
+        (Some(user_id), true) => {
+            identity.accounts.succeeded(&email, &group);
+            start_session(&app, user_id, Uuid::new_v4()).await
+        }
+        _ => {
+            identity.accounts.failed(&email);
+            Err(bad_login())
+        }
     }
 }
+
+/// The one answer for an unknown e-mail and a wrong password.
+fn bad_login() -> ApiError {
+    ApiError::Unauthorized("invalid e-mail or password".into())
+}
+
+/// The longest password a login hashes: the longest one registration
+/// accepts (longer ones cannot match, and would cost hashing work).
+const MAX_PASSWORD_BYTES: usize = 4 * 1024;
 
 /// Issues a refresh token in `family` and an access token for that session.
 async fn start_session(app: &AppState, user_id: Uuid, family: Uuid) -> ApiResult<TokenPair> {
