@@ -65,6 +65,16 @@ pub struct Settings {
     /// `X-Forwarded-For`; empty (the default) trusts no one, so the socket
     /// peer is the client.
     pub trusted_proxies: String,
+    /// `FASTSAAS_MAX_CONNECTIONS`: open client connections at most; further
+    /// clients wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// `FASTSAAS_HEADER_TIMEOUT_SECS`: how long a client may take to send a
+    /// request's head; a slower one is disconnected.
+    pub header_timeout_secs: u64,
+    /// `FASTSAAS_IDLE_TIMEOUT_SECS`: how long a connection may go without a
+    /// byte read or written (a stalled body, an idle keep-alive) before it
+    /// is closed.
+    pub idle_timeout_secs: u64,
 }
 
 /// A setting that must not appear in logs: `Debug` prints `"***"`.
@@ -102,6 +112,9 @@ impl Default for Settings {
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             auth_attempts_per_minute: 10,
             trusted_proxies: String::new(),
+            max_connections: 1024,
+            header_timeout_secs: 5,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -113,7 +126,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 8] = [
+const PREFIXED_KEYS: [&str; 11] = [
     "env",
     "bind",
     "body_limit",
@@ -122,6 +135,9 @@ const PREFIXED_KEYS: [&str; 8] = [
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "auth_attempts_per_minute",
+    "max_connections",
+    "header_timeout_secs",
+    "idle_timeout_secs",
 ];
 
 impl Settings {

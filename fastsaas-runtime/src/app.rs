@@ -253,13 +253,12 @@ impl App {
     pub async fn serve(self) -> Result<(), StartupError> {
         crate::telemetry::init();
         let bind = self.settings.bind.clone();
-        let router = self.into_router().await?;
         let serve_error = |source| StartupError::Serve { bind: bind.clone(), source };
+        let limits = crate::server::Limits::from_settings(&self.settings);
+        let router = self.into_router().await?;
         let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
         tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
-        // The peer address keys the per-address limits on login attempts.
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.map_err(serve_error)
+        crate::server::serve(listener, router, limits, shutdown_signal()).await.map_err(serve_error)
     }
 
     /// Every type ACL entries can name: the resources and their templates.

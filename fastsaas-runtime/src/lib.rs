@@ -28,6 +28,7 @@ mod openapi;
 mod query;
 pub mod resource;
 mod routes;
+mod server;
 mod telemetry;
 pub mod templates;
 pub mod testing;

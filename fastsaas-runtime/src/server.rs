@@ -1,0 +1,120 @@
+//! The HTTP server: every connection bounded, so that slow or idle clients
+//! cannot starve the others. At most `max_connections` are open (further
+//! clients wait in the listen queue); a request's head must arrive within
+//! `header_timeout_secs`; a connection that moves no byte for
+//! `idle_timeout_secs` (a stalled body, an idle keep-alive, a reader that
+//! stopped reading) is closed. On shutdown, listening stops, open
+//! connections finish their request in flight, then the server returns.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use fastsaas_core::Settings;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_io_timeout::TimeoutStream;
+use tower::ServiceExt;
+
+/// How long shutdown waits for open connections to finish.
+const DRAIN_FOR: Duration = Duration::from_secs(30);
+
+/// The bounds of each connection, from the settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    max_connections: usize,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Limits {
+    pub(crate) fn from_settings(settings: &Settings) -> Limits {
+        Limits {
+            max_connections: settings.max_connections.max(1),
+            header_timeout: Duration::from_secs(settings.header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains.
+/// Handlers see the peer as `ConnectInfo<SocketAddr>`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&open).acquire_owned() => slot.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: pass, then retry.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // A connection without delay waits for nothing: it is best effort.
+        let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(limits.idle_timeout));
+        stream.set_write_timeout(Some(limits.idle_timeout));
+        let io = TokioIo::new(Box::pin(stream));
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let mut stopping = stopping.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(io, service)
+                .with_upgrades();
+            let mut connection = pin!(connection);
+            let finished = tokio::select! {
+                finished = connection.as_mut() => Some(finished),
+                _ = stopping.wait_for(|stop| *stop) => None,
+            };
+            let finished = match finished {
+                Some(finished) => finished,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = finished {
+                tracing::debug!(error = %err, %peer, "a connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    // Every connection holds a slot until it ends: having them all back
+    // means every connection has finished.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_FOR, open.acquire_many(all)).await.is_err() {
+        tracing::warn!("connections still open after {} s; stopping anyway", DRAIN_FOR.as_secs());
+    }
+    Ok(())
+}
