@@ -27,6 +27,13 @@ struct Status {
     status: String,
 }
 
+/// When an agent was looked at: prelude types in a schema.
+#[derive(Serialize, ToSchema)]
+struct Seen {
+    id: Uuid,
+    at: DateTime<Utc>,
+}
+
 /// What `command` takes.
 #[derive(Deserialize, ToSchema)]
 struct Command {
@@ -88,6 +95,12 @@ impl Agent {
     #[endpoint(post, "/{id}/rename", action = "rename")]
     async fn rename(Path(id): Path<Uuid>) -> String {
         format!("renamed {id}")
+    }
+
+    /// When the agent was looked at.
+    #[endpoint(get, "/{id}/seen")]
+    async fn seen(agent: Authorized<Agent>) -> Json<Seen> {
+        Json(Seen { id: agent.id, at: Utc::now() })
     }
 
     /// The agent as a record.
@@ -212,6 +225,8 @@ async fn endpoints_are_documented() {
     assert_eq!(file[1]["name"], "name");
     assert!(doc["paths"]["/agents/stats"]["get"].is_object());
     assert!(doc["paths"]["/agents/{id}/cache"]["delete"].is_object());
+    let seen = &doc["components"]["schemas"]["Seen"]["properties"];
+    assert_eq!((seen["id"]["format"].as_str(), seen["at"]["format"].as_str()), (Some("uuid"), Some("date-time")));
     // Who may call each endpoint is in the document.
     let described =
         |path: &str, method: &str| doc["paths"][path][method]["description"].as_str().unwrap_or_default().to_owned();

@@ -129,6 +129,16 @@ impl TestClient {
 
     /// Registers a user with [`TEST_PASSWORD`] and signs it in.
     ///
+    /// ```
+    /// # use fastsaas_runtime::{App, testing::TestClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = TestClient::start(App::new(Default::default())).await;
+    /// let ann = client.sign_up("ann@example.com").await;
+    /// client.get("/me").bearer(&ann.token).send().await.assert_status(200);
+    /// # }
+    /// ```
+    ///
     /// # Panics
     /// If registration or login fails.
     pub async fn sign_up(&self, email: &str) -> TestUser {
@@ -141,6 +151,22 @@ impl TestClient {
     /// Signs in an existing user (say the `FASTSAAS_ADMIN_EMAIL` one). Each
     /// call comes from its own client address, so attempt limits do not
     /// interfere.
+    ///
+    /// ```
+    /// # use fastsaas_runtime::{App, testing::TestClient};
+    /// # use fastsaas_core::{Secret, Settings};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let settings = Settings {
+    ///     admin_email: Some("root@example.com".into()),
+    ///     admin_password: Some(Secret("root password".into())),
+    ///     ..Settings::default()
+    /// };
+    /// let client = TestClient::start(App::new(settings)).await;
+    /// let root = client.sign_in("root@example.com", "root password").await;
+    /// client.get("/roles").bearer(&root.token).send().await.assert_status(200);
+    /// # }
+    /// ```
     ///
     /// # Panics
     /// If the login fails.
@@ -158,6 +184,18 @@ impl TestClient {
 
     /// Sends every later request as `user` (unless it sets its own
     /// `Authorization`, or calls [`TestRequest::without_identity`]).
+    ///
+    /// ```
+    /// # use fastsaas_runtime::{App, testing::TestClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut client = TestClient::start(App::new(Default::default())).await;
+    /// let ann = client.sign_up("ann@example.com").await;
+    /// client.act_as(&ann);
+    /// client.get("/me").send().await.assert_status(200);
+    /// client.get("/me").without_identity().send().await.assert_status(401);
+    /// # }
+    /// ```
     pub fn act_as(&mut self, user: &TestUser) {
         self.acting_as = Some(user.token.clone());
     }
@@ -243,7 +281,17 @@ impl TestRequest<'_> {
         self
     }
 
-    /// Sets `Authorization: Bearer <token>`.
+    /// Sets `Authorization: Bearer <token>` (an access token, or an API key
+    /// of an authenticated resource).
+    ///
+    /// ```
+    /// # use fastsaas_runtime::{App, testing::TestClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = TestClient::start(App::new(Default::default())).await;
+    /// client.get("/me").bearer("not a token").send().await.assert_status(401);
+    /// # }
+    /// ```
     #[must_use]
     pub fn bearer(self, token: &str) -> Self {
         self.header(header::AUTHORIZATION, &format!("Bearer {token}"))
