@@ -21,6 +21,9 @@ pub(crate) struct CrudInput {
     pub(crate) ops: Option<SpannedValue<PathList>>,
     /// `table = "name"`
     pub(crate) table: Option<SpannedValue<String>>,
+    /// `name = "Agent"`: the stable name ACL entries, keys and templates are
+    /// stored under (default: the type's name).
+    pub(crate) name: Option<SpannedValue<String>>,
     /// `authenticated`: objects hold API keys and act as principals.
     pub(crate) authenticated: Flag,
     /// `templated`: named, shareable templates that new objects are cloned from.

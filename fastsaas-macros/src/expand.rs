@@ -153,7 +153,7 @@ fn generate(resource: &Resource) -> TokenStream {
         quote!(.with(#private::Operation::#variant))
     });
     let (path, acl_admins, acl_allow_always) = (&resource.path, &resource.acl_admins, &resource.acl_allow_always);
-    let (name, doc, authenticated) = (ident.to_string(), &resource.doc, resource.authenticated);
+    let (name, doc, authenticated) = (&resource.name, &resource.doc, resource.authenticated);
     let Templates {
         column: template_column,
         on_create: template_on_create,
@@ -344,7 +344,7 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
         };
     }
     let ident = &resource.ident;
-    let name = format!("{ident}Template");
+    let name = format!("{}Template", resource.name);
     let path = format!("{}/templates", resource.path.trim_end_matches('/'));
     let (acl_admins, acl_allow_always) = (&resource.acl_admins, &resource.acl_allow_always);
     Templates {

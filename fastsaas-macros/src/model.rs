@@ -18,6 +18,8 @@ pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", 
 
 pub(crate) struct Resource {
     pub(crate) ident: Ident,
+    /// The stable name: `#[crud(name = "...")]`, else the type's name.
+    pub(crate) name: String,
     pub(crate) krate: syn::Path,
     pub(crate) path: String,
     pub(crate) table: String,
@@ -122,13 +124,29 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
     if let Some(param) = parsed.generics.params.first() {
         errors.push(darling::Error::custom("a resource cannot be generic: it maps to one table").with_span(param));
     }
-    let name = parsed.ident.to_string();
-    if RESERVED_TYPE_NAMES.contains(&name.as_str()) {
+    let type_name = parsed.ident.to_string();
+    if RESERVED_TYPE_NAMES.contains(&type_name.as_str()) {
         errors.push(
-            darling::Error::custom(format!("`{name}` names a generated SeaORM item; rename the resource"))
+            darling::Error::custom(format!("`{type_name}` names a generated SeaORM item; rename the resource"))
                 .with_span(&parsed.ident),
         );
     }
+    let name = match &parsed.name {
+        Some(name) => {
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                errors.push(
+                    darling::Error::custom(
+                        "a resource name takes letters, digits and `_`, starting with a letter, e.g. \"Agent\"",
+                    )
+                    .with_span(&name.span()),
+                );
+            }
+            name.as_str().to_owned()
+        }
+        None => type_name,
+    };
     let table = match &parsed.table {
         Some(table) => {
             if !is_identifier(table) {
@@ -184,6 +202,7 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
     errors.finish()?;
     Ok(Resource {
         ident: parsed.ident,
+        name,
         krate,
         path: scope.path.value(),
         table,

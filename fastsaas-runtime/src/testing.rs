@@ -117,6 +117,20 @@ impl TestClient {
         Ok(TestClient { router, database, settings, acting_as: None })
     }
 
+    /// Starts `app` on this client's database, as a new version of an app
+    /// would start on the data of the old one (say after a rename). Tokens
+    /// of the old app are signed with its own key: sign in again.
+    ///
+    /// # Panics
+    /// If the app cannot start.
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub async fn restart(self, app: App) -> TestClient {
+        let TestClient { database, settings, .. } = self;
+        let router =
+            app.with_settings(settings.clone()).into_router().await.expect("the restarted app could not start");
+        TestClient { router, database, settings, acting_as: None }
+    }
+
     /// The settings the app under test runs with (its own database's URL).
     pub fn settings(&self) -> &fastsaas_core::Settings {
         &self.settings
