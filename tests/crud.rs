@@ -525,3 +525,39 @@ async fn a_put_that_leaves_out_a_write_only_value_keeps_it() {
     let put = &doc["paths"]["/hooks/{id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
     assert_eq!(put, "#/components/schemas/HookReplace");
 }
+
+/// Labels: a name unique per owner, codes unique everywhere.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/labels")]
+struct Label {
+    #[crud(unique(per_owner))]
+    pub name: String,
+    #[crud(unique)]
+    pub code: String,
+    #[crud(unique)]
+    pub nickname: Option<String>,
+}
+
+#[tokio::test]
+async fn uniqueness_per_owner_tells_a_tenant_nothing_about_another() {
+    let client = TestClient::start(App::new(settings()).resource::<Label>()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let ben = client.sign_up("ben@example.com").await;
+    let create =
+        |user: &fastsaas::testing::TestUser, body: Value| client.post("/labels").bearer(&user.token).json(&body).send();
+    create(&ann, json!({"name": "urgent", "code": "a1"})).await.assert_status(201);
+    // Another tenant may use the same name: no 409 tells Ben that Ann has one.
+    create(&ben, json!({"name": "urgent", "code": "b1"})).await.assert_status(201);
+    let again = create(&ann, json!({"name": "urgent", "code": "a2"})).await;
+    again.assert_status(409);
+    assert!(again.text().contains("`name`") && again.text().contains("owner"), "{}", again.text());
+    // A global unique field is taken for everyone (and says so: see the docs).
+    let taken = create(&ben, json!({"name": "other", "code": "a1"})).await;
+    taken.assert_status(409);
+    assert!(taken.text().contains("`code`"), "{}", taken.text());
+    // The violated constraint is matched exactly: `nickname` is not `name`.
+    create(&ann, json!({"name": "n1", "code": "n1", "nickname": "nick"})).await.assert_status(201);
+    let nick = create(&ben, json!({"name": "n2", "code": "n2", "nickname": "nick"})).await;
+    nick.assert_status(409);
+    assert!(nick.text().contains("`nickname`"), "{}", nick.text());
+}

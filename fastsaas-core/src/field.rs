@@ -94,8 +94,12 @@ pub struct FieldSpec {
     pub nullable: bool,
     /// Who may see and set it.
     pub access: Access,
-    /// Whether the database keeps values unique (`#[crud(unique)]`).
+    /// Whether the database keeps values unique across the whole table
+    /// (`#[crud(unique)]`).
     pub unique: bool,
+    /// Whether the database keeps values unique among the objects of one
+    /// owner (`#[crud(unique(per_owner))]`).
+    pub unique_per_owner: bool,
     /// Whether the database indexes it (`#[crud(index)]`).
     pub index: bool,
     /// Whether lists accept `?name=value` (`#[crud(filter)]`).

@@ -90,6 +90,7 @@ const fn template_field(name: &'static str, kind: FieldKind, nullable: bool) -> 
         nullable,
         access: Access::ReadWrite,
         unique: false,
+        unique_per_owner: false,
         index: false,
         filter: false,
         sort: false,

@@ -45,10 +45,18 @@ pub(crate) struct CrudField {
     pub(crate) write_only: Flag,
     pub(crate) hidden: Flag,
     pub(crate) default: Option<DefaultValue>,
-    pub(crate) unique: Flag,
+    pub(crate) unique: Option<SpannedValue<UniqueOptions>>,
     pub(crate) index: Flag,
     pub(crate) filter: Flag,
     pub(crate) sort: Flag,
+}
+
+/// `unique` (across the table) or `unique(per_owner)` (among one owner's
+/// objects).
+#[derive(Default, FromMeta)]
+#[darling(from_word = || Ok(UniqueOptions::default()))]
+pub(crate) struct UniqueOptions {
+    pub(crate) per_owner: Flag,
 }
 
 /// `validate(length(...), range(...), email, pattern = "...")`

@@ -419,7 +419,8 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
             Access::Hidden => "Hidden",
         }
     );
-    let (unique, index, filter, sort) = (field.unique, field.index, field.filter, field.sort);
+    let (unique, unique_per_owner) = (field.unique, field.unique_per_owner);
+    let (index, filter, sort) = (field.index, field.filter, field.sort);
     let has_default = field.default.is_some();
     let rules = field.rules.iter().map(|rule| match rule {
         Rule::Length { min, max } => {
@@ -442,6 +443,7 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
             nullable: #nullable,
             access: #private::Access::#access,
             unique: #unique,
+            unique_per_owner: #unique_per_owner,
             index: #index,
             filter: #filter,
             sort: #sort,

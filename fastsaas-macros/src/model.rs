@@ -103,6 +103,7 @@ pub(crate) struct Field {
     pub(crate) access: Access,
     pub(crate) default: Option<Expr>,
     pub(crate) unique: bool,
+    pub(crate) unique_per_owner: bool,
     pub(crate) index: bool,
     pub(crate) filter: bool,
     pub(crate) sort: bool,
@@ -382,16 +383,23 @@ fn field(field: CrudField) -> darling::Result<Field> {
         ),
         _ => {}
     }
-    for (flag, option) in
-        [(&field.filter, "filter"), (&field.sort, "sort"), (&field.unique, "unique"), (&field.index, "index")]
-    {
-        if flag.is_present() && !shape.is_scalar() {
+    let unique_span = field.unique.as_ref().map(darling::util::SpannedValue::span);
+    for (span, option) in [
+        (field.filter.is_present().then(|| field.filter.span()), "filter"),
+        (field.sort.is_present().then(|| field.sort.span()), "sort"),
+        (unique_span, "unique"),
+        (field.index.is_present().then(|| field.index.span()), "index"),
+    ] {
+        if let Some(span) = span
+            && !shape.is_scalar()
+        {
             errors.push(
                 darling::Error::custom(format!("`{option}` applies to single values, not to JSON, lists or maps"))
-                    .with_span(&flag.span()),
+                    .with_span(&span),
             );
         }
     }
+    let per_owner = field.unique.as_ref().is_some_and(|unique| unique.per_owner.is_present());
     let rules = field.validate.as_ref().map(|validate| rules(validate, shape, &mut errors)).unwrap_or_default();
     errors.finish()?;
     Ok(Field {
@@ -403,7 +411,8 @@ fn field(field: CrudField) -> darling::Result<Field> {
         nullable,
         access,
         default,
-        unique: field.unique.is_present(),
+        unique: field.unique.is_some() && !per_owner,
+        unique_per_owner: per_owner,
         index: field.index.is_present(),
         filter: field.filter.is_present(),
         sort: field.sort.is_present(),

@@ -1,7 +1,7 @@
 //! The runtime's own errors (start-up) and the mapping of database errors to
 //! [`ApiError`].
 
-use fastsaas_core::{ApiError, ResourceSpec, SettingsError};
+use fastsaas_core::{ApiError, FieldSpec, ResourceSpec, SettingsError};
 use sea_orm::{DbErr, SqlErr};
 
 /// Why an app could not start.
@@ -61,16 +61,52 @@ impl std::fmt::Debug for StartupError {
 }
 
 /// Maps a database error met while serving `spec` to what the client sees:
-/// a unique violation is a 409 naming the field; anything else is logged and
-/// answered with a 500 that reveals nothing.
+/// a unique violation is a 409 naming the field, matched by the exact
+/// constraint (never by a substring of the message); anything else is
+/// logged and answered with a 500 that reveals nothing.
 pub(crate) fn db_error(spec: &ResourceSpec, err: DbErr) -> ApiError {
     if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
-        let field = spec.fields.iter().filter(|field| field.unique).find(|field| message.contains(field.name));
-        return ApiError::Conflict(match field {
-            Some(field) => format!("another {} already has this `{}`", spec.name, field.name),
+        return ApiError::Conflict(match violated(spec, &message) {
+            Some((field, false)) => format!("another {} already has this `{}`", spec.name, field.name),
+            Some((field, true)) => format!("this owner already has a {} with this `{}`", spec.name, field.name),
             None => format!("another {} already has these values", spec.name),
         });
     }
     tracing::error!(resource = spec.name, error = %err, "database error");
     ApiError::Internal
+}
+
+/// The name of the index that keeps `field` unique per owner.
+pub(crate) fn per_owner_index(table: &str, field: &str) -> String {
+    format!("uq_{table}_{field}_per_owner")
+}
+
+/// The field whose uniqueness `message` reports, and whether per owner:
+/// PostgreSQL names the constraint (`items_name_key` for a unique column,
+/// the per-owner index by its name), SQLite the columns
+/// (`items.name`, or `items.owner_id, items.name`).
+fn violated(spec: &ResourceSpec, message: &str) -> Option<(&'static FieldSpec, bool)> {
+    let table = spec.table;
+    if let Some(constraint) = message.split('"').nth(1) {
+        return spec.fields.iter().find_map(|field| {
+            if field.unique && constraint == format!("{table}_{}_key", field.name) {
+                Some((field, false))
+            } else if field.unique_per_owner && constraint == per_owner_index(table, field.name) {
+                Some((field, true))
+            } else {
+                None
+            }
+        });
+    }
+    let columns: Vec<&str> = message.rsplit_once(": ")?.1.split(", ").map(str::trim).collect();
+    spec.fields.iter().find_map(|field| {
+        let column = format!("{table}.{}", field.name);
+        if field.unique && columns == [column.as_str()] {
+            Some((field, false))
+        } else if field.unique_per_owner && columns == [format!("{table}.owner_id").as_str(), column.as_str()] {
+            Some((field, true))
+        } else {
+            None
+        }
+    })
 }

@@ -89,6 +89,14 @@ pub(crate) async fn ensure_table<T: Resource>(db: &DatabaseConnection) -> Result
     {
         return Err(StartupError::MissingColumn { table, column });
     }
+    for field in T::SPEC.fields.iter().filter(|field| field.unique_per_owner) {
+        let index = crate::error::per_owner_index(table, field.name);
+        db.execute_unprepared(&format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"{index}\" ON \"{table}\" (owner_id, \"{}\")",
+            field.name
+        ))
+        .await?;
+    }
     cleanup::ensure_trigger(db, table, T::SPEC.name).await?;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub(crate) const fn field(name: &'static str, kind: FieldKind, rules: &'static [
         nullable: false,
         access: Access::ReadWrite,
         unique: false,
+        unique_per_owner: false,
         index: false,
         filter: false,
         sort: false,
