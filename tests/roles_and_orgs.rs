@@ -189,3 +189,43 @@ async fn two_admins_racing_to_remove_each_other_leave_one_admin() {
         assert_eq!(admins, 1, "round {round}: exactly one admin is left");
     }
 }
+
+/// An organization a team can run: members listed by admins, added by
+/// e-mail, leaving on their own; renamed and deleted by admins, taking what
+/// it owns along.
+#[tokio::test]
+async fn an_organization_is_run_by_its_admins_and_left_by_its_members() {
+    let People { client, ann, ben, .. } = people().await;
+    let org: Value = client.post("/orgs").bearer(&ann.1).json(&json!({"name": "acme"})).send().await.json();
+    let org = org["id"].as_str().unwrap_or_default().to_owned();
+    let members = format!("/orgs/{org}/members");
+    let by_email = json!({"email": "Ben@Example.com", "role": "member"});
+    client.post(&members).bearer(&ann.1).json(&by_email).send().await.assert_status(204);
+    let both = json!({"email": "ben@example.com", "user_id": ben.0, "role": "member"});
+    client.post(&members).bearer(&ann.1).json(&both).send().await.assert_status(400);
+    let nobody = json!({"email": "nobody@example.com", "role": "member"});
+    client.post(&members).bearer(&ann.1).json(&nobody).send().await.assert_status(404);
+
+    let listed: Value = client.get(&members).bearer(&ann.1).send().await.json();
+    assert_eq!(listed["total"], 2);
+    let roles: Vec<&str> =
+        listed["items"].as_array().into_iter().flatten().filter_map(|m| m["role"].as_str()).collect();
+    assert!(roles.contains(&"admin") && roles.contains(&"member"), "{listed}");
+    client.get(&members).bearer(&ben.1).send().await.assert_status(403);
+    client.get(&format!("{members}?role=admin")).bearer(&ann.1).send().await.assert_status(200);
+
+    let renamed = client.patch(&format!("/orgs/{org}")).bearer(&ann.1).json(&json!({"name": "acme ltd"})).send().await;
+    renamed.assert_status(200);
+    assert_eq!(renamed.json::<Value>()["name"], "acme ltd");
+    client.patch(&format!("/orgs/{org}")).bearer(&ben.1).json(&json!({"name": "mine"})).send().await.assert_status(403);
+
+    // Ben leaves on his own; Ann, the last admin, may not.
+    client.delete(&format!("{members}/{}", ben.0)).bearer(&ben.1).send().await.assert_status(204);
+    client.get(&format!("/orgs/{org}")).bearer(&ben.1).send().await.assert_status(404);
+    client.delete(&format!("{members}/{}", ann.0)).bearer(&ann.1).send().await.assert_status(409);
+
+    client.delete(&format!("/orgs/{org}")).bearer(&ann.1).send().await.assert_status(204);
+    client.get(&format!("/orgs/{org}")).bearer(&ann.1).send().await.assert_status(404);
+    let me: Value = client.get("/me").bearer(&ann.1).send().await.json();
+    assert_eq!(me["organizations"], json!([]));
+}

@@ -11,8 +11,8 @@ use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Pag
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,16 +47,32 @@ pub(crate) static ORGANIZATIONS: ResourceSpec = ResourceSpec {
     fields: &ORG_FIELDS,
     doc: "A group of users that can own resources together.",
 };
-static MEMBER_FIELDS: [FieldSpec; 2] =
-    [field("user_id", FieldKind::Uuid, &[]), field("role", FieldKind::Enum(&["admin", "member"]), &[])];
+static MEMBER_FIELDS: [FieldSpec; 3] = [
+    FieldSpec { nullable: true, ..field("user_id", FieldKind::Uuid, &[]) },
+    FieldSpec { nullable: true, ..field("email", FieldKind::Text, &[]) },
+    FieldSpec { filter: true, sort: true, ..field("role", FieldKind::Enum(&["admin", "member"]), &[]) },
+];
+/// The members of an organization, described for their list's query.
+pub(crate) static MEMBERS: ResourceSpec = ResourceSpec {
+    name: "OrganizationMembership",
+    path: "/orgs/{id}/members",
+    table: "fastsaas_memberships",
+    ops: OperationSet::ALL,
+    acl_admins: &[SUPERADMIN],
+    acl_allow_always: &[SUPERADMIN],
+    authenticated: false,
+    templates: None,
+    fields: &MEMBER_FIELDS,
+    doc: "A user's place in an organization.",
+};
 const MEMBER_BODY: BodySpec = BodySpec { name: "OrganizationMember", fields: &MEMBER_FIELDS };
 
 /// Mounts `/orgs`.
 pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
     let routes: [(&str, MethodRouter<AppState>); 4] = [
         ("/orgs", post(create).get(list)),
-        ("/orgs/{id}", get(read)),
-        ("/orgs/{id}/members", post(add_member)),
+        ("/orgs/{id}", get(read).patch(rename).delete(remove)),
+        ("/orgs/{id}/members", post(add_member).get(list_members)),
         ("/orgs/{id}/members/{user_id}", delete(remove_member)),
     ];
     route_all(router, routes)
@@ -71,8 +87,19 @@ struct NewOrganization {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewMember {
+    #[serde(default)]
+    user_id: Option<Uuid>,
+    #[serde(default)]
+    email: Option<String>,
+    role: OrgRole,
+}
+
+/// A member as its organization's admins see it.
+#[derive(Serialize)]
+struct MemberView {
     user_id: Uuid,
     role: OrgRole,
+    created_at: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -182,18 +209,30 @@ async fn add_member(
     visible(&app, &principal, id).await?;
     require_admin(&principal, id)?;
     let input: NewMember = read_json(MEMBER_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
-    user::Entity::find_by_id(input.user_id)
-        .one(app.db())
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    let newcomer = match (input.user_id, input.email) {
+        (Some(user_id), None) => user::Entity::find_by_id(user_id),
+        (None, Some(email)) => {
+            user::Entity::find().filter(user::Column::Email.eq(super::bootstrap::normalize_email(&email)))
+        }
+        _ => {
+            return Err(ApiError::field(
+                "user_id",
+                fastsaas_core::error::FieldErrorCode::Invalid,
+                "name the new member by `user_id` or by `email`, not both",
+            ));
+        }
+    }
+    .one(app.db())
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| ApiError::not_found("User"))?;
     let turn = organization_turn(&app, id).await?;
     if input.role == OrgRole::Member {
-        ensure_another_admin(&turn, id, input.user_id).await?;
+        ensure_another_admin(&turn, id, newcomer.id).await?;
     }
     membership::Entity::insert(membership::ActiveModel {
         organization_id: Set(id),
-        user_id: Set(input.user_id),
+        user_id: Set(newcomer.id),
         role: Set(input.role.as_str().to_owned()),
         created_at: Set(Utc::now()),
     })
@@ -209,8 +248,8 @@ async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /orgs/{id}/members/{user_id}`: org admins only; takes effect on
-/// that user's next request.
+/// `DELETE /orgs/{id}/members/{user_id}`: org admins, or a member leaving;
+/// takes effect on that user's next request.
 async fn remove_member(
     State(app): State<AppState>,
     principal: Principal,
@@ -218,7 +257,9 @@ async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let [id, user_id] = ids[..] else { return Err(ApiError::Internal) };
     visible(&app, &principal, id).await?;
-    require_admin(&principal, id)?;
+    if user_id != principal.id {
+        require_admin(&principal, id)?;
+    }
     let turn = organization_turn(&app, id).await?;
     ensure_another_admin(&turn, id, user_id).await?;
     let removed = membership::Entity::delete_many()
@@ -263,4 +304,60 @@ async fn ensure_another_admin(db: &impl ConnectionTrait, id: Uuid, leaving: Uuid
         }
     }
     Ok(())
+}
+
+/// `GET /orgs/{id}/members`: a page of the members, for the organization's
+/// admins.
+async fn list_members(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Page<MemberView>>> {
+    visible(&app, &principal, id).await?;
+    require_admin(&principal, id)?;
+    let query = query::parse(&MEMBERS, raw.as_deref())?;
+    let select = membership::Entity::find().filter(membership::Column::OrganizationId.eq(id));
+    let page =
+        page_of(app.db(), &MEMBERS, &query, select, membership::Column::UserId, membership::Column::CreatedAt).await?;
+    Ok(Json(page.map(|member| MemberView {
+        user_id: member.user_id,
+        role: OrgRole::from_stored(&member.role),
+        created_at: member.created_at,
+    })))
+}
+
+/// `PATCH /orgs/{id}` `{name}`: org admins.
+async fn rename(
+    State(app): State<AppState>,
+    principal: Principal,
+    ObjectId(id): ObjectId,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<OrganizationView>> {
+    let existing = visible(&app, &principal, id).await?;
+    require_admin(&principal, id)?;
+    let input: NewOrganization =
+        read_json(BodySpec::of(&ORGANIZATIONS), BodyShape::Whole, &headers, body, app.body_limit()).await?;
+    let mut errors = Vec::new();
+    check(&NAME, &input.name, &mut errors);
+    rejected(errors)?;
+    let mut row: organization::ActiveModel = existing.into();
+    row.name = Set(input.name);
+    row.updated_at = Set(Utc::now());
+    let updated = row.update(app.db()).await.map_err(internal)?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /orgs/{id}`: org admins. Everything the organization owns goes
+/// with it, in one transaction: its objects and templates (with their
+/// entries and keys), the entries naming it, its memberships.
+async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id): ObjectId) -> ApiResult<StatusCode> {
+    visible(&app, &principal, id).await?;
+    require_admin(&principal, id)?;
+    let turn = organization_turn(&app, id).await?;
+    crate::db::cleanup::forget_owner(&turn, app.resource_specs(), id).await.map_err(internal)?;
+    let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
+    turn.commit().await.map_err(internal)?;
+    deleted(&removed, "Organization")
 }

@@ -12,7 +12,7 @@ use super::{
     Body, field_schema, input_schema, json_content, list_parameters, page_schema, problem, scalar, schema_ref,
 };
 use crate::identity::USERS;
-use crate::identity::orgs::ORGANIZATIONS;
+use crate::identity::orgs::{MEMBERS, ORGANIZATIONS};
 use crate::identity::roles::ROLES;
 
 /// The name of the security scheme of bearer access tokens.
@@ -57,11 +57,23 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
         .schema(
             "OrganizationMember",
             ObjectBuilder::new()
+                .description(Some("The new member by `user_id` or by `email` (one of them), and its role"))
                 .property("user_id", scalar(FieldKind::Uuid))
+                .property("email", scalar(FieldKind::Text))
                 .property("role", scalar(FieldKind::Enum(&["admin", "member"])))
-                .required("user_id")
                 .required("role"),
         )
+        .schema(
+            "OrganizationMembership",
+            ObjectBuilder::new()
+                .property("user_id", scalar(FieldKind::Uuid))
+                .property("role", scalar(FieldKind::Enum(&["admin", "member"])))
+                .property("created_at", scalar(FieldKind::DateTime))
+                .required("user_id")
+                .required("role")
+                .required("created_at"),
+        )
+        .schema("OrganizationMembershipPage", page_schema(&MEMBERS))
         .schema("TypeAclEntry", acl_entry_schema().property("resource", scalar(FieldKind::Text)).required("resource"))
         .schema(
             "TypeAclEntryCreate",
@@ -237,9 +249,47 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
             vec![("404", problem("No such organization, or not a member", &[ProblemKind::NotFound]))],
         ),
         (
+            "/orgs/{id}",
+            HttpMethod::Patch,
+            "Rename an organization (org admins)",
+            Some("OrganizationCreate"),
+            ("200", Some("Organization")),
+            true,
+            vec![
+                ("400", bad_body()),
+                ("403", forbidden()),
+                ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound])),
+            ],
+        ),
+        (
+            "/orgs/{id}",
+            HttpMethod::Delete,
+            "Delete an organization with everything it owns (org admins)",
+            None,
+            ("204", None),
+            true,
+            vec![
+                ("403", forbidden()),
+                ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound])),
+            ],
+        ),
+        (
+            "/orgs/{id}/members",
+            HttpMethod::Get,
+            "The members (org admins)",
+            None,
+            ("200", Some("OrganizationMembershipPage")),
+            true,
+            vec![
+                ("400", problem("The query is invalid", &[ProblemKind::InvalidQuery])),
+                ("403", forbidden()),
+                ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound])),
+            ],
+        ),
+        (
             "/orgs/{id}/members",
             HttpMethod::Post,
-            "Add a member or change its role (org admins)",
+            "Add a member by id or e-mail address, or change its role (org admins)",
             Some("OrganizationMember"),
             ("204", None),
             true,
@@ -253,7 +303,7 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
         (
             "/orgs/{id}/members/{user_id}",
             HttpMethod::Delete,
-            "Remove a member (org admins)",
+            "Remove a member (org admins), or leave (the member itself)",
             None,
             ("204", None),
             true,
