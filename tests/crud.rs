@@ -432,8 +432,11 @@ async fn every_field_type_round_trips() {
     fields.sort();
     assert_eq!(
         fields,
-        ["big", "colour", "flag", "internal", "other", "ratio", "scores", "small", "tags", "text", "when"],
-        "every wrong field named at once (validation rules run once the types are right)"
+        [
+            "big", "code", "colour", "email", "flag", "internal", "other", "ratio", "scores", "small", "tags", "text",
+            "when"
+        ],
+        "every wrong field named at once, mistyped ones and failed rules together"
     );
     let mut rule_breaking = body.clone();
     rule_breaking["email"] = json!("not an address");
@@ -560,4 +563,33 @@ async fn uniqueness_per_owner_tells_a_tenant_nothing_about_another() {
     let nick = create(&ben, json!({"name": "n2", "code": "n2", "nickname": "nick"})).await;
     nick.assert_status(409);
     assert!(nick.text().contains("`nickname`"), "{}", nick.text());
+}
+
+/// One answer names every problem of a body: shape errors (unknown,
+/// read-only, mistyped, missing) and failed rules together.
+#[tokio::test]
+async fn a_body_with_several_problems_reports_all_at_once() {
+    let client = client().await;
+    let body = json!({"name": "far too long a name", "rank": 9, "config": {}, "status": "busy", "weight": "heavy"});
+    let refused = client.post("/items").json(&body).send().await;
+    refused.assert_status(400);
+    let mut found = errors(&refused);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("name".into(), "invalid".into()),
+            ("rank".into(), "invalid".into()),
+            ("status".into(), "read_only".into()),
+            ("weight".into(), "wrong_type".into())
+        ]
+    );
+    // A PUT that leaves out only write-only values is not missing anything.
+    let created = create_item(&client, "ok").await;
+    let path = format!("/items/{}", created["id"].as_str().unwrap_or_default());
+    let put = client.put(&path).json(&json!({"name": "way too long!", "config": {}, "weight": "x"})).send().await;
+    put.assert_status(400);
+    let mut found = errors(&put);
+    found.sort();
+    assert_eq!(found, [("name".into(), "invalid".into()), ("weight".into(), "wrong_type".into())]);
 }

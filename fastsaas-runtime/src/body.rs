@@ -221,7 +221,7 @@ fn explain<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8], 
     let Value::Object(object) = value else {
         return ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object");
     };
-    let mut errors = Vec::new();
+    let (mut errors, mut broken_rules) = (Vec::new(), Vec::new());
     for (name, value) in &object {
         let owner_allowed = shape == BodyShape::Create && name == "owner_id";
         let error = if owner_allowed {
@@ -230,10 +230,21 @@ fn explain<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8], 
         } else {
             check_member(spec, name, value)
         };
-        errors.extend(error);
+        match (error, spec.field(name)) {
+            (Some(error), _) => errors.push(error),
+            // A well-shaped value still gets its rules checked, so every
+            // problem of the body is reported at once.
+            (None, Some(field)) => crate::validate::check(field, value, &mut broken_rules),
+            (None, None) => {}
+        }
     }
     if shape != BodyShape::Partial {
-        for field in spec.fields.iter().filter(|field| field.is_required_on_create()) {
+        // A PUT keeps a write-only value it leaves out.
+        let required = |field: &&FieldSpec| {
+            field.is_required_on_create()
+                && (shape == BodyShape::Create || field.access != fastsaas_core::Access::WriteOnly)
+        };
+        for field in spec.fields.iter().filter(required) {
             if !object.contains_key(field.name) {
                 errors.push(FieldError::new(field.name, FieldErrorCode::Missing, "this field is required"));
             }
@@ -253,6 +264,7 @@ fn explain<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8], 
         let message = if secret { "a value here does not have the expected type".to_owned() } else { message };
         errors.push(FieldError::new(field, FieldErrorCode::WrongType, message));
     }
+    errors.extend(broken_rules);
     ApiError::Validation(errors)
 }
 

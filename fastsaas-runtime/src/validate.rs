@@ -66,6 +66,29 @@ macro_rules! checkable_number {
 }
 checkable_number!(i32, i64, f64);
 
+/// A JSON value, as a body carries it before it is typed: so that a body
+/// with a mistyped field still has its other fields' rules checked, and the
+/// client hears of every problem at once.
+impl Checkable for serde_json::Value {
+    fn length(&self) -> Option<u64> {
+        match self {
+            serde_json::Value::String(text) => Some(text.chars().count() as u64),
+            serde_json::Value::Array(items) => Some(items.len() as u64),
+            serde_json::Value::Object(members) => Some(members.len() as u64),
+            _ => None,
+        }
+    }
+    fn number(&self) -> Option<f64> {
+        self.as_f64()
+    }
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn is_present(&self) -> bool {
+        !self.is_null()
+    }
+}
+
 impl<T: Checkable> Checkable for Option<T> {
     fn length(&self) -> Option<u64> {
         self.as_ref().and_then(T::length)
