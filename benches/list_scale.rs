@@ -19,6 +19,7 @@ use fastsaas::sea_orm::{
 };
 use fastsaas::testing::{TestClient, TestUser};
 use fastsaas::{NewRow, Settings};
+use fastsaas_runtime::access::Subject;
 
 /// The resource listed.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -116,7 +117,7 @@ fn main() {
             if client.is_postgres() { "PostgreSQL" } else { "SQLite" }
         );
 
-        let caller = Caller { id: few.id, ..Caller::default() };
+        let caller = Subject::of(Caller { id: few.id, ..Caller::default() });
         let readable = fastsaas_runtime::access::permitted_rows(&db, <Item as Resource>::SPEC, &caller, "read")
             .await
             .expect("condition")

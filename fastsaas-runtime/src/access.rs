@@ -7,8 +7,10 @@
 
 use fastsaas_core::acl::{ANY_ACTION, AclEntry, Caller, Decision, Effect, Request, decide};
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
+use std::sync::Arc;
+
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryResult};
 use uuid::Uuid;
 
 use crate::identity::entities::acl_entry;
@@ -25,6 +27,11 @@ pub(crate) fn effect_name(effect: Effect) -> &'static str {
     }
 }
 
+/// The effect of a stored name; anything but `allow` is the safer `deny`.
+pub(crate) fn effect_of(stored: &str) -> Effect {
+    if stored == "allow" { Effect::Allow } else { Effect::Deny }
+}
+
 /// A stored entry as the rules see it.
 pub(crate) fn entry_of(row: acl_entry::Model) -> AclEntry {
     AclEntry {
@@ -32,30 +39,149 @@ pub(crate) fn entry_of(row: acl_entry::Model) -> AclEntry {
         principal_id: row.principal_id,
         object: row.object_id,
         action: row.action,
-        effect: if row.effect == "allow" { Effect::Allow } else { Effect::Deny },
+        effect: effect_of(&row.effect),
     }
 }
 
-/// The entries of `spec`'s type that name one of `caller`'s ids, on one of
-/// `objects` or type-wide.
+/// The type-wide entries (of every type) that name one of a caller's ids,
+/// read together with the caller, so that creates, lists and collection
+/// endpoints need no query of their own for them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TypeWideEntries(Vec<(String, AclEntry)>);
+
+impl TypeWideEntries {
+    /// Adds an entry of the type named `resource_type`.
+    pub(crate) fn push(&mut self, resource_type: String, entry: AclEntry) {
+        self.0.push((resource_type, entry));
+    }
+
+    fn of<'a>(&'a self, spec: &'a ResourceSpec) -> impl Iterator<Item = &'a AclEntry> + 'a {
+        self.0.iter().filter(|(name, _)| name == spec.name).map(|(_, entry)| entry)
+    }
+}
+
+/// Whom a decision is about: the caller as the rules see it, and its
+/// type-wide entries when they were read with it.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    /// The caller.
+    pub caller: Caller,
+    type_wide: Option<Arc<TypeWideEntries>>,
+}
+
+impl Subject {
+    /// A subject whose entries are read when a decision needs them.
+    pub fn of(caller: Caller) -> Subject {
+        Subject { caller, type_wide: None }
+    }
+
+    /// A subject whose type-wide entries are already known.
+    pub(crate) fn with_type_wide(caller: Caller, type_wide: Arc<TypeWideEntries>) -> Subject {
+        Subject { caller, type_wide: Some(type_wide) }
+    }
+
+    fn holds_any(&self, roles: &[&str]) -> bool {
+        self.caller.holds_any(roles)
+    }
+}
+
+/// The entries of `spec`'s type that name one of the subject's ids, on one
+/// of `objects` or type-wide: only those on the objects are read when the
+/// type-wide ones are known.
 async fn entries_for(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    caller: &Caller,
+    subject: &Subject,
     objects: &[Uuid],
 ) -> ApiResult<Vec<AclEntry>> {
-    let mut on_object = Condition::any().add(acl_entry::Column::ObjectId.is_null());
+    let mut entries: Vec<AclEntry> = match &subject.type_wide {
+        Some(known) => known.of(spec).cloned().collect(),
+        None => Vec::new(),
+    };
+    let mut on_object = Condition::any();
+    if subject.type_wide.is_none() {
+        on_object = on_object.add(acl_entry::Column::ObjectId.is_null());
+    }
     if !objects.is_empty() {
         on_object = on_object.add(acl_entry::Column::ObjectId.is_in(objects.iter().copied()));
     }
+    if on_object.is_empty() {
+        return Ok(entries);
+    }
     let rows = acl_entry::Entity::find()
         .filter(acl_entry::Column::ResourceType.eq(spec.name))
-        .filter(acl_entry::Column::PrincipalId.is_in(caller.principal_ids()))
+        .filter(acl_entry::Column::PrincipalId.is_in(subject.caller.principal_ids()))
         .filter(on_object)
         .all(db)
         .await
         .map_err(internal)?;
-    Ok(rows.into_iter().map(entry_of).collect())
+    entries.extend(rows.into_iter().map(entry_of));
+    Ok(entries)
+}
+
+/// The alias of the entries joined to an object's row.
+const JOINED: &str = "fastsaas_joined_acl";
+
+/// Joins to `select` (the row of one object of `spec`'s type) the entries
+/// that could decide on it for `subject`, one result row per entry (a row
+/// with nulls when there is none), so that the object and what decides
+/// access come in one round trip. Read them back with [`joined_entry`].
+pub(crate) fn join_entries(select: &mut SelectStatement, spec: &ResourceSpec, subject: &Subject) {
+    let mut on_object = Condition::any().add(Expr::col((JOINED, "object_id")).equals((spec.table, "id")));
+    if subject.type_wide.is_none() {
+        on_object = on_object.add(Expr::col((JOINED, "object_id")).is_null());
+    }
+    let on = Condition::all()
+        .add(Expr::col((JOINED, "resource_type")).eq(spec.name))
+        .add(Expr::col((JOINED, "principal_id")).is_in(subject.caller.principal_ids()))
+        .add(on_object);
+    select.join_as(JoinType::LeftJoin, ACL_TABLE, JOINED, on);
+    for column in JOINED_COLUMNS {
+        select.expr_as(Expr::col((JOINED, column)), format!("{JOINED}_{column}"));
+    }
+}
+
+const JOINED_COLUMNS: [&str; 5] = ["id", "principal_id", "object_id", "action", "effect"];
+
+/// The entry joined by [`join_entries`] to one result row, if there is one.
+pub(crate) fn joined_entry(row: &QueryResult) -> ApiResult<Option<AclEntry>> {
+    let column = |name: &str| format!("{JOINED}_{name}");
+    let Some(id) = row.try_get::<Option<Uuid>>("", &column("id")).map_err(internal)? else {
+        return Ok(None);
+    };
+    let effect: String = row.try_get("", &column("effect")).map_err(internal)?;
+    Ok(Some(AclEntry {
+        id,
+        principal_id: row.try_get("", &column("principal_id")).map_err(internal)?,
+        object: row.try_get("", &column("object_id")).map_err(internal)?,
+        action: row.try_get("", &column("action")).map_err(internal)?,
+        effect: effect_of(&effect),
+    }))
+}
+
+/// Decides `action` on a loaded object (id and owner) of `spec`'s type over
+/// the entries joined to its row: 404 for a subject that may not even read
+/// it, 403 for one that may read it but not act.
+pub(crate) fn authorize_joined(
+    spec: &ResourceSpec,
+    subject: &Subject,
+    action: &str,
+    object: (Uuid, Option<Uuid>),
+    joined: Vec<AclEntry>,
+) -> ApiResult<()> {
+    Decider::joined(spec, subject, object, joined).verdict(action)
+}
+
+/// The decision on `action` on a loaded object over the entries joined to
+/// its row (an explanation, where [`authorize_joined`] answers).
+pub(crate) fn decide_joined(
+    spec: &ResourceSpec,
+    subject: &Subject,
+    action: &str,
+    object: (Uuid, Option<Uuid>),
+    joined: Vec<AclEntry>,
+) -> Decision {
+    Decider::joined(spec, subject, object, joined).decide(action)
 }
 
 /// The first of `objects` (id and owner) that `caller` may not do `action`
@@ -63,15 +189,15 @@ async fn entries_for(
 pub(crate) async fn first_refused(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    caller: &Caller,
+    subject: &Subject,
     action: &str,
     objects: &[(Uuid, Option<Uuid>)],
 ) -> ApiResult<Option<Uuid>> {
-    if caller.holds_any(spec.acl_allow_always) {
+    if subject.holds_any(spec.acl_allow_always) {
         return Ok(None);
     }
     let ids: Vec<Uuid> = objects.iter().map(|(id, _)| *id).collect();
-    let entries = entries_for(db, spec, caller, &ids).await?;
+    let entries = entries_for(db, spec, subject, &ids).await?;
     Ok(objects.iter().find_map(|&object| {
         let request = Request {
             action,
@@ -79,7 +205,7 @@ pub(crate) async fn first_refused(
             acl_admins: spec.acl_admins,
             acl_allow_always: spec.acl_allow_always,
         };
-        (!decide(caller, &request, &entries).allowed).then_some(object.0)
+        (!decide(&subject.caller, &request, &entries).allowed).then_some(object.0)
     }))
 }
 
@@ -88,11 +214,11 @@ pub(crate) async fn first_refused(
 pub(crate) async fn decision(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    caller: &Caller,
+    subject: &Subject,
     action: &str,
     object: Option<(Uuid, Option<Uuid>)>,
 ) -> ApiResult<Decision> {
-    Ok(Decider::load(db, spec, caller, object).await?.decide(action))
+    Ok(Decider::load(db, spec, subject, object).await?.decide(action))
 }
 
 /// The decisions of one caller on one object (or the type), over the
@@ -109,17 +235,56 @@ impl<'a> Decider<'a> {
     async fn load(
         db: &impl ConnectionTrait,
         spec: &'a ResourceSpec,
-        caller: &'a Caller,
+        subject: &'a Subject,
         object: Option<(Uuid, Option<Uuid>)>,
     ) -> ApiResult<Decider<'a>> {
-        // Only a role in `acl_allow_always` decides before the entries.
-        let entries = if caller.holds_any(spec.acl_allow_always) {
+        let objects: Vec<Uuid> = object.map(|(id, _)| id).into_iter().collect();
+        Decider::load_on(db, spec, subject, object, &objects).await
+    }
+
+    /// A decider on `object` over the entries on `objects` and the
+    /// type-wide ones (none are read for a role in `acl_allow_always`,
+    /// which decides before the entries).
+    async fn load_on(
+        db: &impl ConnectionTrait,
+        spec: &'a ResourceSpec,
+        subject: &'a Subject,
+        object: Option<(Uuid, Option<Uuid>)>,
+        objects: &[Uuid],
+    ) -> ApiResult<Decider<'a>> {
+        let entries = if subject.holds_any(spec.acl_allow_always) {
             Vec::new()
         } else {
-            let objects: Vec<Uuid> = object.map(|(id, _)| id).into_iter().collect();
-            entries_for(db, spec, caller, &objects).await?
+            entries_for(db, spec, subject, objects).await?
         };
-        Ok(Decider { spec, caller, object, entries })
+        Ok(Decider { spec, caller: &subject.caller, object, entries })
+    }
+
+    /// A decider on a loaded object over the entries joined to its row and
+    /// the subject's known type-wide ones.
+    fn joined(
+        spec: &'a ResourceSpec,
+        subject: &'a Subject,
+        object: (Uuid, Option<Uuid>),
+        mut joined: Vec<AclEntry>,
+    ) -> Decider<'a> {
+        if let Some(known) = &subject.type_wide {
+            joined.extend(known.of(spec).cloned());
+        }
+        Decider { spec, caller: &subject.caller, object: Some(object), entries: joined }
+    }
+
+    /// Lets the request go on, or answers 404 when the caller may not even
+    /// read the object (its existence is not revealed) and 403 when it may
+    /// read it but not do `action`.
+    fn verdict(&self, action: &str) -> ApiResult<()> {
+        if self.decide(action).allowed {
+            return Ok(());
+        }
+        if action != "read" && self.decide("read").allowed {
+            return Err(ApiError::Forbidden(format!("you may not {action} this {}", self.spec.name)));
+        }
+        Err(ApiError::not_found(self.spec.name))
     }
 
     fn decide(&self, action: &str) -> Decision {
@@ -148,43 +313,23 @@ pub(crate) async fn authorize_create(
     id: Uuid,
     requested: Option<Uuid>,
 ) -> ApiResult<Uuid> {
-    let caller = principal.caller();
+    let subject = principal.subject();
     let owner = requested.unwrap_or_else(|| principal.acts_for());
-    let may_own =
-        owner == principal.acts_for() || caller.admin_of.contains(&owner) || caller.holds_any(spec.acl_allow_always);
+    let may_own = owner == principal.acts_for()
+        || subject.caller.admin_of.contains(&owner)
+        || subject.holds_any(spec.acl_allow_always);
     if !may_own {
         return Err(ApiError::Forbidden(format!(
             "a new {} belongs to you or to an organization you administer, not to {owner}",
             spec.name
         )));
     }
-    if decision(db, spec, &caller, "create", Some((id, Some(owner)))).await?.allowed {
+    // A new object has no entries of its own: only the type-wide ones apply.
+    if Decider::load_on(db, spec, &subject, Some((id, Some(owner))), &[]).await?.decide("create").allowed {
         Ok(owner)
     } else {
         Err(ApiError::Forbidden(format!("you may not create a {} owned by {owner}", spec.name)))
     }
-}
-
-/// Lets the request on an existing object go on, or answers 404 to a caller
-/// who may not even read it (its existence is not revealed) and 403 to one
-/// who may read it but not do `action`. The entries are read once: the
-/// read check of a refusal decides on the same ones.
-pub(crate) async fn authorize(
-    db: &impl ConnectionTrait,
-    spec: &ResourceSpec,
-    caller: &Caller,
-    action: &str,
-    id: Uuid,
-    owner: Option<Uuid>,
-) -> ApiResult<()> {
-    let decider = Decider::load(db, spec, caller, Some((id, owner))).await?;
-    if decider.decide(action).allowed {
-        return Ok(());
-    }
-    if action != "read" && decider.decide("read").allowed {
-        return Err(ApiError::Forbidden(format!("you may not {action} this {}", spec.name)));
-    }
-    Err(ApiError::not_found(spec.name))
 }
 
 /// Lets a request on the type as a whole (a custom endpoint without an
@@ -192,14 +337,39 @@ pub(crate) async fn authorize(
 pub(crate) async fn authorize_type_wide(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    caller: &Caller,
+    subject: &Subject,
     action: &str,
 ) -> ApiResult<()> {
-    if decision(db, spec, caller, action, None).await?.allowed {
+    if decision(db, spec, subject, action, None).await?.allowed {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!("`{action}` on {} needs a type-wide permission", spec.name)))
     }
+}
+
+/// Whether a type-wide entry allows `action` on every object of `spec`'s
+/// type to the subject (read from the database unless already known).
+async fn type_wide_allow(
+    db: &impl ConnectionTrait,
+    spec: &ResourceSpec,
+    subject: &Subject,
+    action: &str,
+) -> ApiResult<bool> {
+    let grants =
+        |entry: &AclEntry| entry.effect == Effect::Allow && (entry.action == action || entry.action == ANY_ACTION);
+    if let Some(known) = &subject.type_wide {
+        return Ok(known.of(spec).any(grants));
+    }
+    let found = acl_entry::Entity::find()
+        .filter(acl_entry::Column::ResourceType.eq(spec.name))
+        .filter(acl_entry::Column::Effect.eq(effect_name(Effect::Allow)))
+        .filter(acl_entry::Column::PrincipalId.is_in(subject.caller.principal_ids()))
+        .filter(acl_entry::Column::Action.is_in([action, ANY_ACTION]))
+        .filter(acl_entry::Column::ObjectId.is_null())
+        .one(db)
+        .await
+        .map_err(internal)?;
+    Ok(found.is_some())
 }
 
 /// The SQL condition on `spec`'s table selecting the rows `caller` may do
@@ -214,12 +384,13 @@ pub(crate) async fn authorize_type_wide(
 pub async fn permitted_rows(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    caller: &Caller,
+    subject: &Subject,
     action: &str,
 ) -> ApiResult<Option<Condition>> {
-    if caller.holds_any(spec.acl_allow_always) {
+    if subject.holds_any(spec.acl_allow_always) {
         return Ok(None);
     }
+    let caller = &subject.caller;
     let entries = |effect: Effect| {
         Query::select()
             .from(ACL_TABLE)
@@ -240,16 +411,7 @@ pub async fn permitted_rows(
             .to_owned(),
     );
     let permitted = Condition::all().add(denied.not());
-    let type_wide_allow = acl_entry::Entity::find()
-        .filter(acl_entry::Column::ResourceType.eq(spec.name))
-        .filter(acl_entry::Column::Effect.eq(effect_name(Effect::Allow)))
-        .filter(acl_entry::Column::PrincipalId.is_in(caller.principal_ids()))
-        .filter(acl_entry::Column::Action.is_in([action, ANY_ACTION]))
-        .filter(acl_entry::Column::ObjectId.is_null())
-        .one(db)
-        .await
-        .map_err(internal)?;
-    if type_wide_allow.is_some() || caller.holds_any(spec.acl_admins) {
+    if caller.holds_any(spec.acl_admins) || type_wide_allow(db, spec, subject, action).await? {
         return Ok(Some(permitted));
     }
     let mut owners = vec![caller.id];

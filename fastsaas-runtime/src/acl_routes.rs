@@ -14,11 +14,11 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::access::{self, effect_name, entry_of};
+use crate::access::{self, Subject, effect_name, entry_of};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::crud::{ObjectId, PathIds};
-use crate::guarded::Guarded;
+use crate::guarded::{Guarded, Held};
 use crate::identity::entities::acl_entry;
 use crate::identity::{Principal, caller_of, field, internal, rejected};
 use crate::routes::{created, deleted, route_all, route_both};
@@ -122,11 +122,12 @@ pub(crate) fn mount_type_wide(router: Router<AppState>) -> Router<AppState> {
     route_both(router, "/acl/{id}", delete(remove_type_wide))
 }
 
-/// The row `id` of `T` when `caller` may manage its entries: its owner, an
-/// admin of the owning organization, or a holder of an `acl_admins` role.
-/// Others get 404 if they cannot read it, else 403.
-pub(crate) async fn managed<T: Guarded>(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Option<Uuid>> {
-    let owner = T::owner(app.db(), id).await?;
+/// The owner of object `id` of `T` when `subject` may manage its entries:
+/// its owner, an admin of the owning organization, or a holder of an
+/// `acl_admins` role. Others get 404 if they cannot read it, else 403.
+pub(crate) async fn managed<T: Guarded>(app: &AppState, subject: &Subject, id: Uuid) -> ApiResult<Option<Uuid>> {
+    let Held { owner, entries } = T::held(app.db(), subject, id).await?;
+    let caller = &subject.caller;
     let manages = owner.is_some_and(|owner| owner == caller.id || caller.admin_of.contains(&owner))
         || caller.holds_any(T::spec().acl_admins)
         || caller.holds_any(T::spec().acl_allow_always);
@@ -135,11 +136,8 @@ pub(crate) async fn managed<T: Guarded>(app: &AppState, caller: &Caller, id: Uui
     }
     // Managing is not an action entries can grant: a caller who may read the
     // object learns it may not manage it (403); anyone else, nothing (404).
-    if access::decision(app.db(), T::spec(), caller, "read", Some((id, owner))).await?.allowed {
-        Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::spec().name)))
-    } else {
-        Err(ApiError::not_found(T::spec().name))
-    }
+    access::authorize_joined(T::spec(), subject, "read", (id, owner), entries)?;
+    Err(ApiError::Forbidden(format!("only the owner and admins manage the entries of this {}", T::spec().name)))
 }
 
 /// `GET {scope}/{id}/acl`.
@@ -148,7 +146,7 @@ async fn list_object<T: Guarded>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<Vec<EntryView>>> {
-    managed::<T>(&app, &principal.caller(), id).await?;
+    managed::<T>(&app, &principal.subject(), id).await?;
     let rows = acl_entry::Entity::find()
         .filter(acl_entry::Column::ResourceType.eq(T::spec().name))
         .filter(acl_entry::Column::ObjectId.eq(id))
@@ -174,7 +172,7 @@ async fn add_object<T: Guarded>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    managed::<T>(&app, &principal.caller(), id).await?;
+    managed::<T>(&app, &principal.subject(), id).await?;
     let input: NewObjectEntry =
         read_json(OBJECT_ENTRY_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     let mut errors = Vec::new();
@@ -215,7 +213,7 @@ async fn remove_object<T: Guarded>(
     PathIds(ids): PathIds,
 ) -> ApiResult<StatusCode> {
     let [id, entry_id] = ids[..] else { return Err(ApiError::Internal) };
-    managed::<T>(&app, &principal.caller(), id).await?;
+    managed::<T>(&app, &principal.subject(), id).await?;
     let removed = acl_entry::Entity::delete_many()
         .filter(acl_entry::Column::Id.eq(entry_id))
         .filter(acl_entry::Column::ResourceType.eq(T::spec().name))
@@ -239,13 +237,14 @@ async fn check_object<T: Guarded>(
     let query: CheckQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).map_err(|err| {
         ApiError::InvalidQuery(format!("{err}; expected `?action=..` and optionally `&principal_id=..`"))
     })?;
-    let caller = principal.caller();
+    let asker = principal.subject();
+    let caller = &asker.caller;
     if let Some(message) = app.unknown_action(T::spec(), &query.action) {
         return Err(ApiError::InvalidQuery(message));
     }
     let subject_id = query.principal_id.unwrap_or(caller.id);
-    let owner = T::owner(app.db(), id).await?;
-    access::authorize(app.db(), T::spec(), &caller, "read", id, owner).await?;
+    let Held { owner, entries } = T::held(app.db(), &asker, id).await?;
+    access::authorize_joined(T::spec(), &asker, "read", (id, owner), entries.clone())?;
     // A decision about someone else depends on their roles and
     // organizations: only the type's administrators may learn those.
     let administers = caller.holds_any(T::spec().acl_admins) || caller.holds_any(T::spec().acl_allow_always);
@@ -255,8 +254,12 @@ async fn check_object<T: Guarded>(
             T::spec().name
         )));
     }
-    let subject = if subject_id == caller.id { caller } else { caller_of(app.db(), subject_id).await? };
-    let decision = access::decision(app.db(), T::spec(), &subject, &query.action, Some((id, owner))).await?;
+    let decision = if subject_id == caller.id {
+        access::decide_joined(T::spec(), &asker, &query.action, (id, owner), entries)
+    } else {
+        let subject = Subject::of(caller_of(app.db(), subject_id).await?);
+        access::decision(app.db(), T::spec(), &subject, &query.action, Some((id, owner))).await?
+    };
     Ok(Json(Explanation {
         allowed: decision.allowed,
         rule: decision.step,

@@ -124,12 +124,17 @@ pub struct App {
     settings: Settings,
     resources: Vec<Registration>,
     routes: Vec<(String, MethodRouter<AppState>)>,
+    statement_observer: Option<StatementObserver>,
 }
+
+/// Called with the SQL of every statement the app sends (the test client
+/// counts a request's round trips with it).
+pub(crate) type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl App {
     /// An app with the given settings and no resources yet.
     pub fn new(settings: Settings) -> App {
-        App { settings, resources: Vec::new(), routes: Vec::new() }
+        App { settings, resources: Vec::new(), routes: Vec::new(), statement_observer: None }
     }
 
     /// An app configured from defaults < `fastsaas.toml` < environment
@@ -183,6 +188,13 @@ impl App {
         self
     }
 
+    /// Has `observer` called with every statement the app sends.
+    #[must_use]
+    pub(crate) fn observe_statements(mut self, observer: StatementObserver) -> App {
+        self.statement_observer = Some(observer);
+        self
+    }
+
     /// Connects to the database, creates missing tables, and returns the
     /// router, ready to be served or nested in a larger axum app (add tower
     /// layers to it as to any router).
@@ -201,7 +213,10 @@ impl App {
         // Before the database: a clash of routes is a mistake in the code,
         // reported without touching anything.
         let router = self.route_table(document)?;
-        let db = db::connect(&self.settings).await?;
+        let mut db = db::connect(&self.settings).await?;
+        if let Some(observer) = self.statement_observer.clone() {
+            db.set_metric_callback(move |info| observer(&info.statement.sql));
+        }
         // Replicas starting together take turns at the schema.
         let schema_lock = db::SchemaLock::acquire(&db, &self.settings).await?;
         migrations::run(&db).await?;

@@ -92,7 +92,7 @@ impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
         let action = route_action(parts);
         let model = match parts.extensions.remove::<Checked<T>>() {
             Some(checked) if checked.id == id && checked.action == action => checked.model,
-            _ => load_authorized::<T>(state, &principal.caller(), action, id).await?,
+            _ => load_authorized::<T>(state, &principal.subject(), action, id).await?,
         };
         Ok(Authorized { record: record_of::<T>(model)?, principal })
     }

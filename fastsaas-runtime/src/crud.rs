@@ -66,7 +66,7 @@ pub(crate) async fn read<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<T::Model>> {
-    Ok(Json(load_authorized::<T>(&app, &principal.caller(), "read", id).await?))
+    Ok(Json(load_authorized::<T>(&app, &principal.subject(), "read", id).await?))
 }
 
 /// `PATCH /items/{id}`: the fields present are replaced.
@@ -77,7 +77,7 @@ pub(crate) async fn patch<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    load_authorized::<T>(&app, &principal.caller(), "update", id).await?;
+    load_authorized::<T>(&app, &principal.subject(), "update", id).await?;
     let input: T::Patch =
         read_json(BodySpec::of(T::SPEC), BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
@@ -92,7 +92,7 @@ pub(crate) async fn replace<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    load_authorized::<T>(&app, &principal.caller(), "update", id).await?;
+    load_authorized::<T>(&app, &principal.subject(), "update", id).await?;
     let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if T::requested_owner(&input).is_some() {
         return Err(owner_is_fixed());
@@ -117,7 +117,7 @@ pub(crate) async fn delete<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
-    load_authorized::<T>(&app, &principal.caller(), "delete", id).await?;
+    load_authorized::<T>(&app, &principal.subject(), "delete", id).await?;
     let result =
         T::Entity::delete_many().filter(T::ID.eq(id)).exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     if result.rows_affected == 0 {
@@ -134,7 +134,7 @@ pub(crate) async fn list<T: Resource>(
 ) -> ApiResult<Json<Page<T::Model>>> {
     let query = query::parse(T::SPEC, raw.as_deref())?;
     let mut select = T::Entity::find();
-    if let Some(readable) = access::permitted_rows(app.db(), T::SPEC, &principal.caller(), "read").await? {
+    if let Some(readable) = access::permitted_rows(app.db(), T::SPEC, &principal.subject(), "read").await? {
         select = select.filter(readable);
     }
     let page = page_of(app.db(), T::SPEC, &query, select, T::ID, T::CREATED_AT).await?;
@@ -191,12 +191,12 @@ pub(crate) struct Cleared {
 /// `DELETE /items`: needs type-wide delete permission (403 otherwise), then
 /// deletes every row the caller may delete; answers `{deleted: n}`.
 pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Cleared>> {
-    let caller = principal.caller();
-    if !access::decision(app.db(), T::SPEC, &caller, "delete", None).await?.allowed {
+    let subject = principal.subject();
+    if !access::decision(app.db(), T::SPEC, &subject, "delete", None).await?.allowed {
         return Err(ApiError::Forbidden(format!("clearing {} needs type-wide delete permission", T::SPEC.name)));
     }
     let mut rows = T::Entity::delete_many();
-    if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &caller, "delete").await? {
+    if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await? {
         rows = rows.filter(deletable);
     }
     let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;

@@ -132,12 +132,12 @@ async fn guard<T: Resource>(app: &AppState, spec: &EndpointSpec, parts: &mut Par
         EndpointAccess::SignedIn => return Principal::from_request_parts(parts, app).await.map(drop),
         EndpointAccess::Action(action) => action,
     };
-    let caller = Principal::from_request_parts(parts, app).await?.caller();
+    let subject = Principal::from_request_parts(parts, app).await?.subject();
     if !spec.has_object() {
-        return access::authorize_type_wide(app.db(), T::SPEC, &caller, action).await;
+        return access::authorize_type_wide(app.db(), T::SPEC, &subject, action).await;
     }
     let ObjectId(id) = ObjectId::from_request_parts(parts, app).await?;
-    let model = load_authorized::<T>(app, &caller, action, id).await?;
+    let model = load_authorized::<T>(app, &subject, action, id).await?;
     parts.extensions.insert(Checked::<T> { id, action, model });
     Ok(())
 }

@@ -58,7 +58,7 @@ async fn create<T: Resource>(
     ObjectId(id): ObjectId,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    managed::<T>(&app, &principal.caller(), id).await?;
+    managed::<T>(&app, &principal.subject(), id).await?;
     let (key, key_hash) = new_api_key()?;
     let (key_id, now) = (Uuid::new_v4(), Utc::now());
     let db = app.db();
@@ -99,7 +99,7 @@ async fn list<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<Vec<KeyView>>> {
-    managed::<T>(&app, &principal.caller(), id).await?;
+    managed::<T>(&app, &principal.subject(), id).await?;
     let rows = api_key::Entity::find()
         .filter(api_key::Column::ResourceType.eq(T::SPEC.name))
         .filter(api_key::Column::ResourceId.eq(id))
@@ -122,7 +122,7 @@ async fn revoke<T: Resource>(
     PathIds(ids): PathIds,
 ) -> ApiResult<StatusCode> {
     let [id, key_id] = ids[..] else { return Err(ApiError::Internal) };
-    managed::<T>(&app, &principal.caller(), id).await?;
+    managed::<T>(&app, &principal.subject(), id).await?;
     let removed = api_key::Entity::delete_many()
         .filter(api_key::Column::Id.eq(key_id))
         .filter(api_key::Column::ResourceType.eq(T::SPEC.name))

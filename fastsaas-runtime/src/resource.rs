@@ -4,18 +4,18 @@
 use std::ops::{Deref, DerefMut};
 
 use chrono::{DateTime, Utc};
-use fastsaas_core::acl::Caller;
+use fastsaas_core::acl::AclEntry;
 use fastsaas_core::{ApiError, ApiResult, FieldError, ResourceSpec};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel, ModelTrait,
-    QueryFilter,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel,
+    ModelTrait, QueryFilter, QueryTrait, Select,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 use uuid::Uuid;
 
-use crate::access;
+use crate::access::{self, Subject};
 use crate::app::AppState;
 use crate::error::db_error;
 use crate::field::DecodeError;
@@ -170,21 +170,57 @@ pub(crate) fn record_of<T: Resource>(model: T::Model) -> Result<Record<T>, ApiEr
     })
 }
 
-/// The row `id` of `T` once `caller` may do `action` on it: 404 if missing
+/// The row `id` of `T` once `subject` may do `action` on it: 404 if missing
 /// or not readable by the caller, 403 if readable but not allowed. The one
 /// load-and-authorize of every route that acts on an object.
 pub(crate) async fn load_authorized<T: Resource>(
     app: &AppState,
-    caller: &Caller,
+    subject: &Subject,
     action: &str,
     id: Uuid,
 ) -> ApiResult<T::Model> {
-    let model = T::Entity::find()
-        .filter(T::ID.eq(id))
-        .one(app.db())
-        .await
-        .map_err(|err| db_error(T::SPEC, err))?
-        .ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-    access::authorize(app.db(), T::SPEC, caller, action, id, T::owner_of(&model)).await?;
+    let select = T::Entity::find().filter(T::ID.eq(id));
+    load_authorized_in(app.db(), T::SPEC, subject, action, (id, select), T::owner_of).await
+}
+
+/// The object `id` of `spec`'s type that `select` picks, once `subject` may
+/// do `action` on it (404 / 403 as [`load_authorized`]): for any table
+/// whose rows carry ACL entries, resources and templates alike.
+pub(crate) async fn load_authorized_in<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    spec: &'static ResourceSpec,
+    subject: &Subject,
+    action: &str,
+    (id, select): (Uuid, Select<E>),
+    owner_of: fn(&E::Model) -> Option<Uuid>,
+) -> ApiResult<E::Model> {
+    let (model, entries) = load_with_entries(db, spec, subject, select).await?;
+    access::authorize_joined(spec, subject, action, (id, owner_of(&model)), entries)?;
     Ok(model)
+}
+
+/// The one row `select` picks (an object of `spec`'s type, by id) and the
+/// ACL entries that could decide on it for `subject`, in one query; 404
+/// when there is no such row.
+pub(crate) async fn load_with_entries<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    spec: &'static ResourceSpec,
+    subject: &Subject,
+    select: Select<E>,
+) -> ApiResult<(E::Model, Vec<AclEntry>)> {
+    let mut select = select.into_query();
+    // A role in `acl_allow_always` decides before any entry.
+    let needs_entries = !subject.caller.holds_any(spec.acl_allow_always);
+    if needs_entries {
+        access::join_entries(&mut select, spec, subject);
+    }
+    let rows = db.query_all_raw(db.get_database_backend().build(&select)).await.map_err(|err| db_error(spec, err))?;
+    let first = rows.first().ok_or_else(|| ApiError::not_found(spec.name))?;
+    let model = E::Model::from_query_result(first, "").map_err(|err| db_error(spec, err))?;
+    let entries = if needs_entries {
+        rows.iter().map(access::joined_entry).filter_map(Result::transpose).collect::<ApiResult<_>>()?
+    } else {
+        Vec::new()
+    };
+    Ok((model, entries))
 }

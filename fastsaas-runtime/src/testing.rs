@@ -19,6 +19,7 @@
 //! schema in it. Tests therefore run in parallel without sharing data.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -47,6 +48,22 @@ pub struct TestClient {
     database: TestDatabase,
     settings: fastsaas_core::Settings,
     acting_as: Option<String>,
+    statements: Statements,
+}
+
+/// The SQL of the statements sent since the last [`Statements::take`].
+#[derive(Clone, Debug, Default)]
+struct Statements(Arc<Mutex<Vec<String>>>);
+
+impl Statements {
+    fn observer(&self) -> crate::app::StatementObserver {
+        let sent = Arc::clone(&self.0);
+        Arc::new(move |sql: &str| sent.lock().unwrap_or_else(PoisonError::into_inner).push(sql.to_owned()))
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// A user made by [`TestClient::sign_up`], with a fresh access token.
@@ -113,8 +130,10 @@ impl TestClient {
             }
         };
         settings.db_max_connections = settings.db_max_connections.min(4);
-        let router = app.with_settings(settings.clone()).into_router().await?;
-        Ok(TestClient { router, database, settings, acting_as: None })
+        let statements = Statements::default();
+        let router =
+            app.with_settings(settings.clone()).observe_statements(statements.observer()).into_router().await?;
+        Ok(TestClient { router, database, settings, acting_as: None, statements })
     }
 
     /// Starts `app` on this client's database, as a new version of an app
@@ -125,10 +144,14 @@ impl TestClient {
     /// If the app cannot start.
     #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
     pub async fn restart(self, app: App) -> TestClient {
-        let TestClient { database, settings, .. } = self;
-        let router =
-            app.with_settings(settings.clone()).into_router().await.expect("the restarted app could not start");
-        TestClient { router, database, settings, acting_as: None }
+        let TestClient { database, settings, statements, .. } = self;
+        let router = app
+            .with_settings(settings.clone())
+            .observe_statements(statements.observer())
+            .into_router()
+            .await
+            .expect("the restarted app could not start");
+        TestClient { router, database, settings, acting_as: None, statements }
     }
 
     /// The settings the app under test runs with (its own database's URL).
@@ -333,13 +356,22 @@ impl TestRequest<'_> {
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         }
+        self.client.statements.take();
         let response = match self.client.router.clone().oneshot(request).await {
             Ok(response) => response,
             Err(infallible) => match infallible {},
         };
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
-        TestResponse { method: self.method, path: self.path, status: parts.status, headers: parts.headers, body }
+        let statements = self.client.statements.take();
+        TestResponse {
+            method: self.method,
+            path: self.path,
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            statements,
+        }
     }
 }
 
@@ -351,9 +383,28 @@ pub struct TestResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    statements: Vec<String>,
 }
 
 impl TestResponse {
+    /// The SQL of every statement the app sent to the database while it
+    /// served this request, in order: its round trips. (Requests sent at
+    /// the same time through one client share the count.)
+    ///
+    /// ```
+    /// # use fastsaas_runtime::{App, testing::TestClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = TestClient::start(App::new(Default::default())).await;
+    /// let ann = client.sign_up("ann@example.com").await;
+    /// let me = client.get("/me").bearer(&ann.token).send().await;
+    /// assert!(!me.statements().is_empty());
+    /// # }
+    /// ```
+    pub fn statements(&self) -> &[String] {
+        &self.statements
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status

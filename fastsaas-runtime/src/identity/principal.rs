@@ -8,7 +8,9 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use fastsaas_core::ApiError;
-use fastsaas_core::acl::Caller;
+use std::sync::Arc;
+
+use fastsaas_core::acl::{AUTHENTICATED, AclEntry, Caller};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement};
@@ -16,6 +18,7 @@ use uuid::Uuid;
 
 use super::entities::{api_key, membership, role, user_role};
 use super::tokens::{API_KEY_PREFIX, Claims, token_hash};
+use crate::access::{Subject, TypeWideEntries, effect_of};
 use crate::app::AppState;
 
 /// The role that may do everything in the framework's own routes.
@@ -37,6 +40,8 @@ pub struct Principal {
     pub organizations: Vec<Membership>,
     /// The session (refresh-token family) the access token belongs to.
     pub(crate) session_id: Uuid,
+    /// The type-wide ACL entries naming the caller, when read with it.
+    pub(crate) type_wide: Option<Arc<TypeWideEntries>>,
 }
 
 /// Who acts: a signed-in user, or an authenticated resource through one of
@@ -120,6 +125,14 @@ impl Principal {
         caller_with(self.id, self.roles.clone(), self.role_ids.clone(), &self.organizations)
     }
 
+    /// The caller with the entries read along with it, for decisions.
+    pub(crate) fn subject(&self) -> Subject {
+        match &self.type_wide {
+            Some(known) => Subject::with_type_wide(self.caller(), Arc::clone(known)),
+            None => Subject::of(self.caller()),
+        }
+    }
+
     /// The user's id, or 403 for an API key (user routes are for users).
     pub(crate) fn require_user(&self) -> Result<Uuid, ApiError> {
         match self.kind {
@@ -195,20 +208,30 @@ async fn read_credentials(parts: &Parts, state: &AppState) -> Result<Option<Prin
     load(state.db(), &claims).await.map(Some)
 }
 
-/// The session, roles and organizations of a caller, in one round trip:
-/// a row `s` if the session is open, a row `r` per role, `o` per membership.
+/// The session, roles, organizations and type-wide ACL entries of a
+/// caller, in one round trip: a row `s` if the session is open, a row `r`
+/// per role, `o` per membership, `e` per type-wide entry naming the user,
+/// one of its roles or organizations, or every signed-in caller ($3).
 const CALLER_SQL: &str = "\
-SELECT 's' AS kind, t.family_id AS id, '' AS name FROM (SELECT family_id FROM fastsaas_refresh_tokens \
+SELECT 's' AS kind, t.family_id AS id, '' AS name, $2 AS principal_id, '' AS action, '' AS effect \
+    FROM (SELECT family_id FROM fastsaas_refresh_tokens \
     WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL LIMIT 1) t \
-UNION ALL SELECT 'r' AS kind, r.id AS id, r.name AS name FROM fastsaas_user_roles ur \
+UNION ALL SELECT 'r', r.id, r.name, $2, '', '' FROM fastsaas_user_roles ur \
     JOIN fastsaas_roles r ON r.id = ur.role_id WHERE ur.user_id = $2 \
-UNION ALL SELECT 'o' AS kind, m.organization_id AS id, m.role AS name FROM fastsaas_memberships m \
-    WHERE m.user_id = $2";
+UNION ALL SELECT 'o', m.organization_id, m.role, $2, '', '' FROM fastsaas_memberships m \
+    WHERE m.user_id = $2 \
+UNION ALL SELECT 'e', e.id, e.resource_type, e.principal_id, e.action, e.effect FROM fastsaas_acl_entries e \
+    WHERE e.object_id IS NULL AND (e.principal_id IN ($2, $3) \
+    OR e.principal_id IN (SELECT ur.role_id FROM fastsaas_user_roles ur WHERE ur.user_id = $2) \
+    OR e.principal_id IN (SELECT m.organization_id FROM fastsaas_memberships m WHERE m.user_id = $2))";
 
 /// The principal of valid `claims`, if its session is still open.
 async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, ApiError> {
-    let statement =
-        Statement::from_sql_and_values(db.get_database_backend(), CALLER_SQL, [claims.sid.into(), claims.sub.into()]);
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        CALLER_SQL,
+        [claims.sid.into(), claims.sub.into(), AUTHENTICATED.into()],
+    );
     let rows = db.query_all_raw(statement).await.map_err(internal)?;
     let mut principal = Principal {
         id: claims.sub,
@@ -217,9 +240,11 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
         role_ids: Vec::new(),
         organizations: Vec::new(),
         session_id: claims.sid,
+        type_wide: None,
     };
     let mut open = false;
     let mut roles = Vec::new();
+    let mut type_wide = TypeWideEntries::default();
     for row in rows {
         let kind: String = row.try_get("", "kind").map_err(internal)?;
         let id: Uuid = row.try_get("", "id").map_err(internal)?;
@@ -227,7 +252,18 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
         match kind.as_str() {
             "s" => open = true,
             "r" => roles.push((name, id)),
-            _ => principal.organizations.push(Membership { organization_id: id, role: OrgRole::from_stored(&name) }),
+            "o" => principal.organizations.push(Membership { organization_id: id, role: OrgRole::from_stored(&name) }),
+            _ => {
+                let effect: String = row.try_get("", "effect").map_err(internal)?;
+                let entry = AclEntry {
+                    id,
+                    principal_id: row.try_get("", "principal_id").map_err(internal)?,
+                    object: None,
+                    action: row.try_get("", "action").map_err(internal)?,
+                    effect: effect_of(&effect),
+                };
+                type_wide.push(name, entry);
+            }
         }
     }
     if !open {
@@ -235,6 +271,7 @@ async fn load(db: &DatabaseConnection, claims: &Claims) -> Result<Principal, Api
     }
     roles.sort_unstable();
     (principal.roles, principal.role_ids) = roles.into_iter().unzip();
+    principal.type_wide = Some(Arc::new(type_wide));
     Ok(principal)
 }
 
@@ -283,6 +320,7 @@ async fn resource_with_key(state: &AppState, key: &str) -> Result<Principal, Api
         role_ids: Vec::new(),
         organizations: Vec::new(),
         session_id: Uuid::nil(),
+        type_wide: None,
     })
 }
 

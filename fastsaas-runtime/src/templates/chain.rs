@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -14,14 +14,14 @@ use crate::identity::internal;
 /// The longest chain of templates, root to leaf.
 pub const MAX_DEPTH: usize = 32;
 
+/// The select of template `id` of `spec`'s type.
+pub(super) fn by_id(spec: &ResourceSpec, id: Uuid) -> Select<Entity> {
+    Entity::find_by_id(id).filter(Column::ResourceType.eq(spec.name))
+}
+
 /// The template `id` of `spec`'s type, or 404.
 pub(super) async fn find(db: &impl ConnectionTrait, spec: &ResourceSpec, id: Uuid) -> ApiResult<entity::Model> {
-    Entity::find_by_id(id)
-        .filter(Column::ResourceType.eq(spec.name))
-        .one(db)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(spec.name))
+    by_id(spec, id).one(db).await.map_err(internal)?.ok_or_else(|| ApiError::not_found(spec.name))
 }
 
 /// `template` and its ancestors, leaf first.

@@ -25,9 +25,10 @@ use uuid::Uuid;
 pub use chain::MAX_DEPTH;
 pub use routes::mount;
 
+use crate::access::Subject;
 use crate::ctx::Ctx;
-use crate::guarded::Guarded;
-use crate::resource::{Record, Resource, record_of};
+use crate::guarded::{Guarded, Held};
+use crate::resource::{Record, Resource, load_with_entries, record_of};
 
 /// A resource with templates: implemented by `#[derive(Crud)]` for a type
 /// marked `#[crud(templated)]`, never by hand.
@@ -62,7 +63,8 @@ impl<T: Templated> Guarded for Templates<T> {
         T::TEMPLATES
     }
 
-    async fn owner(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<Uuid>> {
-        Ok(chain::find(db, T::TEMPLATES, id).await?.owner_id)
+    async fn held(db: &DatabaseConnection, subject: &Subject, id: Uuid) -> ApiResult<Held> {
+        let (template, entries) = load_with_entries(db, T::TEMPLATES, subject, chain::by_id(T::TEMPLATES, id)).await?;
+        Ok(Held { owner: template.owner_id, entries })
     }
 }

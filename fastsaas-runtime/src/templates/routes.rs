@@ -7,7 +7,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use fastsaas_core::acl::Caller;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::resource::TEMPLATE_FIELDS;
 use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Page, ResourceSpec};
@@ -23,12 +22,13 @@ use uuid::Uuid;
 
 use super::entity::{self, Column, Entity};
 use super::{Templated, Templates, chain};
+use crate::access::Subject;
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_optional_json_bytes};
 use crate::crud::{ObjectId, create_row, owner_is_fixed, page_of};
 use crate::db::turns::take_turn;
 use crate::identity::{Principal, internal, rejected};
-use crate::resource::Resource;
+use crate::resource::{Resource, load_authorized_in};
 use crate::routes::{created, route_all};
 use crate::validate::check;
 use crate::{access, acl_routes, query};
@@ -71,32 +71,30 @@ pub fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
     acl_routes::mount::<Templates<T>>(route_all(router, routes))
 }
 
-/// The template `id` once `caller` may do `action` on it (404/403 as for
+/// The template `id` once the subject may do `action` on it (404/403 as for
 /// any object).
 async fn authorized(
     db: &impl ConnectionTrait,
-    spec: &ResourceSpec,
-    caller: &Caller,
+    spec: &'static ResourceSpec,
+    subject: &Subject,
     action: &str,
     id: Uuid,
 ) -> ApiResult<entity::Model> {
-    let template = chain::find(db, spec, id).await?;
-    access::authorize(db, spec, caller, action, id, template.owner_id).await?;
-    Ok(template)
+    load_authorized_in(db, spec, subject, action, (id, chain::by_id(spec, id)), |template| template.owner_id).await
 }
 
 /// The leaf-first ancestry of a parent the caller names: 404 unless it
 /// exists and the caller may read it.
 async fn parent_chain(
     db: &impl ConnectionTrait,
-    spec: &ResourceSpec,
-    caller: &Caller,
+    spec: &'static ResourceSpec,
+    subject: &Subject,
     parent_id: Uuid,
 ) -> ApiResult<Vec<entity::Model>> {
-    let parent = authorized(db, spec, caller, "read", parent_id).await.map_err(|err| {
+    let parent = authorized(db, spec, subject, "read", parent_id).await.map_err(|err| {
         if let ApiError::NotFound(_) = err { ApiError::not_found(&format!("parent {}", spec.name)) } else { err }
     })?;
-    readable_ancestry(db, spec, caller, parent).await
+    readable_ancestry(db, spec, subject, parent).await
 }
 
 /// `template` (already checked) and its ancestors, leaf first, once the
@@ -106,12 +104,12 @@ async fn parent_chain(
 async fn readable_ancestry(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    caller: &Caller,
+    subject: &Subject,
     template: entity::Model,
 ) -> ApiResult<Vec<entity::Model>> {
     let chain = chain::ancestry(db, spec, template).await?;
     let ancestors: Vec<(Uuid, Option<Uuid>)> = chain[1..].iter().map(|t| (t.id, t.owner_id)).collect();
-    match access::first_refused(db, spec, caller, "read", &ancestors).await? {
+    match access::first_refused(db, spec, subject, "read", &ancestors).await? {
         None => Ok(chain),
         Some(refused) => Err(ApiError::Forbidden(format!(
             "this {name} starts from {name} {refused}, which you may not read",
@@ -156,7 +154,7 @@ fn check_params<T: Resource>(params: &Map<String, Value>) -> ApiResult<()> {
 /// no cycle, not too deep).
 async fn check_template<T: Templated>(
     db: &impl ConnectionTrait,
-    caller: &Caller,
+    subject: &Subject,
     id: Option<Uuid>,
     name: Option<&String>,
     params: Option<&Map<String, Value>>,
@@ -171,7 +169,7 @@ async fn check_template<T: Templated>(
         check_params::<T>(params)?;
     }
     if let Some(parent_id) = parent_id {
-        let parent = parent_chain(db, T::TEMPLATES, caller, parent_id).await?;
+        let parent = parent_chain(db, T::TEMPLATES, subject, parent_id).await?;
         chain::check_parent(db, T::TEMPLATES, id, &parent).await?;
     }
     Ok(())
@@ -187,10 +185,10 @@ async fn create<T: Templated>(
 ) -> ApiResult<Response> {
     let spec = T::TEMPLATES;
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Create, &headers, body, app.body_limit()).await?;
-    let caller = principal.caller();
+    let subject = principal.subject();
     let (id, now) = (Uuid::new_v4(), Utc::now());
     let turn = chain_turn(&app, spec, input.parent_id).await?;
-    check_template::<T>(&turn, &caller, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
+    check_template::<T>(&turn, &subject, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
     let owner_id = access::authorize_create(app.db(), spec, &principal, id, input.owner_id).await?;
     let template = entity::ActiveModel {
         id: Set(id),
@@ -215,7 +213,7 @@ async fn read<T: Templated>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<entity::Model>> {
-    Ok(Json(authorized(app.db(), T::TEMPLATES, &principal.caller(), "read", id).await?))
+    Ok(Json(authorized(app.db(), T::TEMPLATES, &principal.subject(), "read", id).await?))
 }
 
 /// `PATCH {scope}/templates/{id}` `{name?, parent_id?, params?}`: `params`
@@ -227,11 +225,11 @@ async fn update<T: Templated>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<entity::Model>> {
-    let caller = principal.caller();
-    authorized(app.db(), T::TEMPLATES, &caller, "update", id).await?;
+    let subject = principal.subject();
+    authorized(app.db(), T::TEMPLATES, &subject, "update", id).await?;
     let changes: TemplateChanges =
         read_json(TEMPLATE_BODY, BodyShape::Partial, &headers, body, app.body_limit()).await?;
-    change::<T>(&app, &caller, id, changes).await
+    change::<T>(&app, &subject, id, changes).await
 }
 
 /// `PUT {scope}/templates/{id}` `{name, parent_id?, params}`: every field
@@ -243,28 +241,28 @@ async fn replace<T: Templated>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<entity::Model>> {
-    let caller = principal.caller();
-    authorized(app.db(), T::TEMPLATES, &caller, "update", id).await?;
+    let subject = principal.subject();
+    authorized(app.db(), T::TEMPLATES, &subject, "update", id).await?;
     let input: NewTemplate = read_json(TEMPLATE_BODY, BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if input.owner_id.is_some() {
         return Err(owner_is_fixed());
     }
     let changes =
         TemplateChanges { name: Some(input.name), parent_id: Some(input.parent_id), params: Some(input.params) };
-    change::<T>(&app, &caller, id, changes).await
+    change::<T>(&app, &subject, id, changes).await
 }
 
 /// Checks and stores the changes of a PATCH or PUT.
 async fn change<T: Templated>(
     app: &AppState,
-    caller: &Caller,
+    subject: &Subject,
     id: Uuid,
     changes: TemplateChanges,
 ) -> ApiResult<Json<entity::Model>> {
     let spec = T::TEMPLATES;
     let parent_id = changes.parent_id.flatten();
     let turn = chain_turn(app, spec, parent_id).await?;
-    check_template::<T>(&turn, caller, Some(id), changes.name.as_ref(), changes.params.as_ref(), parent_id).await?;
+    check_template::<T>(&turn, subject, Some(id), changes.name.as_ref(), changes.params.as_ref(), parent_id).await?;
     let template = entity::ActiveModel {
         id: Unchanged(id),
         name: changes.name.map_or(NotSet, Set),
@@ -306,7 +304,7 @@ async fn delete<T: Templated>(
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
     let spec = T::TEMPLATES;
-    let template = authorized(app.db(), spec, &principal.caller(), "delete", id).await?;
+    let template = authorized(app.db(), spec, &principal.subject(), "delete", id).await?;
     let transaction = app.db().begin().await.map_err(internal)?;
     let mut others = Entity::update_many()
         .col_expr(Column::ParentId, Expr::value(Option::<Uuid>::None))
@@ -341,7 +339,7 @@ async fn list<T: Templated>(
     let spec = T::TEMPLATES;
     let query = query::parse(spec, raw.as_deref())?;
     let mut select = Entity::find().filter(Column::ResourceType.eq(spec.name));
-    if let Some(readable) = access::permitted_rows(app.db(), spec, &principal.caller(), "read").await? {
+    if let Some(readable) = access::permitted_rows(app.db(), spec, &principal.subject(), "read").await? {
         select = select.filter(readable);
     }
     Ok(Json(page_of(app.db(), spec, &query, select, Column::Id, Column::CreatedAt).await?))
@@ -353,9 +351,9 @@ async fn resolved<T: Templated>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<Value>> {
-    let template = authorized(app.db(), T::TEMPLATES, &principal.caller(), "read", id).await?;
-    let caller = principal.caller();
-    Ok(Json(chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &caller, template).await?)))
+    let template = authorized(app.db(), T::TEMPLATES, &principal.subject(), "read", id).await?;
+    let subject = principal.subject();
+    Ok(Json(chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &subject, template).await?)))
 }
 
 /// `POST {scope}/templates/{id}/clone` `{...field overrides, owner_id?}`
@@ -389,9 +387,9 @@ pub(super) async fn clone_template<T: Templated>(
     let Value::Object(mut overrides) = overrides else {
         return Err(ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"));
     };
-    let caller = principal.caller();
-    let template = authorized(app.db(), T::TEMPLATES, &caller, "read", id).await?;
-    let mut values = chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &caller, template).await?);
+    let subject = principal.subject();
+    let template = authorized(app.db(), T::TEMPLATES, &subject, "read", id).await?;
+    let mut values = chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &subject, template).await?);
     let owner = overrides.remove("owner_id");
     json_patch::merge(&mut values, &Value::Object(overrides));
     if let (Some(owner), Value::Object(values)) = (owner, &mut values) {
