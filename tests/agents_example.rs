@@ -39,4 +39,19 @@ async fn the_scraper_templates_of_the_example_docs() {
     let allow = json!({"principal_id": id, "action": "read", "effect": "allow"});
     client.post(&format!("/agents/{id}/acl")).json(&allow).send().await.assert_status(201);
     client.get(&format!("/agents/{id}/status")).without_identity().bearer(&key).send().await.assert_status(200);
+
+    // The agent reports its own status once allowed to update itself.
+    let busy = json!({"status": "busy"});
+    let path = format!("/agents/{id}/status");
+    client.put(&path).without_identity().bearer(&key).json(&busy).send().await.assert_status(403);
+    let allow = json!({"principal_id": id, "action": "update", "effect": "allow"});
+    client.post(&format!("/agents/{id}/acl")).json(&allow).send().await.assert_status(201);
+    let reported = client.put(&path).without_identity().bearer(&key).json(&busy).send().await;
+    reported.assert_status(200);
+    assert_eq!(reported.json::<Value>(), busy);
+    let unknown = client.put(&path).json(&json!({"status": "asleep"})).send().await;
+    unknown.assert_status(400);
+    assert_eq!(unknown.json::<Value>()["errors"][0]["field"], "status");
+    let agent: Value = client.get(&format!("/agents/{id}")).send().await.json();
+    assert_eq!(agent["status"], "busy");
 }

@@ -14,6 +14,7 @@
 //! curl localhost:8000/agents -H "authorization: Bearer <key>"          # the agent acting
 //! curl "localhost:8000/agents/<id>/acl/check?action=update" -H "$A"
 //! curl localhost:8000/agents/<id>/status -H "$A"                       # a custom endpoint
+//! curl -XPUT localhost:8000/agents/<id>/status -H "$H" -H "$A" -d '{"status":"busy"}'
 //!
 //! # templates: "base scraper" -> "nightly scraper" -> a clone with overrides
 //! curl -XPOST localhost:8000/agents/templates -H "$H" -H "$A" \
@@ -25,6 +26,7 @@
 //! ```
 //! The whole contract is in `/openapi.json`.
 
+use fastsaas::axum::extract::Path;
 use fastsaas::prelude::*;
 
 /// A worker that runs tasks for its owner.
@@ -38,15 +40,15 @@ pub struct Agent {
     /// How it runs.
     pub config: serde_json::Value,
     /// `idle` or `busy`; set by the server.
-    #[crud(read_only, default = "idle", filter)]
+    #[crud(read_only, default = "idle", filter, validate(pattern = "idle|busy"))]
     pub status: String,
     /// Where it reports; accepted, never shown.
     #[crud(write_only)]
     pub webhook_secret: Option<String>,
 }
 
-/// The answer of `GET /agents/{id}/status`.
-#[derive(Serialize)]
+/// The answer of `GET /agents/{id}/status`, and the body of its `PUT`.
+#[derive(Serialize, Deserialize)]
 pub struct AgentStatus {
     status: String,
 }
@@ -57,6 +59,20 @@ impl Agent {
     #[endpoint(get, "/{id}/status", action = "read")]
     async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
         Json(AgentStatus { status: agent.status.clone() })
+    }
+
+    /// Marks the agent idle or busy (needs `update`; an agent reports its
+    /// own status once its owner allows it). Clients cannot write the
+    /// read-only `status`; the app does, through the records API, with
+    /// the field's rule checked and `updated_at` moved.
+    #[endpoint(put, "/{id}/status", action = "update")]
+    async fn set_status(
+        ctx: Ctx,
+        Path(id): Path<Uuid>,
+        Json(wanted): Json<AgentStatus>,
+    ) -> ApiResult<Json<AgentStatus>> {
+        let agent = ctx.records::<Agent>().update(id, |agent| agent.status = wanted.status).await?;
+        Ok(Json(AgentStatus { status: agent.status.clone() }))
     }
 }
 

@@ -141,6 +141,15 @@ fn generate(resource: &Resource) -> TokenStream {
         let value = quote_spanned!(ty.span()=> <#ty as #private::Field>::from_stored(model.#name)?);
         quote!(#name: #value)
     });
+    let stored = fields.iter().map(|field| {
+        let name = &field.ident;
+        let value = into_stored(&private, field, quote!(data.#name));
+        quote!(#name: #value)
+    });
+    let field_checks = fields.iter().filter(|field| !field.rules.is_empty()).map(|field| {
+        let (name, index) = (&field.ident, index_of(field));
+        quote!(#private::check(&FIELDS[#index], &self.#name, errors);)
+    });
     let visible =
         fields.iter().filter(|field| !matches!(field.access, Access::WriteOnly | Access::Hidden)).map(|field| {
             let (name, ident) = (&field.name, &field.ident);
@@ -153,11 +162,14 @@ fn generate(resource: &Resource) -> TokenStream {
         quote!(.with(#private::Operation::#variant))
     });
     let (path, acl_admins, acl_allow_always) = (&resource.path, &resource.acl_admins, &resource.acl_allow_always);
+    // A type without templates stores no `template_id`.
+    let template_unused = (!resource.templated).then(|| quote!(let _ = template_id;));
     let (name, doc, authenticated) = (&resource.name, &resource.doc, resource.authenticated);
     let Templates {
         column: template_column,
         on_create: template_on_create,
         of_model: template_of_model,
+        into_model: template_into_model,
         spec: templates_spec,
         mount: template_routes,
         items: template_items,
@@ -290,6 +302,16 @@ fn generate(resource: &Resource) -> TokenStream {
                     #(#patch_checks)*
                 }
 
+                fn validate_fields(&self, errors: &mut Vec<#private::FieldError>) {
+                    #(#field_checks)*
+                }
+
+                fn into_model(record: #private::Record<Self>) -> Model {
+                    let #private::Record { id, owner_id, template_id, created_at, updated_at, data } = record;
+                    #template_unused
+                    Model { id, owner_id, #(#stored,)* #template_into_model created_at, updated_at }
+                }
+
                 #template_routes
 
                 fn custom_endpoints() -> #private::Vec<#private::Endpoint> {
@@ -327,6 +349,7 @@ struct Templates {
     column: TokenStream,
     on_create: TokenStream,
     of_model: TokenStream,
+    into_model: TokenStream,
     spec: TokenStream,
     mount: TokenStream,
     items: TokenStream,
@@ -338,6 +361,7 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
             column: TokenStream::new(),
             on_create: TokenStream::new(),
             of_model: quote!(None),
+            into_model: TokenStream::new(),
             spec: quote!(None),
             mount: TokenStream::new(),
             items: TokenStream::new(),
@@ -351,6 +375,7 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
         column: quote!(pub template_id: Option<#private::Uuid>,),
         on_create: quote!(template_id: sea_orm::ActiveValue::Set(row.template_id),),
         of_model: quote!(model.template_id),
+        into_model: quote!(template_id,),
         spec: quote!(Some(&TEMPLATES)),
         mount: quote! {
             fn mount_templates(router: #private::Router<#private::AppState>) -> #private::Router<#private::AppState> {

@@ -21,7 +21,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access;
+use crate::access::{self, Subject};
 use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
@@ -54,10 +54,23 @@ pub(crate) async fn create_row<T: Resource>(
     template_id: Option<Uuid>,
 ) -> ApiResult<T::Model> {
     validated(&input, T::validate_create)?;
+    let requested = T::requested_owner(&input);
+    insert_authorized::<T>(app, principal, requested, |row| T::new_row(input, NewRow { template_id, ..row })).await
+}
+
+/// Inserts the row `build` makes of the new object's framework values,
+/// once ownership and the `create` check let the principal create it
+/// ([`access::authorize_create`]: 403 when refused).
+pub(crate) async fn insert_authorized<T: Resource>(
+    app: &AppState,
+    principal: &Principal,
+    requested_owner: Option<Uuid>,
+    build: impl FnOnce(NewRow) -> T::ActiveModel,
+) -> ApiResult<T::Model> {
     let id = Uuid::new_v4();
-    let owner_id = access::authorize_create(app.db(), T::SPEC, principal, id, T::requested_owner(&input)).await?;
-    let row = NewRow { id, owner_id: Some(owner_id), template_id, now: Utc::now() };
-    T::new_row(input, row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
+    let owner_id = access::authorize_create(app.db(), T::SPEC, principal, id, requested_owner).await?;
+    let row = NewRow { id, owner_id: Some(owner_id), template_id: None, now: Utc::now() };
+    build(row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
 }
 
 /// `GET /items/{id}`.
@@ -117,13 +130,19 @@ pub(crate) async fn delete<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
-    load_authorized::<T>(&app, &principal.subject(), "delete", id).await?;
+    delete_row::<T>(&app, &principal.subject(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes object `id` once the subject may (404 / 403 otherwise).
+pub(crate) async fn delete_row<T: Resource>(app: &AppState, subject: &Subject, id: Uuid) -> ApiResult<()> {
+    load_authorized::<T>(app, subject, "delete", id).await?;
     let result =
         T::Entity::delete_many().filter(T::ID.eq(id)).exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
     if result.rows_affected == 0 {
         return Err(ApiError::not_found(T::SPEC.name));
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `GET /items?page=&page_size=&total=&sort=&field=value`.
@@ -132,13 +151,21 @@ pub(crate) async fn list<T: Resource>(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Page<T::Model>>> {
-    let query = query::parse(T::SPEC, raw.as_deref())?;
+    Ok(Json(list_rows::<T>(&app, &principal.subject(), raw.as_deref()).await?))
+}
+
+/// The page of the rows the subject may read that `raw_query` asks for.
+pub(crate) async fn list_rows<T: Resource>(
+    app: &AppState,
+    subject: &Subject,
+    raw_query: Option<&str>,
+) -> ApiResult<Page<T::Model>> {
+    let query = query::parse(T::SPEC, raw_query)?;
     let mut select = T::Entity::find();
-    if let Some(readable) = access::permitted_rows(app.db(), T::SPEC, &principal.subject(), "read").await? {
+    if let Some(readable) = access::permitted_rows(app.db(), T::SPEC, subject, "read").await? {
         select = select.filter(readable);
     }
-    let page = page_of(app.db(), T::SPEC, &query, select, T::ID, T::CREATED_AT).await?;
-    Ok(Json(page))
+    page_of(app.db(), T::SPEC, &query, select, T::ID, T::CREATED_AT).await
 }
 
 /// One page of `select`, filtered and sorted as `query` says, in
@@ -255,7 +282,9 @@ pub(crate) fn owner_is_fixed() -> ApiError {
     ApiError::field("owner_id", FieldErrorCode::ReadOnly, "the owner is set when the object is created")
 }
 
-fn validated<I>(input: &I, validate: fn(&I, &mut Vec<FieldError>)) -> Result<(), ApiError> {
+/// `Ok` when `validate` finds nothing wrong with `input`, else the 400
+/// listing everything it found.
+pub(crate) fn validated<I>(input: &I, validate: fn(&I, &mut Vec<FieldError>)) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     validate(input, &mut errors);
     if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }

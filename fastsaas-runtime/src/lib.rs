@@ -26,6 +26,7 @@ mod keys;
 mod migrations;
 mod openapi;
 mod query;
+mod records;
 pub mod resource;
 mod routes;
 mod server;
@@ -43,6 +44,7 @@ pub use field::{DecodeError, Field, StringEnum};
 pub use identity::{Principal, PrincipalKind, SUPERADMIN};
 pub use json::Json;
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
+pub use records::Records;
 pub use resource::{NewRow, Record, Resource};
 pub use templates::Templated;
 

@@ -142,8 +142,12 @@ pub trait Resource: Sized + Send + Sync + 'static {
     fn validate_create(input: &Self::Create, errors: &mut Vec<FieldError>);
     /// Runs the validation rules on the fields a PATCH body carries.
     fn validate_patch(input: &Self::Patch, errors: &mut Vec<FieldError>);
+    /// Runs the validation rules on every field of the user's struct.
+    fn validate_fields(&self, errors: &mut Vec<FieldError>);
     /// The user's struct from a row.
     fn from_model(model: Self::Model) -> Result<Record<Self>, DecodeError>;
+    /// The row of a record: every column, the inverse of `from_model`.
+    fn into_model(record: Record<Self>) -> Self::Model;
     /// Writes the fields a client may see (neither `write_only` nor
     /// `hidden`) into the map of a record's JSON.
     fn serialize_visible_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;

@@ -1,0 +1,141 @@
+//! [`Records`]: a resource's records from Rust, for custom endpoints and
+//! tasks, through the very paths the HTTP routes take.
+//!
+//! Each call acts for the caller of a [`Ctx`]: the same authorization
+//! (404 for what the caller may not read, 403 for what it may read but not
+//! change), the same validation rules, the same ownership rule and the
+//! same `updated_at`. Unlike a client, the code of the app may set every
+//! field of its own struct, `read_only` and `hidden` ones included (a
+//! status that only the server changes, say): those are closed to clients,
+//! not to the app.
+
+use std::marker::PhantomData;
+
+use fastsaas_core::{ApiResult, Page};
+use sea_orm::sea_query::LockType;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::access;
+use crate::crud::{delete_row, insert_authorized, list_rows, validated};
+use crate::ctx::Ctx;
+use crate::db::turns::take_turn;
+use crate::error::db_error;
+use crate::resource::{Record, Resource, load_authorized, load_with_entries, record_of};
+
+/// The records of `T` as the caller of a [`Ctx`] may see and change them.
+/// Made by [`Ctx::records`].
+///
+/// ```no_run
+/// use fastsaas::prelude::*;
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/agents")]
+/// pub struct Agent {
+///     pub name: String,
+///     #[crud(read_only, default = "idle")]
+///     pub status: String,
+/// }
+///
+/// // In a custom endpoint or a task: as the caller, with its permissions.
+/// async fn start(ctx: &Ctx, id: Uuid) -> ApiResult<Record<Agent>> {
+///     ctx.records::<Agent>().update(id, |agent| agent.status = "busy".into()).await
+/// }
+/// ```
+pub struct Records<'a, T> {
+    ctx: &'a Ctx,
+    resource: PhantomData<fn() -> T>,
+}
+
+impl Ctx {
+    /// The records of `T`, read and written as this context's caller.
+    pub fn records<T: Resource>(&self) -> Records<'_, T> {
+        Records { ctx: self, resource: PhantomData }
+    }
+}
+
+impl<T: Resource> Records<'_, T> {
+    /// Creates a record of `data`, owned by whom the caller acts for (as
+    /// `POST` without `owner_id`): the fields' rules are checked (400),
+    /// then the `create` permission (403).
+    pub async fn create(&self, data: T) -> ApiResult<Record<T>> {
+        self.insert(None, data).await
+    }
+
+    /// Creates a record of `data` owned by `owner` (as `POST` with
+    /// `owner_id`): the caller itself, or an organization it administers,
+    /// unless it holds a role in `acl_allow_always` (403 otherwise).
+    pub async fn create_owned_by(&self, owner: Uuid, data: T) -> ApiResult<Record<T>> {
+        self.insert(Some(owner), data).await
+    }
+
+    async fn insert(&self, owner: Option<Uuid>, data: T) -> ApiResult<Record<T>> {
+        validated(&data, T::validate_fields)?;
+        let model = insert_authorized::<T>(self.ctx.app(), self.ctx.principal(), owner, |row| {
+            let record = Record {
+                id: row.id,
+                owner_id: row.owner_id,
+                template_id: None,
+                created_at: row.now,
+                updated_at: row.now,
+                data,
+            };
+            T::into_model(record).into_active_model().reset_all()
+        })
+        .await?;
+        record_of::<T>(model)
+    }
+
+    /// The record `id`, as `GET {scope}/{id}`: 404 when it does not exist
+    /// or the caller may not read it.
+    pub async fn get(&self, id: Uuid) -> ApiResult<Record<T>> {
+        let model = load_authorized::<T>(self.ctx.app(), &self.ctx.principal().subject(), "read", id).await?;
+        record_of::<T>(model)
+    }
+
+    /// Changes record `id` with `change` and saves it, as a `PATCH` would:
+    /// 404 / 403 unless the caller may `update` it, then the rules of
+    /// every field (400), then the write with a new `updated_at`. The row
+    /// stays locked from the read to the write, so a concurrent change of
+    /// the record (through this API or the routes) is never lost.
+    pub async fn update(&self, id: Uuid, change: impl FnOnce(&mut T) + Send) -> ApiResult<Record<T>> {
+        let db = self.ctx.app().db();
+        let failed = |err| db_error(T::SPEC, err);
+        let transaction = db.begin().await.map_err(failed)?;
+        let mut select = T::Entity::find().filter(T::ID.eq(id));
+        if db.get_database_backend() == DbBackend::Postgres {
+            QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [T::Entity::default()]);
+        } else {
+            // SQLite locks the whole database for its one writer: taken
+            // before the read, it keeps every other write out until the end.
+            take_turn(&transaction, T::SPEC.table).await.map_err(failed)?;
+        }
+        let subject = self.ctx.principal().subject();
+        let (model, entries) = load_with_entries(&transaction, T::SPEC, &subject, select).await?;
+        access::authorize_joined(T::SPEC, &subject, "update", (id, T::owner_of(&model)), entries)?;
+        let mut record = record_of::<T>(model)?;
+        change(&mut record.data);
+        validated(&record.data, T::validate_fields)?;
+        record.updated_at = chrono::Utc::now();
+        let saved = T::into_model(record).into_active_model().reset_all().update(&transaction).await.map_err(failed)?;
+        transaction.commit().await.map_err(failed)?;
+        record_of::<T>(saved)
+    }
+
+    /// Deletes record `id`, as `DELETE {scope}/{id}`, with its ACL entries
+    /// and API keys: 404 / 403 unless the caller may `delete` it.
+    pub async fn delete(&self, id: Uuid) -> ApiResult<()> {
+        delete_row::<T>(self.ctx.app(), &self.ctx.principal().subject(), id).await
+    }
+
+    /// A page of the records the caller may read, as `GET {scope}?query`:
+    /// `query` is that query string (`"status=idle&sort=-created_at"`, or
+    /// `""`), with the same paging, filters, sorting and 400s.
+    pub async fn list(&self, query: &str) -> ApiResult<Page<Record<T>>> {
+        let page = list_rows::<T>(self.ctx.app(), &self.ctx.principal().subject(), Some(query)).await?;
+        let items = page.items.into_iter().map(record_of::<T>).collect::<ApiResult<_>>()?;
+        Ok(Page { items, page: page.page, page_size: page.page_size, total: page.total })
+    }
+}
