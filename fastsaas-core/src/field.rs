@@ -100,6 +100,9 @@ pub struct FieldSpec {
     /// Whether the database keeps values unique among the objects of one
     /// owner (`#[crud(unique(per_owner))]`).
     pub unique_per_owner: bool,
+    /// Whether its values are stored encrypted (`#[crud(encrypted)]`, on
+    /// `write_only` and `hidden` text fields).
+    pub encrypted: bool,
     /// Whether the database indexes it (`#[crud(index)]`).
     pub index: bool,
     /// Whether lists accept `?name=value` (`#[crud(filter)]`).

@@ -91,6 +91,7 @@ const fn template_field(name: &'static str, kind: FieldKind, nullable: bool) -> 
         access: Access::ReadWrite,
         unique: false,
         unique_per_owner: false,
+        encrypted: false,
         index: false,
         filter: false,
         sort: false,

@@ -75,6 +75,13 @@ pub struct Settings {
     /// byte read or written (a stalled body, an idle keep-alive) before it
     /// is closed.
     pub idle_timeout_secs: u64,
+    /// `FASTSAAS_FIELD_KEYS`: the keys of `#[crud(encrypted)]` fields, as
+    /// `id:key` pairs separated by commas (`2026b:<base64>,2026a:<base64>`),
+    /// each key 32 random bytes in standard base64 (`openssl rand -base64
+    /// 32`). The first encrypts; every one listed decrypts, so a new key
+    /// goes first and an old one stays until no value uses it. Required
+    /// when a resource has an encrypted field.
+    pub field_keys: Option<Secret>,
 }
 
 /// A setting that must not appear in logs: `Debug` prints `"***"`.
@@ -115,6 +122,7 @@ impl Default for Settings {
             max_connections: 1024,
             header_timeout_secs: 5,
             idle_timeout_secs: 60,
+            field_keys: None,
         }
     }
 }
@@ -164,6 +172,7 @@ impl Settings {
         settings.admin_email = raw("FASTSAAS_ADMIN_EMAIL").or(settings.admin_email);
         settings.admin_password = raw("FASTSAAS_ADMIN_PASSWORD").map(Secret).or(settings.admin_password);
         settings.trusted_proxies = raw("FASTSAAS_TRUSTED_PROXIES").unwrap_or(settings.trusted_proxies);
+        settings.field_keys = raw("FASTSAAS_FIELD_KEYS").map(Secret).or(settings.field_keys);
         Ok(settings)
     }
 }

@@ -49,6 +49,7 @@ pub(crate) struct CrudField {
     pub(crate) index: Flag,
     pub(crate) filter: Flag,
     pub(crate) sort: Flag,
+    pub(crate) encrypted: Flag,
 }
 
 /// `unique` (across the table) or `unique(per_owner)` (among one owner's

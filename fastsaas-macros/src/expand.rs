@@ -444,7 +444,7 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
             Access::Hidden => "Hidden",
         }
     );
-    let (unique, unique_per_owner) = (field.unique, field.unique_per_owner);
+    let (unique, unique_per_owner, encrypted) = (field.unique, field.unique_per_owner, field.encrypted);
     let (index, filter, sort) = (field.index, field.filter, field.sort);
     let has_default = field.default.is_some();
     let rules = field.rules.iter().map(|rule| match rule {
@@ -469,6 +469,7 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
             access: #private::Access::#access,
             unique: #unique,
             unique_per_owner: #unique_per_owner,
+            encrypted: #encrypted,
             index: #index,
             filter: #filter,
             sort: #sort,

@@ -104,6 +104,7 @@ pub(crate) struct Field {
     pub(crate) default: Option<Expr>,
     pub(crate) unique: bool,
     pub(crate) unique_per_owner: bool,
+    pub(crate) encrypted: bool,
     pub(crate) index: bool,
     pub(crate) filter: bool,
     pub(crate) sort: bool,
@@ -399,6 +400,9 @@ fn field(field: CrudField) -> darling::Result<Field> {
             );
         }
     }
+    if field.encrypted.is_present() {
+        encryptable(&field, access, shape, &mut errors);
+    }
     let per_owner = field.unique.as_ref().is_some_and(|unique| unique.per_owner.is_present());
     let rules = field.validate.as_ref().map(|validate| rules(validate, shape, &mut errors)).unwrap_or_default();
     errors.finish()?;
@@ -413,12 +417,48 @@ fn field(field: CrudField) -> darling::Result<Field> {
         default,
         unique: field.unique.is_some() && !per_owner,
         unique_per_owner: per_owner,
+        encrypted: field.encrypted.is_present(),
         index: field.index.is_present(),
         filter: field.filter.is_present(),
         sort: field.sort.is_present(),
         rules,
         shape,
     })
+}
+
+/// The errors of `encrypted` on a field it cannot apply to.
+fn encryptable(field: &CrudField, access: Access, shape: Shape, errors: &mut darling::error::Accumulator) {
+    let span = field.encrypted.span();
+    if !matches!(access, Access::WriteOnly | Access::Hidden) {
+        errors.push(
+            darling::Error::custom(
+                "`encrypted` applies to `write_only` and `hidden` fields: a value clients read back is no secret",
+            )
+            .with_span(&span),
+        );
+    }
+    if shape != Shape::Text {
+        errors.push(
+            darling::Error::custom("`encrypted` applies to text fields (`String` or `Option<String>`)")
+                .with_span(&span),
+        );
+    }
+    let unique_span = field.unique.as_ref().map(darling::util::SpannedValue::span);
+    for (option_span, option) in [
+        (field.filter.is_present().then(|| field.filter.span()), "filter"),
+        (field.sort.is_present().then(|| field.sort.span()), "sort"),
+        (unique_span, "unique"),
+        (field.index.is_present().then(|| field.index.span()), "index"),
+    ] {
+        if let Some(option_span) = option_span {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`{option}` cannot apply to an encrypted field: equal values are stored as different ciphertexts"
+                ))
+                .with_span(&option_span),
+            );
+        }
+    }
 }
 
 fn access(field: &CrudField, errors: &mut darling::error::Accumulator) -> Access {

@@ -18,6 +18,7 @@ use crate::endpoints::{Endpoint, EndpointDoc};
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::resource::Resource;
+use crate::seal::{self, FieldKeys};
 use crate::{acl_routes, db, migrations, openapi, routes};
 
 /// What the handlers share: the database pool and the settings.
@@ -30,6 +31,8 @@ struct SharedState {
     settings: Settings,
     identity: Identity,
     resources: Vec<&'static ResourceSpec>,
+    /// The keys of encrypted fields, when configured.
+    field_keys: Option<FieldKeys>,
     /// The custom actions of each type, by type name.
     custom_actions: HashMap<&'static str, Vec<&'static str>>,
 }
@@ -51,6 +54,10 @@ impl AppState {
 
     pub(crate) fn identity(&self) -> &Identity {
         &self.0.identity
+    }
+
+    pub(crate) fn field_keys(&self) -> Option<&FieldKeys> {
+        self.0.field_keys.as_ref()
     }
 
     /// The descriptions of the registered resources.
@@ -201,6 +208,7 @@ impl App {
     pub async fn into_router(self) -> Result<Router, StartupError> {
         self.check_unique()?;
         let identity = Identity::from_settings(&self.settings)?;
+        let field_keys = self.field_keys()?;
         let endpoints: Vec<(&'static ResourceSpec, Vec<EndpointDoc>)> =
             self.resources.iter().map(|r| (r.spec, (r.endpoints)())).collect();
         let document = openapi::document(&endpoints);
@@ -226,9 +234,30 @@ impl App {
         }
         schema_lock.release().await?;
         let resources = self.guarded_specs();
-        let state =
-            AppState(Arc::new(SharedState { db, settings: self.settings, identity, resources, custom_actions }));
+        let state = AppState(Arc::new(SharedState {
+            db,
+            settings: self.settings,
+            identity,
+            resources,
+            field_keys,
+            custom_actions,
+        }));
         Ok(router.with_state(state))
+    }
+
+    /// The keys of encrypted fields: required as soon as one registered
+    /// resource has such a field.
+    fn field_keys(&self) -> Result<Option<FieldKeys>, StartupError> {
+        let keys = FieldKeys::from_settings(&self.settings)?;
+        let encrypted = self.resources.iter().find_map(|r| seal::encrypted_fields(r.spec).next().map(|f| (r.spec, f)));
+        match (&keys, encrypted) {
+            (None, Some((spec, field))) => Err(StartupError::Config(format!(
+                "`{}.{}` is encrypted at rest: set FASTSAAS_FIELD_KEYS to `<id>:<32 bytes in base64>` \
+                 (for example `1:$(openssl rand -base64 32)`)",
+                spec.name, field.name
+            ))),
+            _ => Ok(keys),
+        }
     }
 
     /// Every route: the framework's, the resources', then the app's own.

@@ -94,6 +94,6 @@ impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
             Some(checked) if checked.id == id && checked.action == action => checked.model,
             _ => load_authorized::<T>(state, &principal.subject(), action, id).await?,
         };
-        Ok(Authorized { record: record_of::<T>(model)?, principal })
+        Ok(Authorized { record: record_of::<T>(state, model)?, principal })
     }
 }

@@ -29,6 +29,7 @@ use crate::identity::Principal;
 use crate::query::{self, Direction, ListQuery};
 use crate::resource::{NewRow, Resource, load_authorized};
 use crate::routes::created;
+use crate::seal;
 
 /// `POST /items`: 201 with the record and its `Location`.
 pub(crate) async fn create<T: Resource>(
@@ -70,7 +71,9 @@ pub(crate) async fn insert_authorized<T: Resource>(
     let id = Uuid::new_v4();
     let owner_id = access::authorize_create(app.db(), T::SPEC, principal, id, requested_owner).await?;
     let row = NewRow { id, owner_id: Some(owner_id), template_id: None, now: Utc::now() };
-    build(row).insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
+    let mut row = build(row);
+    seal::seal_row::<T>(app.field_keys(), id, &mut row)?;
+    row.insert(app.db()).await.map_err(|err| db_error(T::SPEC, err))
 }
 
 /// `GET /items/{id}`.
@@ -94,7 +97,7 @@ pub(crate) async fn patch<T: Resource>(
     let input: T::Patch =
         read_json(BodySpec::of(T::SPEC), BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
-    update_row::<T>(&app, T::patch_row(input, id, Utc::now())).await
+    update_row::<T>(&app, id, T::patch_row(input, id, Utc::now())).await
 }
 
 /// `PUT /items/{id}`: every writable field is replaced.
@@ -111,10 +114,11 @@ pub(crate) async fn replace<T: Resource>(
         return Err(owner_is_fixed());
     }
     validated(&input, T::validate_create)?;
-    update_row::<T>(&app, T::replace_row(input, id, Utc::now())).await
+    update_row::<T>(&app, id, T::replace_row(input, id, Utc::now())).await
 }
 
-async fn update_row<T: Resource>(app: &AppState, changes: T::ActiveModel) -> ApiResult<Json<T::Model>> {
+async fn update_row<T: Resource>(app: &AppState, id: Uuid, mut changes: T::ActiveModel) -> ApiResult<Json<T::Model>> {
+    seal::seal_row::<T>(app.field_keys(), id, &mut changes)?;
     match changes.update(app.db()).await {
         Ok(model) => Ok(Json(model)),
         Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {

@@ -29,6 +29,7 @@ mod query;
 mod records;
 pub mod resource;
 mod routes;
+mod seal;
 mod server;
 mod telemetry;
 pub mod templates;
@@ -46,6 +47,7 @@ pub use json::Json;
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use records::Records;
 pub use resource::{NewRow, Record, Resource};
+pub use seal::reseal;
 pub use templates::Templated;
 
 /// Re-exported so generated code and users share the exact versions.

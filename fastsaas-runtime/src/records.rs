@@ -24,26 +24,21 @@ use crate::ctx::Ctx;
 use crate::db::turns::take_turn;
 use crate::error::db_error;
 use crate::resource::{Record, Resource, load_authorized, load_with_entries, record_of};
+use crate::seal;
 
 /// The records of `T` as the caller of a [`Ctx`] may see and change them.
 /// Made by [`Ctx::records`].
 ///
 /// ```no_run
-/// use fastsaas::prelude::*;
-///
-/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-/// #[scope("/agents")]
-/// pub struct Agent {
-///     pub name: String,
-///     #[crud(read_only, default = "idle")]
-///     pub status: String,
-/// }
-///
+/// # use fastsaas_core::ApiResult;
+/// # use fastsaas_runtime::{Ctx, Record, Resource};
 /// // In a custom endpoint or a task: as the caller, with its permissions.
-/// async fn start(ctx: &Ctx, id: Uuid) -> ApiResult<Record<Agent>> {
-///     ctx.records::<Agent>().update(id, |agent| agent.status = "busy".into()).await
+/// async fn touch<T: Resource>(ctx: &Ctx, id: uuid::Uuid) -> ApiResult<Record<T>> {
+///     ctx.records::<T>().update(id, |_record| {}).await
 /// }
 /// ```
+///
+/// The `fastsaas` crate's README ("Records from Rust") has a whole example.
 pub struct Records<'a, T> {
     ctx: &'a Ctx,
     resource: PhantomData<fn() -> T>,
@@ -85,14 +80,14 @@ impl<T: Resource> Records<'_, T> {
             T::into_model(record).into_active_model().reset_all()
         })
         .await?;
-        record_of::<T>(model)
+        record_of::<T>(self.ctx.app(), model)
     }
 
     /// The record `id`, as `GET {scope}/{id}`: 404 when it does not exist
     /// or the caller may not read it.
     pub async fn get(&self, id: Uuid) -> ApiResult<Record<T>> {
         let model = load_authorized::<T>(self.ctx.app(), &self.ctx.principal().subject(), "read", id).await?;
-        record_of::<T>(model)
+        record_of::<T>(self.ctx.app(), model)
     }
 
     /// Changes record `id` with `change` and saves it, as a `PATCH` would:
@@ -115,13 +110,15 @@ impl<T: Resource> Records<'_, T> {
         let subject = self.ctx.principal().subject();
         let (model, entries) = load_with_entries(&transaction, T::SPEC, &subject, select).await?;
         access::authorize_joined(T::SPEC, &subject, "update", (id, T::owner_of(&model)), entries)?;
-        let mut record = record_of::<T>(model)?;
+        let mut record = record_of::<T>(self.ctx.app(), model)?;
         change(&mut record.data);
         validated(&record.data, T::validate_fields)?;
         record.updated_at = chrono::Utc::now();
-        let saved = T::into_model(record).into_active_model().reset_all().update(&transaction).await.map_err(failed)?;
+        let mut row = T::into_model(record).into_active_model().reset_all();
+        seal::seal_row::<T>(self.ctx.app().field_keys(), id, &mut row)?;
+        let saved = row.update(&transaction).await.map_err(failed)?;
         transaction.commit().await.map_err(failed)?;
-        record_of::<T>(saved)
+        record_of::<T>(self.ctx.app(), saved)
     }
 
     /// Deletes record `id`, as `DELETE {scope}/{id}`, with its ACL entries
@@ -135,7 +132,8 @@ impl<T: Resource> Records<'_, T> {
     /// `""`), with the same paging, filters, sorting and 400s.
     pub async fn list(&self, query: &str) -> ApiResult<Page<Record<T>>> {
         let page = list_rows::<T>(self.ctx.app(), &self.ctx.principal().subject(), Some(query)).await?;
-        let items = page.items.into_iter().map(record_of::<T>).collect::<ApiResult<_>>()?;
+        let items =
+            page.items.into_iter().map(|model| record_of::<T>(self.ctx.app(), model)).collect::<ApiResult<_>>()?;
         Ok(Page { items, page: page.page, page_size: page.page_size, total: page.total })
     }
 }

@@ -19,6 +19,7 @@ use crate::access::{self, Subject};
 use crate::app::AppState;
 use crate::error::db_error;
 use crate::field::DecodeError;
+use crate::seal;
 
 /// The framework-owned values of a new row.
 #[derive(Clone, Copy, Debug)]
@@ -165,9 +166,11 @@ pub trait Resource: Sized + Send + Sync + 'static {
     }
 }
 
-/// The record of a row, or a logged 500 for a row that does not fit its
-/// type (edited by hand, or left by an older version of the struct).
-pub(crate) fn record_of<T: Resource>(model: T::Model) -> Result<Record<T>, ApiError> {
+/// The record of a row, its encrypted fields opened, or a logged 500 for a
+/// row that does not fit its type (edited by hand, or left by an older
+/// version of the struct).
+pub(crate) fn record_of<T: Resource>(app: &AppState, mut model: T::Model) -> Result<Record<T>, ApiError> {
+    seal::open_row::<T>(app.field_keys(), &mut model)?;
     T::from_model(model).map_err(|err| {
         tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
         ApiError::Internal

@@ -137,21 +137,29 @@ impl TestClient {
     }
 
     /// Starts `app` on this client's database, as a new version of an app
-    /// would start on the data of the old one (say after a rename). Tokens
-    /// of the old app are signed with its own key: sign in again.
+    /// would start on the data of the old one (say after a rename, or with
+    /// a new key in its settings): `app`'s settings, with this client's
+    /// database. Tokens of the old app are signed with its own key: sign in
+    /// again.
     ///
     /// # Panics
     /// If the app cannot start.
     #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
     pub async fn restart(self, app: App) -> TestClient {
-        let TestClient { database, settings, statements, .. } = self;
-        let router = app
-            .with_settings(settings.clone())
-            .observe_statements(statements.observer())
-            .into_router()
-            .await
-            .expect("the restarted app could not start");
-        TestClient { router, database, settings, acting_as: None, statements }
+        self.try_restart(app).await.expect("the restarted app could not start")
+    }
+
+    /// Like [`TestClient::restart`], returning the start-up error instead.
+    pub async fn try_restart(self, app: App) -> Result<TestClient, crate::StartupError> {
+        let TestClient { database, settings: old, statements, .. } = self;
+        let settings = fastsaas_core::Settings {
+            database_url: old.database_url,
+            db_max_connections: old.db_max_connections,
+            ..app.settings().clone()
+        };
+        let router =
+            app.with_settings(settings.clone()).observe_statements(statements.observer()).into_router().await?;
+        Ok(TestClient { router, database, settings, acting_as: None, statements })
     }
 
     /// The settings the app under test runs with (its own database's URL).

@@ -112,7 +112,7 @@ impl<T: Checkable> Checkable for Option<T> {
 ///
 /// const NAME: FieldSpec = FieldSpec {
 ///     name: "name", kind: FieldKind::Text, nullable: false, access: Access::ReadWrite,
-///     unique: false, unique_per_owner: false, index: false, filter: false, sort: false, has_default: false,
+///     unique: false, unique_per_owner: false, encrypted: false, index: false, filter: false, sort: false, has_default: false,
 ///     rules: &[Rule::Length { min: Some(1), max: Some(3) }], doc: "",
 /// };
 /// let mut errors = Vec::new();

@@ -12,6 +12,7 @@ pub(crate) const fn field(name: &'static str, kind: FieldKind, rules: &'static [
         access: Access::ReadWrite,
         unique: false,
         unique_per_owner: false,
+        encrypted: false,
         index: false,
         filter: false,
         sort: false,

@@ -50,7 +50,7 @@ pub trait Templated: Resource {
     ) -> impl Future<Output = ApiResult<Record<Self>>> + Send {
         async move {
             let model = routes::clone_template::<Self>(ctx.app(), ctx.principal(), template_id, overrides).await?;
-            record_of::<Self>(model)
+            record_of::<Self>(ctx.app(), model)
         }
     }
 }
