@@ -117,7 +117,8 @@ pub use fastsaas_core::{
 };
 pub use fastsaas_runtime::{
     App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
-    PrincipalKind, Record, Records, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, reseal, testing,
+    PrincipalKind, Record, Records, Resealed, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, reseal,
+    testing,
 };
 
 /// A JSON body read with the framework's rules (415 unless declared JSON,

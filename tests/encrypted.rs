@@ -32,8 +32,9 @@ impl Hook {
 
     /// Seals every secret again with the current key.
     #[endpoint(post, "/reseal", signed_in)]
-    async fn reseal(State(app): State<AppState>) -> ApiResult<Json<u64>> {
-        fastsaas::reseal::<Hook>(&app).await.map(Json)
+    async fn reseal(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+        let done = fastsaas::reseal::<Hook>(&app).await?;
+        Ok(Json(json!({"sealed": done.sealed, "unopened": done.unopened})))
     }
 }
 
@@ -135,8 +136,9 @@ async fn keys_rotate_without_losing_a_value() {
 
     // Resealing moves every old value to the new key, once.
     let resealed = client.post("/hooks/reseal").bearer(&ann.token).send().await;
-    assert_eq!(resealed.json::<Value>(), 2);
-    assert_eq!(client.post("/hooks/reseal").bearer(&ann.token).send().await.json::<Value>(), 0);
+    assert_eq!(resealed.json::<Value>(), json!({"sealed": 2, "unopened": 0}));
+    let again = client.post("/hooks/reseal").bearer(&ann.token).send().await;
+    assert_eq!(again.json::<Value>(), json!({"sealed": 0, "unopened": 0}));
     for id in &ids {
         assert!(stored(&client, id).await.starts_with("fse1:new:"));
     }
@@ -164,4 +166,37 @@ async fn an_encrypted_field_needs_valid_keys_to_start() {
         assert!(error.contains(expected), "{keys}: {error}");
         assert!(!error.contains("AQEBAQEB") && !error.contains("AwMDAwMD"), "a key is never shown: {error}");
     }
+}
+
+/// Plain text written into the column (by an attacker with database access,
+/// or before the field was encrypted) is no secret until `reseal` seals it;
+/// a value that does not open is counted, not a reason to stop.
+#[tokio::test]
+async fn plain_text_is_refused_until_resealed_and_reseal_skips_what_does_not_open() {
+    let client = TestClient::start(app(OLD_KEY)).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let planted = create(&client, &ann, "first secret").await;
+    let moved = create(&client, &ann, "other secret").await;
+    let victim = create(&client, &ann, "third secret").await;
+    let db = database(&client).await;
+    let write = |id: &str, value: String| {
+        let id: Uuid = id.parse().expect("an id");
+        Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE hooks SET secret = $1 WHERE id = $2",
+            [value.into(), id.into()],
+        )
+    };
+    db.execute_raw(write(&planted, "attacker's choice".into())).await.expect("the plain text");
+    db.execute_raw(write(&moved, stored(&client, &victim).await)).await.expect("the move");
+    client.get(&format!("/hooks/{planted}/secret")).bearer(&ann.token).send().await.assert_status(500);
+
+    // A rotation walks every value: the moved one is counted and skipped.
+    let client = client.restart(app(&format!("{NEW_KEY},{OLD_KEY}"))).await;
+    let ann = client.sign_in(&ann.email, fastsaas::testing::TEST_PASSWORD).await;
+    let resealed = client.post("/hooks/reseal").bearer(&ann.token).send().await;
+    assert_eq!(resealed.json::<Value>(), json!({"sealed": 2, "unopened": 1}), "the moved value is skipped");
+    assert!(stored(&client, &planted).await.starts_with("fse1:new:"));
+    assert_eq!(reveal(&client, &ann, &planted).await, "attacker's choice");
+    assert_eq!(reveal(&client, &ann, &victim).await, "third secret");
 }

@@ -10,6 +10,10 @@ use crate::identity::Principal;
 /// The app and the signed-in caller a piece of code acts for. As an
 /// extractor it answers 401 without valid credentials.
 ///
+/// The caller's roles, organizations and type-wide ACL entries are those
+/// read when the request began: a `Ctx` is for the request it came with
+/// (a task that runs later acts for a caller read when it runs).
+///
 /// Framework operations that take a `Ctx`, such as
 /// [`Templated::clone_from_template`](crate::Templated::clone_from_template),
 /// apply the caller's permissions exactly as the HTTP routes do.

@@ -47,7 +47,7 @@ pub use json::Json;
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use records::Records;
 pub use resource::{NewRow, Record, Resource};
-pub use seal::reseal;
+pub use seal::{Resealed, reseal};
 pub use templates::Templated;
 
 /// Re-exported so generated code and users share the exact versions.

@@ -51,6 +51,10 @@ pub(crate) enum OpenError {
     /// Not the format `fse1:<id>:<base64>`.
     #[error("not a sealed value")]
     Malformed,
+    /// Plain text: stored before the field was encrypted, or written
+    /// behind the app's back.
+    #[error("stored in plain text; `fastsaas::reseal` seals values stored before the field was encrypted")]
+    Unsealed,
     /// The key, the place or the bytes do not match.
     #[error("does not open with key `{0}`: altered, or moved from another row or field")]
     Rejected(String),
@@ -101,13 +105,11 @@ impl FieldKeys {
         Ok(format!("{SEALED}{id}:{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
-    /// The plain text of `stored`, sealed at `place`. A value stored before
-    /// its field was encrypted (no `fse1:` mark) reads as it is, and is
-    /// sealed the next time it is written.
+    /// The plain text of `stored`, sealed at `place`. A value without the
+    /// `fse1:` mark does not open: plain text accepted as a secret would let
+    /// whoever can write the database choose it.
     pub(crate) fn open(&self, place: &str, stored: &str) -> Result<String, OpenError> {
-        let Some(rest) = stored.strip_prefix(SEALED) else {
-            return Ok(stored.to_owned());
-        };
+        let rest = stored.strip_prefix(SEALED).ok_or(OpenError::Unsealed)?;
         let (id, encoded) = rest.split_once(':').ok_or(OpenError::Malformed)?;
         let (_, cipher) =
             self.keys.iter().find(|(known, _)| known == id).ok_or_else(|| OpenError::UnknownKey(id.to_owned()))?;
@@ -195,29 +197,45 @@ pub(crate) fn open_row<T: Resource>(keys: Option<&FieldKeys>, model: &mut T::Mod
 /// Rows read at a time by [`reseal`].
 const RESEAL_BATCH: u64 = 500;
 
-/// Seals again, with the current key, every value of `T`'s encrypted
-/// fields that another key (or none: a value stored before the field was
-/// encrypted) sealed, and answers how many values it sealed. Run it after
-/// putting a new key first in `FASTSAAS_FIELD_KEYS`; once it has run, the
-/// old keys can leave the list. It walks the table in batches, and a value
-/// changed meanwhile by a request is left as that request sealed it.
+/// What [`reseal`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Values sealed again with the current key.
+    pub sealed: u64,
+    /// Values that do not open (altered, moved from another row, or sealed
+    /// with a key no longer listed): logged with their object, left as
+    /// they are. An old key can go only while this is 0.
+    pub unopened: u64,
+}
+
+/// Seals with the current key every value of `T`'s encrypted fields that
+/// another key sealed, and every value stored in plain text before the
+/// field was encrypted.
+///
+/// Rotation, with replicas: list the new key *second* on every replica
+/// (it opens, it does not seal yet), then first on every replica, then
+/// run `reseal` for each type with encrypted fields, then drop the old key
+/// once `unopened` is 0. Encrypting an existing field: deploy it with
+/// `#[crud(encrypted)]`, then run `reseal` (until it has, the plain values
+/// do not open). It walks the table in batches; a value a request changed
+/// meanwhile is left as that request sealed it.
 ///
 /// ```no_run
 /// # use fastsaas_runtime::{AppState, Resource};
 /// # async fn rotate<Agent: Resource>(state: &AppState) -> fastsaas_core::ApiResult<()> {
-/// let sealed = fastsaas_runtime::reseal::<Agent>(state).await?;
-/// tracing::info!(sealed, "agents' secrets now use the current key");
+/// let done = fastsaas_runtime::reseal::<Agent>(state).await?;
+/// tracing::info!(sealed = done.sealed, unopened = done.unopened, "agents' secrets use the current key");
 /// # Ok(())
 /// # }
 /// ```
-pub async fn reseal<T: Resource>(state: &AppState) -> ApiResult<u64> {
+pub async fn reseal<T: Resource>(state: &AppState) -> ApiResult<Resealed> {
+    let mut done = Resealed::default();
     let Some(keys) = state.field_keys() else {
-        return Ok(0);
+        return Ok(done);
     };
     let db = state.db();
     let failed = |err| db_error(T::SPEC, err);
     let mut after: Option<Uuid> = None;
-    let mut sealed = 0;
     loop {
         let mut batch = T::Entity::find().order_by_asc(T::ID).limit(RESEAL_BATCH);
         if let Some(last) = after {
@@ -225,7 +243,7 @@ pub async fn reseal<T: Resource>(state: &AppState) -> ApiResult<u64> {
         }
         let rows = batch.all(db).await.map_err(failed)?;
         let Some(last) = rows.last() else {
-            return Ok(sealed);
+            return Ok(done);
         };
         after = Some(T::id_of(last));
         for model in rows {
@@ -239,20 +257,25 @@ pub async fn reseal<T: Resource>(state: &AppState) -> ApiResult<u64> {
                     continue;
                 }
                 let place = place(T::SPEC, field, id);
-                let plain = keys.open(&place, &stored).map_err(|err| {
-                    tracing::error!(resource = T::SPEC.name, field = field.name, %id, error = %err, "an encrypted value does not open");
-                    ApiError::Internal
-                })?;
+                let plain = match keys.open(&place, &stored) {
+                    Ok(plain) => plain,
+                    Err(OpenError::Unsealed) => stored.clone(),
+                    Err(err) => {
+                        tracing::error!(resource = T::SPEC.name, field = field.name, %id, error = %err, "an encrypted value does not open");
+                        done.unopened += 1;
+                        continue;
+                    }
+                };
                 // Only the value read is replaced: a request that wrote in
                 // between sealed its own value with the current key.
-                T::Entity::update_many()
+                let result = T::Entity::update_many()
                     .col_expr(column, Expr::value(keys.seal(&place, &plain)?))
                     .filter(T::ID.eq(id))
                     .filter(column.eq(stored))
                     .exec(db)
                     .await
                     .map_err(failed)?;
-                sealed += 1;
+                done.sealed += result.rows_affected;
             }
         }
     }

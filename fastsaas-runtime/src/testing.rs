@@ -396,8 +396,9 @@ pub struct TestResponse {
 
 impl TestResponse {
     /// The SQL of every statement the app sent to the database while it
-    /// served this request, in order: its round trips. (Requests sent at
-    /// the same time through one client share the count.)
+    /// served this request, in order: its round trips. A transaction's
+    /// `BEGIN` and `COMMIT` are not listed, and requests sent at the same
+    /// time through one client share one list.
     ///
     /// ```
     /// # use fastsaas_runtime::{App, testing::TestClient};
