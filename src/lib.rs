@@ -194,7 +194,7 @@ pub use fastsaas_runtime::Authorized;
 /// /// `POST /tonight/{template_id}`: an agent for tonight, from a template.
 /// async fn tonight(ctx: Ctx, Path(template_id): Path<Uuid>) -> ApiResult<Json<Record<Agent>>> {
 ///     let overrides = serde_json::json!({"name": "tonight"});
-///     Ok(Json(Agent::clone_from_template(&ctx, template_id, overrides).await?))
+///     Ok(Json(ctx.records::<Agent>().clone_from_template(template_id, overrides).await?))
 /// }
 ///
 /// let app = App::new(Default::default()).resource::<Agent>().route("/tonight/{template_id}", post(tonight));
@@ -243,12 +243,13 @@ pub mod __private {
     pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
     pub use fastsaas_core::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
     pub use fastsaas_runtime::axum::Router;
+    pub use fastsaas_runtime::endpoints::mount_templates;
     pub use fastsaas_runtime::endpoints::{
-        Endpoint, Endpoints, Probe, SchemaProbe, ViaEndpoints, ViaNoSchema, ViaNothing, ViaToSchema, checks,
+        Endpoint, Endpoints, Probe, ResourceRoutes, SchemaProbe, ViaEndpoints, ViaNoSchema, ViaNothing, ViaToSchema,
+        checks,
     };
     pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
     pub use fastsaas_runtime::sea_orm;
-    pub use fastsaas_runtime::templates::mount as mount_templates;
     pub use fastsaas_runtime::validate::check;
     pub use fastsaas_runtime::{AppState, DecodeError, Field, NewRow, Record, Resource, StringEnum, Templated};
     pub use serde;

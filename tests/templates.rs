@@ -255,7 +255,7 @@ async fn a_superadmin_publishes_templates_to_everyone() {
 
 /// `POST /rust-clone/{id}`: clones through the Rust API.
 async fn clone_in_rust(ctx: Ctx, Path(template_id): Path<Uuid>) -> ApiResult<Json<Record<Agent>>> {
-    Agent::clone_from_template(&ctx, template_id, json!({"config": {"b": 2}})).await.map(Json)
+    ctx.records::<Agent>().clone_from_template(template_id, json!({"config": {"b": 2}})).await.map(Json)
 }
 
 #[tokio::test]

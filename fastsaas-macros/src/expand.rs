@@ -312,12 +312,6 @@ fn generate(resource: &Resource) -> TokenStream {
                     Model { id, owner_id, #(#stored,)* #template_into_model created_at, updated_at }
                 }
 
-                #template_routes
-
-                fn custom_endpoints() -> #private::Vec<#private::Endpoint> {
-                    use #private::{ViaEndpoints as _, ViaNothing as _};
-                    (&&#private::Probe::<Self>::new()).endpoints()
-                }
 
                 fn serialize_visible_fields<M: #private::serde::ser::SerializeMap>(
                     &self,
@@ -336,6 +330,16 @@ fn generate(resource: &Resource) -> TokenStream {
                         updated_at: model.updated_at,
                         data: #ident { #(#decoded,)* },
                     })
+                }
+            }
+
+            #[automatically_derived]
+            impl #private::ResourceRoutes for #ident {
+                #template_routes
+
+                fn custom_endpoints() -> #private::Vec<#private::Endpoint> {
+                    use #private::{ViaEndpoints as _, ViaNothing as _};
+                    (&&#private::Probe::<Self>::new()).endpoints()
                 }
             }
 

@@ -13,8 +13,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryResult};
 use uuid::Uuid;
 
+use crate::error::internal;
 use crate::identity::entities::acl_entry;
-use crate::identity::{Principal, internal};
 
 /// The table of ACL entries.
 const ACL_TABLE: &str = "fastsaas_acl_entries";
@@ -299,9 +299,9 @@ impl<'a> Decider<'a> {
     }
 }
 
-/// The owner of object `id` that `principal` creates, once the rules let
-/// it: the owner asked for, or by default whom the principal acts for
-/// (itself, or an agent's owner). Ownership is never chosen freely: the
+/// The owner of object `id` that `subject` creates, once the rules let
+/// it: the owner asked for, or by default `acts_for`, whom the caller acts
+/// for (itself, or an agent's owner). Ownership is never chosen freely: the
 /// owner is that default or an organization the caller administers,
 /// whatever the entries say, unless the caller holds a role in
 /// `acl_allow_always`. Then `create` is decided as an action on the new
@@ -309,15 +309,14 @@ impl<'a> Decider<'a> {
 pub(crate) async fn authorize_create(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
-    principal: &Principal,
+    subject: &Subject,
+    acts_for: Uuid,
     id: Uuid,
     requested: Option<Uuid>,
 ) -> ApiResult<Uuid> {
-    let subject = principal.subject();
-    let owner = requested.unwrap_or_else(|| principal.acts_for());
-    let may_own = owner == principal.acts_for()
-        || subject.caller.admin_of.contains(&owner)
-        || subject.holds_any(spec.acl_allow_always);
+    let owner = requested.unwrap_or(acts_for);
+    let may_own =
+        owner == acts_for || subject.caller.admin_of.contains(&owner) || subject.holds_any(spec.acl_allow_always);
     if !may_own {
         return Err(ApiError::Forbidden(format!(
             "a new {} belongs to you or to an organization you administer, not to {owner}",
@@ -325,7 +324,7 @@ pub(crate) async fn authorize_create(
         )));
     }
     // A new object has no entries of its own: only the type-wide ones apply.
-    if Decider::load_on(db, spec, &subject, Some((id, Some(owner))), &[]).await?.decide("create").allowed {
+    if Decider::load_on(db, spec, subject, Some((id, Some(owner))), &[]).await?.decide("create").allowed {
         Ok(owner)
     } else {
         Err(ApiError::Forbidden(format!("you may not create a {} owned by {owner}", spec.name)))

@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::{self, Subject, effect_name, entry_of};
-use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
-use crate::crud::{ObjectId, PathIds};
+use crate::error::internal;
 use crate::guarded::{Guarded, Held};
+use crate::http::{ObjectId, PathIds};
+use crate::http::{created, deleted, route_all, route_both};
 use crate::identity::entities::acl_entry;
-use crate::identity::{Principal, caller_of, field, internal, rejected};
-use crate::routes::{created, deleted, route_all, route_both};
+use crate::identity::{Principal, caller_of, field, rejected};
+use crate::state::AppState;
 use crate::validate::check;
 
 /// An action: an operation, a custom action, or `*`.
@@ -178,7 +179,7 @@ async fn add_object<T: Guarded>(
     let mut errors = Vec::new();
     check(&ACTION, &input.action, &mut errors);
     rejected(errors)?;
-    app.check_action(T::spec(), "action", &input.action)?;
+    app.registry().check_action(T::spec(), "action", &input.action)?;
     let row = insert(&app, T::spec(), Some(id), input.principal_id, input.action, input.effect).await?;
     let view = EntryView { id: row.id, principal_id: row.principal_id, action: row.action, effect: input.effect };
     Ok(created(uri.path(), row.id, view))
@@ -239,7 +240,7 @@ async fn check_object<T: Guarded>(
     })?;
     let asker = principal.subject();
     let caller = &asker.caller;
-    if let Some(message) = app.unknown_action(T::spec(), &query.action) {
+    if let Some(message) = app.registry().unknown_action(T::spec(), &query.action) {
         return Err(ApiError::InvalidQuery(message));
     }
     let subject_id = query.principal_id.unwrap_or(caller.id);
@@ -278,7 +279,7 @@ fn resource_and_action<'a>(app: &AppState, resource: &'a str) -> ApiResult<(&'st
             "expected `Type.action`, e.g. `Item.read`",
         )
     })?;
-    let spec = app.resource_spec(name).ok_or_else(|| {
+    let spec = app.registry().spec(name).ok_or_else(|| {
         ApiError::field(
             "resource",
             fastsaas_core::error::FieldErrorCode::Invalid,
@@ -310,7 +311,7 @@ async fn add_type_wide(
     rejected(errors)?;
     let (spec, action) = resource_and_action(&app, &input.resource)?;
     require_acl_admin(spec, &principal.caller())?;
-    app.check_action(spec, "resource", action)?;
+    app.registry().check_action(spec, "resource", action)?;
     let row = insert(&app, spec, None, input.principal_id, action.to_owned(), input.effect).await?;
     Ok(created(uri.path(), row.id, TypeEntryView::from(row)))
 }
@@ -319,7 +320,8 @@ async fn add_type_wide(
 async fn list_type_wide(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<TypeEntryView>>> {
     let caller = principal.caller();
     let types: Vec<&str> = app
-        .resource_specs()
+        .registry()
+        .specs()
         .iter()
         .filter(|spec| require_acl_admin(spec, &caller).is_ok())
         .map(|spec| spec.name)
@@ -350,7 +352,8 @@ async fn remove_type_wide(
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
-    let spec = app.resource_spec(&row.resource_type).ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
+    let spec =
+        app.registry().spec(&row.resource_type).ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
     require_acl_admin(spec, &principal.caller())?;
     acl_entry::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)

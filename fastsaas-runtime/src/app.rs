@@ -6,100 +6,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::MethodRouter;
-use std::collections::HashMap;
 
-use fastsaas_core::acl::{ANY_ACTION, CHECKED_OPERATIONS};
-use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::resource::FRAMEWORK_PATHS;
-use fastsaas_core::{ApiError, ApiResult, ResourceSpec, Settings};
+use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
+use crate::endpoints::ResourceRoutes;
 use crate::endpoints::{Endpoint, EndpointDoc};
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
-use crate::resource::Resource;
+use crate::registry::Registry;
 use crate::seal::{self, FieldKeys};
-use crate::{acl_routes, db, migrations, openapi, routes};
-
-/// What the handlers share: the database pool and the settings.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<SharedState>);
-
-#[derive(Debug)]
-struct SharedState {
-    db: DatabaseConnection,
-    settings: Settings,
-    identity: Identity,
-    resources: Vec<&'static ResourceSpec>,
-    /// The keys of encrypted fields, when configured.
-    field_keys: Option<FieldKeys>,
-    /// The custom actions of each type, by type name.
-    custom_actions: HashMap<&'static str, Vec<&'static str>>,
-}
-
-impl AppState {
-    /// The database pool.
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.0.db
-    }
-
-    /// The settings the app started with.
-    pub fn settings(&self) -> &Settings {
-        &self.0.settings
-    }
-
-    pub(crate) fn body_limit(&self) -> usize {
-        self.0.settings.body_limit
-    }
-
-    pub(crate) fn identity(&self) -> &Identity {
-        &self.0.identity
-    }
-
-    pub(crate) fn field_keys(&self) -> Option<&FieldKeys> {
-        self.0.field_keys.as_ref()
-    }
-
-    /// The descriptions of the registered resources.
-    pub(crate) fn resource_specs(&self) -> &[&'static ResourceSpec] {
-        &self.0.resources
-    }
-
-    /// The registered resource named `name` (its Rust type name).
-    pub(crate) fn resource_spec(&self, name: &str) -> Option<&'static ResourceSpec> {
-        self.0.resources.iter().copied().find(|spec| spec.name == name)
-    }
-
-    /// Why ACL entries of the type `spec` may not name `action`, if they
-    /// may not: it is not a checked operation, one of the type's custom
-    /// actions, or `*`. The message lists the actions the type has.
-    pub(crate) fn unknown_action(&self, spec: &ResourceSpec, action: &str) -> Option<String> {
-        let custom = self.0.custom_actions.get(spec.name).map(Vec::as_slice).unwrap_or_default();
-        if action == ANY_ACTION || CHECKED_OPERATIONS.contains(&action) || custom.contains(&action) {
-            return None;
-        }
-        let known: Vec<&str> = CHECKED_OPERATIONS.iter().chain(custom).copied().chain([ANY_ACTION]).collect();
-        let known = known.join(", ");
-        Some(match action {
-            "list" => {
-                format!("a list shows what the caller may `read`: grant `read` instead; {} has {known}", spec.name)
-            }
-            "clear" => format!(
-                "a clear deletes what the caller may `delete`: grant `delete` instead; {} has {known}",
-                spec.name
-            ),
-            _ => format!("{} has no action `{action}`; it has {known}", spec.name),
-        })
-    }
-
-    /// The 400 naming `field` when `action` is unknown to `spec`'s type.
-    pub(crate) fn check_action(&self, spec: &ResourceSpec, field: &str, action: &str) -> ApiResult<()> {
-        match self.unknown_action(spec, action) {
-            Some(message) => Err(ApiError::field(field, FieldErrorCode::Invalid, message)),
-            None => Ok(()),
-        }
-    }
-}
+use crate::state::{AppState, Services};
+use crate::{db, migrations, openapi, routes};
 
 type EnsureTable =
     for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
@@ -153,12 +72,12 @@ impl App {
     /// Registers a `#[derive(Crud)]` type: its table, its routes under its
     /// scope path, and its OpenAPI schemas.
     #[must_use]
-    pub fn resource<T: Resource>(mut self) -> App {
+    pub fn resource<T: ResourceRoutes>(mut self) -> App {
         self.resources.push(Registration {
             spec: T::SPEC,
             endpoints: || T::custom_endpoints().iter().map(Endpoint::doc).collect(),
             mount: routes::mount::<T>,
-            ensure_table: |db| Box::pin(db::ensure_table::<T>(db)),
+            ensure_table: |db| Box::pin(db::ensure_table::<T::Entity>(db, T::SPEC)),
         });
         self
     }
@@ -234,14 +153,8 @@ impl App {
         }
         schema_lock.release().await?;
         let resources = self.guarded_specs();
-        let state = AppState(Arc::new(SharedState {
-            db,
-            settings: self.settings,
-            identity,
-            resources,
-            field_keys,
-            custom_actions,
-        }));
+        let registry = Registry::new(resources, custom_actions);
+        let state = AppState::new(Services { db, settings: self.settings, identity, registry, field_keys });
         Ok(router.with_state(state))
     }
 
@@ -274,12 +187,12 @@ impl App {
             }
         }
         let build = || {
-            let framework = routes::framework(acl_routes::mount_type_wide(identity::mount(Router::new())), document);
+            let framework = routes::framework(Router::new(), document);
             let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
             let router = self
                 .routes
                 .iter()
-                .fold(router, |router, (path, methods)| routes::route_both(router, path, methods.clone()));
+                .fold(router, |router, (path, methods)| crate::http::route_both(router, path, methods.clone()));
             routes::fallbacks(router)
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {

@@ -8,10 +8,11 @@ use fastsaas_core::ApiError;
 use http::Method;
 use http::request::Parts;
 
-use crate::app::AppState;
-use crate::crud::ObjectId;
+use crate::http::ObjectId;
 use crate::identity::Principal;
-use crate::resource::{Record, Resource, load_authorized, record_of};
+use crate::resource::{Record, Resource, load_authorized};
+use crate::state::AppState;
+use crate::store::record_of;
 
 /// The action a route checks, when it is not the method's default. The
 /// `#[endpoint(action = "...")]` attribute sets it; custom routes may insert
@@ -92,8 +93,8 @@ impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
         let action = route_action(parts);
         let model = match parts.extensions.remove::<Checked<T>>() {
             Some(checked) if checked.id == id && checked.action == action => checked.model,
-            _ => load_authorized::<T>(state, &principal.subject(), action, id).await?,
+            _ => load_authorized::<T>(state.db(), &principal.subject(), action, id).await?,
         };
-        Ok(Authorized { record: record_of::<T>(state, model)?, principal })
+        Ok(Authorized { record: record_of::<T>(state.field_keys(), model)?, principal })
     }
 }

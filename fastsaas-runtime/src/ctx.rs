@@ -4,8 +4,8 @@ use axum::extract::FromRequestParts;
 use fastsaas_core::ApiError;
 use http::request::Parts;
 
-use crate::app::AppState;
 use crate::identity::Principal;
+use crate::state::AppState;
 
 /// The app and the signed-in caller a piece of code acts for. As an
 /// extractor it answers 401 without valid credentials.
@@ -14,9 +14,9 @@ use crate::identity::Principal;
 /// read when the request began: a `Ctx` is for the request it came with
 /// (a task that runs later acts for a caller read when it runs).
 ///
-/// Framework operations that take a `Ctx`, such as
-/// [`Templated::clone_from_template`](crate::Templated::clone_from_template),
-/// apply the caller's permissions exactly as the HTTP routes do.
+/// What goes through a `Ctx`, such as [`Ctx::records`](crate::Records) and
+/// [`Records::clone_from_template`](crate::Records::clone_from_template),
+/// applies the caller's permissions exactly as the HTTP routes do.
 #[derive(Clone, Debug)]
 pub struct Ctx {
     app: AppState,

@@ -20,12 +20,12 @@ use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
 
 use crate::access;
-use crate::app::AppState;
 use crate::authorized::{Checked, RouteAction};
-use crate::crud::ObjectId;
+use crate::http::ObjectId;
+use crate::http::route_both;
 use crate::identity::Principal;
 use crate::resource::{Resource, load_authorized};
-use crate::routes::route_both;
+use crate::state::AppState;
 
 /// A resource with custom endpoints: implemented by `#[endpoints]`, never
 /// by hand.
@@ -137,13 +137,41 @@ async fn guard<T: Resource>(app: &AppState, spec: &EndpointSpec, parts: &mut Par
         return access::authorize_type_wide(app.db(), T::SPEC, &subject, action).await;
     }
     let ObjectId(id) = ObjectId::from_request_parts(parts, app).await?;
-    let model = load_authorized::<T>(app, &subject, action, id).await?;
+    let model = load_authorized::<T>(app.db(), &subject, action, id).await?;
     parts.extensions.insert(Checked::<T> { id, action, model });
     Ok(())
 }
 
+/// The routes a resource type adds beside its CRUD routes: its templates'
+/// and its `#[endpoints]`. Implemented by `#[derive(Crud)]`, never by hand;
+/// kept apart from [`Resource`], which knows no router.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a FastSaaS resource",
+    label = "add `#[derive(Crud)]` and `#[scope(\"/path\")]` to this type",
+    note = "only `#[derive(Crud)]` types can be registered with `App::resource`"
+)]
+pub trait ResourceRoutes: Resource {
+    /// The templates' routes of a templated resource.
+    fn mount_templates(router: Router<AppState>) -> Router<AppState> {
+        router
+    }
+
+    /// The endpoints of the type's `#[endpoints]` block, if it has one.
+    fn custom_endpoints() -> Vec<Endpoint> {
+        Vec::new()
+    }
+}
+
+/// Mounts `{scope}/templates...` and the templates' ACL routes for `T`
+/// (called by the derive's output; not a public API).
+#[doc(hidden)]
+pub fn mount_templates<T: crate::Templated>(router: Router<AppState>) -> Router<AppState> {
+    crate::templates::routes::mount::<T>(router)
+}
+
 /// Mounts `T`'s custom endpoints under its scope path.
-pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
+pub(crate) fn mount<T: ResourceRoutes>(router: Router<AppState>) -> Router<AppState> {
     T::custom_endpoints().into_iter().fold(router, |router, endpoint| {
         let path = format!("{}{}", T::SPEC.path, endpoint.spec.path.trim_end_matches('/'));
         route_both(router, &path, endpoint.methods)
@@ -235,7 +263,7 @@ pub mod checks {
     use axum::extract::{FromRequest, FromRequestParts};
     use axum::response::IntoResponse;
 
-    use crate::app::AppState;
+    use crate::state::AppState;
 
     /// Every argument but the last reads only the request's head.
     pub fn extractor_from_parts<T: FromRequestParts<AppState>>() {}

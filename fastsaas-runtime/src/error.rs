@@ -110,3 +110,10 @@ fn violated(spec: &ResourceSpec, message: &str) -> Option<(&'static FieldSpec, b
         }
     })
 }
+
+/// Logs a database error met outside a resource's own table (the
+/// framework's tables) and hides it behind a 500.
+pub(crate) fn internal(err: sea_orm::DbErr) -> ApiError {
+    tracing::error!(error = %err, "database error in a framework table");
+    ApiError::Internal
+}

@@ -5,7 +5,7 @@ use axum::extract::State;
 use fastsaas_core::{ApiError, ApiResult};
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The body of a healthy answer.
 #[derive(Serialize)]

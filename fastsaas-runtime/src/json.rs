@@ -3,15 +3,15 @@
 //! routes: `Content-Type: application/json` (415), the body limit (413),
 //! and every refused field named in one problem+json 400.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, FieldError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::body::read_json_bytes;
+use crate::http::BodyLimit;
 
 /// A JSON body read with the framework's rules, or a JSON response.
 ///
@@ -26,12 +26,17 @@ use crate::body::read_json_bytes;
 #[must_use]
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    BodyLimit: FromRef<S>,
+    T: DeserializeOwned,
+{
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let bytes = read_json_bytes(&parts.headers, body, app.body_limit()).await?;
+        let bytes = read_json_bytes(&parts.headers, body, BodyLimit::from_ref(state).0).await?;
         parse_strict(&bytes).map(Json)
     }
 }

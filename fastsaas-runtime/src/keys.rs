@@ -14,13 +14,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::acl_routes::managed;
-use crate::app::AppState;
-use crate::crud::{ObjectId, PathIds};
+use crate::error::internal;
+use crate::http::{ObjectId, PathIds};
+use crate::http::{created, deleted, route_all};
+use crate::identity::Principal;
 use crate::identity::entities::api_key;
 use crate::identity::tokens::new_api_key;
-use crate::identity::{Principal, internal};
 use crate::resource::Resource;
-use crate::routes::{created, deleted, route_all};
+use crate::state::AppState;
 
 /// A new key: the only time `key` is shown.
 #[derive(Serialize)]

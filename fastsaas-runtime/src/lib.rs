@@ -20,6 +20,7 @@ mod error;
 pub mod field;
 mod guarded;
 mod health;
+mod http;
 pub mod identity;
 mod json;
 mod keys;
@@ -27,16 +28,20 @@ mod migrations;
 mod openapi;
 mod query;
 mod records;
+mod registry;
 pub mod resource;
-mod routes;
+#[doc(hidden)]
+pub mod routes;
 mod seal;
 mod server;
+mod state;
+mod store;
 mod telemetry;
 pub mod templates;
 pub mod testing;
 pub mod validate;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use authorized::{Authorized, RouteAction};
 pub use ctx::Ctx;
 pub use endpoints::{Endpoint, Endpoints};
@@ -47,7 +52,9 @@ pub use json::Json;
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use records::Records;
 pub use resource::{NewRow, Record, Resource};
-pub use seal::{Resealed, reseal};
+pub use seal::Resealed;
+pub use state::AppState;
+pub use state::reseal;
 pub use templates::Templated;
 
 /// Re-exported so generated code and users share the exact versions.

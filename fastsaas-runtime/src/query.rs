@@ -2,8 +2,13 @@
 //! `?field=value` filters, each checked against the resource's fields.
 
 use chrono::{DateTime, Utc};
-use fastsaas_core::{ApiError, FieldKind, FieldSpec, ResourceSpec};
-use sea_orm::Value;
+use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, Page, ResourceSpec};
+use sea_orm::sea_query::Order;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value,
+};
+
+use crate::error::db_error;
 
 /// The largest page size a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -127,4 +132,45 @@ fn filter_value(kind: FieldKind, text: &str) -> Option<Value> {
 fn names(spec: &ResourceSpec, keep: impl Fn(&FieldSpec) -> bool) -> String {
     let names: Vec<&str> = spec.fields.iter().filter(|field| keep(field)).map(|field| field.name).collect();
     if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+}
+
+/// One page of `select`, filtered and sorted as `query` says, in
+/// `created_at`, `id` order unless a sort is asked for, with `total` unless
+/// the client declined it.
+pub(crate) async fn page_of<E>(
+    db: &DatabaseConnection,
+    spec: &'static ResourceSpec,
+    query: &ListQuery,
+    mut select: Select<E>,
+    id: E::Column,
+    created_at: E::Column,
+) -> ApiResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+{
+    let column = |name: &str| {
+        name.parse::<E::Column>().map_err(|_| {
+            tracing::error!(resource = spec.name, field = name, "a field has no column");
+            ApiError::Internal
+        })
+    };
+    for (field, value) in &query.filters {
+        select = select.filter(column(field.name)?.eq(value.clone()));
+    }
+    let total =
+        if query.with_total { Some(select.clone().count(db).await.map_err(|err| db_error(spec, err))?) } else { None };
+    select = match query.sort {
+        Some((field, Direction::Ascending)) => select.order_by(column(field.name)?, Order::Asc),
+        Some((field, Direction::Descending)) => select.order_by(column(field.name)?, Order::Desc),
+        None => select.order_by(created_at, Order::Asc),
+    };
+    let items = select
+        .order_by(id, Order::Asc)
+        .limit(query.page_size)
+        .offset(query.offset())
+        .all(db)
+        .await
+        .map_err(|err| db_error(spec, err))?;
+    Ok(Page { items, page: query.page, page_size: query.page_size, total })
 }

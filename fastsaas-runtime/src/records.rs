@@ -16,15 +16,19 @@ use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, TransactionTrait,
 };
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::access;
-use crate::crud::{delete_row, insert_authorized, list_rows, validated};
 use crate::ctx::Ctx;
 use crate::db::turns::take_turn;
 use crate::error::db_error;
-use crate::resource::{Record, Resource, load_authorized, load_with_entries, record_of};
+use crate::resource::{Record, Resource, load_authorized, load_with_entries};
 use crate::seal;
+use crate::store::record_of;
+use crate::store::{delete_row, insert_authorized, list_rows, validated};
+use crate::templates::Templated;
+use crate::templates::load::clone_template;
 
 /// The records of `T` as the caller of a [`Ctx`] may see and change them.
 /// Made by [`Ctx::records`].
@@ -68,7 +72,7 @@ impl<T: Resource> Records<'_, T> {
 
     async fn insert(&self, owner: Option<Uuid>, data: T) -> ApiResult<Record<T>> {
         validated(&data, T::validate_fields)?;
-        let model = insert_authorized::<T>(self.ctx.app(), self.ctx.principal(), owner, |row| {
+        let model = insert_authorized::<T>(self.ctx.app().store(), self.ctx.principal(), owner, |row| {
             let record = Record {
                 id: row.id,
                 owner_id: row.owner_id,
@@ -80,14 +84,14 @@ impl<T: Resource> Records<'_, T> {
             T::into_model(record).into_active_model().reset_all()
         })
         .await?;
-        record_of::<T>(self.ctx.app(), model)
+        record_of::<T>(self.ctx.app().field_keys(), model)
     }
 
     /// The record `id`, as `GET {scope}/{id}`: 404 when it does not exist
     /// or the caller may not read it.
     pub async fn get(&self, id: Uuid) -> ApiResult<Record<T>> {
-        let model = load_authorized::<T>(self.ctx.app(), &self.ctx.principal().subject(), "read", id).await?;
-        record_of::<T>(self.ctx.app(), model)
+        let model = load_authorized::<T>(self.ctx.app().db(), &self.ctx.principal().subject(), "read", id).await?;
+        record_of::<T>(self.ctx.app().field_keys(), model)
     }
 
     /// Changes record `id` with `change` and saves it, as a `PATCH` would:
@@ -110,7 +114,7 @@ impl<T: Resource> Records<'_, T> {
         let subject = self.ctx.principal().subject();
         let (model, entries) = load_with_entries(&transaction, T::SPEC, &subject, select).await?;
         access::authorize_joined(T::SPEC, &subject, "update", (id, T::owner_of(&model)), entries)?;
-        let mut record = record_of::<T>(self.ctx.app(), model)?;
+        let mut record = record_of::<T>(self.ctx.app().field_keys(), model)?;
         change(&mut record.data);
         validated(&record.data, T::validate_fields)?;
         record.updated_at = chrono::Utc::now();
@@ -118,22 +122,38 @@ impl<T: Resource> Records<'_, T> {
         seal::seal_row::<T>(self.ctx.app().field_keys(), id, &mut row)?;
         let saved = row.update(&transaction).await.map_err(failed)?;
         transaction.commit().await.map_err(failed)?;
-        record_of::<T>(self.ctx.app(), saved)
+        record_of::<T>(self.ctx.app().field_keys(), saved)
     }
 
     /// Deletes record `id`, as `DELETE {scope}/{id}`, with its ACL entries
     /// and API keys: 404 / 403 unless the caller may `delete` it.
     pub async fn delete(&self, id: Uuid) -> ApiResult<()> {
-        delete_row::<T>(self.ctx.app(), &self.ctx.principal().subject(), id).await
+        delete_row::<T>(self.ctx.app().store(), &self.ctx.principal().subject(), id).await
     }
 
     /// A page of the records the caller may read, as `GET {scope}?query`:
     /// `query` is that query string (`"status=idle&sort=-created_at"`, or
     /// `""`), with the same paging, filters, sorting and 400s.
     pub async fn list(&self, query: &str) -> ApiResult<Page<Record<T>>> {
-        let page = list_rows::<T>(self.ctx.app(), &self.ctx.principal().subject(), Some(query)).await?;
-        let items =
-            page.items.into_iter().map(|model| record_of::<T>(self.ctx.app(), model)).collect::<ApiResult<_>>()?;
+        let page = list_rows::<T>(self.ctx.app().store(), &self.ctx.principal().subject(), Some(query)).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|model| record_of::<T>(self.ctx.app().field_keys(), model))
+            .collect::<ApiResult<_>>()?;
         Ok(Page { items, page: page.page, page_size: page.page_size, total: page.total })
+    }
+}
+
+impl<T: Templated> Records<'_, T> {
+    /// Clones template `template_id`, exactly as `POST
+    /// {scope}/templates/{id}/clone` does: the resolved params deep-merged
+    /// with `overrides` (an object of field values, and optionally
+    /// `owner_id`), then the create path. Needs `read` on every template
+    /// of the chain and `create` on the type.
+    pub async fn clone_from_template(&self, template_id: Uuid, overrides: Value) -> ApiResult<Record<T>> {
+        let store = self.ctx.app().store();
+        let model = clone_template::<T>(store, self.ctx.principal(), template_id, overrides).await?;
+        record_of::<T>(store.keys, model)
     }
 }

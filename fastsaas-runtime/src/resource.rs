@@ -16,10 +16,8 @@ use serde::ser::{SerializeMap, Serializer};
 use uuid::Uuid;
 
 use crate::access::{self, Subject};
-use crate::app::AppState;
 use crate::error::db_error;
 use crate::field::DecodeError;
-use crate::seal;
 
 /// The framework-owned values of a new row.
 #[derive(Clone, Copy, Debug)]
@@ -152,42 +150,19 @@ pub trait Resource: Sized + Send + Sync + 'static {
     /// Writes the fields a client may see (neither `write_only` nor
     /// `hidden`) into the map of a record's JSON.
     fn serialize_visible_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
-
-    /// The templates' routes of a templated resource.
-    #[doc(hidden)]
-    fn mount_templates(router: axum::Router<AppState>) -> axum::Router<AppState> {
-        router
-    }
-
-    /// The endpoints of the type's `#[endpoints]` block, if it has one.
-    #[doc(hidden)]
-    fn custom_endpoints() -> Vec<crate::endpoints::Endpoint> {
-        Vec::new()
-    }
-}
-
-/// The record of a row, its encrypted fields opened, or a logged 500 for a
-/// row that does not fit its type (edited by hand, or left by an older
-/// version of the struct).
-pub(crate) fn record_of<T: Resource>(app: &AppState, mut model: T::Model) -> Result<Record<T>, ApiError> {
-    seal::open_row::<T>(app.field_keys(), &mut model)?;
-    T::from_model(model).map_err(|err| {
-        tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
-        ApiError::Internal
-    })
 }
 
 /// The row `id` of `T` once `subject` may do `action` on it: 404 if missing
 /// or not readable by the caller, 403 if readable but not allowed. The one
 /// load-and-authorize of every route that acts on an object.
 pub(crate) async fn load_authorized<T: Resource>(
-    app: &AppState,
+    db: &impl ConnectionTrait,
     subject: &Subject,
     action: &str,
     id: Uuid,
 ) -> ApiResult<T::Model> {
     let select = T::Entity::find().filter(T::ID.eq(id));
-    load_authorized_in(app.db(), T::SPEC, subject, action, (id, select), T::owner_of).await
+    load_authorized_in(db, T::SPEC, subject, action, (id, select), T::owner_of).await
 }
 
 /// The object `id` of `spec`'s type that `select` picks, once `subject` may

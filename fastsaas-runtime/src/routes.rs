@@ -7,13 +7,15 @@ use axum::{Json, Router};
 use fastsaas_core::{ApiError, Operation};
 use http::{HeaderValue, header};
 
-use crate::app::AppState;
 use crate::crud;
+use crate::endpoints::ResourceRoutes;
+use crate::http::route_both;
 use crate::resource::Resource;
+use crate::state::AppState;
 
 /// Mounts `T`'s routes under its scope path, with and without a trailing
 /// slash. A disabled operation answers 405 with an `Allow` header.
-pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
+pub(crate) fn mount<T: ResourceRoutes>(router: Router<AppState>) -> Router<AppState> {
     let collection = MethodRouter::new();
     let collection = on::<T, _, _>(collection, MethodFilter::GET, Operation::List, crud::list::<T>);
     let collection = on::<T, _, _>(collection, MethodFilter::POST, Operation::Create, crud::create::<T>);
@@ -28,31 +30,6 @@ pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
     let router = route_both(router, &format!("{path}/{{id}}"), item);
     let router = crate::keys::mount::<T>(crate::acl_routes::mount::<T>(router));
     crate::endpoints::mount::<T>(T::mount_templates(router))
-}
-
-/// Routes each `(path, methods)` with and without a trailing slash.
-pub(crate) fn route_all<P: AsRef<str>>(
-    router: Router<AppState>,
-    routes: impl IntoIterator<Item = (P, MethodRouter<AppState>)>,
-) -> Router<AppState> {
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path.as_ref(), methods))
-}
-
-/// A 201 with the new object's URL (the request path plus its id) in
-/// `Location`, and its JSON.
-pub(crate) fn created(request_path: &str, id: uuid::Uuid, body: impl serde::Serialize) -> axum::response::Response {
-    let location = format!("{}/{id}", request_path.trim_end_matches('/'));
-    (http::StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response()
-}
-
-/// `Ok` when a delete removed something, else the 404 for `what`.
-pub(crate) fn deleted(result: &sea_orm::DeleteResult, what: &str) -> fastsaas_core::ApiResult<http::StatusCode> {
-    if result.rows_affected == 0 { Err(ApiError::NotFound(what.to_owned())) } else { Ok(http::StatusCode::NO_CONTENT) }
-}
-
-/// Routes `path` with and without a trailing slash.
-pub(crate) fn route_both(router: Router<AppState>, path: &str, methods: MethodRouter<AppState>) -> Router<AppState> {
-    router.route(&format!("{path}/"), methods.clone()).route(path, methods)
 }
 
 /// Routes `method` to `handler` when `op` is enabled, else to a 405.
@@ -90,8 +67,12 @@ fn is_collection(op: Operation) -> bool {
     matches!(op, Operation::List | Operation::Create | Operation::Clear)
 }
 
-/// Adds the app-wide routes: `/openapi.json`, `/healthz`, `/readyz`.
+/// Adds the app-wide routes: identity (users and sessions, roles,
+/// organizations), type-wide ACL entries, `/openapi.json`, `/healthz`,
+/// `/readyz`.
 pub(crate) fn framework(router: Router<AppState>, document: serde_json::Value) -> Router<AppState> {
+    use crate::identity::{orgs, roles, routes as users};
+    let router = crate::acl_routes::mount_type_wide(orgs::mount(roles::mount(users::mount(router))));
     let document = std::sync::Arc::new(document);
     router
         .route("/openapi.json", get(move || std::future::ready(Json(document.as_ref().clone()))))

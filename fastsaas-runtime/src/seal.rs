@@ -17,11 +17,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use fastsaas_core::{ApiError, ApiResult, FieldSpec, ResourceSpec, Settings};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryFilter, QueryOrder,
+    QuerySelect, Value,
 };
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::error::{StartupError, db_error};
 use crate::resource::Resource;
 
@@ -208,32 +208,12 @@ pub struct Resealed {
     pub unopened: u64,
 }
 
-/// Seals with the current key every value of `T`'s encrypted fields that
-/// another key sealed, and every value stored in plain text before the
-/// field was encrypted.
-///
-/// Rotation, with replicas: list the new key *second* on every replica
-/// (it opens, it does not seal yet), then first on every replica, then
-/// run `reseal` for each type with encrypted fields, then drop the old key
-/// once `unopened` is 0. Encrypting an existing field: deploy it with
-/// `#[crud(encrypted)]`, then run `reseal` (until it has, the plain values
-/// do not open). It walks the table in batches; a value a request changed
-/// meanwhile is left as that request sealed it.
-///
-/// ```no_run
-/// # use fastsaas_runtime::{AppState, Resource};
-/// # async fn rotate<Agent: Resource>(state: &AppState) -> fastsaas_core::ApiResult<()> {
-/// let done = fastsaas_runtime::reseal::<Agent>(state).await?;
-/// tracing::info!(sealed = done.sealed, unopened = done.unopened, "agents' secrets use the current key");
-/// # Ok(())
-/// # }
-/// ```
-pub async fn reseal<T: Resource>(state: &AppState) -> ApiResult<Resealed> {
+/// [`reseal`](crate::reseal) on `db` with `keys`.
+pub(crate) async fn reseal<T: Resource>(db: &DatabaseConnection, keys: Option<&FieldKeys>) -> ApiResult<Resealed> {
     let mut done = Resealed::default();
-    let Some(keys) = state.field_keys() else {
+    let Some(keys) = keys else {
         return Ok(done);
     };
-    let db = state.db();
     let failed = |err| db_error(T::SPEC, err);
     let mut after: Option<Uuid> = None;
     loop {

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use fastsaas_core::Settings;
+use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, IdenStatic, Iterable, Schema, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable,
+    Schema, Statement,
 };
 
 use crate::error::StartupError;
-use crate::resource::Resource;
 
 pub(crate) mod cleanup;
 pub(crate) mod turns;
@@ -71,25 +71,29 @@ impl SchemaLock {
     }
 }
 
-/// Creates `T`'s table and indexes if the table is missing, otherwise
-/// checks that it has every column `T` needs; then (re)creates the trigger
-/// that deletes a deleted object's entries and keys.
-pub(crate) async fn ensure_table<T: Resource>(db: &DatabaseConnection) -> Result<(), StartupError> {
-    let table = T::SPEC.table;
+/// Creates the table of entity `E` (the resource `spec` describes) and its
+/// indexes if the table is missing, otherwise checks that it has every
+/// column `E` needs; then (re)creates the trigger that deletes a deleted
+/// object's entries and keys.
+pub(crate) async fn ensure_table<E: EntityTrait>(
+    db: &DatabaseConnection,
+    spec: &'static ResourceSpec,
+) -> Result<(), StartupError> {
+    let table = spec.table;
     let existing = table_columns(db, table).await?;
     if existing.is_empty() {
         let schema = Schema::new(db.get_database_backend());
-        let entity = T::Entity::default();
+        let entity = E::default();
         db.execute(schema.create_table_from_entity(entity).if_not_exists()).await?;
         for mut index in schema.create_index_from_entity(entity) {
             db.execute(index.if_not_exists()).await?;
         }
     } else if let Some(column) =
-        T::Column::iter().map(|column| column.as_str()).find(|column| !existing.iter().any(|e| e == column))
+        E::Column::iter().map(|column| column.as_str()).find(|column| !existing.iter().any(|e| e == column))
     {
         return Err(StartupError::MissingColumn { table, column });
     }
-    for field in T::SPEC.fields.iter().filter(|field| field.unique_per_owner) {
+    for field in spec.fields.iter().filter(|field| field.unique_per_owner) {
         let index = crate::error::per_owner_index(table, field.name);
         db.execute_unprepared(&format!(
             "CREATE UNIQUE INDEX IF NOT EXISTS \"{index}\" ON \"{table}\" (owner_id, \"{}\")",
@@ -97,7 +101,7 @@ pub(crate) async fn ensure_table<T: Resource>(db: &DatabaseConnection) -> Result
         ))
         .await?;
     }
-    cleanup::ensure_trigger(db, table, T::SPEC.name).await?;
+    cleanup::ensure_trigger(db, table, spec.name).await?;
     Ok(())
 }
 

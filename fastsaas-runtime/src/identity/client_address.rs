@@ -6,14 +6,11 @@
 //! is listed in `FASTSAAS_TRUSTED_PROXIES`, and then read from the right,
 //! skipping further trusted hops, so a client cannot forge its own entry.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
 use http::HeaderMap;
-use http::request::Parts;
 use ipnet::IpNet;
 
-use crate::app::AppState;
 use crate::error::StartupError;
 
 /// The peers whose `X-Forwarded-For` is believed (`FASTSAAS_TRUSTED_PROXIES`).
@@ -70,15 +67,6 @@ impl TrustedProxies {
 /// The client's address when the server knows it (absent when the app is
 /// served without connection info, as in-process tests may do).
 pub(crate) struct ClientAddress(pub(crate) Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-        Ok(ClientAddress(peer.map(|peer| app.identity().trusted_proxies.client_of(peer, &parts.headers))))
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -9,20 +9,20 @@ mod bodies;
 mod bootstrap;
 mod client_address;
 pub(crate) mod entities;
+mod extract;
 pub(crate) mod orgs;
 mod password;
 mod principal;
 mod rate_limit;
 pub(crate) mod roles;
-mod routes;
+pub(crate) mod routes;
 pub(crate) mod tokens;
 
 pub(crate) use bodies::{field, rejected};
+pub(crate) use principal::caller_of;
 pub use principal::{Membership, OrgRole, Principal, PrincipalKind, SUPERADMIN};
-pub(crate) use principal::{caller_of, internal};
 
 pub(crate) use bootstrap::ensure_admin;
-pub(crate) use routes::USERS;
 
 use fastsaas_core::Settings;
 
@@ -39,11 +39,6 @@ pub(crate) struct Identity {
     attempts_by_address: AttemptLimiter,
     attempts_by_address_and_email: AttemptLimiter,
     accounts: AccountGuard,
-}
-
-/// Mounts every identity route: users and sessions, roles, organizations.
-pub(crate) fn mount(router: axum::Router<crate::app::AppState>) -> axum::Router<crate::app::AppState> {
-    orgs::mount(roles::mount(routes::mount(router)))
 }
 
 impl Identity {

@@ -19,13 +19,15 @@ use uuid::Uuid;
 
 use super::bodies::{field, rejected};
 use super::entities::{membership, organization, user};
-use super::principal::{OrgRole, Principal, SUPERADMIN, internal};
-use crate::app::AppState;
+use super::principal::{OrgRole, Principal, SUPERADMIN};
 use crate::body::{BodyShape, BodySpec, read_json};
-use crate::crud::{ObjectId, PathIds, page_of};
 use crate::db::turns::take_turn;
+use crate::error::internal;
+use crate::http::{ObjectId, PathIds};
+use crate::http::{created, deleted, route_all};
 use crate::query;
-use crate::routes::{created, deleted, route_all};
+use crate::query::page_of;
+use crate::state::AppState;
 use crate::validate::check;
 
 const NAME: FieldSpec = FieldSpec {
@@ -356,7 +358,7 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
     visible(&app, &principal, id).await?;
     require_admin(&principal, id)?;
     let turn = organization_turn(&app, id).await?;
-    crate::db::cleanup::forget_owner(&turn, app.resource_specs(), id).await.map_err(internal)?;
+    crate::db::cleanup::forget_owner(&turn, app.registry().specs(), id).await.map_err(internal)?;
     let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
     turn.commit().await.map_err(internal)?;
     deleted(&removed, "Organization")

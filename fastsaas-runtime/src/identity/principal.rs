@@ -6,20 +6,20 @@
 //! membership takes effect on the very next request. The cost is one round
 //! trip of three indexed lookups per authenticated request.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use fastsaas_core::ApiError;
 use std::sync::Arc;
 
 use fastsaas_core::acl::{AUTHENTICATED, AclEntry, Caller};
+use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use http::request::Parts;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement};
 use uuid::Uuid;
 
 use super::entities::{api_key, membership, role, user_role};
-use super::tokens::{API_KEY_PREFIX, Claims, token_hash};
+use super::tokens::{API_KEY_PREFIX, Claims, TokenKeys, token_hash};
 use crate::access::{Subject, TypeWideEntries, effect_of};
-use crate::app::AppState;
+use crate::error::internal;
+use crate::registry::Registry;
 
 /// The role that may do everything in the framework's own routes.
 pub const SUPERADMIN: &str = "superadmin";
@@ -159,39 +159,16 @@ pub(crate) fn invalid_token() -> ApiError {
     ApiError::Unauthorized("the access token is missing, invalid or expired".into())
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let principal = <Principal as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
-        principal.ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <access token>`".into()))
-    }
-}
-
-/// The principal of a request once read, so that every later extractor of
-/// the same request (the route's guard, `Authorized<T>`, `Ctx`) reuses it
-/// instead of reading the session again.
-#[derive(Clone)]
-struct KnownPrincipal(Principal);
-
-impl OptionalFromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        if let Some(KnownPrincipal(known)) = parts.extensions.get::<KnownPrincipal>() {
-            return Ok(Some(known.clone()));
-        }
-        let principal = read_credentials(parts, state).await?;
-        if let Some(principal) = &principal {
-            parts.extensions.insert(KnownPrincipal(principal.clone()));
-        }
-        Ok(principal)
-    }
-}
-
-/// The principal the request's credentials name, if it sends any.
-async fn read_credentials(parts: &Parts, state: &AppState) -> Result<Option<Principal>, ApiError> {
-    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+/// The principal the request's credentials (its `Authorization` header)
+/// name, if it sends any: a user's access token, checked with `keys`, or
+/// an API key of a registered resource.
+pub(crate) async fn from_credentials(
+    headers: &HeaderMap,
+    db: &DatabaseConnection,
+    keys: &TokenKeys,
+    registry: &Registry,
+) -> Result<Option<Principal>, ApiError> {
+    let Some(header) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
     let token = header
@@ -202,10 +179,10 @@ async fn read_credentials(parts: &Parts, state: &AppState) -> Result<Option<Prin
         .map(|(_, token)| token.trim())
         .ok_or_else(invalid_token)?;
     if token.starts_with(API_KEY_PREFIX) {
-        return resource_with_key(state, token).await.map(Some);
+        return resource_with_key(db, registry, token).await.map(Some);
     }
-    let claims = state.identity().keys.verify(token).ok_or_else(invalid_token)?;
-    load(state.db(), &claims).await.map(Some)
+    let claims = keys.verify(token).ok_or_else(invalid_token)?;
+    load(db, &claims).await.map(Some)
 }
 
 /// The session, roles, organizations and type-wide ACL entries of a
@@ -288,15 +265,14 @@ fn living_owner_sql(table: &str) -> String {
 /// The resource an API key belongs to, acting, while that resource and its
 /// owner exist (a key never outlives either, whatever a cleanup missed).
 /// Its last use is recorded at most once a minute, to keep reads cheap.
-async fn resource_with_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
-    let db = state.db();
+async fn resource_with_key(db: &DatabaseConnection, registry: &Registry, key: &str) -> Result<Principal, ApiError> {
     let row = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(token_hash(key)))
         .one(db)
         .await
         .map_err(internal)?
         .ok_or_else(invalid_token)?;
-    let spec = state.resource_spec(&row.resource_type).filter(|spec| spec.authenticated).ok_or_else(invalid_token)?;
+    let spec = registry.spec(&row.resource_type).filter(|spec| spec.authenticated).ok_or_else(invalid_token)?;
     let statement = Statement::from_sql_and_values(
         db.get_database_backend(),
         living_owner_sql(spec.table),
@@ -364,10 +340,4 @@ pub(crate) async fn roles_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<
         .collect();
     roles.sort_unstable();
     Ok(roles)
-}
-
-/// Logs a database error met in the identity routes and hides it.
-pub(crate) fn internal(err: sea_orm::DbErr) -> ApiError {
-    tracing::error!(error = %err, "database error in identity");
-    ApiError::Internal
 }

@@ -15,13 +15,15 @@ use uuid::Uuid;
 
 use super::bodies::{field, rejected};
 use super::entities::{role, user, user_role};
-use super::principal::{Principal, SUPERADMIN, internal};
-use crate::app::AppState;
+use super::principal::{Principal, SUPERADMIN};
 use crate::body::{BodyShape, BodySpec, read_json};
-use crate::crud::{ObjectId, PathIds, page_of};
 use crate::error::db_error;
+use crate::error::internal;
+use crate::http::{ObjectId, PathIds};
+use crate::http::{created, deleted, route_all};
 use crate::query;
-use crate::routes::{created, deleted, route_all};
+use crate::query::page_of;
+use crate::state::AppState;
 use crate::validate::check;
 
 const NAME: FieldSpec = FieldSpec {

@@ -21,14 +21,16 @@ use super::bodies::{rejected, text};
 use super::bootstrap::normalize_email;
 use super::client_address::ClientAddress;
 use super::entities::{organization, refresh_token, user};
-use super::principal::{OrgRole, Principal, internal};
+use super::principal::{OrgRole, Principal};
 use super::{Identity, password, rate_limit, tokens};
-use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, read_json};
-use crate::crud::{ObjectId, page_of};
 use crate::error::db_error;
+use crate::error::internal;
+use crate::http::ObjectId;
+use crate::http::{created, route_all};
 use crate::query;
-use crate::routes::{created, route_all};
+use crate::query::page_of;
+use crate::state::AppState;
 use crate::validate::check;
 
 const EMAIL: FieldSpec =
@@ -450,7 +452,7 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     managed_user(app.db(), &principal, id).await?;
     let transaction = app.db().begin().await.map_err(internal)?;
-    crate::db::cleanup::forget_owner(&transaction, app.resource_specs(), id).await.map_err(internal)?;
+    crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id).await.map_err(internal)?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)

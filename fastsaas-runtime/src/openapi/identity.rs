@@ -11,9 +11,9 @@ use utoipa::openapi::{ComponentsBuilder, PathItem, PathsBuilder, Required, Respo
 use super::{
     Body, field_schema, input_schema, json_content, list_parameters, page_schema, problem, scalar, schema_ref,
 };
-use crate::identity::USERS;
 use crate::identity::orgs::{MEMBERS, ORGANIZATIONS};
 use crate::identity::roles::ROLES;
+use crate::identity::routes::USERS;
 
 /// The name of the security scheme of bearer access tokens.
 const BEARER: &str = "bearer";

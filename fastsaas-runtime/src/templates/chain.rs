@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::entity::{self, Column, Entity};
-use crate::identity::internal;
+use crate::error::internal;
 
 /// The longest chain of templates, root to leaf.
 pub const MAX_DEPTH: usize = 32;

@@ -12,47 +12,26 @@
 
 mod chain;
 mod entity;
-mod routes;
+pub(crate) mod load;
+pub(crate) mod routes;
 
-use std::future::Future;
 use std::marker::PhantomData;
 
 use fastsaas_core::{ApiResult, ResourceSpec};
 use sea_orm::DatabaseConnection;
-use serde_json::Value;
 use uuid::Uuid;
 
 pub use chain::MAX_DEPTH;
-pub use routes::mount;
 
 use crate::access::Subject;
-use crate::ctx::Ctx;
 use crate::guarded::{Guarded, Held};
-use crate::resource::{Record, Resource, load_with_entries, record_of};
+use crate::resource::{Resource, load_with_entries};
 
 /// A resource with templates: implemented by `#[derive(Crud)]` for a type
 /// marked `#[crud(templated)]`, never by hand.
 pub trait Templated: Resource {
     /// The description of the templates (`"<Type>Template"`, `{scope}/templates`).
     const TEMPLATES: &'static ResourceSpec;
-
-    /// Clones template `template_id` as the caller of `ctx`, exactly as
-    /// `POST {scope}/templates/{id}/clone` does: the resolved params
-    /// deep-merged with `overrides` (an object of field values, and
-    /// optionally `owner_id`), then the create path. Needs `read` on the
-    /// template and `create` on the type.
-    ///
-    /// See the `fastsaas` crate for an example.
-    fn clone_from_template(
-        ctx: &Ctx,
-        template_id: Uuid,
-        overrides: Value,
-    ) -> impl Future<Output = ApiResult<Record<Self>>> + Send {
-        async move {
-            let model = routes::clone_template::<Self>(ctx.app(), ctx.principal(), template_id, overrides).await?;
-            record_of::<Self>(ctx.app(), model)
-        }
-    }
 }
 
 /// The templates of `T`, as a guarded type of their own.

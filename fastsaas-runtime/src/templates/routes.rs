@@ -1,5 +1,4 @@
-//! The routes of `{scope}/templates`, and the clone both the route and
-//! [`Templated::clone_from_template`](super::Templated) use.
+//! The routes of `{scope}/templates`.
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
@@ -21,15 +20,19 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::entity::{self, Column, Entity};
+use super::load::{authorized, clone_template, parent_chain, readable_ancestry};
 use super::{Templated, Templates, chain};
 use crate::access::Subject;
-use crate::app::AppState;
 use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_optional_json_bytes};
-use crate::crud::{ObjectId, create_row, owner_is_fixed, page_of};
+use crate::crud::owner_is_fixed;
 use crate::db::turns::take_turn;
-use crate::identity::{Principal, internal, rejected};
-use crate::resource::{Resource, load_authorized_in};
-use crate::routes::{created, route_all};
+use crate::error::internal;
+use crate::http::ObjectId;
+use crate::http::{created, route_all};
+use crate::identity::{Principal, rejected};
+use crate::query::page_of;
+use crate::resource::Resource;
+use crate::state::AppState;
 use crate::validate::check;
 use crate::{access, acl_routes, query};
 
@@ -60,7 +63,7 @@ struct TemplateChanges {
 /// Mounts `{scope}/templates...` and the templates' ACL routes for `T`
 /// (called by the derive's output; not a public API).
 #[doc(hidden)]
-pub fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
+pub(crate) fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
     let path = T::TEMPLATES.path;
     let routes = [
         (path.to_owned(), post(create::<T>).get(list::<T>)),
@@ -69,53 +72,6 @@ pub fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
         (format!("{path}/{{id}}/clone"), post(clone::<T>)),
     ];
     acl_routes::mount::<Templates<T>>(route_all(router, routes))
-}
-
-/// The template `id` once the subject may do `action` on it (404/403 as for
-/// any object).
-async fn authorized(
-    db: &impl ConnectionTrait,
-    spec: &'static ResourceSpec,
-    subject: &Subject,
-    action: &str,
-    id: Uuid,
-) -> ApiResult<entity::Model> {
-    load_authorized_in(db, spec, subject, action, (id, chain::by_id(spec, id)), |template| template.owner_id).await
-}
-
-/// The leaf-first ancestry of a parent the caller names: 404 unless it
-/// exists and the caller may read it.
-async fn parent_chain(
-    db: &impl ConnectionTrait,
-    spec: &'static ResourceSpec,
-    subject: &Subject,
-    parent_id: Uuid,
-) -> ApiResult<Vec<entity::Model>> {
-    let parent = authorized(db, spec, subject, "read", parent_id).await.map_err(|err| {
-        if let ApiError::NotFound(_) = err { ApiError::not_found(&format!("parent {}", spec.name)) } else { err }
-    })?;
-    readable_ancestry(db, spec, subject, parent).await
-}
-
-/// `template` (already checked) and its ancestors, leaf first, once the
-/// caller may read every one of them now: a reader whose access to an
-/// ancestor was revoked (or denied) no longer reads its values through a
-/// child it hung below it (403).
-async fn readable_ancestry(
-    db: &impl ConnectionTrait,
-    spec: &ResourceSpec,
-    subject: &Subject,
-    template: entity::Model,
-) -> ApiResult<Vec<entity::Model>> {
-    let chain = chain::ancestry(db, spec, template).await?;
-    let ancestors: Vec<(Uuid, Option<Uuid>)> = chain[1..].iter().map(|t| (t.id, t.owner_id)).collect();
-    match access::first_refused(db, spec, subject, "read", &ancestors).await? {
-        None => Ok(chain),
-        Some(refused) => Err(ApiError::Forbidden(format!(
-            "this {name} starts from {name} {refused}, which you may not read",
-            name = spec.name
-        ))),
-    }
 }
 
 /// Checks `params` as values of `T`'s readable and writable fields: the
@@ -189,7 +145,9 @@ async fn create<T: Templated>(
     let (id, now) = (Uuid::new_v4(), Utc::now());
     let turn = chain_turn(&app, spec, input.parent_id).await?;
     check_template::<T>(&turn, &subject, None, Some(&input.name), Some(&input.params), input.parent_id).await?;
-    let owner_id = access::authorize_create(app.db(), spec, &principal, id, input.owner_id).await?;
+    let owner_id =
+        access::authorize_create(app.db(), spec, &principal.subject(), principal.acts_for(), id, input.owner_id)
+            .await?;
     let template = entity::ActiveModel {
         id: Set(id),
         resource_type: Set(spec.name.to_owned()),
@@ -327,7 +285,7 @@ async fn delete<T: Templated>(
         .await
         .map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
-    crate::routes::deleted(&removed, spec.name)
+    crate::http::deleted(&removed, spec.name)
 }
 
 /// `GET {scope}/templates`: the templates the caller may read, a page.
@@ -372,30 +330,6 @@ async fn clone<T: Templated>(
     } else {
         serde_json::from_slice(&bytes).map_err(|err| ApiError::MalformedJson(err.to_string()))?
     };
-    let model = clone_template::<T>(&app, &principal, id, overrides).await?;
+    let model = clone_template::<T>(app.store(), &principal, id, overrides).await?;
     Ok(created(T::SPEC.path, T::id_of(&model), model))
-}
-
-/// A new `T` from template `id`: its resolved params deep-merged with
-/// `overrides`, then the create path of `T`.
-pub(super) async fn clone_template<T: Templated>(
-    app: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    overrides: Value,
-) -> ApiResult<T::Model> {
-    let Value::Object(mut overrides) = overrides else {
-        return Err(ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"));
-    };
-    let subject = principal.subject();
-    let template = authorized(app.db(), T::TEMPLATES, &subject, "read", id).await?;
-    let mut values = chain::resolve(&readable_ancestry(app.db(), T::TEMPLATES, &subject, template).await?);
-    let owner = overrides.remove("owner_id");
-    json_patch::merge(&mut values, &Value::Object(overrides));
-    if let (Some(owner), Value::Object(values)) = (owner, &mut values) {
-        values.insert("owner_id".to_owned(), owner);
-    }
-    let bytes = serde_json::to_vec(&values).map_err(|_| ApiError::Internal)?;
-    let input: T::Create = parse_json(BodySpec::of(T::SPEC), BodyShape::Create, &bytes)?;
-    create_row::<T>(app, principal, input, Some(id)).await
 }

@@ -1,0 +1,91 @@
+//! HTTP plumbing shared by every surface: routes with and without a
+//! trailing slash, the path's ids as UUIDs, and the answers of a create
+//! and a delete. Generic over the state, so it knows no service.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::response::IntoResponse;
+use axum::routing::MethodRouter;
+use axum::{Json, Router};
+use fastsaas_core::ApiError;
+use http::header;
+use uuid::Uuid;
+
+/// The largest request body accepted, in bytes: what body extractors need
+/// of the state.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// Routes `path` with and without a trailing slash.
+pub(crate) fn route_both<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    path: &str,
+    methods: MethodRouter<S>,
+) -> Router<S> {
+    router.route(&format!("{path}/"), methods.clone()).route(path, methods)
+}
+
+/// Routes each `(path, methods)` with and without a trailing slash.
+pub(crate) fn route_all<S: Clone + Send + Sync + 'static, P: AsRef<str>>(
+    router: Router<S>,
+    routes: impl IntoIterator<Item = (P, MethodRouter<S>)>,
+) -> Router<S> {
+    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path.as_ref(), methods))
+}
+
+/// A 201 with the new object's URL (the request path plus its id) in
+/// `Location`, and its JSON.
+pub(crate) fn created(request_path: &str, id: Uuid, body: impl serde::Serialize) -> axum::response::Response {
+    let location = format!("{}/{id}", request_path.trim_end_matches('/'));
+    (http::StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response()
+}
+
+/// `Ok` when a delete removed something, else the 404 for `what`.
+pub(crate) fn deleted(result: &sea_orm::DeleteResult, what: &str) -> fastsaas_core::ApiResult<http::StatusCode> {
+    if result.rows_affected == 0 { Err(ApiError::NotFound(what.to_owned())) } else { Ok(http::StatusCode::NO_CONTENT) }
+}
+
+/// The `{id}` of an object's path, or the 400 that says it is not a UUID
+/// (whatever the path holds, even bytes that are not UTF-8).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ObjectId(pub(crate) Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await else {
+            return Err(undecodable(parts));
+        };
+        // `{id}`, or the first parameter of framework routes such as `/acl/{id}`.
+        let id = params.iter().find(|(name, _)| name == "id").or(params.first());
+        let (_, text) = id.ok_or_else(|| ApiError::InvalidId(String::new()))?;
+        Uuid::parse_str(text).map(ObjectId).map_err(|_| ApiError::InvalidId(text.clone()))
+    }
+}
+
+/// The 400 for a path that is not valid percent-encoded UTF-8 (say `%FF`),
+/// showing its last segment as it was sent.
+fn undecodable(parts: &http::request::Parts) -> ApiError {
+    let raw = parts.uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    ApiError::InvalidId(raw.to_owned())
+}
+
+/// Every parameter of the path (`/roles/{id}/members/{user_id}`) as a UUID,
+/// in order, or the 400 naming the first that is not one.
+#[derive(Clone, Debug)]
+pub(crate) struct PathIds(pub(crate) Vec<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await else {
+            return Err(undecodable(parts));
+        };
+        params
+            .into_iter()
+            .map(|(_, text)| Uuid::parse_str(&text).map_err(|_| ApiError::InvalidId(text)))
+            .collect::<Result<_, _>>()
+            .map(PathIds)
+    }
+}

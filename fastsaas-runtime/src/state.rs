@@ -1,0 +1,103 @@
+//! [`AppState`]: the services every handler shares, behind one `Arc`.
+//!
+//! The state sits above the domain services (which never see it) and
+//! below the HTTP surfaces and the builder: handlers and extractors reach
+//! the services through it.
+
+use std::sync::Arc;
+
+use fastsaas_core::Settings;
+use sea_orm::DatabaseConnection;
+
+use axum::extract::FromRef;
+
+use crate::http::BodyLimit;
+use crate::identity::Identity;
+use crate::registry::Registry;
+use crate::seal::{FieldKeys, Resealed};
+use crate::store::Store;
+
+/// What the handlers share: the database pool, the settings and the
+/// framework's services.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Services>);
+
+/// The services of one app.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) settings: Settings,
+    pub(crate) identity: Identity,
+    pub(crate) registry: Registry,
+    /// The keys of encrypted fields, when configured.
+    pub(crate) field_keys: Option<FieldKeys>,
+}
+
+impl AppState {
+    /// The state of an app made of `services`.
+    pub(crate) fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+
+    /// The database pool.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    /// The settings the app started with.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub(crate) fn body_limit(&self) -> usize {
+        self.0.settings.body_limit
+    }
+
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.0.identity
+    }
+
+    pub(crate) fn field_keys(&self) -> Option<&FieldKeys> {
+        self.0.field_keys.as_ref()
+    }
+
+    /// The database and field keys, for reading and writing records.
+    pub(crate) fn store(&self) -> Store<'_> {
+        Store { db: self.db(), keys: self.field_keys() }
+    }
+
+    /// The registered resource types.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+}
+
+impl FromRef<AppState> for BodyLimit {
+    fn from_ref(state: &AppState) -> BodyLimit {
+        BodyLimit(state.body_limit())
+    }
+}
+
+/// Seals with the current key every value of `T`'s encrypted fields that
+/// another key sealed, and every value stored in plain text before the
+/// field was encrypted.
+///
+/// Rotation, with replicas: list the new key *second* on every replica
+/// (it opens, it does not seal yet), then first on every replica, then
+/// run `reseal` for each type with encrypted fields, then drop the old key
+/// once `unopened` is 0. Encrypting an existing field: deploy it with
+/// `#[crud(encrypted)]`, then run `reseal` (until it has, the plain values
+/// do not open). It walks the table in batches; a value a request changed
+/// meanwhile is left as that request sealed it.
+///
+/// ```no_run
+/// # use fastsaas_runtime::{AppState, Resource};
+/// # async fn rotate<Agent: Resource>(state: &AppState) -> fastsaas_core::ApiResult<()> {
+/// let done = fastsaas_runtime::reseal::<Agent>(state).await?;
+/// tracing::info!(sealed = done.sealed, unopened = done.unopened, "agents' secrets use the current key");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn reseal<T: crate::Resource>(state: &AppState) -> fastsaas_core::ApiResult<Resealed> {
+    crate::seal::reseal::<T>(state.db(), state.field_keys()).await
+}

@@ -1,0 +1,119 @@
+//! Reading and writing records: the paths the CRUD routes, template clones
+//! and the records API share (validation, ownership and the `create`
+//! check, sealing of encrypted fields, authorized deletes and lists).
+
+use chrono::Utc;
+use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::access::{self, Subject};
+use crate::error::db_error;
+use crate::identity::Principal;
+use crate::query::{self, page_of};
+use crate::resource::{NewRow, Record, Resource, load_authorized};
+use crate::seal::{self, FieldKeys};
+
+/// The record of a row, its encrypted fields opened, or a logged 500 for a
+/// row that does not fit its type (edited by hand, or left by an older
+/// version of the struct).
+pub(crate) fn record_of<T: Resource>(keys: Option<&FieldKeys>, mut model: T::Model) -> Result<Record<T>, ApiError> {
+    seal::open_row::<T>(keys, &mut model)?;
+    T::from_model(model).map_err(|err| {
+        tracing::error!(resource = T::SPEC.name, error = %err, "a stored row does not fit its type");
+        ApiError::Internal
+    })
+}
+
+/// What reading and writing records needs: the database and the keys of
+/// encrypted fields.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Store<'a> {
+    /// The pool.
+    pub(crate) db: &'a DatabaseConnection,
+    /// The keys of encrypted fields, when configured.
+    pub(crate) keys: Option<&'a FieldKeys>,
+}
+
+/// The one create path, for `POST /items` and for clones of a template:
+/// validation, then ownership and the `create` check
+/// ([`access::authorize_create`]: 403 when refused), then the insert.
+pub(crate) async fn create_row<T: Resource>(
+    store: Store<'_>,
+    principal: &Principal,
+    input: T::Create,
+    template_id: Option<Uuid>,
+) -> ApiResult<T::Model> {
+    validated(&input, T::validate_create)?;
+    let requested = T::requested_owner(&input);
+    insert_authorized::<T>(store, principal, requested, |row| T::new_row(input, NewRow { template_id, ..row })).await
+}
+
+/// Inserts the row `build` makes of the new object's framework values,
+/// once ownership and the `create` check let the principal create it
+/// ([`access::authorize_create`]: 403 when refused).
+pub(crate) async fn insert_authorized<T: Resource>(
+    store: Store<'_>,
+    principal: &Principal,
+    requested_owner: Option<Uuid>,
+    build: impl FnOnce(NewRow) -> T::ActiveModel,
+) -> ApiResult<T::Model> {
+    let id = Uuid::new_v4();
+    let owner_id =
+        access::authorize_create(store.db, T::SPEC, &principal.subject(), principal.acts_for(), id, requested_owner)
+            .await?;
+    let row = NewRow { id, owner_id: Some(owner_id), template_id: None, now: Utc::now() };
+    let mut row = build(row);
+    seal::seal_row::<T>(store.keys, id, &mut row)?;
+    row.insert(store.db).await.map_err(|err| db_error(T::SPEC, err))
+}
+
+/// Writes `changes` to object `id` (already authorized), its encrypted
+/// values sealed: 404 when the object went meanwhile.
+pub(crate) async fn update_row<T: Resource>(
+    store: Store<'_>,
+    id: Uuid,
+    mut changes: T::ActiveModel,
+) -> ApiResult<T::Model> {
+    seal::seal_row::<T>(store.keys, id, &mut changes)?;
+    match changes.update(store.db).await {
+        Ok(model) => Ok(model),
+        Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {
+            Err(ApiError::not_found(T::SPEC.name))
+        }
+        Err(err) => Err(db_error(T::SPEC, err)),
+    }
+}
+
+/// Deletes object `id` once the subject may (404 / 403 otherwise).
+pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
+    load_authorized::<T>(store.db, subject, "delete", id).await?;
+    let result =
+        T::Entity::delete_many().filter(T::ID.eq(id)).exec(store.db).await.map_err(|err| db_error(T::SPEC, err))?;
+    if result.rows_affected == 0 {
+        return Err(ApiError::not_found(T::SPEC.name));
+    }
+    Ok(())
+}
+
+/// The page of the rows the subject may read that `raw_query` asks for.
+pub(crate) async fn list_rows<T: Resource>(
+    store: Store<'_>,
+    subject: &Subject,
+    raw_query: Option<&str>,
+) -> ApiResult<Page<T::Model>> {
+    let query = query::parse(T::SPEC, raw_query)?;
+    let mut select = T::Entity::find();
+    if let Some(readable) = access::permitted_rows(store.db, T::SPEC, subject, "read").await? {
+        select = select.filter(readable);
+    }
+    page_of(store.db, T::SPEC, &query, select, T::ID, T::CREATED_AT).await
+}
+
+/// `Ok` when `validate` finds nothing wrong with `input`, else the 400
+/// listing everything it found.
+pub(crate) fn validated<I>(input: &I, validate: fn(&I, &mut Vec<FieldError>)) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    validate(input, &mut errors);
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
