@@ -118,7 +118,6 @@ pub use fastsaas_core::{
 pub use fastsaas_runtime::{
     App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
     PrincipalKind, Record, Records, Resealed, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, reseal,
-    testing,
 };
 
 /// A JSON body read with the framework's rules (415 unless declared JSON,
@@ -151,6 +150,10 @@ pub use fastsaas_runtime::{
 /// }
 /// ```
 pub use fastsaas_runtime::Json;
+
+/// The in-process test client (the `testing` feature).
+#[cfg(feature = "testing")]
+pub use fastsaas_runtime::testing;
 
 /// A resource loaded by the `{id}` of the path once the caller passed the
 /// access check for the route's action (404 if it may not read the object,

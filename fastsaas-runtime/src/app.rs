@@ -115,6 +115,7 @@ impl App {
     }
 
     /// Has `observer` called with every statement the app sends.
+    #[cfg(feature = "testing")]
     #[must_use]
     pub(crate) fn observe_statements(mut self, observer: StatementObserver) -> App {
         self.statement_observer = Some(observer);

@@ -38,6 +38,7 @@ mod state;
 mod store;
 mod telemetry;
 pub mod templates;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;
 
