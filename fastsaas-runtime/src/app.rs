@@ -50,8 +50,13 @@ pub struct App {
     settings: Settings,
     resources: Vec<Registration>,
     routes: Vec<(String, MethodRouter<AppState>)>,
+    routers: Vec<UserRouter>,
     statement_observer: Option<StatementObserver>,
 }
+
+/// Makes a router of the app's own, with a state of its own, from the
+/// framework's state.
+type UserRouter = Arc<dyn Fn(AppState) -> Router + Send + Sync>;
 
 /// Called with the SQL of every statement the app sends (the test client
 /// counts a request's round trips with it).
@@ -60,7 +65,7 @@ pub(crate) type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
 impl App {
     /// An app with the given settings and no resources yet.
     pub fn new(settings: Settings) -> App {
-        App { settings, resources: Vec::new(), routes: Vec::new(), statement_observer: None }
+        App { settings, resources: Vec::new(), routes: Vec::new(), routers: Vec::new(), statement_observer: None }
     }
 
     /// An app configured from defaults < `fastsaas.toml` < environment
@@ -99,6 +104,21 @@ impl App {
     #[must_use]
     pub fn route(mut self, path: &str, methods: MethodRouter<AppState>) -> App {
         self.routes.push((path.to_owned(), methods));
+        self
+    }
+
+    /// Adds routes of your own with a state of your own. `routes` gets the
+    /// framework's [`AppState`] once the app starts and answers a router
+    /// whose state is already given (`.with_state(..)`). Put the
+    /// `AppState` inside your state, with `FromRef` to it, and handlers
+    /// take the framework's extractors (`Principal`, `Authorized<T>`,
+    /// `Ctx`, `Json`) beside `State<YourThing>`. A path that is already
+    /// routed stops start-up with an error naming it.
+    ///
+    /// The `fastsaas` README ("Your own state") has a whole example.
+    #[must_use]
+    pub fn with_router(mut self, routes: impl Fn(AppState) -> Router + Send + Sync + 'static) -> App {
+        self.routers.push(Arc::new(routes));
         self
     }
 
@@ -156,7 +176,11 @@ impl App {
         let resources = self.guarded_specs();
         let registry = Registry::new(resources, custom_actions);
         let state = AppState::new(Services { db, settings: self.settings, identity, registry, field_keys });
-        Ok(router.with_state(state))
+        let routers = &self.routers;
+        let merge =
+            || routers.iter().fold(router.with_state(state.clone()), |router, own| router.merge(own(state.clone())));
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
+            .map_err(|panic| StartupError::Routes(panic_text(&panic)))
     }
 
     /// The keys of encrypted fields: required as soon as one registered
@@ -196,14 +220,8 @@ impl App {
                 .fold(router, |router, (path, methods)| crate::http::route_both(router, path, methods.clone()));
             routes::fallbacks(router)
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {
-            let reason = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("two routes clash");
-            StartupError::Routes(reason.to_owned())
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
+            .map_err(|panic| StartupError::Routes(panic_text(&panic)))
     }
 
     /// Serves the app on `settings.bind` until Ctrl-C or SIGTERM, then lets
@@ -276,4 +294,14 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// What axum said when it refused a route (it panics on a clash).
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("two routes clash")
+        .to_owned()
 }

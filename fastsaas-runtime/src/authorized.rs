@@ -3,7 +3,7 @@
 
 use std::ops::Deref;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use fastsaas_core::ApiError;
 use http::Method;
 use http::request::Parts;
@@ -84,12 +84,18 @@ pub(crate) fn route_action(parts: &Parts) -> &'static str {
     }
 }
 
-impl<T: Resource> FromRequestParts<AppState> for Authorized<T> {
+impl<T, S> FromRequestParts<S> for Authorized<T>
+where
+    T: Resource,
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         let ObjectId(id) = ObjectId::from_request_parts(parts, state).await?;
+        let state = AppState::from_ref(state);
         let action = route_action(parts);
         let model = match parts.extensions.remove::<Checked<T>>() {
             Some(checked) if checked.id == id && checked.action == action => checked.model,

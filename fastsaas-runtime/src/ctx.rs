@@ -1,6 +1,6 @@
 //! [`Ctx`]: the app and the caller, for code that acts on someone's behalf.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use fastsaas_core::ApiError;
 use http::request::Parts;
 
@@ -40,11 +40,15 @@ impl Ctx {
     }
 }
 
-impl FromRequestParts<AppState> for Ctx {
+impl<S> FromRequestParts<S> for Ctx
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let principal = Principal::from_request_parts(parts, app).await?;
-        Ok(Ctx { app: app.clone(), principal })
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        Ok(Ctx { app: AppState::from_ref(state), principal })
     }
 }

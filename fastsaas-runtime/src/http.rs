@@ -11,8 +11,9 @@ use http::header;
 use uuid::Uuid;
 
 /// The largest request body accepted, in bytes: what body extractors need
-/// of the state.
-#[derive(Clone, Copy, Debug)]
+/// of the state. (Not `Clone`, so that any state holding an `AppState`
+/// provides it.)
+#[derive(Debug)]
 pub struct BodyLimit(pub usize);
 
 /// Routes `path` with and without a trailing slash.

@@ -72,9 +72,12 @@ impl AppState {
     }
 }
 
-impl FromRef<AppState> for BodyLimit {
-    fn from_ref(state: &AppState) -> BodyLimit {
-        BodyLimit(state.body_limit())
+impl<S> FromRef<S> for BodyLimit
+where
+    AppState: FromRef<S>,
+{
+    fn from_ref(state: &S) -> BodyLimit {
+        BodyLimit(AppState::from_ref(state).body_limit())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, OptionalFromRequestParts};
 use fastsaas_core::ApiError;
 use http::request::Parts;
 
@@ -11,11 +11,15 @@ use super::client_address::ClientAddress;
 use super::principal::{Principal, from_credentials};
 use crate::state::AppState;
 
-impl FromRequestParts<AppState> for Principal {
+impl<S> FromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let principal = <Principal as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let principal = <Principal as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await?;
         principal.ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <access token>`".into()))
     }
 }
@@ -26,13 +30,18 @@ impl FromRequestParts<AppState> for Principal {
 #[derive(Clone)]
 struct KnownPrincipal(Principal);
 
-impl OptionalFromRequestParts<AppState> for Principal {
+impl<S> OptionalFromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         if let Some(KnownPrincipal(known)) = parts.extensions.get::<KnownPrincipal>() {
             return Ok(Some(known.clone()));
         }
+        let state = AppState::from_ref(state);
         let identity = state.identity();
         let principal = from_credentials(&parts.headers, state.db(), &identity.keys, state.registry()).await?;
         if let Some(principal) = &principal {
@@ -42,10 +51,15 @@ impl OptionalFromRequestParts<AppState> for Principal {
     }
 }
 
-impl FromRequestParts<AppState> for ClientAddress {
+impl<S> FromRequestParts<S> for ClientAddress
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
         Ok(ClientAddress(peer.map(|peer| app.identity().trusted_proxies.client_of(peer, &parts.headers))))
     }

@@ -1,0 +1,107 @@
+//! An app's own routes with a state of its own (`App::with_router`): its
+//! handlers take `State<Its>` beside the framework's extractors, which
+//! authorize exactly as on the framework's routes.
+
+use fastsaas::axum::Router;
+use fastsaas::axum::extract::{FromRef, State};
+use fastsaas::axum::routing::get;
+use fastsaas::prelude::*;
+use fastsaas::serde_json::{Value, json};
+use fastsaas::testing::TestClient;
+use fastsaas::{AppState, StartupError};
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/notes")]
+struct Note {
+    title: String,
+}
+
+#[derive(Clone)]
+struct Greeting(String);
+
+#[derive(Clone)]
+struct MyState {
+    fastsaas: AppState,
+    greeting: Greeting,
+}
+
+impl FromRef<MyState> for AppState {
+    fn from_ref(state: &MyState) -> AppState {
+        state.fastsaas.clone()
+    }
+}
+
+impl FromRef<MyState> for Greeting {
+    fn from_ref(state: &MyState) -> Greeting {
+        state.greeting.clone()
+    }
+}
+
+async fn hello(caller: Principal, State(Greeting(greeting)): State<Greeting>) -> String {
+    format!("{greeting}, {}", caller.id)
+}
+
+async fn shout(note: Authorized<Note>, State(Greeting(greeting)): State<Greeting>) -> String {
+    format!("{greeting}: {}!", note.title.to_uppercase())
+}
+
+async fn count(ctx: Ctx) -> ApiResult<Json<Value>> {
+    let page = ctx.records::<Note>().list("").await?;
+    Ok(Json(json!({"total": page.total})))
+}
+
+#[derive(Deserialize)]
+struct Echo {
+    said: String,
+}
+
+async fn echo(State(Greeting(greeting)): State<Greeting>, Json(echo): Json<Echo>) -> String {
+    format!("{greeting}, {}", echo.said)
+}
+
+fn app() -> App {
+    let greeting = Greeting("hello".into());
+    App::new(Default::default()).resource::<Note>().with_router(move |fastsaas| {
+        let state = MyState { fastsaas, greeting: greeting.clone() };
+        Router::new()
+            .route("/hello", get(hello))
+            .route("/shout/{id}", get(shout))
+            .route("/count", get(count))
+            .route("/echo", fastsaas::axum::routing::post(echo))
+            .with_state(state)
+    })
+}
+
+#[tokio::test]
+async fn own_state_beside_the_frameworks_extractors() {
+    let client = TestClient::start(app()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let bob = client.sign_up("bob@example.com").await;
+    client.get("/hello").send().await.assert_status(401);
+    let hello = client.get("/hello").bearer(&ann.token).send().await;
+    hello.assert_status(200);
+    assert_eq!(hello.text(), format!("hello, {}", ann.id));
+
+    let note: Value = client.post("/notes").bearer(&ann.token).json(&json!({"title": "mine"})).send().await.json();
+    let path = format!("/shout/{}", note["id"].as_str().unwrap_or_default());
+    assert_eq!(client.get(&path).bearer(&ann.token).send().await.text(), "hello: MINE!");
+    client.get(&path).bearer(&bob.token).send().await.assert_status(404);
+    let counted: Value = client.get("/count").bearer(&bob.token).send().await.json();
+    assert_eq!(counted, json!({"total": 0}), "bob's records API sees none of ann's notes");
+
+    // The framework's JSON rules hold with the app's state too.
+    let echoed = client.post("/echo").json(&json!({"said": "hi"})).send().await;
+    assert_eq!(echoed.text(), "hello, hi");
+    let unknown = client.post("/echo").json(&json!({"said": "hi", "sadi": 1})).send().await;
+    unknown.assert_status(400);
+    assert_eq!(unknown.header("content-type"), Some("application/problem+json"));
+}
+
+#[tokio::test]
+async fn an_own_route_on_a_taken_path_stops_start_up() {
+    let clash = App::new(Default::default())
+        .resource::<Note>()
+        .with_router(|state| Router::new().route("/notes", get(|| async { "mine" })).with_state(state));
+    let error = TestClient::try_start(clash).await.err().map(|err: StartupError| err.to_string());
+    assert!(error.as_deref().is_some_and(|text| text.contains("/notes")), "{error:?}");
+}
