@@ -384,13 +384,7 @@ fn field(field: CrudField) -> darling::Result<Field> {
         ),
         _ => {}
     }
-    let unique_span = field.unique.as_ref().map(darling::util::SpannedValue::span);
-    for (span, option) in [
-        (field.filter.is_present().then(|| field.filter.span()), "filter"),
-        (field.sort.is_present().then(|| field.sort.span()), "sort"),
-        (unique_span, "unique"),
-        (field.index.is_present().then(|| field.index.span()), "index"),
-    ] {
+    for (span, option) in lookup_options(&field) {
         if let Some(span) = span
             && !shape.is_scalar()
         {
@@ -426,6 +420,18 @@ fn field(field: CrudField) -> darling::Result<Field> {
     })
 }
 
+/// The options that make the database compare a field's values (`filter`,
+/// `sort`, `unique`, `index`), each with its span when present.
+fn lookup_options(field: &CrudField) -> [(Option<Span>, &'static str); 4] {
+    let present = |flag: &darling::util::Flag| flag.is_present().then(|| flag.span());
+    [
+        (present(&field.filter), "filter"),
+        (present(&field.sort), "sort"),
+        (field.unique.as_ref().map(darling::util::SpannedValue::span), "unique"),
+        (present(&field.index), "index"),
+    ]
+}
+
 /// The errors of `encrypted` on a field it cannot apply to.
 fn encryptable(field: &CrudField, access: Access, shape: Shape, errors: &mut darling::error::Accumulator) {
     let span = field.encrypted.span();
@@ -443,13 +449,7 @@ fn encryptable(field: &CrudField, access: Access, shape: Shape, errors: &mut dar
                 .with_span(&span),
         );
     }
-    let unique_span = field.unique.as_ref().map(darling::util::SpannedValue::span);
-    for (option_span, option) in [
-        (field.filter.is_present().then(|| field.filter.span()), "filter"),
-        (field.sort.is_present().then(|| field.sort.span()), "sort"),
-        (unique_span, "unique"),
-        (field.index.is_present().then(|| field.index.span()), "index"),
-    ] {
+    for (option_span, option) in lookup_options(field) {
         if let Some(option_span) = option_span {
             errors.push(
                 darling::Error::custom(format!(
