@@ -253,6 +253,7 @@ pub mod __private {
     };
     pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
     pub use fastsaas_runtime::sea_orm;
+    pub use fastsaas_runtime::stub_resource;
     pub use fastsaas_runtime::validate::check;
     pub use fastsaas_runtime::{AppState, DecodeError, Field, NewRow, Record, Resource, StringEnum, Templated};
     pub use serde;

@@ -62,6 +62,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("identity::roles", 3),
     ("templates::routes", 3),
     ("openapi", 3),
+    ("stub", 3),
     // The builder, the only module that knows every subsystem.
     ("app", 4),
     ("routes", 3),

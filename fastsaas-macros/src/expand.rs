@@ -16,8 +16,24 @@ pub(crate) fn crud(input: &DeriveInput) -> syn::Result<TokenStream> {
         let mut first = all.next().unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid resource"));
         first.extend(all);
         first
-    })?;
-    Ok(generate(&resource))
+    });
+    match resource {
+        Ok(resource) => Ok(generate(&resource)),
+        Err(error) => Ok(failed(input, &error)),
+    }
+}
+
+/// The errors of a failed derive, and stub impls of the resource traits so
+/// that the type's later uses add no second error. A generic type gets no
+/// stub: its error already says a resource cannot be generic.
+fn failed(input: &DeriveInput, error: &syn::Error) -> TokenStream {
+    let mut output = error.to_compile_error();
+    if input.generics.params.is_empty() {
+        let ident = &input.ident;
+        let krate = model::facade_path(input);
+        output.extend(quote!(#krate::__private::stub_resource!(#ident);));
+    }
+    output
 }
 
 fn generate(resource: &Resource) -> TokenStream {

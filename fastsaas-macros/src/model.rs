@@ -113,6 +113,15 @@ pub(crate) struct Field {
     pub(crate) shape: Shape,
 }
 
+/// The facade's path (`#[crud(crate = "...")]`, default `::fastsaas`),
+/// even when other options of the input are wrong.
+pub(crate) fn facade_path(input: &DeriveInput) -> syn::Path {
+    CrudInput::from_derive_input(input)
+        .ok()
+        .and_then(|parsed| parsed.krate)
+        .unwrap_or_else(|| syn::parse_quote!(::fastsaas))
+}
+
 /// Parses and checks `input`, collecting every error.
 pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
     check_shape(input)?;

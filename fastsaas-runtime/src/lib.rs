@@ -36,6 +36,8 @@ mod seal;
 mod server;
 mod state;
 mod store;
+#[doc(hidden)]
+pub mod stub;
 mod telemetry;
 pub mod templates;
 #[cfg(feature = "testing")]
