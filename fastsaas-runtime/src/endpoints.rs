@@ -33,7 +33,7 @@ use crate::state::AppState;
     message = "`{Self}` has no `#[endpoints]` block",
     label = "custom endpoints come from an `#[endpoints] impl` block of this type"
 )]
-pub trait Endpoints: Resource {
+pub trait Endpoints {
     /// The endpoints, each with its handler.
     fn endpoints() -> Vec<Endpoint>;
 }
