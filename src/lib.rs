@@ -117,7 +117,8 @@ pub use fastsaas_core::{
 };
 pub use fastsaas_runtime::{
     App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
-    PrincipalKind, Record, Records, Resealed, Resource, RouteAction, SUPERADMIN, StartupError, StringEnum, reseal,
+    PrincipalKind, Record, Records, Resealed, Resource, Route, RouteAction, SUPERADMIN, StartupError, StringEnum,
+    reseal,
 };
 
 /// A JSON body read with the framework's rules (415 unless declared JSON,
@@ -160,7 +161,6 @@ pub use fastsaas_runtime::testing;
 /// 403 if it may read but not act, 401 without credentials).
 ///
 /// ```
-/// use fastsaas::axum::routing::get;
 /// use fastsaas::prelude::*;
 ///
 /// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -173,7 +173,7 @@ pub use fastsaas_runtime::testing;
 ///     item.data.name.to_uppercase()
 /// }
 ///
-/// let app = App::new(Default::default()).resource::<Item>().route("/items/{id}/shout", get(shout));
+/// let app = App::new(Default::default()).resource::<Item>().route(Route::get("/items/{id}/shout", shout));
 /// ```
 pub use fastsaas_runtime::Authorized;
 
@@ -183,7 +183,6 @@ pub use fastsaas_runtime::Authorized;
 ///
 /// ```
 /// use fastsaas::axum::extract::Path;
-/// use fastsaas::axum::routing::post;
 /// use fastsaas::prelude::*;
 ///
 /// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -200,7 +199,7 @@ pub use fastsaas_runtime::Authorized;
 ///     Ok(Json(ctx.records::<Agent>().clone_from_template(template_id, overrides).await?))
 /// }
 ///
-/// let app = App::new(Default::default()).resource::<Agent>().route("/tonight/{template_id}", post(tonight));
+/// let app = App::new(Default::default()).resource::<Agent>().route(Route::post("/tonight/{template_id}", tonight));
 /// ```
 pub use fastsaas_runtime::Templated;
 
@@ -234,7 +233,7 @@ pub use fastsaas_runtime::sea_orm;
 pub mod prelude {
     pub use crate::{
         ApiError, ApiResult, App, Authorized, Crud, CrudEnum, Ctx, DateTime, Json, Page, Principal, Record, Resource,
-        StartupError, Templated, Utc, Uuid, endpoint, endpoints, serde_json,
+        Route, StartupError, Templated, Utc, Uuid, endpoint, endpoints, serde_json,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -245,8 +244,8 @@ pub mod prelude {
 pub mod __private {
     pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
     pub use fastsaas_core::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
-    pub use fastsaas_runtime::axum::Router;
-    pub use fastsaas_runtime::endpoints::mount_templates;
+    pub use fastsaas_runtime::Route;
+    pub use fastsaas_runtime::endpoints::template_routes;
     pub use fastsaas_runtime::endpoints::{
         Endpoint, Endpoints, Probe, ResourceRoutes, SchemaProbe, ViaEndpoints, ViaNoSchema, ViaNothing, ViaToSchema,
         checks,

@@ -261,9 +261,11 @@ async fn shout(doc: fastsaas::Authorized<Doc>) -> String {
 
 #[tokio::test]
 async fn authorized_loads_only_after_the_check() {
-    use fastsaas::axum::routing::get;
     let settings = Settings::default();
-    let app = App::new(settings).resource::<Doc>().route("/notes/{id}/shout", get(shout).post(shout));
+    let app = App::new(settings)
+        .resource::<Doc>()
+        .route(Route::get("/notes/{id}/shout", shout))
+        .route(Route::post("/notes/{id}/shout", shout));
     let client = TestClient::start(app).await;
     let ann = client.sign_up("ann@example.com").await;
     let ben = client.sign_up("ben@example.com").await;

@@ -21,8 +21,10 @@ const LAYERS: &[(&str, usize)] = &[
     ("query", 0),
     ("json", 0),
     ("http", 0),
+    ("route_table", 0),
     ("server", 0),
     ("telemetry", 0),
+    ("openapi", 0),
     ("db", 0),
     ("migrations", 0),
     ("identity::entities", 0),
@@ -61,7 +63,6 @@ const LAYERS: &[(&str, usize)] = &[
     ("identity::orgs", 3),
     ("identity::roles", 3),
     ("templates::routes", 3),
-    ("openapi", 3),
     ("stub", 3),
     // The builder, the only module that knows every subsystem.
     ("app", 4),

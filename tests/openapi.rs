@@ -1,5 +1,6 @@
 //! `/openapi.json` describes every route, schema and problem type.
 
+use fastsaas::axum::extract::Path;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::Value;
 use fastsaas::testing::TestClient;
@@ -134,3 +135,88 @@ async fn schemas_follow_field_access() {
 }
 
 use fastsaas::serde_json;
+
+/// A templated resource with API keys and custom endpoints, so that every
+/// kind of route is in the document.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/robots")]
+#[crud(templated, authenticated)]
+struct Robot {
+    name: String,
+}
+
+#[endpoints]
+impl Robot {
+    /// Wakes the robot.
+    #[endpoint(post, "/{id}/wake", action = "wake")]
+    async fn wake(robot: Authorized<Robot>) -> String {
+        robot.name.clone()
+    }
+
+    #[endpoint(get, "/{id}/files/{name}")]
+    async fn file(_robot: Authorized<Robot>, Path((_, name)): Path<(Uuid, String)>) -> String {
+        name
+    }
+}
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+/// The router answers every operation of the document: none reaches the
+/// fallback for unknown paths (404 "no such route") or unknown methods
+/// (405). Together with the route table, from which both the router and
+/// the document are built, no route is served undocumented.
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let app = App::new(Settings::default())
+        .resource::<Thing>()
+        .resource::<Log>()
+        .resource::<Robot>()
+        .route(Route::get("/hello", hello));
+    let client = TestClient::start(app).await;
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let mut walked = 0;
+    for (path, operations) in &paths {
+        let concrete: Vec<String> = path
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { Uuid::new_v4().to_string() } else { segment.to_owned() })
+            .collect();
+        let concrete = concrete.join("/");
+        for method in operations.as_object().into_iter().flat_map(|operations| operations.keys()) {
+            let method = fastsaas::axum::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = client.request(method.clone(), &concrete).send().await;
+            let problem: Value = fastsaas::serde_json::from_str(&response.text()).unwrap_or_default();
+            let fallback = (response.status() == 404 && problem["detail"] == "no such route")
+                || (response.status() == 405 && problem["detail"] == "this method is not allowed on this path");
+            assert!(!fallback, "{method} {path} is documented but not routed");
+            walked += 1;
+        }
+    }
+    assert!(paths.contains_key("/hello") && paths.contains_key("/robots/{id}/files/{name}"), "{:?}", paths.keys());
+    assert!(walked > 60, "only {walked} operations");
+    // An undocumented path reaches the fallback, so the check above can fail.
+    let unknown = client.get("/nowhere").send().await;
+    let problem: Value = unknown.json();
+    assert_eq!((unknown.status().as_u16(), &problem["detail"]), (404, &Value::from("no such route")));
+}
+
+/// Every operation has an `operationId`, and no two share one.
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    let app = App::new(Settings::default()).resource::<Thing>().resource::<Log>().resource::<Robot>();
+    let client = TestClient::start(app).await;
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    let mut ids = Vec::new();
+    for (path, operations) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            ids.push(id.to_owned());
+        }
+    }
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "duplicate operationIds");
+}

@@ -1,11 +1,10 @@
 //! `/healthz` and `/readyz`: the process lives; the database answers.
 
 use fastsaas::axum::extract::State;
-use fastsaas::axum::routing::post;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::{Value, json};
 use fastsaas::testing::TestClient;
-use fastsaas::{AppState, Settings};
+use fastsaas::{AppState, Route, Settings};
 
 /// Closes the app's connection pool, as a failing database would.
 async fn close_database(State(app): State<AppState>) -> &'static str {
@@ -15,7 +14,7 @@ async fn close_database(State(app): State<AppState>) -> &'static str {
 
 #[tokio::test]
 async fn readiness_follows_the_database_and_liveness_does_not() {
-    let app = App::new(Settings::default()).route("/test/close-database", post(close_database));
+    let app = App::new(Settings::default()).route(Route::post("/test/close-database", close_database));
     let client = TestClient::start(app).await;
     let live = client.get("/healthz").send().await;
     live.assert_status(200);

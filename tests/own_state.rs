@@ -1,14 +1,12 @@
-//! An app's own routes with a state of its own (`App::with_router`): its
+//! An app's own routes with a state of its own (`App::with_state`): its
 //! handlers take `State<Its>` beside the framework's extractors, which
 //! authorize exactly as on the framework's routes.
 
-use fastsaas::axum::Router;
 use fastsaas::axum::extract::{FromRef, State};
-use fastsaas::axum::routing::get;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::{Value, json};
 use fastsaas::testing::TestClient;
-use fastsaas::{AppState, StartupError};
+use fastsaas::{AppState, Route, StartupError};
 
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/notes")]
@@ -61,15 +59,15 @@ async fn echo(State(Greeting(greeting)): State<Greeting>, Json(echo): Json<Echo>
 
 fn app() -> App {
     let greeting = Greeting("hello".into());
-    App::new(Default::default()).resource::<Note>().with_router(move |fastsaas| {
-        let state = MyState { fastsaas, greeting: greeting.clone() };
-        Router::new()
-            .route("/hello", get(hello))
-            .route("/shout/{id}", get(shout))
-            .route("/count", get(count))
-            .route("/echo", fastsaas::axum::routing::post(echo))
-            .with_state(state)
-    })
+    App::new(Default::default()).resource::<Note>().with_state(
+        move |fastsaas| MyState { fastsaas, greeting: greeting.clone() },
+        [
+            Route::get("/hello", hello).summary("Greets the caller"),
+            Route::get("/shout/{id}", shout).operation_id("shout_note").response(200, "The note's title, shouted"),
+            Route::get("/count", count),
+            Route::post("/echo", echo),
+        ],
+    )
 }
 
 #[tokio::test]
@@ -101,7 +99,24 @@ async fn own_state_beside_the_frameworks_extractors() {
 async fn an_own_route_on_a_taken_path_stops_start_up() {
     let clash = App::new(Default::default())
         .resource::<Note>()
-        .with_router(|state| Router::new().route("/notes", get(|| async { "mine" })).with_state(state));
+        .with_state(|fastsaas| fastsaas, [Route::get("/notes", || async { "mine" })]);
     let error = TestClient::try_start(clash).await.err().map(|err: StartupError| err.to_string());
-    assert!(error.as_deref().is_some_and(|text| text.contains("/notes")), "{error:?}");
+    assert_eq!(
+        error.as_deref(),
+        Some("routes clash: `GET /notes` is served twice: by `Note` and by the app (`App::with_state`)")
+    );
+}
+
+#[tokio::test]
+async fn own_routes_are_documented() {
+    let client = TestClient::start(app()).await;
+    let document: Value = client.get("/openapi.json").send().await.json();
+    let hello = &document["paths"]["/hello"]["get"];
+    assert_eq!(hello["summary"], "Greets the caller");
+    assert_eq!(hello["operationId"], "get_hello");
+    let shout = &document["paths"]["/shout/{id}"]["get"];
+    assert_eq!(shout["operationId"], "shout_note");
+    assert_eq!(shout["responses"]["200"]["description"], "The note's title, shouted");
+    assert_eq!(shout["parameters"][0]["name"], "id");
+    assert!(document["paths"]["/echo"]["post"].is_object());
 }

@@ -122,10 +122,19 @@ struct TemplatedWidget {
 
 #[tokio::test]
 async fn clashing_routes_and_templates_paths_stop_start_up() {
-    use fastsaas::axum::routing::get;
-    let app = App::new(Settings::default()).resource::<Widget>().route("/widgets/{id}", get(nothing));
+    let app = App::new(Settings::default()).resource::<Widget>().route(Route::get("/widgets/{id}", nothing));
     let clash = TestClient::try_start(app).await;
-    assert!(matches!(&clash, Err(StartupError::Routes(reason)) if reason.contains("/widgets/{id}")), "{clash:?}");
+    assert!(
+        matches!(&clash, Err(StartupError::Routes(reason))
+            if reason == "`GET /widgets/{id}` is served twice: by `Widget` and by the app (`App::route`)"),
+        "{clash:?}"
+    );
+    let renamed = App::new(Settings::default()).resource::<Widget>().route(Route::post("/widgets/{widget}", nothing));
+    let clash = TestClient::try_start(renamed).await;
+    assert!(
+        matches!(&clash, Err(StartupError::Routes(reason)) if reason.contains("name the same path parameter differently")),
+        "{clash:?}"
+    );
     let nested = App::new(Settings::default()).resource::<TemplatedWidget>().resource::<Nested>();
     let clash = TestClient::try_start(nested).await;
     assert!(
@@ -136,7 +145,6 @@ async fn clashing_routes_and_templates_paths_stop_start_up() {
 
 #[tokio::test]
 async fn a_route_on_a_framework_path_is_a_start_up_error_not_a_panic() {
-    use fastsaas::axum::routing::get;
     for path in [
         "/healthz",
         "/readyz",
@@ -149,11 +157,11 @@ async fn a_route_on_a_framework_path_is_a_start_up_error_not_a_panic() {
         "/notifications",
         "/login",
     ] {
-        let app = App::new(Settings::default()).route(path, get(nothing));
+        let app = App::new(Settings::default()).route(Route::get(path, nothing));
         let refused = TestClient::try_start(app).await;
         assert!(matches!(&refused, Err(StartupError::Routes(reason)) if reason.contains(path)), "{path}: {refused:?}");
     }
     // A path that merely starts with the same letters is the app's own.
-    let app = App::new(Settings::default()).route("/healthzone", get(nothing));
+    let app = App::new(Settings::default()).route(Route::get("/healthzone", nothing));
     assert!(TestClient::try_start(app).await.is_ok());
 }

@@ -3,7 +3,6 @@
 
 use fastsaas::axum::Json;
 use fastsaas::axum::extract::Path;
-use fastsaas::axum::routing::post;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::{Value, json};
 use fastsaas::testing::{TestClient, TestUser};
@@ -260,7 +259,7 @@ async fn clone_in_rust(ctx: Ctx, Path(template_id): Path<Uuid>) -> ApiResult<Jso
 
 #[tokio::test]
 async fn the_rust_api_clones_as_the_caller() {
-    let app = App::new(Default::default()).resource::<Agent>().route("/rust-clone/{id}", post(clone_in_rust));
+    let app = App::new(Default::default()).resource::<Agent>().route(Route::post("/rust-clone/{id}", clone_in_rust));
     let client = TestClient::start(app).await;
     let ann = client.sign_up("ann@example.com").await;
     let ben = client.sign_up("ben@example.com").await;

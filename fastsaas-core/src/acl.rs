@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The role that may do everything in the framework's own routes.
+pub const SUPERADMIN: &str = "superadmin";
+
 /// The principal id that stands for every authenticated caller in ACL
 /// entries ("authenticated users"): the nil UUID.
 pub const AUTHENTICATED: Uuid = Uuid::nil();

@@ -30,6 +30,24 @@ pub const FRAMEWORK_PATHS: [&str; 17] = [
     "notifications",
 ];
 
+/// The routes of the built-in operations under a resource's scope: the
+/// operation, the method, and the path after the scope path. The runtime
+/// serves them; the macros refuse an endpoint on one.
+pub const OPERATION_ROUTES: [(Operation, &str, &str); 7] = [
+    (Operation::List, "GET", ""),
+    (Operation::Create, "POST", ""),
+    (Operation::Clear, "DELETE", ""),
+    (Operation::Read, "GET", "/{id}"),
+    (Operation::Update, "PATCH", "/{id}"),
+    (Operation::Update, "PUT", "/{id}"),
+    (Operation::Delete, "DELETE", "/{id}"),
+];
+
+/// The paths under a resource's scope that the framework serves (ACL
+/// entries, API keys, templates), after the scope path: no custom endpoint
+/// may start with one.
+pub const SCOPE_PREFIXES: [&str; 3] = ["/{id}/acl", "/{id}/keys", "/templates"];
+
 /// The table that holds the templates of every templated resource.
 pub const TEMPLATES_TABLE: &str = "fastsaas_templates";
 

@@ -13,24 +13,13 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType, Token, Type};
 
+use fastsaas_core::resource::{OPERATION_ROUTES, SCOPE_PREFIXES};
+
 use crate::expand::capitalized;
 use crate::model::doc_text;
 
 /// The methods an endpoint may answer.
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-/// Routes every resource already has: `(method, path under the scope)`.
-const GENERATED: [(&str, &str); 7] = [
-    ("get", ""),
-    ("post", ""),
-    ("delete", ""),
-    ("get", "/{id}"),
-    ("patch", "/{id}"),
-    ("put", "/{id}"),
-    ("delete", "/{id}"),
-];
-/// Path prefixes the framework owns under every scope.
-const RESERVED_PREFIXES: [&str; 3] = ["/{id}/acl", "/{id}/keys", "/templates"];
-
 /// `#[endpoint(method, "/path", action = "name" | signed_in | public)]`
 struct EndpointAttr {
     method: Ident,
@@ -310,12 +299,14 @@ fn check_routes(endpoints: &[Endpoint], errors: &mut Errors) {
         let path = path.trim_end_matches('/');
         let method = endpoint.method.as_str();
         let shape = path_shape(path);
-        if GENERATED.contains(&(method, path)) {
+        let generated =
+            OPERATION_ROUTES.iter().any(|(_, served, under)| served.eq_ignore_ascii_case(method) && *under == path);
+        if generated {
             errors.push(
                 endpoint.path.span(),
                 format!("every resource already serves `{} {path}`", method.to_uppercase()),
             );
-        } else if let Some(prefix) = RESERVED_PREFIXES.iter().find(|prefix| path.starts_with(*prefix)) {
+        } else if let Some(prefix) = SCOPE_PREFIXES.iter().find(|prefix| path.starts_with(*prefix)) {
             errors.push(endpoint.path.span(), format!("paths under `{prefix}` belong to the framework"));
         } else if let Some(first) = seen.get(&(method.to_owned(), shape.clone())) {
             errors.push(

@@ -398,8 +398,8 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
         into_model: quote!(template_id,),
         spec: quote!(Some(&TEMPLATES)),
         mount: quote! {
-            fn mount_templates(router: #private::Router<#private::AppState>) -> #private::Router<#private::AppState> {
-                #private::mount_templates::<Self>(router)
+            fn template_routes() -> ::std::vec::Vec<#private::Route<#private::AppState>> {
+                #private::template_routes::<Self>()
             }
         },
         items: quote! {

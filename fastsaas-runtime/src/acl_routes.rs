@@ -1,14 +1,13 @@
 //! Managing ACL entries: per object (`/items/{id}/acl`, with `/check` to
 //! explain a decision) and type-wide (`/acl`, for `acl_admins`).
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use fastsaas_core::acl::{Caller, Effect, Step};
-use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, ResourceSpec, Rule};
+use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, ProblemKind, ResourceSpec, Rule};
 use http::{HeaderMap, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
@@ -19,9 +18,11 @@ use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::internal;
 use crate::guarded::{Guarded, Held};
 use crate::http::{ObjectId, PathIds};
-use crate::http::{created, deleted, route_all, route_both};
+use crate::http::{created, deleted};
 use crate::identity::entities::acl_entry;
 use crate::identity::{Principal, caller_of, field, rejected};
+use crate::openapi::{AclRoute, IdentityDoc, acl_operation, identity_operation, problem};
+use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
 
@@ -106,21 +107,51 @@ struct Explanation {
     action: String,
 }
 
-/// Mounts `{scope}/{id}/acl...` for `T`.
-pub(crate) fn mount<T: Guarded>(router: Router<AppState>) -> Router<AppState> {
-    let path = T::spec().path;
-    let routes: [(String, MethodRouter<AppState>); 3] = [
-        (format!("{path}/{{id}}/acl"), get(list_object::<T>).post(add_object::<T>)),
-        (format!("{path}/{{id}}/acl/check"), get(check_object::<T>)),
-        (format!("{path}/{{id}}/acl/{{entry_id}}"), delete(remove_object::<T>)),
-    ];
-    route_all(router, routes)
+/// The routes of `{scope}/{id}/acl...` for `T`, each with its documentation.
+pub(crate) fn routes<T: Guarded>() -> Vec<Route<AppState>> {
+    let spec = T::spec();
+    let acl = format!("{}/{{id}}/acl", spec.path);
+    vec![
+        Route::get(acl.clone(), list_object::<T>).documented(acl_operation(spec, AclRoute::List)),
+        Route::post(acl.clone(), add_object::<T>).documented(acl_operation(spec, AclRoute::Add)),
+        Route::get(format!("{acl}/check"), check_object::<T>).documented(acl_operation(spec, AclRoute::Check)),
+        Route::delete(format!("{acl}/{{entry_id}}"), remove_object::<T>)
+            .documented(acl_operation(spec, AclRoute::Remove)),
+    ]
 }
 
-/// Mounts the type-wide `/acl` routes.
-pub(crate) fn mount_type_wide(router: Router<AppState>) -> Router<AppState> {
-    let router = route_both(router, "/acl", post(add_type_wide).get(list_type_wide));
-    route_both(router, "/acl/{id}", delete(remove_type_wide))
+/// The type-wide `/acl` routes, each with its documentation.
+pub(crate) fn type_wide_routes() -> Vec<Route<AppState>> {
+    let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
+    let doc = |id, summary, body, success, problems| {
+        identity_operation(IdentityDoc { id, summary, body, success, signed_in: true, list: None, problems })
+    };
+    vec![
+        Route::post("/acl", add_type_wide).documented(doc(
+            "add_type_acl_entry",
+            "Add a type-wide entry, e.g. `Item.read` (the type's acl_admins)",
+            Some("TypeAclEntryCreate"),
+            ("201", Some("TypeAclEntry")),
+            vec![
+                ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation])),
+                forbidden(),
+            ],
+        )),
+        Route::get("/acl", list_type_wide).documented(doc(
+            "list_type_acl_entries",
+            "The type-wide entries of the types the caller administers",
+            None,
+            ("200", Some("TypeAclEntryList")),
+            vec![forbidden()],
+        )),
+        Route::delete("/acl/{id}", remove_type_wide).documented(doc(
+            "remove_type_acl_entry",
+            "Delete a type-wide entry (the type's acl_admins)",
+            None,
+            ("204", None),
+            vec![forbidden(), ("404", problem("No such entry", &[ProblemKind::NotFound]))],
+        )),
+    ]
 }
 
 /// The owner of object `id` of `T` when `subject` may manage its entries:

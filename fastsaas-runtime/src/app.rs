@@ -5,17 +5,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::MethodRouter;
 
 use fastsaas_core::resource::FRAMEWORK_PATHS;
 use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
 
 use crate::endpoints::ResourceRoutes;
-use crate::endpoints::{Endpoint, EndpointDoc};
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::registry::Registry;
+use crate::route_table::{Route, RouteDoc, RouteTable, clashes};
 use crate::seal::{self, FieldKeys};
 use crate::state::{AppState, Services};
 use crate::{db, migrations, openapi, routes};
@@ -28,8 +27,9 @@ type EnsureTable =
 #[derive(Clone, Copy)]
 pub(crate) struct Registration {
     pub(crate) spec: &'static ResourceSpec,
-    endpoints: fn() -> Vec<EndpointDoc>,
-    pub(crate) mount: fn(Router<AppState>) -> Router<AppState>,
+    /// The actions of its custom endpoints.
+    custom_actions: fn() -> Vec<&'static str>,
+    add_routes: fn(&mut RouteTable<AppState>),
     ensure_table: EnsureTable,
 }
 
@@ -49,14 +49,18 @@ pub(crate) struct Registration {
 pub struct App {
     settings: Settings,
     resources: Vec<Registration>,
-    routes: Vec<(String, MethodRouter<AppState>)>,
-    routers: Vec<UserRouter>,
+    routes: Vec<Route<AppState>>,
+    own_state_routes: Vec<OwnStateRoutes>,
     statement_observer: Option<StatementObserver>,
 }
 
-/// Makes a router of the app's own, with a state of its own, from the
-/// framework's state.
-type UserRouter = Arc<dyn Fn(AppState) -> Router + Send + Sync>;
+/// Routes of the app's own with a state of its own: their documentation,
+/// and what makes their router from the framework's state.
+#[derive(Clone)]
+struct OwnStateRoutes {
+    docs: Vec<RouteDoc>,
+    router: Arc<dyn Fn(AppState) -> Router + Send + Sync>,
+}
 
 /// Called with the SQL of every statement the app sends (the test client
 /// counts a request's round trips with it).
@@ -65,7 +69,13 @@ pub(crate) type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
 impl App {
     /// An app with the given settings and no resources yet.
     pub fn new(settings: Settings) -> App {
-        App { settings, resources: Vec::new(), routes: Vec::new(), routers: Vec::new(), statement_observer: None }
+        App {
+            settings,
+            resources: Vec::new(),
+            routes: Vec::new(),
+            own_state_routes: Vec::new(),
+            statement_observer: None,
+        }
     }
 
     /// An app configured from defaults < `fastsaas.toml` < environment
@@ -80,45 +90,56 @@ impl App {
     pub fn resource<T: ResourceRoutes>(mut self) -> App {
         self.resources.push(Registration {
             spec: T::SPEC,
-            endpoints: || T::custom_endpoints().iter().map(Endpoint::doc).collect(),
-            mount: routes::mount::<T>,
+            custom_actions: || T::custom_endpoints().iter().filter_map(|endpoint| endpoint.spec().action()).collect(),
+            add_routes: routes::add_resource::<T>,
             ensure_table: |db| Box::pin(db::ensure_table::<T::Entity>(db, T::SPEC)),
         });
         self
     }
 
-    /// Adds a route of your own (with and without a trailing slash). Its
-    /// handlers may take the framework's extractors: [`Principal`](crate::Principal),
-    /// [`Authorized<T>`](crate::Authorized), `State<AppState>`.
+    /// Adds a route of your own (served with and without a trailing
+    /// slash, and documented in `/openapi.json`). Its handler may take the
+    /// framework's extractors: [`Principal`](crate::Principal),
+    /// [`Authorized<T>`](crate::Authorized), [`Ctx`](crate::Ctx),
+    /// `State<AppState>`. Paths under the framework's own (`/users`,
+    /// `/acl`, ...) and paths already routed stop start-up with an error
+    /// naming them.
     ///
     /// ```no_run
-    /// use fastsaas_runtime::axum::routing::get;
-    /// use fastsaas_runtime::{App, Principal};
+    /// use fastsaas_runtime::{App, Principal, Route};
     ///
     /// async fn hello(principal: Principal) -> String {
     ///     format!("hello {}", principal.id)
     /// }
     ///
-    /// let app = App::new(Default::default()).route("/hello", get(hello));
+    /// let app = App::new(Default::default())
+    ///     .route(Route::get("/hello", hello).summary("Greets the caller").response(200, "A greeting"));
     /// ```
     #[must_use]
-    pub fn route(mut self, path: &str, methods: MethodRouter<AppState>) -> App {
-        self.routes.push((path.to_owned(), methods));
+    pub fn route(mut self, route: Route<AppState>) -> App {
+        self.routes.push(route);
         self
     }
 
-    /// Adds routes of your own with a state of your own. `routes` gets the
-    /// framework's [`AppState`] once the app starts and answers a router
-    /// whose state is already given (`.with_state(..)`). Put the
-    /// `AppState` inside your state, with `FromRef` to it, and handlers
+    /// Adds routes of your own with a state of your own. `state` makes
+    /// your state from the framework's [`AppState`] once the app starts:
+    /// keep the `AppState` inside it, with `FromRef` to it, and handlers
     /// take the framework's extractors (`Principal`, `Authorized<T>`,
-    /// `Ctx`, `Json`) beside `State<YourThing>`. A path that is already
-    /// routed stops start-up with an error naming it.
+    /// `Ctx`, `Json`) beside `State<YourThing>`. The routes are documented
+    /// and checked for clashes like every other.
     ///
     /// The `fastsaas` README ("Your own state") has a whole example.
     #[must_use]
-    pub fn with_router(mut self, routes: impl Fn(AppState) -> Router + Send + Sync + 'static) -> App {
-        self.routers.push(Arc::new(routes));
+    pub fn with_state<S: Clone + Send + Sync + 'static>(
+        mut self,
+        state: impl Fn(AppState) -> S + Send + Sync + 'static,
+        routes: impl IntoIterator<Item = Route<S>>,
+    ) -> App {
+        let mut table = RouteTable::default();
+        table.extend(routes.into_iter().map(|route| route.origin("the app (`App::with_state`)")));
+        let docs = table.docs().cloned().collect();
+        let router = Arc::new(move |app: AppState| table.clone().into_router(&[]).with_state(state(app)));
+        self.own_state_routes.push(OwnStateRoutes { docs, router });
         self
     }
 
@@ -149,18 +170,9 @@ impl App {
         self.check_unique()?;
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;
-        let endpoints: Vec<(&'static ResourceSpec, Vec<EndpointDoc>)> =
-            self.resources.iter().map(|r| (r.spec, (r.endpoints)())).collect();
-        let document = openapi::document(&endpoints);
-        let custom_actions = endpoints
-            .iter()
-            .map(|(spec, endpoints)| {
-                (spec.name, endpoints.iter().filter_map(|endpoint| endpoint.spec.action()).collect())
-            })
-            .collect();
         // Before the database: a clash of routes is a mistake in the code,
         // reported without touching anything.
-        let router = self.route_table(document)?;
+        let router = self.route_table()?;
         let mut db = db::connect(&self.settings).await?;
         if let Some(observer) = self.statement_observer.clone() {
             db.set_metric_callback(move |info| observer(&info.statement.sql));
@@ -173,12 +185,17 @@ impl App {
             (registration.ensure_table)(&db).await?;
         }
         schema_lock.release().await?;
-        let resources = self.guarded_specs();
-        let registry = Registry::new(resources, custom_actions);
+        let custom_actions = self
+            .resources
+            .iter()
+            .map(|registration| (registration.spec.name, (registration.custom_actions)()))
+            .collect();
+        let registry = Registry::new(self.guarded_specs(), custom_actions);
         let state = AppState::new(Services { db, settings: self.settings, identity, registry, field_keys });
-        let routers = &self.routers;
-        let merge =
-            || routers.iter().fold(router.with_state(state.clone()), |router, own| router.merge(own(state.clone())));
+        let own = &self.own_state_routes;
+        let merge = || {
+            own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))
+        };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))
     }
@@ -198,28 +215,36 @@ impl App {
         }
     }
 
-    /// Every route: the framework's, the resources', then the app's own.
-    /// axum refuses two handlers for one method and path (say an app route
-    /// or an endpoint on a path a resource serves) by panicking; that
-    /// becomes a start-up error naming the route.
-    fn route_table(&self, document: serde_json::Value) -> Result<Router<AppState>, StartupError> {
-        for (path, _) in &self.routes {
-            let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    /// The route table (the framework's routes, the resources', then the
+    /// app's own), checked for clashes, and turned into the router and
+    /// the OpenAPI document.
+    fn route_table(&self) -> Result<Router<AppState>, StartupError> {
+        let own_docs: Vec<&RouteDoc> = self.own_state_routes.iter().flat_map(|own| &own.docs).collect();
+        for doc in self.routes.iter().map(|route| &route.doc).chain(own_docs.iter().copied()) {
+            let first = doc.path.trim_start_matches('/').split('/').next().unwrap_or_default();
             if FRAMEWORK_PATHS.contains(&first) {
                 return Err(StartupError::Routes(format!(
-                    "`{path}`: paths under `/{first}` belong to the framework; pick another path"
+                    "`{}`: paths under `/{first}` belong to the framework; pick another path",
+                    doc.path
                 )));
             }
         }
-        let build = || {
-            let framework = routes::framework(Router::new(), document);
-            let router = self.resources.iter().fold(framework, |router, r| (r.mount)(router));
-            let router = self
-                .routes
-                .iter()
-                .fold(router, |router, (path, methods)| crate::http::route_both(router, path, methods.clone()));
-            routes::fallbacks(router)
-        };
+        let document = routes::Document::default();
+        let mut table = RouteTable::default();
+        table.extend(routes::framework(&document));
+        for registration in &self.resources {
+            (registration.add_routes)(&mut table);
+        }
+        table.extend(self.routes.iter().cloned());
+        let docs: Vec<&RouteDoc> = table.docs().chain(own_docs.iter().copied()).collect();
+        clashes(docs.iter().copied()).map_err(StartupError::Routes)?;
+        let specs: Vec<&ResourceSpec> = self.resources.iter().map(|registration| registration.spec).collect();
+        let json = openapi::document(&specs, docs.iter().copied());
+        let served_elsewhere: Vec<(http::Method, String)> =
+            own_docs.iter().map(|doc| (doc.method.clone(), doc.path.clone())).collect();
+        // A document that does not serialize is a bug; serve the rest anyway.
+        let _ = document.set(serde_json::to_vec(&json).unwrap_or_default().into());
+        let build = || routes::fallbacks(table.into_router(&served_elsewhere));
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))
     }

@@ -9,22 +9,23 @@
 
 use std::marker::PhantomData;
 
-use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::handler::Handler;
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
-use fastsaas_core::{ApiResult, EndpointAccess, EndpointMethod, EndpointSpec};
+use fastsaas_core::{ApiResult, EndpointAccess, EndpointMethod, EndpointSpec, ResourceSpec};
+use http::Method;
 use http::request::Parts;
 use utoipa::ToSchema;
-use utoipa::openapi::{RefOr, Schema};
 
 use crate::access;
 use crate::authorized::{Checked, RouteAction};
 use crate::http::ObjectId;
-use crate::http::route_both;
 use crate::identity::Principal;
+pub use crate::openapi::TypeSchema;
+use crate::openapi::endpoint_operation;
 use crate::resource::{Resource, load_authorized};
+use crate::route_table::Route;
 use crate::state::AppState;
 
 /// A resource with custom endpoints: implemented by `#[endpoints]`, never
@@ -49,16 +50,6 @@ pub struct Endpoint {
 
 /// The schema of a type, if it has one (see [`SchemaProbe`]).
 pub type SchemaOf = fn() -> Option<TypeSchema>;
-
-/// A type's OpenAPI schema: its name, its schema, and the schemas it refers to.
-pub struct TypeSchema {
-    /// The name in `#/components/schemas`.
-    pub name: String,
-    /// The type's own schema.
-    pub schema: RefOr<Schema>,
-    /// The named schemas it refers to.
-    pub referenced: Vec<(String, RefOr<Schema>)>,
-}
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,30 +87,36 @@ impl Endpoint {
         Endpoint { spec, methods: MethodRouter::new().on(filter, guarded), request: || None, response: || None }
     }
 
+    /// What the endpoint serves and checks.
+    pub(crate) fn spec(&self) -> &'static EndpointSpec {
+        self.spec
+    }
+
     /// Adds the schemas of the JSON body and of the response.
     #[must_use]
     pub fn with_schemas(self, request: SchemaOf, response: SchemaOf) -> Endpoint {
         Endpoint { request, response, ..self }
     }
 
-    /// What the OpenAPI document shows of the endpoint.
-    pub(crate) fn doc(&self) -> EndpointDoc {
-        EndpointDoc { spec: self.spec, request: (self.request)(), response: (self.response)() }
+    /// The endpoint as a route of `spec`'s scope, with its documentation.
+    fn into_route(self, spec: &ResourceSpec) -> Route<AppState> {
+        let (request, response) = ((self.request)(), (self.response)());
+        let operation = endpoint_operation(spec, self.spec, request.as_ref(), response.as_ref());
+        let method = match self.spec.method {
+            EndpointMethod::Get => Method::GET,
+            EndpointMethod::Post => Method::POST,
+            EndpointMethod::Put => Method::PUT,
+            EndpointMethod::Patch => Method::PATCH,
+            EndpointMethod::Delete => Method::DELETE,
+        };
+        let path = format!("{}{}", spec.path, self.spec.path.trim_end_matches('/'));
+        let schemas: Vec<_> = request.iter().chain(&response).flat_map(TypeSchema::components).collect();
+        let route = Route::new(method, path, self.methods).documented(operation).with_schemas(schemas);
+        match self.spec.action() {
+            Some(action) => route.action(action),
+            None => route,
+        }
     }
-}
-
-impl std::fmt::Debug for TypeSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypeSchema").field("name", &self.name).finish_non_exhaustive()
-    }
-}
-
-/// An endpoint as the OpenAPI document shows it.
-#[derive(Debug)]
-pub(crate) struct EndpointDoc {
-    pub(crate) spec: &'static EndpointSpec,
-    pub(crate) request: Option<TypeSchema>,
-    pub(crate) response: Option<TypeSchema>,
 }
 
 /// The check of `spec.access`, before the handler: 401 without valid
@@ -153,8 +150,8 @@ async fn guard<T: Resource>(app: &AppState, spec: &EndpointSpec, parts: &mut Par
 )]
 pub trait ResourceRoutes: Resource {
     /// The templates' routes of a templated resource.
-    fn mount_templates(router: Router<AppState>) -> Router<AppState> {
-        router
+    fn template_routes() -> Vec<Route<AppState>> {
+        Vec::new()
     }
 
     /// The endpoints of the type's `#[endpoints]` block, if it has one.
@@ -163,19 +160,16 @@ pub trait ResourceRoutes: Resource {
     }
 }
 
-/// Mounts `{scope}/templates...` and the templates' ACL routes for `T`
-/// (called by the derive's output; not a public API).
+/// The routes of `T`'s templates (called by the derive's output; not a
+/// public API).
 #[doc(hidden)]
-pub fn mount_templates<T: crate::Templated>(router: Router<AppState>) -> Router<AppState> {
-    crate::templates::routes::mount::<T>(router)
+pub fn template_routes<T: crate::Templated>() -> Vec<Route<AppState>> {
+    crate::templates::routes::routes::<T>()
 }
 
-/// Mounts `T`'s custom endpoints under its scope path.
-pub(crate) fn mount<T: ResourceRoutes>(router: Router<AppState>) -> Router<AppState> {
-    T::custom_endpoints().into_iter().fold(router, |router, endpoint| {
-        let path = format!("{}{}", T::SPEC.path, endpoint.spec.path.trim_end_matches('/'));
-        route_both(router, &path, endpoint.methods)
-    })
+/// The routes of `T`'s custom endpoints, under its scope path.
+pub(crate) fn routes<T: ResourceRoutes>() -> Vec<Route<AppState>> {
+    T::custom_endpoints().into_iter().map(|endpoint| endpoint.into_route(T::SPEC)).collect()
 }
 
 /// Asks whether `T` has custom endpoints; see the module docs.

@@ -1,11 +1,9 @@
-//! HTTP plumbing shared by every surface: routes with and without a
-//! trailing slash, the path's ids as UUIDs, and the answers of a create
-//! and a delete. Generic over the state, so it knows no service.
+//! HTTP plumbing shared by every surface: the path's ids as UUIDs, and
+//! the answers of a create and a delete. Generic over the state, so it knows no service.
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Path};
 use axum::response::IntoResponse;
-use axum::routing::MethodRouter;
-use axum::{Json, Router};
 use fastsaas_core::ApiError;
 use http::header;
 use uuid::Uuid;
@@ -15,23 +13,6 @@ use uuid::Uuid;
 /// provides it.)
 #[derive(Debug)]
 pub struct BodyLimit(pub usize);
-
-/// Routes `path` with and without a trailing slash.
-pub(crate) fn route_both<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    path: &str,
-    methods: MethodRouter<S>,
-) -> Router<S> {
-    router.route(&format!("{path}/"), methods.clone()).route(path, methods)
-}
-
-/// Routes each `(path, methods)` with and without a trailing slash.
-pub(crate) fn route_all<S: Clone + Send + Sync + 'static, P: AsRef<str>>(
-    router: Router<S>,
-    routes: impl IntoIterator<Item = (P, MethodRouter<S>)>,
-) -> Router<S> {
-    routes.into_iter().fold(router, |router, (path, methods)| route_both(router, path.as_ref(), methods))
-}
 
 /// A 201 with the new object's URL (the request path plus its id) in
 /// `Location`, and its JSON.

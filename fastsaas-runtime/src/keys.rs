@@ -2,10 +2,9 @@
 //! `{scope}/{id}/keys`. A key is shown once, stored as a SHA-256 hash, and
 //! `Authorization: Bearer <key>` then acts as that resource.
 
+use axum::Json;
 use axum::extract::{OriginalUri, State};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fastsaas_core::{ApiError, ApiResult};
 use http::StatusCode;
@@ -16,11 +15,13 @@ use uuid::Uuid;
 use crate::acl_routes::managed;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
-use crate::http::{created, deleted, route_all};
+use crate::http::{created, deleted};
 use crate::identity::Principal;
 use crate::identity::entities::api_key;
 use crate::identity::tokens::new_api_key;
+use crate::openapi::{KeyRoute, key_operation};
 use crate::resource::Resource;
+use crate::route_table::Route;
 use crate::state::AppState;
 
 /// A new key: the only time `key` is shown.
@@ -39,17 +40,19 @@ struct KeyView {
     last_used_at: Option<DateTime<Utc>>,
 }
 
-/// Mounts `{scope}/{id}/keys` for an authenticated `T`.
-pub(crate) fn mount<T: Resource>(router: Router<AppState>) -> Router<AppState> {
-    if !T::SPEC.authenticated {
-        return router;
+/// The routes of `{scope}/{id}/keys` for an authenticated `T` (none for
+/// others), each with its documentation.
+pub(crate) fn routes<T: Resource>() -> Vec<Route<AppState>> {
+    let spec = T::SPEC;
+    if !spec.authenticated {
+        return Vec::new();
     }
-    let path = T::SPEC.path;
-    let routes: [(String, MethodRouter<AppState>); 2] = [
-        (format!("{path}/{{id}}/keys"), get(list::<T>).post(create::<T>)),
-        (format!("{path}/{{id}}/keys/{{key_id}}"), delete(revoke::<T>)),
-    ];
-    route_all(router, routes)
+    let keys = format!("{}/{{id}}/keys", spec.path);
+    vec![
+        Route::post(keys.clone(), create::<T>).documented(key_operation(spec, KeyRoute::Issue)),
+        Route::get(keys.clone(), list::<T>).documented(key_operation(spec, KeyRoute::List)),
+        Route::delete(format!("{keys}/{{key_id}}"), revoke::<T>).documented(key_operation(spec, KeyRoute::Revoke)),
+    ]
 }
 
 /// `POST {scope}/{id}/keys`: the object's managers only.

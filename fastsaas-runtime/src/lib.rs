@@ -30,8 +30,8 @@ mod query;
 mod records;
 mod registry;
 pub mod resource;
-#[doc(hidden)]
-pub mod routes;
+mod route_table;
+mod routes;
 mod seal;
 mod server;
 mod state;
@@ -55,6 +55,7 @@ pub use json::Json;
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use records::Records;
 pub use resource::{NewRow, Record, Resource};
+pub use route_table::Route;
 pub use seal::Resealed;
 pub use state::AppState;
 pub use state::reseal;

@@ -1,62 +1,70 @@
-//! The route table of a resource, and the app-wide routes and fallbacks.
+//! The routes of a resource and the framework's own, as entries of the
+//! route table, and the app-wide fallbacks.
 
-use axum::handler::Handler;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Bytes;
 use axum::response::IntoResponse;
-use axum::routing::{MethodFilter, MethodRouter, get};
-use axum::{Json, Router};
-use fastsaas_core::{ApiError, Operation};
-use http::{HeaderValue, header};
+use axum::routing::{MethodFilter, MethodRouter, delete, get, on, patch, post, put};
+use fastsaas_core::resource::OPERATION_ROUTES;
+use fastsaas_core::{ApiError, Operation, ResourceSpec};
+use http::{HeaderValue, Method, header};
 
-use crate::crud;
 use crate::endpoints::ResourceRoutes;
-use crate::http::route_both;
+use crate::openapi::{crud_operation, document_operation, health_operation};
 use crate::resource::Resource;
+use crate::route_table::{Route, RouteTable};
 use crate::state::AppState;
+use crate::{acl_routes, crud, endpoints, health, keys};
 
-/// Mounts `T`'s routes under its scope path, with and without a trailing
-/// slash. A disabled operation answers 405 with an `Allow` header.
-pub(crate) fn mount<T: ResourceRoutes>(router: Router<AppState>) -> Router<AppState> {
-    let collection = MethodRouter::new();
-    let collection = on::<T, _, _>(collection, MethodFilter::GET, Operation::List, crud::list::<T>);
-    let collection = on::<T, _, _>(collection, MethodFilter::POST, Operation::Create, crud::create::<T>);
-    let collection = on::<T, _, _>(collection, MethodFilter::DELETE, Operation::Clear, crud::clear::<T>);
-    let item = MethodRouter::new();
-    let item = on::<T, _, _>(item, MethodFilter::GET, Operation::Read, crud::read::<T>);
-    let item = on::<T, _, _>(item, MethodFilter::PATCH, Operation::Update, crud::patch::<T>);
-    let item = on::<T, _, _>(item, MethodFilter::PUT, Operation::Update, crud::replace::<T>);
-    let item = on::<T, _, _>(item, MethodFilter::DELETE, Operation::Delete, crud::delete::<T>);
-    let path = T::SPEC.path;
-    let router = route_both(router, path, collection);
-    let router = route_both(router, &format!("{path}/{{id}}"), item);
-    let router = crate::keys::mount::<T>(crate::acl_routes::mount::<T>(router));
-    crate::endpoints::mount::<T>(T::mount_templates(router))
+/// Adds `T`'s routes to `table`: CRUD under its scope path (a disabled
+/// operation answers 405 with an `Allow` header), ACL entries, API keys,
+/// templates and custom endpoints.
+pub(crate) fn add_resource<T: ResourceRoutes>(table: &mut RouteTable<AppState>) {
+    let spec = T::SPEC;
+    let origin = format!("`{}`", spec.name);
+    for (op, method, under) in OPERATION_ROUTES {
+        let (Ok(method), path) = (Method::from_bytes(method.as_bytes()), format!("{}{under}", spec.path)) else {
+            continue;
+        };
+        if !spec.ops.contains(op) {
+            if let Ok(filter) = MethodFilter::try_from(method.clone()) {
+                table.refuse(method, path, on(filter, move || disabled::<T>(op)));
+            }
+            continue;
+        }
+        let handler: MethodRouter<AppState> = match (op, &method) {
+            (Operation::List, _) => get(crud::list::<T>),
+            (Operation::Create, _) => post(crud::create::<T>),
+            (Operation::Clear, _) => delete(crud::clear::<T>),
+            (Operation::Read, _) => get(crud::read::<T>),
+            (Operation::Update, &Method::PUT) => put(crud::replace::<T>),
+            (Operation::Update, _) => patch(crud::patch::<T>),
+            (Operation::Delete, _) => delete(crud::delete::<T>),
+        };
+        table.add(crud_route(Route::new(method, path, handler), spec, op).origin(origin.clone()));
+    }
+    let routes = acl_routes::routes::<T>().into_iter().chain(keys::routes::<T>());
+    let routes = routes.chain(T::template_routes()).chain(endpoints::routes::<T>());
+    table.extend(routes.map(|route| route.origin(origin.clone())));
 }
 
-/// Routes `method` to `handler` when `op` is enabled, else to a 405.
-fn on<T: Resource, H: Handler<X, AppState>, X: 'static>(
-    router: MethodRouter<AppState>,
-    method: MethodFilter,
-    op: Operation,
-    handler: H,
-) -> MethodRouter<AppState> {
-    if T::SPEC.ops.contains(op) { router.on(method, handler) } else { router.on(method, move || disabled::<T>(op)) }
+/// `route`, serving the built-in operation `op` of `spec`, with its
+/// documentation and its action.
+pub(crate) fn crud_route(route: Route<AppState>, spec: &ResourceSpec, op: Operation) -> Route<AppState> {
+    let operation = crud_operation(spec, op, &route.method);
+    route.documented(operation).action(op.as_str())
 }
 
 async fn disabled<T: Resource>(op: Operation) -> axum::response::Response {
     let spec = T::SPEC;
     let mut response = ApiError::MethodNotAllowed(format!("`{op}` is not enabled for {}", spec.name)).into_response();
-    let allowed: Vec<&str> = [
-        (Operation::List, "GET"),
-        (Operation::Create, "POST"),
-        (Operation::Clear, "DELETE"),
-        (Operation::Read, "GET"),
-        (Operation::Update, "PATCH, PUT"),
-        (Operation::Delete, "DELETE"),
-    ]
-    .into_iter()
-    .filter(|(other, _)| spec.ops.contains(*other) && is_collection(*other) == is_collection(op))
-    .map(|(_, methods)| methods)
-    .collect();
+    let allowed: Vec<&str> = OPERATION_ROUTES
+        .into_iter()
+        .filter(|(other, _, _)| spec.ops.contains(*other) && is_collection(*other) == is_collection(op))
+        .map(|(_, method, _)| method)
+        .collect();
     if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
         response.headers_mut().insert(header::ALLOW, value);
     }
@@ -67,17 +75,27 @@ fn is_collection(op: Operation) -> bool {
     matches!(op, Operation::List | Operation::Create | Operation::Clear)
 }
 
-/// Adds the app-wide routes: identity (users and sessions, roles,
-/// organizations), type-wide ACL entries, `/openapi.json`, `/healthz`,
-/// `/readyz`.
-pub(crate) fn framework(router: Router<AppState>, document: serde_json::Value) -> Router<AppState> {
+/// The OpenAPI document, once the whole table is known.
+pub(crate) type Document = Arc<OnceLock<Bytes>>;
+
+/// The app-wide routes: identity (users and sessions, roles,
+/// organizations), type-wide ACL entries, `/openapi.json` (serving
+/// `document`), `/healthz`, `/readyz`.
+pub(crate) fn framework(document: &Document) -> Vec<Route<AppState>> {
     use crate::identity::{orgs, roles, routes as users};
-    let router = crate::acl_routes::mount_type_wide(orgs::mount(roles::mount(users::mount(router))));
-    let document = std::sync::Arc::new(document);
-    router
-        .route("/openapi.json", get(move || std::future::ready(Json(document.as_ref().clone()))))
-        .route("/healthz", get(crate::health::live))
-        .route("/readyz", get(crate::health::ready))
+    let document = Arc::clone(document);
+    let serve_document = move || {
+        let body = document.get().cloned().unwrap_or_default();
+        std::future::ready(([(header::CONTENT_TYPE, "application/json")], body))
+    };
+    let operations = [
+        Route::get("/openapi.json", serve_document).documented(document_operation()),
+        Route::get("/healthz", health::live).documented(health_operation(false)),
+        Route::get("/readyz", health::ready).documented(health_operation(true)),
+    ];
+    let identity = users::routes().into_iter().chain(roles::routes()).chain(orgs::routes());
+    let routes = identity.chain(acl_routes::type_wide_routes()).chain(operations);
+    routes.map(|route| route.origin("the framework")).collect()
 }
 
 /// The problem+json answers for unknown paths (404) and methods (405).

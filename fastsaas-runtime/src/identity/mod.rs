@@ -5,7 +5,7 @@
 //! records. Passwords are argon2id hashes; access tokens are HS256 JWTs with
 //! the algorithm pinned; refresh tokens are opaque and stored hashed.
 
-mod bodies;
+pub(crate) mod bodies;
 mod bootstrap;
 mod client_address;
 pub(crate) mod entities;

@@ -1,13 +1,13 @@
 //! `/orgs`: organizations and their members. The creator is the first admin;
 //! admins manage members; members read.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
+use fastsaas_core::ProblemKind;
+use fastsaas_core::{ApiError, ApiResult, Page};
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -17,67 +17,104 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::bodies::{field, rejected};
+use super::bodies::{MEMBERS, ORGANIZATION_MEMBER_FIELDS, ORGANIZATION_NAME, ORGANIZATIONS, rejected};
 use super::entities::{membership, organization, user};
-use super::principal::{OrgRole, Principal, SUPERADMIN};
+use super::principal::{OrgRole, Principal};
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::db::turns::take_turn;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
-use crate::http::{created, deleted, route_all};
+use crate::http::{created, deleted};
+use crate::openapi::{IdentityDoc, identity_operation, problem};
 use crate::query;
 use crate::query::page_of;
+use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
 
-const NAME: FieldSpec = FieldSpec {
-    filter: true,
-    sort: true,
-    ..field("name", FieldKind::Text, &[Rule::Length { min: Some(1), max: Some(100) }])
-};
-static ORG_FIELDS: [FieldSpec; 1] = [NAME];
-/// Organizations, described like a resource for bodies, lists and docs.
-pub(crate) static ORGANIZATIONS: ResourceSpec = ResourceSpec {
-    name: "Organization",
-    path: "/orgs",
-    table: "fastsaas_organizations",
-    ops: OperationSet::ALL,
-    acl_admins: &[SUPERADMIN],
-    acl_allow_always: &[SUPERADMIN],
-    authenticated: false,
-    templates: None,
-    fields: &ORG_FIELDS,
-    doc: "A group of users that can own resources together.",
-};
-static MEMBER_FIELDS: [FieldSpec; 3] = [
-    FieldSpec { nullable: true, ..field("user_id", FieldKind::Uuid, &[]) },
-    FieldSpec { nullable: true, ..field("email", FieldKind::Text, &[]) },
-    FieldSpec { filter: true, sort: true, ..field("role", FieldKind::Enum(&["admin", "member"]), &[]) },
-];
-/// The members of an organization, described for their list's query.
-pub(crate) static MEMBERS: ResourceSpec = ResourceSpec {
-    name: "OrganizationMembership",
-    path: "/orgs/{id}/members",
-    table: "fastsaas_memberships",
-    ops: OperationSet::ALL,
-    acl_admins: &[SUPERADMIN],
-    acl_allow_always: &[SUPERADMIN],
-    authenticated: false,
-    templates: None,
-    fields: &MEMBER_FIELDS,
-    doc: "A user's place in an organization.",
-};
-const MEMBER_BODY: BodySpec = BodySpec { name: "OrganizationMember", fields: &MEMBER_FIELDS };
+const MEMBER_BODY: BodySpec = BodySpec { name: "OrganizationMember", fields: &ORGANIZATION_MEMBER_FIELDS };
 
-/// Mounts `/orgs`.
-pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
-    let routes: [(&str, MethodRouter<AppState>); 4] = [
-        ("/orgs", post(create).get(list)),
-        ("/orgs/{id}", get(read).patch(rename).delete(remove)),
-        ("/orgs/{id}/members", post(add_member).get(list_members)),
-        ("/orgs/{id}/members/{user_id}", delete(remove_member)),
-    ];
-    route_all(router, routes)
+/// The `/orgs` routes, each with its documentation.
+pub(crate) fn routes() -> Vec<Route<AppState>> {
+    let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
+    let bad_body = || ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]));
+    let bad_query = || ("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]));
+    let not_member = || ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound]));
+    let last_admin = || ("409", problem("The last admin stays", &[ProblemKind::Conflict]));
+    let doc = |id, summary, body, success, list, problems| {
+        identity_operation(IdentityDoc { id, summary, body, success, signed_in: true, list, problems })
+    };
+    vec![
+        Route::post("/orgs", create).documented(doc(
+            "create_organization",
+            "Create an organization; the caller becomes its admin",
+            Some("OrganizationCreate"),
+            ("201", Some("Organization")),
+            None,
+            vec![bad_body()],
+        )),
+        Route::get("/orgs", list).documented(doc(
+            "list_organizations",
+            "The caller's organizations",
+            None,
+            ("200", Some("OrganizationPage")),
+            Some(&ORGANIZATIONS),
+            vec![bad_query()],
+        )),
+        Route::get("/orgs/{id}", read).documented(doc(
+            "read_organization",
+            "Read an organization (members)",
+            None,
+            ("200", Some("Organization")),
+            None,
+            vec![not_member()],
+        )),
+        Route::patch("/orgs/{id}", rename).documented(doc(
+            "rename_organization",
+            "Rename an organization (org admins)",
+            Some("OrganizationCreate"),
+            ("200", Some("Organization")),
+            None,
+            vec![bad_body(), forbidden(), not_member()],
+        )),
+        Route::delete("/orgs/{id}", remove).documented(doc(
+            "delete_organization",
+            "Delete an organization with everything it owns (org admins)",
+            None,
+            ("204", None),
+            None,
+            vec![forbidden(), not_member()],
+        )),
+        Route::get("/orgs/{id}/members", list_members).documented(doc(
+            "list_organization_members",
+            "The members (org admins)",
+            None,
+            ("200", Some("OrganizationMembershipPage")),
+            Some(&MEMBERS),
+            vec![bad_query(), forbidden(), not_member()],
+        )),
+        Route::post("/orgs/{id}/members", add_member).documented(doc(
+            "add_organization_member",
+            "Add a member by id or e-mail address, or change its role (org admins)",
+            Some("OrganizationMember"),
+            ("204", None),
+            None,
+            vec![
+                bad_body(),
+                forbidden(),
+                ("404", problem("No such organization or user", &[ProblemKind::NotFound])),
+                last_admin(),
+            ],
+        )),
+        Route::delete("/orgs/{id}/members/{user_id}", remove_member).documented(doc(
+            "remove_organization_member",
+            "Remove a member (org admins), or leave (the member itself)",
+            None,
+            ("204", None),
+            None,
+            vec![forbidden(), ("404", problem("Not a member", &[ProblemKind::NotFound])), last_admin()],
+        )),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -130,7 +167,7 @@ async fn create(
     let input: NewOrganization =
         read_json(BodySpec::of(&ORGANIZATIONS), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     let mut errors = Vec::new();
-    check(&NAME, &input.name, &mut errors);
+    check(&ORGANIZATION_NAME, &input.name, &mut errors);
     rejected(errors)?;
     let now = Utc::now();
     let org = organization::Model { id: Uuid::new_v4(), name: input.name, created_at: now, updated_at: now };
@@ -342,7 +379,7 @@ async fn rename(
     let input: NewOrganization =
         read_json(BodySpec::of(&ORGANIZATIONS), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     let mut errors = Vec::new();
-    check(&NAME, &input.name, &mut errors);
+    check(&ORGANIZATION_NAME, &input.name, &mut errors);
     rejected(errors)?;
     let mut row: organization::ActiveModel = existing.into();
     row.name = Set(input.name);

@@ -21,8 +21,7 @@ use crate::access::{Subject, TypeWideEntries, effect_of};
 use crate::error::internal;
 use crate::registry::Registry;
 
-/// The role that may do everything in the framework's own routes.
-pub const SUPERADMIN: &str = "superadmin";
+pub use fastsaas_core::acl::SUPERADMIN;
 
 /// The authenticated caller. As an extractor it answers 401 when the request
 /// has no valid credentials; `Option<Principal>` lets a route serve both.

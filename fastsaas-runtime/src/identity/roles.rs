@@ -1,63 +1,89 @@
 //! `/roles`: named roles and their members; superadmins only.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
+use fastsaas_core::ProblemKind;
+use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, Page};
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::bodies::{field, rejected};
+use super::bodies::{ROLE_NAME, ROLES, field, rejected};
 use super::entities::{role, user, user_role};
 use super::principal::{Principal, SUPERADMIN};
 use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
-use crate::http::{created, deleted, route_all};
+use crate::http::{created, deleted};
+use crate::openapi::{IdentityDoc, identity_operation, problem};
 use crate::query;
 use crate::query::page_of;
+use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
 
-const NAME: FieldSpec = FieldSpec {
-    unique: true,
-    filter: true,
-    sort: true,
-    ..field("name", FieldKind::Text, &[Rule::Length { min: Some(1), max: Some(64) }, Rule::Pattern("[A-Za-z0-9_.:-]+")])
-};
-static ROLE_FIELDS: [FieldSpec; 1] = [NAME];
-/// Roles, described like a resource for bodies, lists and docs.
-pub(crate) static ROLES: ResourceSpec = ResourceSpec {
-    name: "Role",
-    path: "/roles",
-    table: "fastsaas_roles",
-    ops: OperationSet::ALL,
-    acl_admins: &[SUPERADMIN],
-    acl_allow_always: &[SUPERADMIN],
-    authenticated: false,
-    templates: None,
-    fields: &ROLE_FIELDS,
-    doc: "A named set of users that ACL entries and scopes can name.",
-};
 static MEMBER_FIELDS: [FieldSpec; 1] = [field("user_id", FieldKind::Uuid, &[])];
 const MEMBER_BODY: BodySpec = BodySpec { name: "RoleMember", fields: &MEMBER_FIELDS };
 
-/// Mounts `/roles`.
-pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
-    let routes: [(&str, MethodRouter<AppState>); 4] = [
-        ("/roles", post(create).get(list)),
-        ("/roles/{id}", delete(remove)),
-        ("/roles/{id}/members", post(add_member)),
-        ("/roles/{id}/members/{user_id}", delete(remove_member)),
-    ];
-    route_all(router, routes)
+/// The `/roles` routes, each with its documentation.
+pub(crate) fn routes() -> Vec<Route<AppState>> {
+    let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
+    let bad_body = || ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]));
+    let doc = |id, summary, body, success, list, problems| {
+        identity_operation(IdentityDoc { id, summary, body, success, signed_in: true, list, problems })
+    };
+    vec![
+        Route::post("/roles", create).documented(doc(
+            "create_role",
+            "Create a role (superadmins)",
+            Some("RoleCreate"),
+            ("201", Some("Role")),
+            None,
+            vec![bad_body(), forbidden(), ("409", problem("The name is taken", &[ProblemKind::Conflict]))],
+        )),
+        Route::get("/roles", list).documented(doc(
+            "list_roles",
+            "List roles (superadmins)",
+            None,
+            ("200", Some("RolePage")),
+            Some(&ROLES),
+            vec![("400", problem("The query is invalid", &[ProblemKind::InvalidQuery])), forbidden()],
+        )),
+        Route::delete("/roles/{id}", remove).documented(doc(
+            "delete_role",
+            "Delete a role (superadmins)",
+            None,
+            ("204", None),
+            None,
+            vec![
+                forbidden(),
+                ("404", problem("No such role", &[ProblemKind::NotFound])),
+                ("409", problem("The superadmin role stays", &[ProblemKind::Conflict])),
+            ],
+        )),
+        Route::post("/roles/{id}/members", add_member).documented(doc(
+            "add_role_member",
+            "Give a user the role (superadmins)",
+            Some("RoleMember"),
+            ("204", None),
+            None,
+            vec![bad_body(), forbidden(), ("404", problem("No such role or user", &[ProblemKind::NotFound]))],
+        )),
+        Route::delete("/roles/{id}/members/{user_id}", remove_member).documented(doc(
+            "remove_role_member",
+            "Take the role from a user (superadmins)",
+            None,
+            ("204", None),
+            None,
+            vec![forbidden(), ("404", problem("Not a member", &[ProblemKind::NotFound]))],
+        )),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -96,7 +122,7 @@ async fn create(
     principal.require_superadmin()?;
     let input: NewRole = read_json(BodySpec::of(&ROLES), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     let mut errors = Vec::new();
-    check(&NAME, &input.name, &mut errors);
+    check(&ROLE_NAME, &input.name, &mut errors);
     rejected(errors)?;
     let row = role::ActiveModel { id: Set(Uuid::new_v4()), name: Set(input.name), created_at: Set(Utc::now()) };
     let role = row.insert(app.db()).await.map_err(|err| db_error(&ROLES, err))?;

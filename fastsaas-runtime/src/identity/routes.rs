@@ -1,13 +1,13 @@
 //! The identity routes of API.md, "Users and sessions".
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use fastsaas_core::ProblemKind;
 use fastsaas_core::error::FieldErrorCode;
-use fastsaas_core::{Access, ApiError, ApiResult, FieldSpec, OperationSet, Page, ResourceSpec, Rule};
+use fastsaas_core::{Access, ApiError, ApiResult, FieldSpec, Page};
 use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -17,7 +17,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::bodies::{rejected, text};
+use super::bodies::{EMAIL, PASSWORD, USER_FIELDS, USER_NAME, USERS, rejected, text};
 use super::bootstrap::normalize_email;
 use super::client_address::ClientAddress;
 use super::entities::{organization, refresh_token, user};
@@ -27,37 +27,18 @@ use crate::body::{BodyShape, BodySpec, read_json};
 use crate::error::db_error;
 use crate::error::internal;
 use crate::http::ObjectId;
-use crate::http::{created, route_all};
+use crate::http::created;
+use crate::openapi::{IdentityDoc, identity_operation, problem, rate_limited};
 use crate::query;
 use crate::query::page_of;
+use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
 
-const EMAIL: FieldSpec =
-    FieldSpec { unique: true, filter: true, sort: true, ..text("email", Access::ReadWrite, false, &[Rule::Email]) };
-const NAME: FieldSpec =
-    FieldSpec { sort: true, ..text("name", Access::ReadWrite, true, &[Rule::Length { min: Some(1), max: Some(100) }]) };
-const PASSWORD: FieldSpec =
-    text("password", Access::WriteOnly, false, &[Rule::Length { min: Some(8), max: Some(1024) }]);
-
-static USER_FIELDS: [FieldSpec; 3] = [EMAIL, NAME, PASSWORD];
 static USER_CHANGE_FIELDS: [FieldSpec; 4] =
-    [EMAIL, NAME, PASSWORD, text("current_password", Access::WriteOnly, false, &[])];
+    [EMAIL, USER_NAME, PASSWORD, text("current_password", Access::WriteOnly, false, &[])];
 const USER_CHANGES_BODY: BodySpec = BodySpec { name: "User", fields: &USER_CHANGE_FIELDS };
 
-/// The user records, described like a resource for bodies, lists and docs.
-pub(crate) static USERS: ResourceSpec = ResourceSpec {
-    name: "User",
-    path: "/users",
-    table: "fastsaas_users",
-    ops: OperationSet::ALL,
-    acl_admins: &[super::SUPERADMIN],
-    acl_allow_always: &[super::SUPERADMIN],
-    authenticated: false,
-    templates: None,
-    fields: &USER_FIELDS,
-    doc: "A person who signs in.",
-};
 const USER_BODY: BodySpec = BodySpec { name: "User", fields: &USER_FIELDS };
 static LOGIN_FIELDS: [FieldSpec; 2] =
     [text("email", Access::ReadWrite, false, &[]), text("password", Access::WriteOnly, false, &[])];
@@ -65,17 +46,96 @@ const LOGIN_BODY: BodySpec = BodySpec { name: "Login", fields: &LOGIN_FIELDS };
 static REFRESH_FIELDS: [FieldSpec; 1] = [text("refresh_token", Access::WriteOnly, false, &[])];
 const REFRESH_BODY: BodySpec = BodySpec { name: "Refresh", fields: &REFRESH_FIELDS };
 
-/// Mounts the identity routes.
-pub(crate) fn mount(router: Router<AppState>) -> Router<AppState> {
-    let routes: [(&str, MethodRouter<AppState>); 6] = [
-        ("/users", post(register).get(list_users)),
-        ("/users/{id}", get(read_user).patch(patch_user).delete(delete_user)),
-        ("/login", post(login)),
-        ("/refresh", post(refresh)),
-        ("/logout", post(logout)),
-        ("/me", get(me)),
-    ];
-    route_all(router, routes)
+/// The identity routes, each with its documentation.
+pub(crate) fn routes() -> Vec<Route<AppState>> {
+    let bad_body = || ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]));
+    let not_found = || ("404", problem("No such user, or not yours to see", &[ProblemKind::NotFound]));
+    let email_taken = || ("409", problem("The e-mail is registered", &[ProblemKind::Conflict]));
+    let doc = |id, summary, body, success, signed_in, problems| {
+        identity_operation(IdentityDoc { id, summary, body, success, signed_in, list: None, problems })
+    };
+    vec![
+        Route::post("/users", register).documented(doc(
+            "register_user",
+            "Register a user",
+            Some("UserCreate"),
+            ("201", Some("User")),
+            false,
+            vec![bad_body(), email_taken(), ("429", rate_limited())],
+        )),
+        Route::get("/users", list_users).documented(identity_operation(IdentityDoc {
+            id: "list_users",
+            summary: "List users (superadmins: all; others: themselves)",
+            body: None,
+            success: ("200", Some("UserPage")),
+            signed_in: true,
+            list: Some(&USERS),
+            problems: vec![("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]))],
+        })),
+        Route::get("/users/{id}", read_user).documented(doc(
+            "read_user",
+            "Read a user (itself or a superadmin)",
+            None,
+            ("200", Some("User")),
+            true,
+            vec![not_found()],
+        )),
+        Route::patch("/users/{id}", patch_user).documented(doc(
+            "update_user",
+            "Change a user; a new password ends its other sessions",
+            Some("UserPatch"),
+            ("200", Some("User")),
+            true,
+            vec![bad_body(), not_found(), email_taken()],
+        )),
+        Route::delete("/users/{id}", delete_user).documented(doc(
+            "delete_user",
+            "Delete a user",
+            None,
+            ("204", None),
+            true,
+            vec![not_found()],
+        )),
+        Route::post("/login", login).documented(doc(
+            "login",
+            "Start a session",
+            Some("Login"),
+            ("200", Some("TokenPair")),
+            false,
+            vec![
+                bad_body(),
+                ("401", problem("Unknown e-mail or wrong password", &[ProblemKind::Unauthorized])),
+                ("429", rate_limited()),
+            ],
+        )),
+        Route::post("/refresh", refresh).documented(doc(
+            "refresh",
+            "Trade a refresh token for a new pair; reuse ends the session",
+            Some("Refresh"),
+            ("200", Some("TokenPair")),
+            false,
+            vec![
+                bad_body(),
+                ("401", problem("The refresh token is invalid, expired or used", &[ProblemKind::Unauthorized])),
+            ],
+        )),
+        Route::post("/logout", logout).documented(doc(
+            "logout",
+            "End every session of the caller",
+            None,
+            ("204", None),
+            true,
+            vec![],
+        )),
+        Route::get("/me", me).documented(doc(
+            "me",
+            "The caller, with its roles and organizations",
+            None,
+            ("200", Some("Me")),
+            true,
+            vec![],
+        )),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -190,7 +250,7 @@ async fn register(
     let mut errors = Vec::new();
     check(&EMAIL, &email, &mut errors);
     check(&PASSWORD, &input.password, &mut errors);
-    check(&NAME, &input.name, &mut errors);
+    check(&USER_NAME, &input.name, &mut errors);
     rejected(errors)?;
     app.identity().attempt(&address, &email)?;
     let now = Utc::now();
@@ -402,7 +462,7 @@ async fn patch_user(
         check(&EMAIL, email, &mut errors);
     }
     if let Some(name) = &changes.name {
-        check(&NAME, name, &mut errors);
+        check(&USER_NAME, name, &mut errors);
     }
     if let Some(password) = &changes.password {
         check(&PASSWORD, password, &mut errors);

@@ -1,25 +1,45 @@
 //! The OpenAPI operation of a custom endpoint, from its description.
 
-use fastsaas_core::{EndpointAccess, EndpointMethod, FieldKind, ProblemKind, ResourceSpec};
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn};
+use fastsaas_core::{EndpointAccess, EndpointSpec, FieldKind, ProblemKind, ResourceSpec};
+use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{RefOr, Required, Response, ResponseBuilder, Schema};
 
 use super::{json_content, operation_key, problem, scalar, schema_ref};
-use crate::endpoints::{EndpointDoc, TypeSchema};
 
-/// The path, method and operation of `documented` of `spec`.
-pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (String, HttpMethod, Operation) {
-    let endpoint = documented.spec;
-    let method = match endpoint.method {
-        EndpointMethod::Get => HttpMethod::Get,
-        EndpointMethod::Post => HttpMethod::Post,
-        EndpointMethod::Put => HttpMethod::Put,
-        EndpointMethod::Patch => HttpMethod::Patch,
-        EndpointMethod::Delete => HttpMethod::Delete,
-    };
+/// A type's OpenAPI schema: its name, its schema, and the schemas it refers to.
+pub struct TypeSchema {
+    /// The name in `#/components/schemas`.
+    pub name: String,
+    /// The type's own schema.
+    pub schema: RefOr<Schema>,
+    /// The named schemas it refers to.
+    pub referenced: Vec<(String, RefOr<Schema>)>,
+}
+
+impl std::fmt::Debug for TypeSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypeSchema").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl TypeSchema {
+    /// The schema and those it refers to, named, for the document's components.
+    pub(crate) fn components(&self) -> impl Iterator<Item = (String, RefOr<Schema>)> {
+        std::iter::once((self.name.clone(), self.schema.clone())).chain(self.referenced.iter().cloned())
+    }
+}
+
+/// The operation of the custom endpoint `endpoint` of `spec`, whose JSON
+/// body and response have the schemas `request` and `response` if any.
+pub(crate) fn endpoint_operation(
+    spec: &ResourceSpec,
+    endpoint: &EndpointSpec,
+    request: Option<&TypeSchema>,
+    response: Option<&TypeSchema>,
+) -> Operation {
     let needs = match endpoint.access {
         EndpointAccess::Action(action) if endpoint.has_object() => {
             format!("Needs the `{action}` permission on the {} of the path.", spec.name)
@@ -34,7 +54,7 @@ pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (Strin
         .operation_id(Some(format!("{}_{}", endpoint.function, operation_key(spec))))
         .summary((!endpoint.summary.is_empty()).then_some(endpoint.summary))
         .description(Some(description))
-        .response("2XX", success(documented.response.as_ref()))
+        .response("2XX", success(response))
         .response("500", problem("The server failed", &[ProblemKind::Internal]));
     for param in endpoint.params {
         let schema = if param.is_id { scalar(FieldKind::Uuid) } else { scalar(FieldKind::Text) };
@@ -70,7 +90,7 @@ pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (Strin
             .request_body(Some(
                 RequestBodyBuilder::new()
                     .required(Some(Required::True))
-                    .content("application/json", json_content(schema_of(documented.request.as_ref())))
+                    .content("application/json", json_content(schema_of(request)))
                     .build(),
             ))
             .response("413", problem("The body is over the limit", &[ProblemKind::PayloadTooLarge]))
@@ -81,8 +101,7 @@ pub(super) fn operation(spec: &ResourceSpec, documented: &EndpointDoc) -> (Strin
             .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
             .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]));
     }
-    let path = format!("{}{}", spec.path, endpoint.path.trim_end_matches('/'));
-    (path, method, builder.build())
+    builder.build()
 }
 
 /// A reference to the type's schema, or any JSON value when it has none.

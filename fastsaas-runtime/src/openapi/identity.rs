@@ -1,26 +1,26 @@
-//! The identity routes in the OpenAPI document: users, login, refresh,
-//! logout, `/me`, and the bearer security scheme.
+//! The identity routes in the OpenAPI document (users, sessions, roles,
+//! organizations, type-wide ACL entries), their schemas and the bearer
+//! security scheme.
 
+use fastsaas_core::ResourceSpec;
 use fastsaas_core::{FieldKind, ProblemKind};
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, PathItem, PathsBuilder, Required, ResponseBuilder};
+use utoipa::openapi::{ComponentsBuilder, Required, Response, ResponseBuilder};
 
 use super::{
     Body, field_schema, input_schema, json_content, list_parameters, page_schema, problem, scalar, schema_ref,
 };
-use crate::identity::orgs::{MEMBERS, ORGANIZATIONS};
-use crate::identity::roles::ROLES;
-use crate::identity::routes::USERS;
+use crate::identity::bodies::{MEMBERS, ORGANIZATIONS, ROLES, USERS};
 
 /// The name of the security scheme of bearer access tokens.
 const BEARER: &str = "bearer";
 
-/// Adds the identity routes and their schemas.
-pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (PathsBuilder, ComponentsBuilder) {
-    let components = components
+/// Adds the identity schemas and the bearer security scheme.
+pub(super) fn components(components: ComponentsBuilder) -> ComponentsBuilder {
+    components
         .security_scheme(
             BEARER,
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
@@ -84,296 +84,56 @@ pub(super) fn add(mut paths: PathsBuilder, components: ComponentsBuilder) -> (Pa
                 .required("resource")
                 .required("principal_id")
                 .required("effect"),
-        );
-    let unauthorized = || problem("No valid access token", &[ProblemKind::Unauthorized]);
-    let rate_limited = || problem("Too many attempts; see Retry-After", &[ProblemKind::RateLimited]);
-    let bad_body = || problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]);
-    let not_found = || problem("No such user, or not yours to see", &[ProblemKind::NotFound]);
-    let forbidden = || problem("Not allowed", &[ProblemKind::Forbidden]);
-    let components = components.schema("TypeAclEntryList", ArrayBuilder::new().items(schema_ref("TypeAclEntry")));
-    let operations = [
-        (
-            "/users",
-            HttpMethod::Post,
-            "Register a user",
-            Some("UserCreate"),
-            ("201", Some("User")),
-            false,
-            vec![
-                ("400", bad_body()),
-                ("409", problem("The e-mail is registered", &[ProblemKind::Conflict])),
-                ("429", rate_limited()),
-            ],
-        ),
-        (
-            "/users",
-            HttpMethod::Get,
-            "List users (superadmins: all; others: themselves)",
-            None,
-            ("200", Some("UserPage")),
-            true,
-            vec![("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]))],
-        ),
-        (
-            "/users/{id}",
-            HttpMethod::Get,
-            "Read a user (itself or a superadmin)",
-            None,
-            ("200", Some("User")),
-            true,
-            vec![("404", not_found())],
-        ),
-        (
-            "/users/{id}",
-            HttpMethod::Patch,
-            "Change a user; a new password ends its other sessions",
-            Some("UserPatch"),
-            ("200", Some("User")),
-            true,
-            vec![
-                ("400", bad_body()),
-                ("404", not_found()),
-                ("409", problem("The e-mail is registered", &[ProblemKind::Conflict])),
-            ],
-        ),
-        ("/users/{id}", HttpMethod::Delete, "Delete a user", None, ("204", None), true, vec![("404", not_found())]),
-        (
-            "/login",
-            HttpMethod::Post,
-            "Start a session",
-            Some("Login"),
-            ("200", Some("TokenPair")),
-            false,
-            vec![
-                ("400", bad_body()),
-                ("401", problem("Unknown e-mail or wrong password", &[ProblemKind::Unauthorized])),
-                ("429", rate_limited()),
-            ],
-        ),
-        (
-            "/refresh",
-            HttpMethod::Post,
-            "Trade a refresh token for a new pair; reuse ends the session",
-            Some("Refresh"),
-            ("200", Some("TokenPair")),
-            false,
-            vec![
-                ("400", bad_body()),
-                ("401", problem("The refresh token is invalid, expired or used", &[ProblemKind::Unauthorized])),
-            ],
-        ),
-        ("/logout", HttpMethod::Post, "End every session of the caller", None, ("204", None), true, vec![]),
-        (
-            "/me",
-            HttpMethod::Get,
-            "The caller, with its roles and organizations",
-            None,
-            ("200", Some("Me")),
-            true,
-            vec![],
-        ),
-        (
-            "/roles",
-            HttpMethod::Post,
-            "Create a role (superadmins)",
-            Some("RoleCreate"),
-            ("201", Some("Role")),
-            true,
-            vec![
-                ("400", bad_body()),
-                ("403", forbidden()),
-                ("409", problem("The name is taken", &[ProblemKind::Conflict])),
-            ],
-        ),
-        (
-            "/roles",
-            HttpMethod::Get,
-            "List roles (superadmins)",
-            None,
-            ("200", Some("RolePage")),
-            true,
-            vec![("403", forbidden())],
-        ),
-        (
-            "/roles/{id}",
-            HttpMethod::Delete,
-            "Delete a role (superadmins)",
-            None,
-            ("204", None),
-            true,
-            vec![
-                ("403", forbidden()),
-                ("404", problem("No such role", &[ProblemKind::NotFound])),
-                ("409", problem("The superadmin role stays", &[ProblemKind::Conflict])),
-            ],
-        ),
-        (
-            "/roles/{id}/members",
-            HttpMethod::Post,
-            "Give a user the role (superadmins)",
-            Some("RoleMember"),
-            ("204", None),
-            true,
-            vec![
-                ("400", bad_body()),
-                ("403", forbidden()),
-                ("404", problem("No such role or user", &[ProblemKind::NotFound])),
-            ],
-        ),
-        (
-            "/roles/{id}/members/{user_id}",
-            HttpMethod::Delete,
-            "Take the role from a user (superadmins)",
-            None,
-            ("204", None),
-            true,
-            vec![("403", forbidden()), ("404", problem("Not a member", &[ProblemKind::NotFound]))],
-        ),
-        (
-            "/orgs",
-            HttpMethod::Post,
-            "Create an organization; the caller becomes its admin",
-            Some("OrganizationCreate"),
-            ("201", Some("Organization")),
-            true,
-            vec![("400", bad_body())],
-        ),
-        ("/orgs", HttpMethod::Get, "The caller's organizations", None, ("200", Some("OrganizationPage")), true, vec![]),
-        (
-            "/orgs/{id}",
-            HttpMethod::Get,
-            "Read an organization (members)",
-            None,
-            ("200", Some("Organization")),
-            true,
-            vec![("404", problem("No such organization, or not a member", &[ProblemKind::NotFound]))],
-        ),
-        (
-            "/orgs/{id}",
-            HttpMethod::Patch,
-            "Rename an organization (org admins)",
-            Some("OrganizationCreate"),
-            ("200", Some("Organization")),
-            true,
-            vec![
-                ("400", bad_body()),
-                ("403", forbidden()),
-                ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound])),
-            ],
-        ),
-        (
-            "/orgs/{id}",
-            HttpMethod::Delete,
-            "Delete an organization with everything it owns (org admins)",
-            None,
-            ("204", None),
-            true,
-            vec![
-                ("403", forbidden()),
-                ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound])),
-            ],
-        ),
-        (
-            "/orgs/{id}/members",
-            HttpMethod::Get,
-            "The members (org admins)",
-            None,
-            ("200", Some("OrganizationMembershipPage")),
-            true,
-            vec![
-                ("400", problem("The query is invalid", &[ProblemKind::InvalidQuery])),
-                ("403", forbidden()),
-                ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound])),
-            ],
-        ),
-        (
-            "/orgs/{id}/members",
-            HttpMethod::Post,
-            "Add a member by id or e-mail address, or change its role (org admins)",
-            Some("OrganizationMember"),
-            ("204", None),
-            true,
-            vec![
-                ("400", bad_body()),
-                ("403", forbidden()),
-                ("404", problem("No such organization or user", &[ProblemKind::NotFound])),
-                ("409", problem("The last admin stays", &[ProblemKind::Conflict])),
-            ],
-        ),
-        (
-            "/orgs/{id}/members/{user_id}",
-            HttpMethod::Delete,
-            "Remove a member (org admins), or leave (the member itself)",
-            None,
-            ("204", None),
-            true,
-            vec![
-                ("403", forbidden()),
-                ("404", problem("Not a member", &[ProblemKind::NotFound])),
-                ("409", problem("The last admin stays", &[ProblemKind::Conflict])),
-            ],
-        ),
-        (
-            "/acl",
-            HttpMethod::Post,
-            "Add a type-wide entry, e.g. `Item.read` (the type's acl_admins)",
-            Some("TypeAclEntryCreate"),
-            ("201", Some("TypeAclEntry")),
-            true,
-            vec![("400", bad_body()), ("403", forbidden())],
-        ),
-        (
-            "/acl",
-            HttpMethod::Get,
-            "The type-wide entries of the types the caller administers",
-            None,
-            ("200", Some("TypeAclEntryList")),
-            true,
-            vec![("403", forbidden())],
-        ),
-        (
-            "/acl/{id}",
-            HttpMethod::Delete,
-            "Delete a type-wide entry (the type's acl_admins)",
-            None,
-            ("204", None),
-            true,
-            vec![("403", forbidden()), ("404", problem("No such entry", &[ProblemKind::NotFound]))],
-        ),
-    ];
-    for (path, method, summary, body, (status, success), authenticated, problems) in operations {
-        let mut operation = OperationBuilder::new().tag("Identity").summary(Some(summary));
-        if let Some(body) = body {
-            operation = operation.request_body(Some(
-                RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content("application/json", json_content(schema_ref(body)))
-                    .build(),
-            ));
-        }
-        let mut response = ResponseBuilder::new().description(summary);
-        if let Some(schema) = success {
-            response = response.content("application/json", json_content(schema_ref(schema)));
-        }
-        operation = operation.response(status, response);
-        for name in ["id", "user_id"].into_iter().filter(|name| path.contains(&format!("{{{name}}}"))) {
-            operation = operation.parameter(uuid_parameter(name));
-        }
-        if path == "/users" && method == HttpMethod::Get {
-            operation = operation.parameters(list_parameters(&USERS).build().parameters);
-        }
-        if authenticated {
-            operation = operation
-                .security(SecurityRequirement::new(BEARER, Vec::<String>::new()))
-                .response("401", unauthorized());
-        }
-        for (status, response) in problems {
-            operation = operation.response(status, response);
-        }
-        operation = operation.response("500", problem("The server failed", &[ProblemKind::Internal]));
-        paths = paths.path(path, PathItem::new(method, operation.build()));
+        )
+        .schema("TypeAclEntryList", ArrayBuilder::new().items(schema_ref("TypeAclEntry")))
+}
+
+/// What an identity route's documentation says; the rest (401 and the
+/// bearer scheme when signed in, the 500) is the same for all.
+pub(crate) struct IdentityDoc<'a> {
+    /// The `operationId`.
+    pub(crate) id: &'a str,
+    pub(crate) summary: &'a str,
+    /// The schema of the JSON body, if the route takes one.
+    pub(crate) body: Option<&'a str>,
+    /// The success status and the schema of its JSON, if any.
+    pub(crate) success: (&'a str, Option<&'a str>),
+    /// Whether the route needs an access token.
+    pub(crate) signed_in: bool,
+    /// The paged list whose query parameters the route takes, if it is one.
+    pub(crate) list: Option<&'a ResourceSpec>,
+    pub(crate) problems: Vec<(&'a str, Response)>,
+}
+
+/// The operation of an identity route.
+pub(crate) fn identity_operation(doc: IdentityDoc<'_>) -> Operation {
+    let IdentityDoc { id, summary, body, success: (status, success), signed_in, list, problems } = doc;
+    let mut operation = OperationBuilder::new().tag("Identity").operation_id(Some(id)).summary(Some(summary));
+    if let Some(body) = body {
+        operation = operation.request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content("application/json", json_content(schema_ref(body)))
+                .build(),
+        ));
     }
-    (paths, components)
+    let mut response = ResponseBuilder::new().description(summary);
+    if let Some(schema) = success {
+        response = response.content("application/json", json_content(schema_ref(schema)));
+    }
+    operation = operation.response(status, response);
+    if let Some(list) = list {
+        operation = operation.parameters(list_parameters(list).build().parameters);
+    }
+    if signed_in {
+        operation = operation
+            .security(SecurityRequirement::new(BEARER, Vec::<String>::new()))
+            .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]));
+    }
+    for (status, response) in problems {
+        operation = operation.response(status, response);
+    }
+    operation.build()
 }
 
 /// A UUID path parameter.

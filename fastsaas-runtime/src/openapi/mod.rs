@@ -17,30 +17,27 @@ use utoipa::openapi::{
 mod endpoints;
 mod identity;
 
-use crate::body::FRAMEWORK_COLUMNS;
-use crate::endpoints::EndpointDoc;
-use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
+pub use endpoints::TypeSchema;
+pub(crate) use endpoints::endpoint_operation;
+pub(crate) use identity::{IdentityDoc, identity_operation};
 
-/// The OpenAPI document of an app serving `resources`.
-pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_json::Value {
+use crate::body::FRAMEWORK_COLUMNS;
+use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
+use crate::route_table::RouteDoc;
+
+/// The OpenAPI document of an app serving `resources` with the routes
+/// `docs` describe.
+pub(crate) fn document<'a>(
+    resources: &[&ResourceSpec],
+    docs: impl IntoIterator<Item = &'a RouteDoc>,
+) -> serde_json::Value {
     let mut paths = PathsBuilder::new();
     let mut components =
         ComponentsBuilder::new().schema("Problem", problem_schema()).schema("FieldError", field_error_schema());
-    let resources: Vec<&ResourceSpec> = served.iter().map(|(spec, _)| *spec).collect();
-    for (spec, endpoints) in served {
-        for endpoint in endpoints {
-            let (path, method, operation) = endpoints::operation(spec, endpoint);
-            paths = paths.path(path, PathItem::new(method, operation));
-            for schema in endpoint.request.iter().chain(&endpoint.response) {
-                components = components.schema(schema.name.clone(), schema.schema.clone());
-                components = components.schemas_from_iter(schema.referenced.iter().cloned());
-            }
-        }
-    }
-    for templated in resources.iter().filter_map(|spec| spec.templates.map(|templates| (*spec, templates))) {
-        for (path, method, operation) in template_operations(templated) {
-            paths = paths.path(path, PathItem::new(method, operation));
-        }
+    for doc in docs {
+        let method = http_method(&doc.method);
+        paths = paths.path(doc.path.trim_end_matches('/'), PathItem::new(method, completed(doc)));
+        components = components.schemas_from_iter(doc.schemas.iter().cloned());
     }
     for spec in resources.iter().flat_map(|spec| std::iter::once(*spec).chain(spec.templates)) {
         components = components
@@ -49,9 +46,6 @@ pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_js
             .schema(format!("{}Replace", spec.name), input_schema(spec, Body::Replace))
             .schema(format!("{}Patch", spec.name), input_schema(spec, Body::Patch))
             .schema(format!("{}Page", spec.name), page_schema(spec));
-        for (path, method, operation) in operations(spec) {
-            paths = paths.path(path, PathItem::new(method, operation));
-        }
     }
     let components = components
         .schema("AclEntry", identity::acl_entry_schema())
@@ -113,7 +107,7 @@ pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_js
                 .required("last_used_at"),
         )
         .schema("ApiKeyList", ArrayBuilder::new().items(schema_ref("ApiKey")));
-    let (paths, components) = identity::add(health_operations(paths), components);
+    let components = identity::components(components);
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
         .paths(paths.build())
@@ -122,36 +116,78 @@ pub(crate) fn document(served: &[(&ResourceSpec, Vec<EndpointDoc>)]) -> serde_js
     serde_json::to_value(openapi).unwrap_or_default()
 }
 
-fn operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
+/// The route's operation with what every operation shows: a tag, each path
+/// parameter (a UUID unless the route describes it), and the 500.
+fn completed(doc: &RouteDoc) -> utoipa::openapi::path::Operation {
+    let mut operation = doc.operation.clone();
+    if operation.tags.is_none() {
+        let first = doc.path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        operation.tags = Some(vec![first.to_owned()]);
+    }
+    let declared: Vec<String> = operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter(|param| param.parameter_in == ParameterIn::Path)
+        .map(|param| param.name.clone())
+        .collect();
+    let missing: Vec<_> = doc
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')))
+        .filter(|name| !declared.iter().any(|declared| declared == name))
+        .map(identity::uuid_parameter)
+        .collect();
+    if !missing.is_empty() {
+        operation.parameters.get_or_insert_with(Vec::new).extend(missing);
+    }
+    let responses = &mut operation.responses.responses;
+    if responses.is_empty() {
+        responses.insert("2XX".to_owned(), RefOr::T(ResponseBuilder::new().description("Success").build()));
+    }
+    responses
+        .entry("500".to_owned())
+        .or_insert_with(|| RefOr::T(problem("The server failed", &[ProblemKind::Internal])));
+    operation
+}
+
+fn http_method(method: &http::Method) -> HttpMethod {
+    match *method {
+        http::Method::POST => HttpMethod::Post,
+        http::Method::PUT => HttpMethod::Put,
+        http::Method::PATCH => HttpMethod::Patch,
+        http::Method::DELETE => HttpMethod::Delete,
+        http::Method::HEAD => HttpMethod::Head,
+        http::Method::OPTIONS => HttpMethod::Options,
+        http::Method::TRACE => HttpMethod::Trace,
+        _ => HttpMethod::Get,
+    }
+}
+
+/// The operation of a built-in CRUD route of `spec`: `op`, by `method`
+/// (an update is a PATCH or a PUT).
+pub(crate) fn crud_operation(
+    spec: &ResourceSpec,
+    op: Operation,
+    method: &http::Method,
+) -> utoipa::openapi::path::Operation {
     let name = spec.name;
-    let mut routes = Vec::new();
-    for op in spec.ops.iter() {
-        let variants = match op {
-            Operation::Create => vec![(HttpMethod::Post, format!("Create a {name}"), with_body(spec, Body::Create))],
-            Operation::Read => vec![(HttpMethod::Get, format!("Read a {name}"), OperationBuilder::new())],
-            Operation::Update => vec![
-                (HttpMethod::Patch, format!("Change some fields of a {name}"), with_body(spec, Body::Patch)),
-                (HttpMethod::Put, format!("Replace every writable field of a {name}"), with_body(spec, Body::Replace)),
-            ],
-            Operation::Delete => vec![(HttpMethod::Delete, format!("Delete a {name}"), OperationBuilder::new())],
-            Operation::List => vec![(HttpMethod::Get, format!("List {name} records"), list_parameters(spec))],
-            Operation::Clear => vec![(HttpMethod::Delete, format!("Delete every {name}"), OperationBuilder::new())],
-        };
-        let path = if is_item_operation(op) { format!("{}/{{id}}", spec.path) } else { spec.path.to_owned() };
-        for (method, summary, builder) in variants {
-            let mut builder = finish_operation(spec, op, builder).summary(Some(summary));
-            if method == HttpMethod::Put {
-                builder = builder.operation_id(Some(format!("replace_{}", operation_key(spec))));
-            }
-            let operation = builder.build();
-            routes.push((path.clone(), method, operation));
+    let (summary, builder) = match op {
+        Operation::Create => (format!("Create a {name}"), with_body(spec, Body::Create)),
+        Operation::Read => (format!("Read a {name}"), OperationBuilder::new()),
+        Operation::Update if method == http::Method::PUT => {
+            (format!("Replace every writable field of a {name}"), with_body(spec, Body::Replace))
         }
+        Operation::Update => (format!("Change some fields of a {name}"), with_body(spec, Body::Patch)),
+        Operation::Delete => (format!("Delete a {name}"), OperationBuilder::new()),
+        Operation::List => (format!("List {name} records"), list_parameters(spec)),
+        Operation::Clear => (format!("Delete every {name}"), OperationBuilder::new()),
+    };
+    let mut builder = finish_operation(spec, op, builder).summary(Some(summary));
+    if method == http::Method::PUT {
+        builder = builder.operation_id(Some(format!("replace_{}", operation_key(spec))));
     }
-    routes.extend(acl_operations(spec));
-    if spec.authenticated {
-        routes.extend(key_operations(spec));
-    }
-    routes
+    builder.build()
 }
 
 /// What every route on one object of `name` shares: its tag and summary,
@@ -168,46 +204,58 @@ fn on_object(builder: OperationBuilder, name: &str, summary: String) -> Operatio
 }
 
 /// The API-key routes of an authenticated resource.
-fn key_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
-    let (name, keys) = (spec.name, format!("{}/{{id}}/keys", spec.path));
-    let secured = |summary: String| {
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KeyRoute {
+    /// `POST {scope}/{id}/keys`
+    Issue,
+    /// `GET {scope}/{id}/keys`
+    List,
+    /// `DELETE {scope}/{id}/keys/{key_id}`
+    Revoke,
+}
+
+/// The operation of an API-key route of `spec`.
+pub(crate) fn key_operation(spec: &ResourceSpec, route: KeyRoute) -> utoipa::openapi::path::Operation {
+    let name = spec.name;
+    let secured = |summary: String, id: &str| {
         on_object(OperationBuilder::new(), name, summary)
+            .operation_id(Some(format!("{id}_{}", operation_key(spec))))
             .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
     };
     let json = |description: &str, schema: &str| {
         ResponseBuilder::new().description(description).content("application/json", json_content(schema_ref(schema)))
     };
-    vec![
-        (
-            keys.clone(),
-            HttpMethod::Post,
-            secured(format!("Issue an API key for a {name}; the key is shown only here"))
-                .response("201", json("The key", "NewApiKey"))
-                .build(),
-        ),
-        (
-            keys.clone(),
-            HttpMethod::Get,
-            secured(format!("The API keys of a {name}, without the keys"))
-                .response("200", json("The keys", "ApiKeyList"))
-                .build(),
-        ),
-        (
-            format!("{keys}/{{key_id}}"),
-            HttpMethod::Delete,
-            secured(format!("Revoke an API key of a {name}"))
-                .parameter(identity::uuid_parameter("key_id"))
-                .response("204", ResponseBuilder::new().description("Revoked"))
-                .build(),
-        ),
-    ]
+    match route {
+        KeyRoute::Issue => secured(format!("Issue an API key for a {name}; the key is shown only here"), "issue_key")
+            .response("201", json("The key", "NewApiKey")),
+        KeyRoute::List => secured(format!("The API keys of a {name}, without the keys"), "list_keys")
+            .response("200", json("The keys", "ApiKeyList")),
+        KeyRoute::Revoke => secured(format!("Revoke an API key of a {name}"), "revoke_key")
+            .parameter(identity::uuid_parameter("key_id"))
+            .response("204", ResponseBuilder::new().description("Revoked")),
+    }
+    .build()
 }
 
 /// The per-object ACL routes of a resource.
-fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
-    let (name, acl) = (spec.name, format!("{}/{{id}}/acl", spec.path));
-    let secured = |builder: OperationBuilder, summary: String| {
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AclRoute {
+    /// `GET {scope}/{id}/acl`
+    List,
+    /// `POST {scope}/{id}/acl`
+    Add,
+    /// `DELETE {scope}/{id}/acl/{entry_id}`
+    Remove,
+    /// `GET {scope}/{id}/acl/check`
+    Check,
+}
+
+/// The operation of a per-object ACL route of `spec`.
+pub(crate) fn acl_operation(spec: &ResourceSpec, route: AclRoute) -> utoipa::openapi::path::Operation {
+    let name = spec.name;
+    let secured = |builder: OperationBuilder, summary: String, id: &str| {
         on_object(builder, name, summary)
+            .operation_id(Some(format!("{id}_{}", operation_key(spec))))
             .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
     };
     let json = |status: &str, description: &str, schema: &str| {
@@ -215,10 +263,6 @@ fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::opena
             .description(format!("{status}: {description}"))
             .content("application/json", json_content(schema_ref(schema)))
     };
-    let body = RequestBodyBuilder::new()
-        .required(Some(Required::True))
-        .content("application/json", json_content(schema_ref("AclEntryCreate")))
-        .build();
     let query = |param: &str, required: Required, description: &str| {
         ParameterBuilder::new()
             .name(param)
@@ -227,71 +271,72 @@ fn acl_operations(spec: &ResourceSpec) -> Vec<(String, HttpMethod, utoipa::opena
             .description(Some(description))
             .schema(Some(scalar(if param == "action" { FieldKind::Text } else { FieldKind::Uuid })))
     };
-    vec![
-        (
-            acl.clone(),
-            HttpMethod::Get,
-            secured(OperationBuilder::new(), format!("The entries of a {name}"))
-                .response("200", json("200", "the entries", "AclEntryList"))
-                .build(),
-        ),
-        (
-            acl.clone(),
-            HttpMethod::Post,
-            secured(OperationBuilder::new().request_body(Some(body)), format!("Add an entry to a {name}"))
+    match route {
+        AclRoute::List => secured(OperationBuilder::new(), format!("The entries of a {name}"), "list_acl")
+            .response("200", json("200", "the entries", "AclEntryList")),
+        AclRoute::Add => {
+            let body = RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content("application/json", json_content(schema_ref("AclEntryCreate")))
+                .build();
+            secured(OperationBuilder::new().request_body(Some(body)), format!("Add an entry to a {name}"), "add_acl")
                 .response("201", json("201", "the entry", "AclEntry"))
                 .response("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]))
-                .build(),
-        ),
-        (
-            format!("{acl}/{{entry_id}}"),
-            HttpMethod::Delete,
-            secured(OperationBuilder::new(), format!("Delete an entry of a {name}"))
-                .parameter(identity::uuid_parameter("entry_id"))
-                .response("204", ResponseBuilder::new().description("Deleted"))
-                .build(),
-        ),
-        (
-            format!("{acl}/check"),
-            HttpMethod::Get,
-            secured(OperationBuilder::new(), format!("Explain whether a principal may act on a {name}"))
+        }
+        AclRoute::Remove => secured(OperationBuilder::new(), format!("Delete an entry of a {name}"), "remove_acl")
+            .parameter(identity::uuid_parameter("entry_id"))
+            .response("204", ResponseBuilder::new().description("Deleted")),
+        AclRoute::Check => {
+            secured(OperationBuilder::new(), format!("Explain whether a principal may act on a {name}"), "check_acl")
                 .parameter(query("action", Required::True, "The action to decide"))
                 .parameter(query("principal_id", Required::False, "Who asks (default: the caller)"))
                 .response("200", json("200", "the decision and the rule that made it", "AclCheck"))
                 .response("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]))
-                .build(),
-        ),
-    ]
+        }
+    }
+    .build()
 }
 
-/// `GET /healthz` and `GET /readyz`.
-fn health_operations(paths: PathsBuilder) -> PathsBuilder {
+/// `GET /healthz` (`ready: false`) or `GET /readyz` (`ready: true`).
+pub(crate) fn health_operation(ready: bool) -> utoipa::openapi::path::Operation {
     let health = |status: &str| -> RefOr<Schema> {
         ObjectBuilder::new()
             .property("status", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([status])))
             .required("status")
             .into()
     };
-    let live = OperationBuilder::new()
-        .tag("Operations")
-        .operation_id(Some("healthz"))
-        .summary(Some("Whether the process serves requests"))
-        .response(
+    let operation = OperationBuilder::new().tag("Operations");
+    if ready {
+        operation
+            .operation_id(Some("readyz"))
+            .summary(Some("Whether the database answers, so the replica can serve traffic"))
+            .response(
+                "200",
+                ResponseBuilder::new().description("Ready").content("application/json", json_content(health("ready"))),
+            )
+            .response("503", problem("The database does not answer", &[ProblemKind::Unavailable]))
+    } else {
+        operation.operation_id(Some("healthz")).summary(Some("Whether the process serves requests")).response(
             "200",
             ResponseBuilder::new().description("Alive").content("application/json", json_content(health("ok"))),
         )
-        .build();
-    let ready = OperationBuilder::new()
+    }
+    .build()
+}
+
+/// `GET /openapi.json`.
+pub(crate) fn document_operation() -> utoipa::openapi::path::Operation {
+    OperationBuilder::new()
         .tag("Operations")
-        .operation_id(Some("readyz"))
-        .summary(Some("Whether the database answers, so the replica can serve traffic"))
+        .operation_id(Some("openapi"))
+        .summary(Some("This document"))
         .response(
             "200",
-            ResponseBuilder::new().description("Ready").content("application/json", json_content(health("ready"))),
+            ResponseBuilder::new()
+                .description("The OpenAPI 3.1 document")
+                .content("application/json", json_content(ObjectBuilder::new().schema_type(Type::Object).into())),
         )
-        .response("503", problem("The database does not answer", &[ProblemKind::Unavailable]))
-        .build();
-    paths.path("/healthz", PathItem::new(HttpMethod::Get, live)).path("/readyz", PathItem::new(HttpMethod::Get, ready))
+        .build()
 }
 
 /// What names a type in operation ids: its table, or for templates (which
@@ -300,42 +345,48 @@ fn operation_key(spec: &ResourceSpec) -> String {
     if spec.table == TEMPLATES_TABLE { spec.path.trim_matches('/').replace('/', "_") } else { spec.table.to_owned() }
 }
 
-/// The routes templates have beyond CRUD: `resolved` and `clone`.
-fn template_operations(
-    (spec, templates): (&ResourceSpec, &ResourceSpec),
-) -> Vec<(String, HttpMethod, utoipa::openapi::path::Operation)> {
+/// The routes templates have beyond CRUD.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TemplateRoute {
+    /// `GET {scope}/templates/{id}/resolved`
+    Resolved,
+    /// `POST {scope}/templates/{id}/clone`
+    Clone,
+}
+
+/// The operation of a template route of `spec`, whose templates are `templates`.
+pub(crate) fn template_operation(
+    spec: &ResourceSpec,
+    templates: &ResourceSpec,
+    route: TemplateRoute,
+) -> utoipa::openapi::path::Operation {
     let (name, template) = (spec.name, templates.name);
-    let common = |summary: String| {
+    let common = |summary: String, id: &str| {
         on_object(OperationBuilder::new(), template, summary)
+            .operation_id(Some(format!("{id}_{}", operation_key(templates))))
             .response("400", problem("The id is not a UUID", &[ProblemKind::InvalidId]))
             .response(
                 "403",
                 problem(&format!("The caller may no longer read a {template} of the chain"), &[ProblemKind::Forbidden]),
             )
     };
-    let overrides = RequestBodyBuilder::new()
-        .description(Some(format!(
-            "Values of {name} fields (shaped like a PATCH body, plus `owner_id`), deep-merged over the resolved params"
-        )))
-        .content("application/json", json_content(schema_ref(&format!("{name}Patch"))))
-        .build();
-    vec![
-        (
-            format!("{}/{{id}}/resolved", templates.path),
-            HttpMethod::Get,
-            common(format!("The params of a {template} with its parents', deep-merged root first"))
-                .response(
-                    "200",
-                    ResponseBuilder::new()
-                        .description("The merged values")
-                        .content("application/json", json_content(schema_ref(&format!("{name}Patch")))),
-                )
-                .build(),
-        ),
-        (
-            format!("{}/{{id}}/clone", templates.path),
-            HttpMethod::Post,
-            common(format!("Create a {name} from a {template}"))
+    match route {
+        TemplateRoute::Resolved => {
+            common(format!("The params of a {template} with its parents', deep-merged root first"), "resolve").response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The merged values")
+                    .content("application/json", json_content(schema_ref(&format!("{name}Patch")))),
+            )
+        }
+        TemplateRoute::Clone => {
+            let overrides = RequestBodyBuilder::new()
+                .description(Some(format!(
+                    "Values of {name} fields (shaped like a PATCH body, plus `owner_id`), deep-merged over the resolved params"
+                )))
+                .content("application/json", json_content(schema_ref(&format!("{name}Patch"))))
+                .build();
+            common(format!("Create a {name} from a {template}"), "clone")
                 .description(Some(
                     "Needs `read` on the template and `create` on the type; the merged values are validated as a create. \
                      Later changes to the template do not change the clone.",
@@ -362,9 +413,9 @@ fn template_operations(
                     ),
                 )
                 .response("415", problem("The body is not JSON", &[ProblemKind::UnsupportedMediaType]))
-                .build(),
-        ),
-    ]
+        }
+    }
+    .build()
 }
 
 /// Whether `op` acts on one object (`/items/{id}`) rather than the collection.
@@ -506,12 +557,18 @@ fn list_parameters(spec: &ResourceSpec) -> OperationBuilder {
     builder
 }
 
-fn problem(description: &str, kinds: &[ProblemKind]) -> utoipa::openapi::Response {
+/// A problem+json response of `kinds`, described.
+pub(crate) fn problem(description: &str, kinds: &[ProblemKind]) -> utoipa::openapi::Response {
     let types: Vec<&str> = kinds.iter().map(|kind| kind.type_uri()).collect();
     ResponseBuilder::new()
         .description(format!("{description} (problem type: {})", types.join(", ")))
         .content(PROBLEM_JSON, json_content(schema_ref("Problem")))
         .build()
+}
+
+/// The 429 of a route with a rate limit.
+pub(crate) fn rate_limited() -> utoipa::openapi::Response {
+    problem("Too many attempts; see Retry-After", &[ProblemKind::RateLimited])
 }
 
 fn problem_schema() -> ObjectBuilder {

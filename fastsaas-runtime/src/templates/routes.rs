@@ -1,15 +1,14 @@
 //! The routes of `{scope}/templates`.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::resource::TEMPLATE_FIELDS;
-use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Page, ResourceSpec};
-use http::{HeaderMap, StatusCode};
+use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Operation, Page, ResourceSpec};
+use http::{HeaderMap, Method, StatusCode};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -28,10 +27,12 @@ use crate::crud::owner_is_fixed;
 use crate::db::turns::take_turn;
 use crate::error::internal;
 use crate::http::ObjectId;
-use crate::http::{created, route_all};
+use crate::http::created;
 use crate::identity::{Principal, rejected};
+use crate::openapi::{TemplateRoute, crud_operation, template_operation};
 use crate::query::page_of;
 use crate::resource::Resource;
+use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
 use crate::{access, acl_routes, query};
@@ -60,18 +61,31 @@ struct TemplateChanges {
     params: Option<Map<String, Value>>,
 }
 
-/// Mounts `{scope}/templates...` and the templates' ACL routes for `T`
-/// (called by the derive's output; not a public API).
-#[doc(hidden)]
-pub(crate) fn mount<T: Templated>(router: Router<AppState>) -> Router<AppState> {
-    let path = T::TEMPLATES.path;
-    let routes = [
-        (path.to_owned(), post(create::<T>).get(list::<T>)),
-        (format!("{path}/{{id}}"), get(read::<T>).patch(update::<T>).put(replace::<T>).delete(delete::<T>)),
-        (format!("{path}/{{id}}/resolved"), get(resolved::<T>)),
-        (format!("{path}/{{id}}/clone"), post(clone::<T>)),
+/// The routes of `{scope}/templates...` and the templates' ACL routes for
+/// `T`, each with its documentation.
+pub(crate) fn routes<T: Templated>() -> Vec<Route<AppState>> {
+    let (spec, templates) = (T::SPEC, T::TEMPLATES);
+    let path = templates.path;
+    let item = format!("{path}/{{id}}");
+    let crud = |op, method: &Method| crud_operation(templates, op, method);
+    let mut routes = vec![
+        Route::post(path, create::<T>).documented(crud(Operation::Create, &Method::POST)),
+        Route::get(path, list::<T>).documented(crud(Operation::List, &Method::GET)),
+        Route::get(item.clone(), read::<T>).documented(crud(Operation::Read, &Method::GET)),
+        Route::patch(item.clone(), update::<T>).documented(crud(Operation::Update, &Method::PATCH)),
+        Route::put(item.clone(), replace::<T>).documented(crud(Operation::Update, &Method::PUT)),
+        Route::delete(item.clone(), delete::<T>).documented(crud(Operation::Delete, &Method::DELETE)),
+        Route::get(format!("{item}/resolved"), resolved::<T>).documented(template_operation(
+            spec,
+            templates,
+            TemplateRoute::Resolved,
+        )),
+        Route::post(format!("{item}/clone"), clone::<T>)
+            .documented(template_operation(spec, templates, TemplateRoute::Clone))
+            .action(Operation::Create.as_str()),
     ];
-    acl_routes::mount::<Templates<T>>(route_all(router, routes))
+    routes.extend(acl_routes::routes::<Templates<T>>());
+    routes
 }
 
 /// Checks `params` as values of `T`'s readable and writable fields: the
