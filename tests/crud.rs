@@ -166,6 +166,30 @@ async fn read_of_a_missing_or_malformed_id() {
     assert_eq!(unknown_route.header("content-type"), Some("application/problem+json"));
 }
 
+/// serde reads a struct from an array by position; a body must still be
+/// an object (a fuzzer's `[]` once patched a record with nothing, 200).
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let client = client().await;
+    let created = create_item(&client, "before").await;
+    let path = format!("/items/{}", created["id"].as_str().unwrap_or_default());
+    for body in [json!([]), json!(["renamed", 3]), json!([null, null]), json!("text"), json!(7)] {
+        let refused = client.patch(&path).json(&body).send().await;
+        refused.assert_status(400);
+        assert_eq!(errors(&refused), [("<body>".to_owned(), "wrong_type".to_owned())], "{body}");
+        client.post("/items").json(&body).send().await.assert_status(400);
+    }
+    let broken = client
+        .patch(&path)
+        .header(fastsaas::axum::http::header::CONTENT_TYPE, "application/json")
+        .body("[1,")
+        .send()
+        .await;
+    assert_eq!(broken.json::<Value>()["type"], "urn:fastsaas:problem:malformed-json");
+    let unchanged: Value = client.get(&path).send().await.json();
+    assert_eq!(unchanged["name"], "before");
+}
+
 #[tokio::test]
 async fn patch_changes_only_the_fields_sent() {
     let client = client().await;

@@ -213,7 +213,7 @@ async fn endpoints_are_documented() {
     assert_eq!(body, "#/components/schemas/Command");
     assert_eq!(doc["components"]["schemas"]["Command"]["properties"]["task"]["type"], "string");
     assert_eq!(command["parameters"][0]["name"], "id");
-    assert_eq!(command["operationId"], "command_agents");
+    assert_eq!(command["operationId"], "command_agent");
     let status = &doc["paths"]["/agents/{id}/status"]["get"];
     assert!(status["description"].as_str().is_some_and(|d| d.contains("Anyone who may read")), "{status}");
     assert!(status["requestBody"].is_null());

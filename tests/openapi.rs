@@ -21,6 +21,16 @@ struct Thing {
     internal_note: String,
 }
 
+/// Lists and maps of fields.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/bags")]
+struct Bag {
+    #[crud(validate(length(min = 1, max = 3)))]
+    tags: Vec<String>,
+    scores: std::collections::BTreeMap<String, i64>,
+    grid: Option<Vec<Vec<i32>>>,
+}
+
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/logs")]
 #[crud(ops(read, list))]
@@ -200,6 +210,26 @@ async fn every_documented_operation_is_routed() {
     let unknown = client.get("/nowhere").send().await;
     let problem: Value = unknown.json();
     assert_eq!((unknown.status().as_u16(), &problem["detail"]), (404, &Value::from("no such route")));
+}
+
+/// A list's items and a map's values have schemas, so generated clients
+/// keep the models that hold them (a generator once dropped every model
+/// with a list field, and with them create, update, list and clone).
+#[tokio::test]
+async fn lists_and_maps_describe_their_elements() {
+    let client = TestClient::start(App::new(Settings::default()).resource::<Bag>()).await;
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["BagCreate"]["properties"];
+    assert_eq!(create["tags"]["type"], "array");
+    assert_eq!(create["tags"]["items"]["type"], "string");
+    assert_eq!((create["tags"]["minItems"].as_u64(), create["tags"]["maxItems"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(create["scores"]["additionalProperties"]["type"], "integer");
+    assert_eq!(create["grid"]["type"], fastsaas::serde_json::json!(["array", "null"]));
+    assert_eq!(create["grid"]["items"]["items"]["format"], "int32");
+    let record = &schemas["Bag"]["properties"];
+    assert_eq!(record["tags"]["items"]["type"], "string");
+    assert!(record["tags"]["minItems"].is_null(), "rules are for bodies");
 }
 
 /// Every operation has an `operationId`, and no two share one.

@@ -319,6 +319,13 @@ async fn openapi_describes_the_templates_and_the_template_id() {
     for property in ["id", "owner_id", "name", "parent_id", "params", "created_at", "updated_at"] {
         assert!(template[property].is_object(), "AgentTemplate.{property}");
     }
+    // Params are values of the agent's fields: a client knows their shape.
+    for schema in ["AgentTemplate", "AgentTemplateCreate", "AgentTemplatePatch"] {
+        assert_eq!(schemas[schema]["properties"]["params"]["$ref"], "#/components/schemas/AgentTemplateParams");
+    }
+    let params = &schemas["AgentTemplateParams"];
+    assert_eq!(params["additionalProperties"], false);
+    assert!(params["properties"]["name"].is_object() && params["properties"]["webhook_secret"].is_null(), "{params}");
     let ids: Vec<&str> = paths
         .as_object()
         .into_iter()

@@ -28,6 +28,7 @@
 
 use fastsaas::axum::extract::Path;
 use fastsaas::prelude::*;
+use fastsaas::utoipa::{self, ToSchema};
 
 /// A worker that runs tasks for its owner.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -48,8 +49,11 @@ pub struct Agent {
 }
 
 /// The answer of `GET /agents/{id}/status`, and the body of its `PUT`.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AgentStatus {
+    /// `idle` or `busy`.
+    #[schema(pattern = "^(?:idle|busy)$")]
     status: String,
 }
 

@@ -21,6 +21,24 @@ pub const ANY_ACTION: &str = "*";
 /// and `clear` are not actions of their own.
 pub const CHECKED_OPERATIONS: [&str; 4] = ["create", "read", "update", "delete"];
 
+/// The actions entries on a type may name: the checked operations, the
+/// type's custom actions (`custom`, from its endpoints), and `*`.
+///
+/// ```
+/// use fastsaas_core::acl::actions_of;
+/// assert_eq!(actions_of(&["read", "start"]), ["create", "read", "update", "delete", "start", "*"]);
+/// ```
+pub fn actions_of(custom: &[&'static str]) -> Vec<&'static str> {
+    let mut actions = CHECKED_OPERATIONS.to_vec();
+    for action in custom {
+        if !actions.contains(action) {
+            actions.push(action);
+        }
+    }
+    actions.push(ANY_ACTION);
+    actions
+}
+
 /// Whether an entry grants or refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

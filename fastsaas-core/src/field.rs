@@ -20,10 +20,11 @@ pub enum FieldKind {
     DateTime,
     /// Any JSON value (`serde_json::Value`).
     Json,
-    /// A JSON array (`Vec<T>`), stored as JSON.
-    Array,
-    /// A JSON object (`HashMap`/`BTreeMap` with string keys), stored as JSON.
-    Object,
+    /// A JSON array (`Vec<T>`) of elements of the given kind, stored as JSON.
+    Array(&'static FieldKind),
+    /// A JSON object (`HashMap`/`BTreeMap` with string keys) whose values
+    /// are of the given kind, stored as JSON.
+    Object(&'static FieldKind),
     /// A string that must be one of the listed values (a string-backed enum).
     Enum(&'static [&'static str]),
 }
@@ -31,7 +32,7 @@ pub enum FieldKind {
 impl FieldKind {
     /// Whether `?field=value` filters and `?sort=field` can apply to this kind.
     pub const fn is_scalar(self) -> bool {
-        !matches!(self, FieldKind::Json | FieldKind::Array | FieldKind::Object)
+        !matches!(self, FieldKind::Json | FieldKind::Array(_) | FieldKind::Object(_))
     }
 }
 

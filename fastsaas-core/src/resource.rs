@@ -97,7 +97,7 @@ pub static TEMPLATE_FIELDS: [FieldSpec; 3] = [
     },
     FieldSpec {
         doc: "Values of the resource's writable fields, deep-merged over the parent's (`null` removes a value).",
-        ..template_field("params", FieldKind::Object, false)
+        ..template_field("params", FieldKind::Object(&FieldKind::Json), false)
     },
 ];
 

@@ -21,7 +21,10 @@ use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
 use crate::identity::entities::acl_entry;
 use crate::identity::{Principal, caller_of, field, rejected};
-use crate::openapi::{AclRoute, IdentityDoc, acl_operation, identity_operation, problem};
+use crate::openapi::{
+    AclRoute, IdentityDoc, acl_entry_create_schema, acl_operation, identity_operation, problem,
+    type_acl_entry_create_schema,
+};
 use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
@@ -107,36 +110,42 @@ struct Explanation {
     action: String,
 }
 
-/// The routes of `{scope}/{id}/acl...` for `T`, each with its documentation.
-pub(crate) fn routes<T: Guarded>() -> Vec<Route<AppState>> {
+/// The routes of `{scope}/{id}/acl...` for `T`, whose entries may name
+/// `actions`, each with its documentation.
+pub(crate) fn routes<T: Guarded>(actions: &[&'static str]) -> Vec<Route<AppState>> {
     let spec = T::spec();
     let acl = format!("{}/{{id}}/acl", spec.path);
+    let doc = |route| acl_operation(spec, route, actions);
     vec![
-        Route::get(acl.clone(), list_object::<T>).documented(acl_operation(spec, AclRoute::List)),
-        Route::post(acl.clone(), add_object::<T>).documented(acl_operation(spec, AclRoute::Add)),
-        Route::get(format!("{acl}/check"), check_object::<T>).documented(acl_operation(spec, AclRoute::Check)),
-        Route::delete(format!("{acl}/{{entry_id}}"), remove_object::<T>)
-            .documented(acl_operation(spec, AclRoute::Remove)),
+        Route::get(acl.clone(), list_object::<T>).documented(doc(AclRoute::List)),
+        Route::post(acl.clone(), add_object::<T>)
+            .documented(doc(AclRoute::Add))
+            .with_schemas([acl_entry_create_schema(spec, actions)]),
+        Route::get(format!("{acl}/check"), check_object::<T>).documented(doc(AclRoute::Check)),
+        Route::delete(format!("{acl}/{{entry_id}}"), remove_object::<T>).documented(doc(AclRoute::Remove)),
     ]
 }
 
-/// The type-wide `/acl` routes, each with its documentation.
-pub(crate) fn type_wide_routes() -> Vec<Route<AppState>> {
+/// The type-wide `/acl` routes, each with its documentation; entries name
+/// one of `resources` (`Type.action`).
+pub(crate) fn type_wide_routes(resources: Vec<String>) -> Vec<Route<AppState>> {
     let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
     let doc = |id, summary, body, success, problems| {
         identity_operation(IdentityDoc { id, summary, body, success, signed_in: true, list: None, problems })
     };
     vec![
-        Route::post("/acl", add_type_wide).documented(doc(
-            "add_type_acl_entry",
-            "Add a type-wide entry, e.g. `Item.read` (the type's acl_admins)",
-            Some("TypeAclEntryCreate"),
-            ("201", Some("TypeAclEntry")),
-            vec![
-                ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation])),
-                forbidden(),
-            ],
-        )),
+        Route::post("/acl", add_type_wide)
+            .documented(doc(
+                "add_type_acl_entry",
+                "Add a type-wide entry, e.g. `Item.read` (the type's acl_admins)",
+                Some("TypeAclEntryCreate"),
+                ("201", Some("TypeAclEntry")),
+                vec![
+                    ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation])),
+                    forbidden(),
+                ],
+            ))
+            .with_schemas([type_acl_entry_create_schema(resources)]),
         Route::get("/acl", list_type_wide).documented(doc(
             "list_type_acl_entries",
             "The type-wide entries of the types the caller administers",

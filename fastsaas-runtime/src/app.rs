@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+use fastsaas_core::acl::actions_of;
 use fastsaas_core::resource::FRAMEWORK_PATHS;
 use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::DatabaseConnection;
@@ -231,7 +232,7 @@ impl App {
         }
         let document = routes::Document::default();
         let mut table = RouteTable::default();
-        table.extend(routes::framework(&document));
+        table.extend(routes::framework(&document, self.type_wide_resources()));
         for registration in &self.resources {
             (registration.add_routes)(&mut table);
         }
@@ -260,6 +261,22 @@ impl App {
         let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
         tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
         crate::server::serve(listener, router, limits, shutdown_signal()).await.map_err(serve_error)
+    }
+
+    /// What type-wide entries may name: `Type.action` for every action of
+    /// every type.
+    fn type_wide_resources(&self) -> Vec<String> {
+        let mut resources = Vec::new();
+        for registration in &self.resources {
+            let spec = registration.spec;
+            let own = actions_of(&(registration.custom_actions)()).into_iter().map(|action| (spec.name, action));
+            let templates = spec
+                .templates
+                .into_iter()
+                .flat_map(|templates| actions_of(&[]).into_iter().map(move |action| (templates.name, action)));
+            resources.extend(own.chain(templates).map(|(name, action)| format!("{name}.{action}")));
+        }
+        resources
     }
 
     /// Every type ACL entries can name: the resources and their templates.

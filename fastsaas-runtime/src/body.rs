@@ -148,6 +148,14 @@ fn nul_paths(value: &Value, path: &str, found: &mut Vec<String>) {
 
 /// Parses `bytes` as `T`, or explains in one error everything wrong with it.
 pub(crate) fn parse_json<T: DeserializeOwned>(spec: BodySpec, shape: BodyShape, bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads a struct from an array too, by position: a body must be
+    // an object, whatever the typed parse would accept.
+    if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<Value>(bytes) {
+            Err(err) => ApiError::MalformedJson(err.to_string()),
+            Ok(_) => ApiError::field("<body>", FieldErrorCode::WrongType, "the body must be a JSON object"),
+        });
+    }
     // The common case costs one typed parse; the slow analysis runs only to
     // explain a failure.
     let parsed = serde_json::from_slice(bytes).map_err(|err| explain::<T>(spec, shape, bytes, err))?;
@@ -296,8 +304,8 @@ pub(crate) fn shape_error(field: &FieldSpec, value: &Value) -> Option<String> {
         FieldKind::Uuid => value.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
         FieldKind::DateTime => value.as_str().is_some_and(|s| s.parse::<DateTime<Utc>>().is_ok()),
         FieldKind::Json => true,
-        FieldKind::Array => value.is_array(),
-        FieldKind::Object => value.is_object(),
+        FieldKind::Array(_) => value.is_array(),
+        FieldKind::Object(_) => value.is_object(),
         FieldKind::Enum(variants) => value.as_str().is_some_and(|s| variants.contains(&s)),
     };
     (!fits).then(|| format!("expected {}", describe(field.kind)))
@@ -314,8 +322,8 @@ pub(crate) fn describe(kind: FieldKind) -> String {
         FieldKind::Uuid => "a UUID".into(),
         FieldKind::DateTime => "an RFC 3339 date-time".into(),
         FieldKind::Json => "any JSON value".into(),
-        FieldKind::Array => "an array".into(),
-        FieldKind::Object => "an object".into(),
+        FieldKind::Array(_) => "an array".into(),
+        FieldKind::Object(_) => "an object".into(),
         FieldKind::Enum(variants) => format!("one of {}", variants.join(", ")),
     }
 }

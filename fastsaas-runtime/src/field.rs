@@ -77,6 +77,8 @@ fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, DecodeE
 
 macro_rules! stored_as_json {
     ($kind:expr => $($ty:ty $([$($gen:tt)*])?),* $(,)?) => {$(
+        // The elements' kind documents the items (`Vec<String>` is an array
+        // of strings): elements are fields too.
         impl<$($($gen)*)?> Field for $ty {
             type Stored = serde_json::Value;
             const KIND: FieldKind = $kind;
@@ -90,12 +92,12 @@ macro_rules! stored_as_json {
     )*};
 }
 
-stored_as_json! { FieldKind::Array =>
-    Vec<T> [T: Serialize + DeserializeOwned + Send + Sync + 'static],
+stored_as_json! { FieldKind::Array(&T::KIND) =>
+    Vec<T> [T: Field],
 }
-stored_as_json! { FieldKind::Object =>
-    HashMap<String, T> [T: Serialize + DeserializeOwned + Send + Sync + 'static],
-    BTreeMap<String, T> [T: Serialize + DeserializeOwned + Send + Sync + 'static],
+stored_as_json! { FieldKind::Object(&T::KIND) =>
+    HashMap<String, T> [T: Field],
+    BTreeMap<String, T> [T: Field],
 }
 
 impl<T: Field> Field for Option<T> {

@@ -125,7 +125,7 @@ fn filter_value(kind: FieldKind, text: &str) -> Option<Value> {
         FieldKind::Float => text.parse::<f64>().ok()?.into(),
         FieldKind::Uuid => uuid::Uuid::parse_str(text).ok()?.into(),
         FieldKind::DateTime => text.parse::<DateTime<Utc>>().ok()?.into(),
-        FieldKind::Json | FieldKind::Array | FieldKind::Object => return None,
+        FieldKind::Json | FieldKind::Array(_) | FieldKind::Object(_) => return None,
     })
 }
 

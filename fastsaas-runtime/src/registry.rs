@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use fastsaas_core::acl::{ANY_ACTION, CHECKED_OPERATIONS};
+use fastsaas_core::acl::actions_of;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
 
@@ -39,10 +39,10 @@ impl Registry {
     /// actions, or `*`. The message lists the actions the type has.
     pub(crate) fn unknown_action(&self, spec: &ResourceSpec, action: &str) -> Option<String> {
         let custom = self.custom_actions.get(spec.name).map(Vec::as_slice).unwrap_or_default();
-        if action == ANY_ACTION || CHECKED_OPERATIONS.contains(&action) || custom.contains(&action) {
+        let known = actions_of(custom);
+        if known.contains(&action) {
             return None;
         }
-        let known: Vec<&str> = CHECKED_OPERATIONS.iter().chain(custom).copied().chain([ANY_ACTION]).collect();
         let known = known.join(", ");
         Some(match action {
             "list" => {

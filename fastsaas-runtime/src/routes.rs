@@ -7,6 +7,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter, delete, get, on, patch, post, put};
+use fastsaas_core::acl::actions_of;
 use fastsaas_core::resource::OPERATION_ROUTES;
 use fastsaas_core::{ApiError, Operation, ResourceSpec};
 use http::{HeaderValue, Method, header};
@@ -45,7 +46,9 @@ pub(crate) fn add_resource<T: ResourceRoutes>(table: &mut RouteTable<AppState>) 
         };
         table.add(crud_route(Route::new(method, path, handler), spec, op).origin(origin.clone()));
     }
-    let routes = acl_routes::routes::<T>().into_iter().chain(keys::routes::<T>());
+    let custom: Vec<&'static str> =
+        T::custom_endpoints().iter().filter_map(|endpoint| endpoint.spec().action()).collect();
+    let routes = acl_routes::routes::<T>(&actions_of(&custom)).into_iter().chain(keys::routes::<T>());
     let routes = routes.chain(T::template_routes()).chain(endpoints::routes::<T>());
     table.extend(routes.map(|route| route.origin(origin.clone())));
 }
@@ -79,9 +82,10 @@ fn is_collection(op: Operation) -> bool {
 pub(crate) type Document = Arc<OnceLock<Bytes>>;
 
 /// The app-wide routes: identity (users and sessions, roles,
-/// organizations), type-wide ACL entries, `/openapi.json` (serving
-/// `document`), `/healthz`, `/readyz`.
-pub(crate) fn framework(document: &Document) -> Vec<Route<AppState>> {
+/// organizations), type-wide ACL entries (naming one of `resources`,
+/// `Type.action`), `/openapi.json` (serving `document`), `/healthz`,
+/// `/readyz`.
+pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Route<AppState>> {
     use crate::identity::{orgs, roles, routes as users};
     let document = Arc::clone(document);
     let serve_document = move || {
@@ -94,7 +98,7 @@ pub(crate) fn framework(document: &Document) -> Vec<Route<AppState>> {
         Route::get("/readyz", health::ready).documented(health_operation(true)),
     ];
     let identity = users::routes().into_iter().chain(roles::routes()).chain(orgs::routes());
-    let routes = identity.chain(acl_routes::type_wide_routes()).chain(operations);
+    let routes = identity.chain(acl_routes::type_wide_routes(resources)).chain(operations);
     routes.map(|route| route.origin("the framework")).collect()
 }
 

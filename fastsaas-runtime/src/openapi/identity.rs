@@ -6,7 +6,7 @@ use fastsaas_core::ResourceSpec;
 use fastsaas_core::{FieldKind, ProblemKind};
 use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, Required, Response, ResponseBuilder};
 
@@ -41,28 +41,23 @@ pub(super) fn components(components: ComponentsBuilder) -> ComponentsBuilder {
             "Me",
             user_schema().property("roles", ArrayBuilder::new().items(scalar(FieldKind::Text))).required("roles"),
         )
-        .schema("Login", strings(&["email", "password"]))
-        .schema("Refresh", strings(&["refresh_token"]))
+        .schema("Login", closed(strings(&["email", "password"])))
+        .schema("Refresh", closed(strings(&["refresh_token"])))
         .schema("TokenPair", token_pair_schema())
         .schema("Role", timestamps(strings(&["name"]).property("id", scalar(FieldKind::Uuid)).required("id"), false))
         .schema("RoleCreate", input_schema(&ROLES, Body::Create))
         .schema("RolePage", page_schema(&ROLES))
-        .schema("RoleMember", ObjectBuilder::new().property("user_id", scalar(FieldKind::Uuid)).required("user_id"))
+        .schema(
+            "RoleMember",
+            closed(ObjectBuilder::new().property("user_id", scalar(FieldKind::Uuid)).required("user_id")),
+        )
         .schema(
             "Organization",
             timestamps(strings(&["name"]).property("id", scalar(FieldKind::Uuid)).required("id"), true),
         )
         .schema("OrganizationCreate", input_schema(&ORGANIZATIONS, Body::Create))
         .schema("OrganizationPage", page_schema(&ORGANIZATIONS))
-        .schema(
-            "OrganizationMember",
-            ObjectBuilder::new()
-                .description(Some("The new member by `user_id` or by `email` (one of them), and its role"))
-                .property("user_id", scalar(FieldKind::Uuid))
-                .property("email", scalar(FieldKind::Text))
-                .property("role", scalar(FieldKind::Enum(&["admin", "member"])))
-                .required("role"),
-        )
+        .schema("OrganizationMember", organization_member_schema())
         .schema(
             "OrganizationMembership",
             ObjectBuilder::new()
@@ -75,16 +70,6 @@ pub(super) fn components(components: ComponentsBuilder) -> ComponentsBuilder {
         )
         .schema("OrganizationMembershipPage", page_schema(&MEMBERS))
         .schema("TypeAclEntry", acl_entry_schema().property("resource", scalar(FieldKind::Text)).required("resource"))
-        .schema(
-            "TypeAclEntryCreate",
-            ObjectBuilder::new()
-                .property("resource", scalar(FieldKind::Text))
-                .property("principal_id", scalar(FieldKind::Uuid))
-                .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
-                .required("resource")
-                .required("principal_id")
-                .required("effect"),
-        )
         .schema("TypeAclEntryList", ArrayBuilder::new().items(schema_ref("TypeAclEntry")))
 }
 
@@ -180,6 +165,28 @@ fn user_schema() -> ObjectBuilder {
         object = object.property(name, field_schema(kind, nullable)).required(name);
     }
     object
+}
+
+/// The new member by `user_id` or by `email` (exactly one), and its role.
+fn organization_member_schema() -> OneOfBuilder {
+    let by = |name: &str, kind: FieldKind| {
+        closed(
+            ObjectBuilder::new()
+                .property(name, scalar(kind))
+                .property("role", scalar(FieldKind::Enum(&["admin", "member"])))
+                .required(name)
+                .required("role"),
+        )
+    };
+    OneOfBuilder::new()
+        .description(Some("The new member by `user_id` or by `email` (exactly one), and its role"))
+        .item(by("user_id", FieldKind::Uuid))
+        .item(by("email", FieldKind::Text))
+}
+
+/// `object`, refusing members it does not name (as the server does).
+fn closed(object: ObjectBuilder) -> ObjectBuilder {
+    object.additional_properties(Some(AdditionalProperties::FreeForm(false)))
 }
 
 fn strings(names: &[&str]) -> ObjectBuilder {

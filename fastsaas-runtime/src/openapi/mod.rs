@@ -39,27 +39,30 @@ pub(crate) fn document<'a>(
         paths = paths.path(doc.path.trim_end_matches('/'), PathItem::new(method, completed(doc)));
         components = components.schemas_from_iter(doc.schemas.iter().cloned());
     }
-    for spec in resources.iter().flat_map(|spec| std::iter::once(*spec).chain(spec.templates)) {
-        components = components
-            .schema(spec.name, record_schema(spec))
-            .schema(format!("{}Create", spec.name), input_schema(spec, Body::Create))
-            .schema(format!("{}Replace", spec.name), input_schema(spec, Body::Replace))
-            .schema(format!("{}Patch", spec.name), input_schema(spec, Body::Patch))
-            .schema(format!("{}Page", spec.name), page_schema(spec));
+    for resource in resources {
+        let templates = resource.templates.map(|templates| (templates, Some(*resource)));
+        for (spec, templated) in std::iter::once((*resource, None)).chain(templates) {
+            // A template's params are values of the templated type's fields.
+            let params = |schema: ObjectBuilder| match templated {
+                Some(templated) => schema.property("params", schema_ref(&params_name(templated))),
+                None => schema,
+            };
+            components = components
+                .schema(spec.name, params(record_schema(spec)))
+                .schema(format!("{}Create", spec.name), params(input_schema(spec, Body::Create)))
+                .schema(format!("{}Replace", spec.name), params(input_schema(spec, Body::Replace)))
+                .schema(format!("{}Patch", spec.name), params(input_schema(spec, Body::Patch)))
+                .schema(format!("{}Page", spec.name), page_schema(spec));
+        }
+        if resource.templates.is_some() {
+            components = components
+                .schema(params_name(resource), params_schema(resource, Access::ReadWrite))
+                .schema(overrides_name(resource), overrides_schema(resource));
+        }
     }
     let components = components
         .schema("AclEntry", identity::acl_entry_schema())
         .schema("AclEntryList", ArrayBuilder::new().items(schema_ref("AclEntry")))
-        .schema(
-            "AclEntryCreate",
-            ObjectBuilder::new()
-                .property("principal_id", scalar(FieldKind::Uuid))
-                .property("action", scalar(FieldKind::Text))
-                .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
-                .required("principal_id")
-                .required("action")
-                .required("effect"),
-        )
         .schema(
             "AclCheck",
             ObjectBuilder::new()
@@ -117,7 +120,9 @@ pub(crate) fn document<'a>(
 }
 
 /// The route's operation with what every operation shows: a tag, each path
-/// parameter (a UUID unless the route describes it), and the 500.
+/// parameter (a UUID unless the route describes it), the answers the
+/// framework gives before any handler runs (400 for a path id that is not
+/// a UUID; for a JSON body, 400, 413 and 415), and the 500.
 fn completed(doc: &RouteDoc) -> utoipa::openapi::path::Operation {
     let mut operation = doc.operation.clone();
     if operation.tags.is_none() {
@@ -141,14 +146,51 @@ fn completed(doc: &RouteDoc) -> utoipa::openapi::path::Operation {
     if !missing.is_empty() {
         operation.parameters.get_or_insert_with(Vec::new).extend(missing);
     }
+    let takes_ids = operation.parameters.iter().flatten().any(|param| {
+        param.parameter_in == ParameterIn::Path
+            && serde_json::to_value(&param.schema).is_ok_and(|schema| schema["format"] == "uuid")
+    });
+    let takes_json = operation.request_body.is_some();
+    if let Some(body) = &mut operation.request_body {
+        body.required = Some(Required::True);
+    }
     let responses = &mut operation.responses.responses;
     if responses.is_empty() {
         responses.insert("2XX".to_owned(), RefOr::T(ResponseBuilder::new().description("Success").build()));
     }
-    responses
-        .entry("500".to_owned())
-        .or_insert_with(|| RefOr::T(problem("The server failed", &[ProblemKind::Internal])));
+    if takes_ids {
+        add_problem(responses, "400", "The request is invalid", &[ProblemKind::InvalidId]);
+    }
+    if takes_json {
+        add_problem(responses, "400", "The request is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]);
+        add_problem(responses, "413", "The body is over the limit", &[ProblemKind::PayloadTooLarge]);
+        add_problem(responses, "415", "The body is not JSON", &[ProblemKind::UnsupportedMediaType]);
+    }
+    add_problem(responses, "500", "The server failed", &[ProblemKind::Internal]);
     operation
+}
+
+/// Documents that `status` may answer problems of `kinds`: a new response,
+/// or the kinds it lacks added to the one documented.
+fn add_problem(
+    responses: &mut std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>>,
+    status: &str,
+    description: &str,
+    kinds: &[ProblemKind],
+) {
+    let Some(RefOr::T(documented)) = responses.get_mut(status) else {
+        responses.entry(status.to_owned()).or_insert_with(|| RefOr::T(problem(description, kinds)));
+        return;
+    };
+    let missing: Vec<&str> =
+        kinds.iter().map(|kind| kind.type_uri()).filter(|uri| !documented.description.contains(uri)).collect();
+    if missing.is_empty() {
+        return;
+    }
+    documented.description = match documented.description.strip_suffix(')') {
+        Some(listed) if listed.contains("(problem type: ") => format!("{listed}, {})", missing.join(", ")),
+        _ => format!("{} (problem type: {})", documented.description, missing.join(", ")),
+    };
 }
 
 fn http_method(method: &http::Method) -> HttpMethod {
@@ -219,18 +261,20 @@ pub(crate) fn key_operation(spec: &ResourceSpec, route: KeyRoute) -> utoipa::ope
     let name = spec.name;
     let secured = |summary: String, id: &str| {
         on_object(OperationBuilder::new(), name, summary)
-            .operation_id(Some(format!("{id}_{}", operation_key(spec))))
+            .operation_id(Some(id.replace("{}", &operation_key(spec))))
             .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
     };
     let json = |description: &str, schema: &str| {
         ResponseBuilder::new().description(description).content("application/json", json_content(schema_ref(schema)))
     };
     match route {
-        KeyRoute::Issue => secured(format!("Issue an API key for a {name}; the key is shown only here"), "issue_key")
-            .response("201", json("The key", "NewApiKey")),
-        KeyRoute::List => secured(format!("The API keys of a {name}, without the keys"), "list_keys")
+        KeyRoute::Issue => {
+            secured(format!("Issue an API key for a {name}; the key is shown only here"), "issue_{}_key")
+                .response("201", json("The key", "NewApiKey"))
+        }
+        KeyRoute::List => secured(format!("The API keys of a {name}, without the keys"), "list_{}_keys")
             .response("200", json("The keys", "ApiKeyList")),
-        KeyRoute::Revoke => secured(format!("Revoke an API key of a {name}"), "revoke_key")
+        KeyRoute::Revoke => secured(format!("Revoke an API key of a {name}"), "revoke_{}_key")
             .parameter(identity::uuid_parameter("key_id"))
             .response("204", ResponseBuilder::new().description("Revoked")),
     }
@@ -250,12 +294,17 @@ pub(crate) enum AclRoute {
     Check,
 }
 
-/// The operation of a per-object ACL route of `spec`.
-pub(crate) fn acl_operation(spec: &ResourceSpec, route: AclRoute) -> utoipa::openapi::path::Operation {
+/// The operation of a per-object ACL route of `spec`, whose entries may
+/// name `actions`.
+pub(crate) fn acl_operation(
+    spec: &ResourceSpec,
+    route: AclRoute,
+    actions: &[&'static str],
+) -> utoipa::openapi::path::Operation {
     let name = spec.name;
     let secured = |builder: OperationBuilder, summary: String, id: &str| {
         on_object(builder, name, summary)
-            .operation_id(Some(format!("{id}_{}", operation_key(spec))))
+            .operation_id(Some(id.replace("{}", &operation_key(spec))))
             .response("403", problem("Readable, but not the caller's to manage", &[ProblemKind::Forbidden]))
     };
     let json = |status: &str, description: &str, schema: &str| {
@@ -263,38 +312,87 @@ pub(crate) fn acl_operation(spec: &ResourceSpec, route: AclRoute) -> utoipa::ope
             .description(format!("{status}: {description}"))
             .content("application/json", json_content(schema_ref(schema)))
     };
-    let query = |param: &str, required: Required, description: &str| {
+    let query = |param: &str, required: Required, description: &str, schema: RefOr<Schema>| {
         ParameterBuilder::new()
             .name(param)
             .parameter_in(ParameterIn::Query)
             .required(required)
             .description(Some(description))
-            .schema(Some(scalar(if param == "action" { FieldKind::Text } else { FieldKind::Uuid })))
+            .schema(Some(schema))
     };
     match route {
-        AclRoute::List => secured(OperationBuilder::new(), format!("The entries of a {name}"), "list_acl")
+        AclRoute::List => secured(OperationBuilder::new(), format!("The entries of a {name}"), "list_{}_acl")
             .response("200", json("200", "the entries", "AclEntryList")),
         AclRoute::Add => {
             let body = RequestBodyBuilder::new()
                 .required(Some(Required::True))
-                .content("application/json", json_content(schema_ref("AclEntryCreate")))
+                .content("application/json", json_content(schema_ref(&acl_entry_create_name(spec))))
                 .build();
-            secured(OperationBuilder::new().request_body(Some(body)), format!("Add an entry to a {name}"), "add_acl")
-                .response("201", json("201", "the entry", "AclEntry"))
-                .response("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]))
+            secured(
+                OperationBuilder::new().request_body(Some(body)),
+                format!("Add an entry to a {name}"),
+                "add_{}_acl_entry",
+            )
+            .response("201", json("201", "the entry", "AclEntry"))
+            .response("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]))
         }
-        AclRoute::Remove => secured(OperationBuilder::new(), format!("Delete an entry of a {name}"), "remove_acl")
-            .parameter(identity::uuid_parameter("entry_id"))
-            .response("204", ResponseBuilder::new().description("Deleted")),
+        AclRoute::Remove => {
+            secured(OperationBuilder::new(), format!("Delete an entry of a {name}"), "remove_{}_acl_entry")
+                .parameter(identity::uuid_parameter("entry_id"))
+                .response("204", ResponseBuilder::new().description("Deleted"))
+        }
         AclRoute::Check => {
-            secured(OperationBuilder::new(), format!("Explain whether a principal may act on a {name}"), "check_acl")
-                .parameter(query("action", Required::True, "The action to decide"))
-                .parameter(query("principal_id", Required::False, "Who asks (default: the caller)"))
+            secured(OperationBuilder::new(), format!("Explain whether a principal may act on a {name}"), "check_{}_acl")
+                .parameter(query("action", Required::True, "The action to decide", one_of(actions)))
+                .parameter(query(
+                    "principal_id",
+                    Required::False,
+                    "Who asks (default: the caller)",
+                    scalar(FieldKind::Uuid),
+                ))
                 .response("200", json("200", "the decision and the rule that made it", "AclCheck"))
                 .response("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]))
         }
     }
     .build()
+}
+
+/// A string that is one of `values`.
+fn one_of(values: &[&str]) -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.iter().copied())).into()
+}
+
+/// The name of the schema of a new entry on an object of `spec`.
+fn acl_entry_create_name(spec: &ResourceSpec) -> String {
+    format!("{}AclEntryCreate", spec.name)
+}
+
+/// The schema of a new entry on an object of `spec`, whose entries may
+/// name `actions`.
+pub(crate) fn acl_entry_create_schema(spec: &ResourceSpec, actions: &[&'static str]) -> (String, RefOr<Schema>) {
+    let schema = ObjectBuilder::new()
+        .property("principal_id", scalar(FieldKind::Uuid))
+        .property("action", one_of(actions))
+        .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
+        .required("principal_id")
+        .required("action")
+        .required("effect")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    (acl_entry_create_name(spec), schema.into())
+}
+
+/// The schema of a new type-wide entry, whose `resource` is one of
+/// `resources` (`Type.action`).
+pub(crate) fn type_acl_entry_create_schema(resources: Vec<String>) -> (String, RefOr<Schema>) {
+    let schema = ObjectBuilder::new()
+        .property("resource", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(resources)))
+        .property("principal_id", scalar(FieldKind::Uuid))
+        .property("effect", scalar(FieldKind::Enum(&["allow", "deny"])))
+        .required("resource")
+        .required("principal_id")
+        .required("effect")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    ("TypeAclEntryCreate".to_owned(), schema.into())
 }
 
 /// `GET /healthz` (`ready: false`) or `GET /readyz` (`ready: true`).
@@ -339,10 +437,23 @@ pub(crate) fn document_operation() -> utoipa::openapi::path::Operation {
         .build()
 }
 
-/// What names a type in operation ids: its table, or for templates (which
-/// share one table) their path, `agents_templates`.
+/// What names one object of a type in operation ids: its name in snake
+/// case (`agent`, `agent_template`).
 fn operation_key(spec: &ResourceSpec) -> String {
-    if spec.table == TEMPLATES_TABLE { spec.path.trim_matches('/').replace('/', "_") } else { spec.table.to_owned() }
+    let mut key = String::new();
+    for (index, c) in spec.name.char_indices() {
+        if c.is_uppercase() && index > 0 {
+            key.push('_');
+        }
+        key.extend(c.to_lowercase());
+    }
+    key
+}
+
+/// What names many objects of a type in operation ids: its table
+/// (`agents`), or for templates, which share one table, the key plus `s`.
+fn operations_key(spec: &ResourceSpec) -> String {
+    if spec.table == TEMPLATES_TABLE { format!("{}s", operation_key(spec)) } else { spec.table.to_owned() }
 }
 
 /// The routes templates have beyond CRUD.
@@ -363,7 +474,7 @@ pub(crate) fn template_operation(
     let (name, template) = (spec.name, templates.name);
     let common = |summary: String, id: &str| {
         on_object(OperationBuilder::new(), template, summary)
-            .operation_id(Some(format!("{id}_{}", operation_key(templates))))
+            .operation_id(Some(id.replace("{}", &operation_key(templates))))
             .response("400", problem("The id is not a UUID", &[ProblemKind::InvalidId]))
             .response(
                 "403",
@@ -372,7 +483,7 @@ pub(crate) fn template_operation(
     };
     match route {
         TemplateRoute::Resolved => {
-            common(format!("The params of a {template} with its parents', deep-merged root first"), "resolve").response(
+            common(format!("The params of a {template} with its parents', deep-merged root first"), "resolve_{}").response(
                 "200",
                 ResponseBuilder::new()
                     .description("The merged values")
@@ -384,9 +495,9 @@ pub(crate) fn template_operation(
                 .description(Some(format!(
                     "Values of {name} fields (shaped like a PATCH body, plus `owner_id`), deep-merged over the resolved params"
                 )))
-                .content("application/json", json_content(schema_ref(&format!("{name}Patch"))))
+                .content("application/json", json_content(schema_ref(&overrides_name(spec))))
                 .build();
-            common(format!("Create a {name} from a {template}"), "clone")
+            common(format!("Create a {name} from a {template}"), "clone_{}")
                 .description(Some(
                     "Needs `read` on the template and `create` on the type; the merged values are validated as a create. \
                      Later changes to the template do not change the clone.",
@@ -430,7 +541,10 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, mut builder: OperationBu
     let name = spec.name;
     builder = builder
         .tag(name)
-        .operation_id(Some(format!("{}_{}", op.as_str(), operation_key(spec))))
+        .operation_id(Some(match op {
+            Operation::List | Operation::Clear => format!("{}_{}", op.as_str(), operations_key(spec)),
+            _ => format!("{}_{}", op.as_str(), operation_key(spec)),
+        }))
         .description((!spec.doc.is_empty()).then_some(spec.doc));
     if on_item {
         builder = builder
@@ -493,6 +607,13 @@ fn finish_operation(spec: &ResourceSpec, op: Operation, mut builder: OperationBu
     }
     if !matches!(op, Operation::Read | Operation::List) {
         builder = builder.response("403", problem("Not allowed", &[ProblemKind::Forbidden]));
+    }
+    if spec.table == TEMPLATES_TABLE && matches!(op, Operation::Create | Operation::Update) {
+        let missing = if on_item { format!("No such {name}, or no such parent") } else { "No such parent".to_owned() };
+        builder = builder.response(
+            "404",
+            problem(&format!("{missing} (`parent_id`), or the caller may not read it"), &[ProblemKind::NotFound]),
+        );
     }
     builder
         .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
@@ -605,11 +726,7 @@ fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
         object = object.property(name, read_only(field_schema(kind, nullable))).required(name);
     }
     for field in spec.fields.iter().filter(|field| field.access.is_readable()) {
-        let mut schema = described(field, field_schema(field.kind, field.nullable));
-        if field.access == Access::ReadOnly {
-            schema = schema.read_only(Some(true));
-        }
-        object = object.property(field.name, schema).required(field.name);
+        object = object.property(field.name, value_schema(field, Place::Record)).required(field.name);
     }
     for name in &FRAMEWORK_COLUMNS[2..4] {
         object = object.property(*name, read_only(field_schema(FieldKind::DateTime, false))).required(*name);
@@ -647,16 +764,51 @@ impl Body {
 fn input_schema(spec: &ResourceSpec, body: Body) -> ObjectBuilder {
     let mut object = ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(false)));
     for field in spec.fields.iter().filter(|field| field.access.is_writable()) {
-        let mut schema = described(field, constrained(field, field_schema(field.kind, field.nullable)));
-        if field.access == Access::WriteOnly {
-            schema = schema.write_only(Some(true));
-        }
-        object = object.property(field.name, schema);
+        object = object.property(field.name, value_schema(field, Place::Body));
         if body.requires(field) {
             object = object.required(field.name);
         }
     }
     object
+}
+
+/// The name of the schema of the params of `spec`'s templates.
+fn params_name(spec: &ResourceSpec) -> String {
+    format!("{}TemplateParams", spec.name)
+}
+
+/// The name of the schema of a clone's body for `spec`.
+fn overrides_name(spec: &ResourceSpec) -> String {
+    format!("{}CloneOverrides", spec.name)
+}
+
+/// The params of a template of `spec` (`access` `ReadWrite`: write-only
+/// values are not kept where others may read them) or the overrides of a
+/// clone (`WriteOnly`: any writable field): values of its fields, each
+/// optional and checked by its rules; `null` removes a value of the chain.
+fn params_schema(spec: &ResourceSpec, access: Access) -> ObjectBuilder {
+    let mut object = ObjectBuilder::new()
+        .description(Some(format!(
+            "Values of {} fields, each optional; `null` removes a value of the chain",
+            spec.name
+        )))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    let kept = |field: &&FieldSpec| {
+        field.access == Access::ReadWrite || (access == Access::WriteOnly && field.access == Access::WriteOnly)
+    };
+    for field in spec.fields.iter().filter(kept) {
+        let nullable = FieldSpec { nullable: true, ..*field };
+        object = object.property(field.name, value_schema(&nullable, Place::Body));
+    }
+    object
+}
+
+/// A clone's body: values of `spec`'s fields deep-merged over the
+/// template's params, and the new object's owner.
+fn overrides_schema(spec: &ResourceSpec) -> ObjectBuilder {
+    let owner = field_schema(FieldKind::Uuid, true)
+        .description(Some("The owner of the new object: the caller (default) or an organization it administers"));
+    params_schema(spec, Access::WriteOnly).property(FRAMEWORK_COLUMNS[1], owner)
 }
 
 fn page_schema(spec: &ResourceSpec) -> ObjectBuilder {
@@ -679,17 +831,22 @@ fn field_schema(kind: FieldKind, nullable: bool) -> ObjectBuilder {
         FieldKind::Float => (Type::Number, Some("double")),
         FieldKind::Uuid => (Type::String, Some("uuid")),
         FieldKind::DateTime => (Type::String, Some("date-time")),
+        // Any JSON value (`serde_json::Value` holds `null` too).
         FieldKind::Json => return ObjectBuilder::new().schema_type(SchemaType::AnyValue),
-        FieldKind::Array => (Type::Array, None),
-        FieldKind::Object => (Type::Object, None),
+        // Lists and maps are described by `kind_schema`.
+        FieldKind::Array(_) => (Type::Array, None),
+        FieldKind::Object(_) => (Type::Object, None),
         FieldKind::Enum(_) => (Type::String, None),
     };
-    let schema_type: SchemaType = if nullable { [ty, Type::Null].into_iter().collect() } else { ty.into() };
     let mut schema = ObjectBuilder::new()
-        .schema_type(schema_type)
+        .schema_type(self::nullable(ty, nullable))
         .format(format.map(|format| SchemaFormat::Custom(format.to_owned())));
     if let FieldKind::Enum(variants) = kind {
         schema = schema.enum_values(Some(variants.iter().copied()));
+    }
+    if kind == FieldKind::Text {
+        // Databases refuse U+0000 in text, so the server does.
+        schema = schema.pattern(Some(NO_NUL));
     }
     schema
 }
@@ -702,20 +859,87 @@ fn read_only(schema: ObjectBuilder) -> ObjectBuilder {
     schema.read_only(Some(true))
 }
 
-fn described(field: &FieldSpec, schema: ObjectBuilder) -> ObjectBuilder {
-    schema.description((!field.doc.is_empty()).then_some(field.doc))
+/// Where a field's schema is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In the record the API answers.
+    Record,
+    /// In a body the API reads: with the field's rules.
+    Body,
+}
+
+/// The schema of a resource field: its kind (with the items of a list and
+/// the values of a map), whether `null` is a value, its doc comment, its
+/// access, and in bodies its validation rules.
+fn value_schema(field: &FieldSpec, place: Place) -> RefOr<Schema> {
+    let description = (!field.doc.is_empty()).then_some(field.doc);
+    let (min, max) = field
+        .rules
+        .iter()
+        .find_map(|rule| match *rule {
+            Rule::Length { min, max } if place == Place::Body => Some((count(min), count(max))),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let read_only = place == Place::Record && field.access == Access::ReadOnly;
+    let write_only = place == Place::Body && field.access == Access::WriteOnly;
+    match field.kind {
+        FieldKind::Array(items) => {
+            // JSON Schema's arrays have no readOnly/writeOnly in this builder;
+            // bodies leave read-only fields out and records write-only ones.
+            ArrayBuilder::new()
+                .schema_type(nullable(Type::Array, field.nullable))
+                .items(kind_schema(*items))
+                .description(description)
+                .min_items(min)
+                .max_items(max)
+                .into()
+        }
+        FieldKind::Object(values) => ObjectBuilder::new()
+            .schema_type(nullable(Type::Object, field.nullable))
+            .additional_properties(Some(kind_schema(*values)))
+            .description(description)
+            .min_properties(min)
+            .max_properties(max)
+            .read_only(read_only.then_some(true))
+            .write_only(write_only.then_some(true))
+            .into(),
+        kind => {
+            let schema = field_schema(kind, field.nullable).description(description);
+            let schema = if place == Place::Body { constrained(field, schema) } else { schema };
+            schema.read_only(read_only.then_some(true)).write_only(write_only.then_some(true)).into()
+        }
+    }
+}
+
+/// The schema of a value of `kind` (an element of a list, a value of a map).
+fn kind_schema(kind: FieldKind) -> RefOr<Schema> {
+    match kind {
+        FieldKind::Array(items) => ArrayBuilder::new().items(kind_schema(*items)).into(),
+        FieldKind::Object(values) => {
+            ObjectBuilder::new().schema_type(Type::Object).additional_properties(Some(kind_schema(*values))).into()
+        }
+        kind => scalar(kind),
+    }
+}
+
+fn nullable(ty: Type, nullable: bool) -> SchemaType {
+    if nullable { [ty, Type::Null].into_iter().collect() } else { ty.into() }
+}
+
+/// The pattern of text without U+0000.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// A length bound as a count.
+fn count(bound: Option<u64>) -> Option<usize> {
+    bound.and_then(|n| usize::try_from(n).ok())
 }
 
 /// Adds the field's validation rules as JSON Schema keywords.
 fn constrained(field: &FieldSpec, mut schema: ObjectBuilder) -> ObjectBuilder {
     for rule in field.rules {
         schema = match *rule {
-            // Lengths of lists and maps are `minItems`/`minProperties`,
-            // which this builder cannot express: they stay in the description.
-            Rule::Length { .. } if field.kind != FieldKind::Text => schema,
-            Rule::Length { min, max } => schema
-                .min_length(min.and_then(|n| usize::try_from(n).ok()))
-                .max_length(max.and_then(|n| usize::try_from(n).ok())),
+            Rule::Length { min, max } => schema.min_length(count(min)).max_length(count(max)),
             Rule::Range { min, max } => schema.minimum(min).maximum(max),
             Rule::Email => schema.format(Some(SchemaFormat::Custom("email".to_owned()))),
             Rule::Pattern(pattern) => schema.pattern(Some(format!("^(?:{pattern})$"))),

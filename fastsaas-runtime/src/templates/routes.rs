@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
 use chrono::Utc;
+use fastsaas_core::acl::actions_of;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::resource::TEMPLATE_FIELDS;
 use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Operation, Page, ResourceSpec};
@@ -84,7 +85,7 @@ pub(crate) fn routes<T: Templated>() -> Vec<Route<AppState>> {
             .documented(template_operation(spec, templates, TemplateRoute::Clone))
             .action(Operation::Create.as_str()),
     ];
-    routes.extend(acl_routes::routes::<Templates<T>>());
+    routes.extend(acl_routes::routes::<Templates<T>>(&actions_of(&[])));
     routes
 }
 
