@@ -22,7 +22,7 @@ use crate::http::{created, deleted};
 use crate::identity::entities::acl_entry;
 use crate::identity::{Principal, caller_of, field, rejected};
 use crate::openapi::{
-    AclRoute, IdentityDoc, acl_entry_create_schema, acl_operation, identity_operation, problem,
+    AclRoute, IdentityDoc, acl_entry_create_schema, acl_operation, forbidden, identity_operation, problem,
     type_acl_entry_create_schema,
 };
 use crate::route_table::Route;
@@ -129,7 +129,6 @@ pub(crate) fn routes<T: Guarded>(actions: &[&'static str]) -> Vec<Route<AppState
 /// The type-wide `/acl` routes, each with its documentation; entries name
 /// one of `resources` (`Type.action`).
 pub(crate) fn type_wide_routes(resources: Vec<String>) -> Vec<Route<AppState>> {
-    let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
     let doc = |id, summary, body, success, problems| {
         identity_operation(IdentityDoc { id, summary, body, success, signed_in: true, list: None, problems })
     };
@@ -140,10 +139,7 @@ pub(crate) fn type_wide_routes(resources: Vec<String>) -> Vec<Route<AppState>> {
                 "Add a type-wide entry, e.g. `Item.read` (the type's acl_admins)",
                 Some("TypeAclEntryCreate"),
                 ("201", Some("TypeAclEntry")),
-                vec![
-                    ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation])),
-                    forbidden(),
-                ],
+                vec![forbidden()],
             ))
             .with_schemas([type_acl_entry_create_schema(resources)]),
         Route::get("/acl", list_type_wide).documented(doc(

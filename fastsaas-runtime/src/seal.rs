@@ -185,13 +185,19 @@ pub(crate) fn open_row<T: Resource>(keys: Option<&FieldKeys>, model: &mut T::Mod
         let column = column::<T>(field)?;
         if let Value::String(Some(stored)) = model.get(column) {
             let plain = keys.open(&place(T::SPEC, field, id), &stored).map_err(|err| {
-                tracing::error!(resource = T::SPEC.name, field = field.name, %id, error = %err, "an encrypted value does not open");
+                log_unopened(T::SPEC, field, id, &err);
                 ApiError::Internal
             })?;
             model.try_set(column, Value::String(Some(plain))).map_err(unfit::<T>)?;
         }
     }
     Ok(())
+}
+
+/// Logs a stored value of `field` of the object `id` that does not open
+/// (never the value).
+fn log_unopened(spec: &ResourceSpec, field: &FieldSpec, id: Uuid, err: &OpenError) {
+    tracing::error!(resource = spec.name, field = field.name, %id, error = %err, "an encrypted value does not open");
 }
 
 /// Rows read at a time by [`reseal`].
@@ -241,7 +247,7 @@ pub(crate) async fn reseal<T: Resource>(db: &DatabaseConnection, keys: Option<&F
                     Ok(plain) => plain,
                     Err(OpenError::Unsealed) => stored.clone(),
                     Err(err) => {
-                        tracing::error!(resource = T::SPEC.name, field = field.name, %id, error = %err, "an encrypted value does not open");
+                        log_unopened(T::SPEC, field, id, &err);
                         done.unopened += 1;
                         continue;
                     }

@@ -25,7 +25,7 @@ use crate::db::turns::take_turn;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
-use crate::openapi::{IdentityDoc, identity_operation, problem};
+use crate::openapi::{IdentityDoc, forbidden, identity_operation, problem};
 use crate::query;
 use crate::query::page_of;
 use crate::route_table::Route;
@@ -36,8 +36,6 @@ const MEMBER_BODY: BodySpec = BodySpec { name: "OrganizationMember", fields: &OR
 
 /// The `/orgs` routes, each with its documentation.
 pub(crate) fn routes() -> Vec<Route<AppState>> {
-    let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
-    let bad_body = || ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]));
     let bad_query = || ("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]));
     let not_member = || ("404", problem("No such organization, or not a member", &[ProblemKind::NotFound]));
     let last_admin = || ("409", problem("The last admin stays", &[ProblemKind::Conflict]));
@@ -51,7 +49,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("OrganizationCreate"),
             ("201", Some("Organization")),
             None,
-            vec![bad_body()],
+            vec![],
         )),
         Route::get("/orgs", list).documented(doc(
             "list_organizations",
@@ -75,7 +73,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("OrganizationCreate"),
             ("200", Some("Organization")),
             None,
-            vec![bad_body(), forbidden(), not_member()],
+            vec![forbidden(), not_member()],
         )),
         Route::delete("/orgs/{id}", remove).documented(doc(
             "delete_organization",
@@ -99,12 +97,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("OrganizationMember"),
             ("204", None),
             None,
-            vec![
-                bad_body(),
-                forbidden(),
-                ("404", problem("No such organization or user", &[ProblemKind::NotFound])),
-                last_admin(),
-            ],
+            vec![forbidden(), ("404", problem("No such organization or user", &[ProblemKind::NotFound])), last_admin()],
         )),
         Route::delete("/orgs/{id}/members/{user_id}", remove_member).documented(doc(
             "remove_organization_member",

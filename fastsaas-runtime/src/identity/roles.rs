@@ -21,7 +21,7 @@ use crate::error::db_error;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
-use crate::openapi::{IdentityDoc, identity_operation, problem};
+use crate::openapi::{IdentityDoc, forbidden, identity_operation, problem};
 use crate::query;
 use crate::query::page_of;
 use crate::route_table::Route;
@@ -33,8 +33,6 @@ const MEMBER_BODY: BodySpec = BodySpec { name: "RoleMember", fields: &MEMBER_FIE
 
 /// The `/roles` routes, each with its documentation.
 pub(crate) fn routes() -> Vec<Route<AppState>> {
-    let forbidden = || ("403", problem("Not allowed", &[ProblemKind::Forbidden]));
-    let bad_body = || ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]));
     let doc = |id, summary, body, success, list, problems| {
         identity_operation(IdentityDoc { id, summary, body, success, signed_in: true, list, problems })
     };
@@ -45,7 +43,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("RoleCreate"),
             ("201", Some("Role")),
             None,
-            vec![bad_body(), forbidden(), ("409", problem("The name is taken", &[ProblemKind::Conflict]))],
+            vec![forbidden(), ("409", problem("The name is taken", &[ProblemKind::Conflict]))],
         )),
         Route::get("/roles", list).documented(doc(
             "list_roles",
@@ -73,7 +71,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("RoleMember"),
             ("204", None),
             None,
-            vec![bad_body(), forbidden(), ("404", problem("No such role or user", &[ProblemKind::NotFound]))],
+            vec![forbidden(), ("404", problem("No such role or user", &[ProblemKind::NotFound]))],
         )),
         Route::delete("/roles/{id}/members/{user_id}", remove_member).documented(doc(
             "remove_role_member",

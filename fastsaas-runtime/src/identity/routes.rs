@@ -48,7 +48,6 @@ const REFRESH_BODY: BodySpec = BodySpec { name: "Refresh", fields: &REFRESH_FIEL
 
 /// The identity routes, each with its documentation.
 pub(crate) fn routes() -> Vec<Route<AppState>> {
-    let bad_body = || ("400", problem("The body is invalid", &[ProblemKind::MalformedJson, ProblemKind::Validation]));
     let not_found = || ("404", problem("No such user, or not yours to see", &[ProblemKind::NotFound]));
     let email_taken = || ("409", problem("The e-mail is registered", &[ProblemKind::Conflict]));
     let doc = |id, summary, body, success, signed_in, problems| {
@@ -61,7 +60,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("UserCreate"),
             ("201", Some("User")),
             false,
-            vec![bad_body(), email_taken(), ("429", rate_limited())],
+            vec![email_taken(), ("429", rate_limited())],
         )),
         Route::get("/users", list_users).documented(identity_operation(IdentityDoc {
             id: "list_users",
@@ -86,7 +85,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("UserPatch"),
             ("200", Some("User")),
             true,
-            vec![bad_body(), not_found(), email_taken()],
+            vec![not_found(), email_taken()],
         )),
         Route::delete("/users/{id}", delete_user).documented(doc(
             "delete_user",
@@ -103,7 +102,6 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             ("200", Some("TokenPair")),
             false,
             vec![
-                bad_body(),
                 ("401", problem("Unknown e-mail or wrong password", &[ProblemKind::Unauthorized])),
                 ("429", rate_limited()),
             ],
@@ -114,10 +112,7 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             Some("Refresh"),
             ("200", Some("TokenPair")),
             false,
-            vec![
-                bad_body(),
-                ("401", problem("The refresh token is invalid, expired or used", &[ProblemKind::Unauthorized])),
-            ],
+            vec![("401", problem("The refresh token is invalid, expired or used", &[ProblemKind::Unauthorized]))],
         )),
         Route::post("/logout", logout).documented(doc(
             "logout",

@@ -687,6 +687,11 @@ pub(crate) fn problem(description: &str, kinds: &[ProblemKind]) -> utoipa::opena
         .build()
 }
 
+/// The 403 of a route the caller may not use.
+pub(crate) fn forbidden() -> (&'static str, utoipa::openapi::Response) {
+    ("403", problem("Not allowed", &[ProblemKind::Forbidden]))
+}
+
 /// The 429 of a route with a rate limit.
 pub(crate) fn rate_limited() -> utoipa::openapi::Response {
     problem("Too many attempts; see Retry-After", &[ProblemKind::RateLimited])
