@@ -120,3 +120,29 @@ async fn own_routes_are_documented() {
     assert_eq!(shout["parameters"][0]["name"], "id");
     assert!(document["paths"]["/echo"]["post"].is_object());
 }
+
+/// Read-only notes: `POST /memos` is a disabled operation (405).
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/memos")]
+#[crud(ops(read, list))]
+struct Memo {
+    text: String,
+}
+
+/// An app may serve a method that a resource disables on its own path, with
+/// its own state too: the route replaces the 405, and the other methods of
+/// the path still answer as the resource says.
+#[tokio::test]
+async fn an_own_route_may_take_a_disabled_operations_place() {
+    let app = App::new(Default::default()).resource::<Memo>().with_state(
+        |fastsaas| MyState { fastsaas, greeting: Greeting("memo".into()) },
+        [Route::post("/memos", |State(Greeting(greeting)): State<Greeting>| async move { greeting })],
+    );
+    let client = TestClient::start(app).await;
+    let ann = client.sign_up("ann@example.com").await;
+    assert_eq!(client.post("/memos").bearer(&ann.token).send().await.text(), "memo");
+    client.get("/memos").bearer(&ann.token).send().await.assert_status(200);
+    let refused = client.delete("/memos").bearer(&ann.token).send().await;
+    refused.assert_status(405);
+    assert_eq!(refused.header("allow"), Some("GET"));
+}
