@@ -30,7 +30,7 @@ pub(crate) struct Registration {
     pub(crate) spec: &'static ResourceSpec,
     /// The actions of its custom endpoints.
     custom_actions: fn() -> Vec<&'static str>,
-    add_routes: fn(&mut RouteTable<AppState>),
+    add_routes: fn(&mut RouteTable<AppState>, &[&'static str]),
     ensure_table: EnsureTable,
 }
 
@@ -234,7 +234,7 @@ impl App {
         let mut table = RouteTable::default();
         table.extend(routes::framework(&document, self.type_wide_resources()));
         for registration in &self.resources {
-            (registration.add_routes)(&mut table);
+            (registration.add_routes)(&mut table, &(registration.custom_actions)());
         }
         table.extend(self.routes.iter().cloned());
         let docs: Vec<&RouteDoc> = table.docs().chain(own_docs.iter().copied()).collect();

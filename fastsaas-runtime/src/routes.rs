@@ -21,8 +21,9 @@ use crate::{acl_routes, crud, endpoints, health, keys};
 
 /// Adds `T`'s routes to `table`: CRUD under its scope path (a disabled
 /// operation answers 405 with an `Allow` header), ACL entries, API keys,
-/// templates and custom endpoints.
-pub(crate) fn add_resource<T: ResourceRoutes>(table: &mut RouteTable<AppState>) {
+/// templates and custom endpoints. `custom_actions` are those of its
+/// endpoints, which ACL entries may name.
+pub(crate) fn add_resource<T: ResourceRoutes>(table: &mut RouteTable<AppState>, custom_actions: &[&'static str]) {
     let spec = T::SPEC;
     let origin = format!("`{}`", spec.name);
     for (op, method, under) in OPERATION_ROUTES {
@@ -46,9 +47,7 @@ pub(crate) fn add_resource<T: ResourceRoutes>(table: &mut RouteTable<AppState>) 
         };
         table.add(crud_route(Route::new(method, path, handler), spec, op).origin(origin.clone()));
     }
-    let custom: Vec<&'static str> =
-        T::custom_endpoints().iter().filter_map(|endpoint| endpoint.spec().action()).collect();
-    let routes = acl_routes::routes::<T>(&actions_of(&custom)).into_iter().chain(keys::routes::<T>());
+    let routes = acl_routes::routes::<T>(&actions_of(custom_actions)).into_iter().chain(keys::routes::<T>());
     let routes = routes.chain(T::template_routes()).chain(endpoints::routes::<T>());
     table.extend(routes.map(|route| route.origin(origin.clone())));
 }
