@@ -250,7 +250,7 @@ pub mod __private {
         Endpoint, Endpoints, Probe, ResourceRoutes, SchemaProbe, ViaEndpoints, ViaNoSchema, ViaNothing, ViaToSchema,
         checks,
     };
-    pub use fastsaas_runtime::field::{enum_from_stored, enum_to_stored, present};
+    pub use fastsaas_runtime::field::{StoredType, enum_from_stored, enum_to_stored, options, present};
     pub use fastsaas_runtime::sea_orm;
     pub use fastsaas_runtime::stub_resource;
     pub use fastsaas_runtime::validate::check;

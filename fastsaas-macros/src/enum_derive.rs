@@ -70,6 +70,9 @@ pub(crate) fn crud_enum(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #private::enum_from_stored(stored)
             }
         }
+
+        #[automatically_derived]
+        impl #private::options::SingleValue for #ident {}
     })
 }
 

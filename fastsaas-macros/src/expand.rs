@@ -3,35 +3,35 @@
 //! lives in `fastsaas-runtime`; this emits data and one-line calls.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, LitStr};
 
-use crate::model::{self, Access, Field, Resource, Rule, Shape};
+use crate::model::{self, Access, Field, Resource, Rule};
 
 /// Expands `#[derive(Crud)]`.
 pub(crate) fn crud(input: &DeriveInput) -> syn::Result<TokenStream> {
-    let resource = model::resource(input).map_err(|errors| {
-        let mut all = errors.into_iter().map(syn::Error::from);
-        let mut first = all.next().unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid resource"));
-        first.extend(all);
-        first
-    });
-    match resource {
+    match model::resource(input) {
         Ok(resource) => Ok(generate(&resource)),
-        Err(error) => Ok(failed(input, &error)),
+        Err(failure) => Ok(failed(input, failure)),
     }
 }
 
-/// The errors of a failed derive, and stub impls of the resource traits so
-/// that the type's later uses add no second error. A generic type gets no
-/// stub: its error already says a resource cannot be generic.
-fn failed(input: &DeriveInput, error: &syn::Error) -> TokenStream {
-    let mut output = error.to_compile_error();
+/// The errors of a failed derive, the type checks of its sound fields (so
+/// a mistyped option shows beside the other errors), and stub impls of the
+/// resource traits so that the type's later uses add no second error. A
+/// generic type gets no stub: its error already says a resource cannot be
+/// generic.
+fn failed(input: &DeriveInput, failure: model::Failure) -> TokenStream {
+    let mut output: TokenStream =
+        failure.errors.into_iter().map(|error| syn::Error::from(error).to_compile_error()).collect();
+    let krate = model::facade_path(input);
+    let private = quote!(#krate::__private);
+    let checks = failure.fields.iter().map(|field| type_checks(&private, field));
+    output.extend(quote!(const _: () = { #(#checks)* };));
     if input.generics.params.is_empty() {
         let ident = &input.ident;
-        let krate = model::facade_path(input);
-        output.extend(quote!(#krate::__private::stub_resource!(#ident);));
+        output.extend(quote!(#private::stub_resource!(#ident);));
     }
     output
 }
@@ -46,17 +46,17 @@ fn generate(resource: &Resource) -> TokenStream {
     let fields = &resource.fields;
 
     // SeaORM's derive reads column types from the spelling of field types,
-    // so each stored type gets a plain name.
-    // An enum (a type the tokens do not tell) is stored as its name, so
-    // only the `Field` bound itself can fail on a wrong type, on its span.
+    // so each stored type gets a plain name. The array length makes a type
+    // that is no `Field` one error, not one per use of the alias: a
+    // failed constant turns the whole type into rustc's error type.
     let stored_aliases = fields.iter().map(|field| {
         let (alias, inner) = (stored_alias(field), &field.inner_ty);
-        let stored = match field.shape {
-            Shape::Other => quote!(#private::String),
-            _ => quote_spanned!(inner.span()=> <#inner as #private::Field>::Stored),
-        };
+        let stored = quote_spanned!(inner.span()=>
+            <[#inner; { <#inner as #private::Field>::NULLABLE as usize }] as #private::StoredType>::Stored
+        );
         quote!(#[allow(non_camel_case_types)] type #alias = #stored;)
     });
+    let type_checks = fields.iter().map(|field| type_checks(&private, field));
     let model_fields = fields.iter().map(|field| {
         let name = &field.ident;
         let alias = stored_alias(field);
@@ -152,13 +152,16 @@ fn generate(resource: &Resource) -> TokenStream {
         let (name, index) = (&field.ident, index_of(field));
         quote!(if let Some(value) = &input.#name { #private::check(&FIELDS[#index], value, errors); })
     });
+    // The member names take the type's span too: rustc reports a type that
+    // is no `Field` on the whole `name: value`, which would be a second
+    // error beside the one on the type.
     let decoded = fields.iter().map(|field| {
-        let (name, ty) = (&field.ident, &field.ty);
+        let (name, ty) = (on_type_span(field), &field.ty);
         let value = quote_spanned!(ty.span()=> <#ty as #private::Field>::from_stored(model.#name)?);
         quote!(#name: #value)
     });
     let stored = fields.iter().map(|field| {
-        let name = &field.ident;
+        let name = on_type_span(field);
         let value = into_stored(&private, field, quote!(data.#name));
         quote!(#name: #value)
     });
@@ -205,6 +208,7 @@ fn generate(resource: &Resource) -> TokenStream {
             use #private::{String, Vec};
 
             #(#stored_aliases)*
+            #(#type_checks)*
 
             #[derive(Clone, Debug, PartialEq, sea_orm::DeriveEntityModel, #private::serde::Serialize)]
             #[sea_orm(table_name = #table)]
@@ -412,6 +416,56 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
             }
         },
     }
+}
+
+/// What the type system decides of a field: that each option applies to its
+/// type (an error on the option's token otherwise), and that a type which
+/// may be null is spelled `Option<...>`, which is how the table learns that
+/// the column is nullable.
+fn type_checks(private: &TokenStream, field: &Field) -> TokenStream {
+    let options = field.option_checks.iter().map(|check| {
+        let rule = format_ident!("{}", check.rule);
+        let ty = respanned(&field.inner_ty, check.span);
+        quote_spanned!(check.span=> const _: () = <#ty as #private::options::#rule>::OK;)
+    });
+    let nullable = (!field.nullable).then(|| {
+        let ty = &field.ty;
+        let message = LitStr::new(
+            &format!(
+                "`{}` may be null: spell its type `Option<...>` in the struct, not through an alias, so that its column is nullable",
+                field.name
+            ),
+            ty.span(),
+        );
+        quote_spanned!(ty.span()=> const _: () = ::core::assert!(!<#ty as #private::Field>::NULLABLE, #message);)
+    });
+    quote!(#(#options)* #nullable)
+}
+
+/// `tokens` with every span set to `span`, so an error about them points
+/// there.
+fn respanned(tokens: &impl ToTokens, span: Span) -> TokenStream {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respanned(&group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The field's name, spanned on its type.
+fn on_type_span(field: &Field) -> syn::Ident {
+    let mut name = field.ident.clone();
+    name.set_span(field.ty.span());
+    name
 }
 
 /// The name of a field's stored type in the expansion.

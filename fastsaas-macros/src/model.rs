@@ -46,44 +46,13 @@ impl Access {
     }
 }
 
-/// What a field's type is, as far as its tokens tell.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Text,
-    Integer,
-    Float,
-    Bool,
-    Uuid,
-    DateTime,
-    Json,
-    List,
-    Map,
-    /// A path the tokens do not tell: a `#[derive(CrudEnum)]` enum, or a
-    /// type the `Field` trait bound will reject on its span.
-    Other,
-}
-
-impl Shape {
-    fn of(ty: &Type) -> Option<Shape> {
-        let Type::Path(path) = ty else { return None };
-        let last = path.path.segments.last()?;
-        Some(match last.ident.to_string().as_str() {
-            "String" => Shape::Text,
-            "i32" | "i64" => Shape::Integer,
-            "f64" => Shape::Float,
-            "bool" => Shape::Bool,
-            "Uuid" => Shape::Uuid,
-            "DateTime" | "DateTimeUtc" => Shape::DateTime,
-            "Value" | "Json" => Shape::Json,
-            "Vec" => Shape::List,
-            "HashMap" | "BTreeMap" => Shape::Map,
-            _ => Shape::Other,
-        })
-    }
-
-    fn is_scalar(self) -> bool {
-        !matches!(self, Shape::Json | Shape::List | Shape::Map)
-    }
+/// An option whose fitness for the field's type the type system decides:
+/// the expansion names `options::{trait}` on the field's type, spanned on the
+/// option's token.
+pub(crate) struct OptionCheck {
+    pub(crate) span: Span,
+    /// The trait of `fastsaas_runtime::field::options`, e.g. `LengthApplies`.
+    pub(crate) rule: &'static str,
 }
 
 pub(crate) enum Rule {
@@ -110,7 +79,7 @@ pub(crate) struct Field {
     pub(crate) sort: bool,
     pub(crate) rules: Vec<Rule>,
     pub(crate) doc: String,
-    pub(crate) shape: Shape,
+    pub(crate) option_checks: Vec<OptionCheck>,
 }
 
 /// The facade's path (`#[crud(crate = "...")]`, default `::fastsaas`),
@@ -122,15 +91,28 @@ pub(crate) fn facade_path(input: &DeriveInput) -> syn::Path {
         .unwrap_or_else(|| syn::parse_quote!(::fastsaas))
 }
 
+/// A derive that cannot go on: its errors, and the fields that were sound,
+/// whose types the expansion still checks so that every error shows at once.
+pub(crate) struct Failure {
+    pub(crate) errors: darling::Error,
+    pub(crate) fields: Vec<Field>,
+}
+
+impl From<darling::Error> for Failure {
+    fn from(errors: darling::Error) -> Self {
+        Failure { errors, fields: Vec::new() }
+    }
+}
+
 /// Parses and checks `input`, collecting every error.
-pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
+pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
     check_shape(input)?;
     let mut errors = darling::Error::accumulator();
     let parsed = errors.handle(CrudInput::from_derive_input(input));
     let scope = errors.handle(scope(input));
     let (Some(parsed), Some(scope)) = (parsed, scope) else {
         // Both failures are in `errors`; a resource needs both to go on.
-        return Err(errors.finish().err().unwrap_or_else(|| darling::Error::custom("invalid resource")));
+        return Err(errors.finish().err().unwrap_or_else(|| darling::Error::custom("invalid resource")).into());
     };
     if let Some(param) = parsed.generics.params.first() {
         errors.push(darling::Error::custom("a resource cannot be generic: it maps to one table").with_span(param));
@@ -210,7 +192,9 @@ pub(crate) fn resource(input: &DeriveInput) -> darling::Result<Resource> {
     }
     let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
     let doc = doc_text(&parsed.attrs);
-    errors.finish()?;
+    if let Err(errors) = errors.finish() {
+        return Err(Failure { errors, fields });
+    }
     Ok(Resource {
         ident: parsed.ident,
         name,
@@ -368,13 +352,16 @@ fn field(field: CrudField) -> darling::Result<Field> {
         Some(inner) => (true, inner.clone()),
         None => (false, field.ty.clone()),
     };
-    let shape = Shape::of(&inner_ty).unwrap_or_else(|| {
+    if !matches!(inner_ty, Type::Path(_)) {
         errors.push(
             darling::Error::custom("unsupported field type: use an owned type such as String, i64, Vec<T> or an enum")
                 .with_span(&field.ty),
         );
-        Shape::Other
-    });
+    }
+    let mut option_checks: Vec<OptionCheck> = lookup_options(&field)
+        .into_iter()
+        .filter_map(|(span, _, rule)| Some(OptionCheck { span: span?, rule }))
+        .collect();
     let access = access(&field, &mut errors);
     let default = field.default.as_ref().map(|value| value.0.clone());
     match (&default, access) {
@@ -393,21 +380,16 @@ fn field(field: CrudField) -> darling::Result<Field> {
         ),
         _ => {}
     }
-    for (span, option) in lookup_options(&field) {
-        if let Some(span) = span
-            && !shape.is_scalar()
-        {
-            errors.push(
-                darling::Error::custom(format!("`{option}` applies to single values, not to JSON, lists or maps"))
-                    .with_span(&span),
-            );
-        }
-    }
     if field.encrypted.is_present() {
-        encryptable(&field, access, shape, &mut errors);
+        encryptable(&field, access, &mut errors);
+        option_checks.push(OptionCheck { span: field.encrypted.span(), rule: "EncryptedApplies" });
     }
     let per_owner = field.unique.as_ref().is_some_and(|unique| unique.per_owner.is_present());
-    let rules = field.validate.as_ref().map(|validate| rules(validate, shape, &mut errors)).unwrap_or_default();
+    let rules = field
+        .validate
+        .as_ref()
+        .map(|validate| rules(validate, &mut option_checks, &mut errors))
+        .unwrap_or_default();
     errors.finish()?;
     Ok(Field {
         doc: doc_text(&field.attrs),
@@ -425,24 +407,26 @@ fn field(field: CrudField) -> darling::Result<Field> {
         filter: field.filter.is_present(),
         sort: field.sort.is_present(),
         rules,
-        shape,
+        option_checks,
     })
 }
 
 /// The options that make the database compare a field's values (`filter`,
-/// `sort`, `unique`, `index`), each with its span when present.
-fn lookup_options(field: &CrudField) -> [(Option<Span>, &'static str); 4] {
+/// `sort`, `unique`, `index`), each with its span when present and the
+/// trait that says whether it applies to a type.
+fn lookup_options(field: &CrudField) -> [(Option<Span>, &'static str, &'static str); 4] {
     let present = |flag: &darling::util::Flag| flag.is_present().then(|| flag.span());
     [
-        (present(&field.filter), "filter"),
-        (present(&field.sort), "sort"),
-        (field.unique.as_ref().map(darling::util::SpannedValue::span), "unique"),
-        (present(&field.index), "index"),
+        (present(&field.filter), "filter", "FilterApplies"),
+        (present(&field.sort), "sort", "SortApplies"),
+        (field.unique.as_ref().map(darling::util::SpannedValue::span), "unique", "UniqueApplies"),
+        (present(&field.index), "index", "IndexApplies"),
     ]
 }
 
-/// The errors of `encrypted` on a field it cannot apply to.
-fn encryptable(field: &CrudField, access: Access, shape: Shape, errors: &mut darling::error::Accumulator) {
+/// The errors of `encrypted` beside options or an access it excludes (the
+/// type's fitness is the type system's to decide).
+fn encryptable(field: &CrudField, access: Access, errors: &mut darling::error::Accumulator) {
     let span = field.encrypted.span();
     if !matches!(access, Access::WriteOnly | Access::Hidden) {
         errors.push(
@@ -452,13 +436,7 @@ fn encryptable(field: &CrudField, access: Access, shape: Shape, errors: &mut dar
             .with_span(&span),
         );
     }
-    if shape != Shape::Text {
-        errors.push(
-            darling::Error::custom("`encrypted` applies to text fields (`String` or `Option<String>`)")
-                .with_span(&span),
-        );
-    }
-    for (option_span, option) in lookup_options(field) {
+    for (option_span, option, _) in lookup_options(field) {
         if let Some(option_span) = option_span {
             errors.push(
                 darling::Error::custom(format!(
@@ -490,45 +468,32 @@ fn access(field: &CrudField, errors: &mut darling::error::Accumulator) -> Access
     set.first().map_or(Access::ReadWrite, |(_, access, _)| *access)
 }
 
-fn rules(validate: &crate::attr::Validate, shape: Shape, errors: &mut darling::error::Accumulator) -> Vec<Rule> {
+fn rules(
+    validate: &crate::attr::Validate,
+    checks: &mut Vec<OptionCheck>,
+    errors: &mut darling::error::Accumulator,
+) -> Vec<Rule> {
     let mut rules = Vec::new();
-    let refuse = |errors: &mut darling::error::Accumulator, span: Span, rule: &str, applies_to: &str| {
-        errors.push(
-            darling::Error::custom(format!("`{rule}` applies to {applies_to}, not to this field's type"))
-                .with_span(&span),
-        );
-    };
     if let Some(length) = &validate.length {
-        if matches!(shape, Shape::Text | Shape::List | Shape::Map) {
-            let (min, max) = bounds(length, errors, true);
-            rules.push(Rule::Length { min: min.map(|n| n as u64), max: max.map(|n| n as u64) });
-        } else {
-            refuse(errors, length.span(), "length", "strings, lists and maps");
-        }
+        let (min, max) = bounds(length, errors, true);
+        rules.push(Rule::Length { min: min.map(|n| n as u64), max: max.map(|n| n as u64) });
+        checks.push(OptionCheck { span: length.span(), rule: "LengthApplies" });
     }
     if let Some(range) = &validate.range {
-        if matches!(shape, Shape::Integer | Shape::Float) {
-            let (min, max) = bounds(range, errors, false);
-            rules.push(Rule::Range { min, max });
-        } else {
-            refuse(errors, range.span(), "range", "numbers (i32, i64, f64)");
-        }
+        let (min, max) = bounds(range, errors, false);
+        rules.push(Rule::Range { min, max });
+        checks.push(OptionCheck { span: range.span(), rule: "RangeApplies" });
     }
     if validate.email.is_present() {
-        if shape == Shape::Text {
-            rules.push(Rule::Email);
-        } else {
-            refuse(errors, validate.email.span(), "email", "strings");
-        }
+        rules.push(Rule::Email);
+        checks.push(OptionCheck { span: validate.email.span(), rule: "EmailApplies" });
     }
     if let Some(pattern) = &validate.pattern {
-        if shape != Shape::Text {
-            refuse(errors, pattern.span(), "pattern", "strings");
-        } else if let Err(err) = regex_syntax::Parser::new().parse(pattern.as_str()) {
-            errors
-                .push(darling::Error::custom(format!("invalid regular expression: {err}")).with_span(&pattern.span()));
-        } else {
-            rules.push(Rule::Pattern(pattern.as_str().to_owned()));
+        checks.push(OptionCheck { span: pattern.span(), rule: "PatternApplies" });
+        match regex_syntax::Parser::new().parse(pattern.as_str()) {
+            Ok(_) => rules.push(Rule::Pattern(pattern.as_str().to_owned())),
+            Err(err) => errors
+                .push(darling::Error::custom(format!("invalid regular expression: {err}")).with_span(&pattern.span())),
         }
     }
     rules

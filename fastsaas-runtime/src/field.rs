@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+pub mod options;
+
 /// A stored value that could not be turned back into the field's Rust type
 /// (the database holds something the type no longer accepts).
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,9 @@ pub trait Field: Sized + Serialize + DeserializeOwned + Send + Sync + 'static {
 
 macro_rules! stored_as_itself {
     ($($ty:ty => $kind:expr),* $(,)?) => {$(
+        // The trait's note lists the supported types; rustc's list of
+        // impls would point into this file instead.
+        #[diagnostic::do_not_recommend]
         impl Field for $ty {
             type Stored = $ty;
             const KIND: FieldKind = $kind;
@@ -79,6 +84,7 @@ macro_rules! stored_as_json {
     ($kind:expr => $($ty:ty $([$($gen:tt)*])?),* $(,)?) => {$(
         // The elements' kind documents the items (`Vec<String>` is an array
         // of strings): elements are fields too.
+        #[diagnostic::do_not_recommend]
         impl<$($($gen)*)?> Field for $ty {
             type Stored = serde_json::Value;
             const KIND: FieldKind = $kind;
@@ -100,6 +106,7 @@ stored_as_json! { FieldKind::Object(&T::KIND) =>
     BTreeMap<String, T> [T: Field],
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Field> Field for Option<T> {
     type Stored = Option<T::Stored>;
     const KIND: FieldKind = T::KIND;
@@ -110,6 +117,21 @@ impl<T: Field> Field for Option<T> {
     fn from_stored(stored: Self::Stored) -> Result<Self, DecodeError> {
         stored.map(T::from_stored).transpose()
     }
+}
+
+/// The stored type of a field, named by the derive as
+/// `<[T; {T::NULLABLE as usize}] as StoredType>::Stored`: when `T` is no
+/// [`Field`], the length fails once and rustc reports nothing else about the
+/// column.
+#[doc(hidden)]
+pub trait StoredType {
+    /// `T::Stored`.
+    type Stored;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Field, const N: usize> StoredType for [T; N] {
+    type Stored = T::Stored;
 }
 
 /// A string-backed enum: implemented by `#[derive(CrudEnum)]`, which also
