@@ -3,25 +3,26 @@
 //! `fastsaas::endpoints`.
 //!
 //! Each entry point parses, calls an expander returning
-//! `syn::Result<TokenStream>`, and turns errors into `compile_error!`. The
-//! derive's stages live in their own modules: `attr` (options), `model`
-//! (checks), `expand` (code generation); `endpoints` holds the attribute's
-//! parse, checks and generation for one `impl` block.
+//! `syn::Result<TokenStream>`, and turns errors into `compile_error!`.
+//! `crud` and `endpoints` hold one stage per file: `attr` (the options, as
+//! darling receivers), `check` (every rule, all errors at once, each on its
+//! token), `model` (the checked, typed view) and `expand` (the generated
+//! code). `crud_enum` is small enough for one file; `text` holds what they
+//! share.
 
 use proc_macro::TokenStream;
 use syn::parse_macro_input;
 
-mod attr;
+mod crud;
+mod crud_enum;
 mod endpoints;
-mod enum_derive;
-mod expand;
-mod model;
+mod text;
 
 /// Turns a struct into a FastSaaS resource. Documented on `fastsaas::Crud`.
 #[proc_macro_derive(Crud, attributes(crud, scope))]
 pub fn derive_crud(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);
-    finish("derive(Crud)", expand::crud(&input))
+    finish("derive(Crud)", crud::crud(&input))
 }
 
 /// Makes an enum of unit variants a string-backed field type. Documented on
@@ -29,7 +30,7 @@ pub fn derive_crud(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(CrudEnum, attributes(crud))]
 pub fn derive_crud_enum(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);
-    finish("derive(CrudEnum)", enum_derive::crud_enum(&input))
+    finish("derive(CrudEnum)", crud_enum::crud_enum(&input))
 }
 
 /// Mounts the `#[endpoint]` methods of an `impl` block of a resource under

@@ -23,7 +23,7 @@ fn minimal_resource() {
             pub name: String,
         }
     };
-    assert_expansion("minimal_resource", crate::expand::crud(&input));
+    assert_expansion("minimal_resource", crate::crud::crud(&input));
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn resource_with_every_field_option() {
             pub mode: Mode,
         }
     };
-    assert_expansion("resource_with_every_field_option", crate::expand::crud(&input));
+    assert_expansion("resource_with_every_field_option", crate::crud::crud(&input));
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn templated_resource() {
             pub name: String,
         }
     };
-    assert_expansion("templated_resource", crate::expand::crud(&input));
+    assert_expansion("templated_resource", crate::crud::crud(&input));
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn renamed_facade() {
             body: String,
         }
     };
-    assert_expansion("renamed_facade", crate::expand::crud(&input));
+    assert_expansion("renamed_facade", crate::crud::crud(&input));
 }
 
 #[test]
@@ -108,5 +108,5 @@ fn string_enum() {
             Disabled,
         }
     };
-    assert_expansion("string_enum", crate::enum_derive::crud_enum(&input));
+    assert_expansion("string_enum", crate::crud_enum::crud_enum(&input));
 }

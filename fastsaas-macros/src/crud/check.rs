@@ -1,86 +1,23 @@
-//! The checked model of a `#[derive(Crud)]` input: every cross-option rule
-//! is enforced here, with each error on its token, all errors at once.
+//! The checks of a `#[derive(Crud)]` input: every cross-option rule is
+//! enforced here, with each error on its token, all errors at once; what
+//! passes becomes the typed model of `model.rs`.
 
 use darling::FromDeriveInput;
 use heck::ToSnakeCase;
 use proc_macro2::Span;
-use syn::{Attribute, DeriveInput, Expr, Ident, LitStr, Type};
+use syn::{Attribute, DeriveInput, Expr, Ident, Type};
 
 use fastsaas_core::resource::{FRAMEWORK_COLUMNS, FRAMEWORK_PATHS};
 
-use crate::attr::{Bounds, CrudField, CrudInput, Number, Scope};
+use super::attr::{Bounds, CrudField, CrudInput, Number, Scope, Validate};
+use super::model::{Access, Failure, Field, OptionCheck, Resource, Rule};
+use crate::text::doc_text;
 
 /// The names the generated SeaORM items take in the expansion's scope.
 const RESERVED_TYPE_NAMES: [&str; 6] = ["Model", "Entity", "Column", "ActiveModel", "PrimaryKey", "Relation"];
 
 /// The operations of `ops(...)`.
 pub(crate) const OPERATIONS: [&str; 6] = ["create", "read", "update", "delete", "list", "clear"];
-
-pub(crate) struct Resource {
-    pub(crate) ident: Ident,
-    /// The stable name: `#[crud(name = "...")]`, else the type's name.
-    pub(crate) name: String,
-    pub(crate) krate: syn::Path,
-    pub(crate) path: String,
-    pub(crate) table: String,
-    pub(crate) ops: Vec<Ident>,
-    pub(crate) acl_admins: Vec<LitStr>,
-    pub(crate) acl_allow_always: Vec<LitStr>,
-    pub(crate) authenticated: bool,
-    pub(crate) templated: bool,
-    pub(crate) doc: String,
-    pub(crate) fields: Vec<Field>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    ReadWrite,
-    ReadOnly,
-    WriteOnly,
-    Hidden,
-}
-
-impl Access {
-    pub(crate) fn is_writable(self) -> bool {
-        matches!(self, Access::ReadWrite | Access::WriteOnly)
-    }
-}
-
-/// An option whose fitness for the field's type the type system decides:
-/// the expansion names `options::{trait}` on the field's type, spanned on the
-/// option's token.
-pub(crate) struct OptionCheck {
-    pub(crate) span: Span,
-    /// The trait of `fastsaas_runtime::field::options`, e.g. `LengthApplies`.
-    pub(crate) rule: &'static str,
-}
-
-pub(crate) enum Rule {
-    Length { min: Option<u64>, max: Option<u64> },
-    Range { min: Option<f64>, max: Option<f64> },
-    Email,
-    Pattern(String),
-}
-
-pub(crate) struct Field {
-    pub(crate) ident: Ident,
-    pub(crate) name: String,
-    pub(crate) ty: Type,
-    /// `T` of an `Option<T>` field, else the type itself.
-    pub(crate) inner_ty: Type,
-    pub(crate) nullable: bool,
-    pub(crate) access: Access,
-    pub(crate) default: Option<Expr>,
-    pub(crate) unique: bool,
-    pub(crate) unique_per_owner: bool,
-    pub(crate) encrypted: bool,
-    pub(crate) index: bool,
-    pub(crate) filter: bool,
-    pub(crate) sort: bool,
-    pub(crate) rules: Vec<Rule>,
-    pub(crate) doc: String,
-    pub(crate) option_checks: Vec<OptionCheck>,
-}
 
 /// The facade's path (`#[crud(crate = "...")]`, default `::fastsaas`),
 /// even when other options of the input are wrong.
@@ -89,19 +26,6 @@ pub(crate) fn facade_path(input: &DeriveInput) -> syn::Path {
         .ok()
         .and_then(|parsed| parsed.krate)
         .unwrap_or_else(|| syn::parse_quote!(::fastsaas))
-}
-
-/// A derive that cannot go on: its errors, and the fields that were sound,
-/// whose types the expansion still checks so that every error shows at once.
-pub(crate) struct Failure {
-    pub(crate) errors: darling::Error,
-    pub(crate) fields: Vec<Field>,
-}
-
-impl From<darling::Error> for Failure {
-    fn from(errors: darling::Error) -> Self {
-        Failure { errors, fields: Vec::new() }
-    }
 }
 
 /// Parses and checks `input`, collecting every error.
@@ -202,8 +126,8 @@ pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
         path: scope.path.value(),
         table,
         ops,
-        acl_admins: scope.acl_admins,
-        acl_allow_always: scope.acl_allow_always,
+        acl_admins: scope.options.acl_admins.0,
+        acl_allow_always: scope.options.acl_allow_always.0,
         authenticated: parsed.authenticated.is_present(),
         templated: parsed.templated.is_present(),
         doc,
@@ -235,7 +159,7 @@ fn scope(input: &DeriveInput) -> darling::Result<Scope> {
     if let Some(again) = scopes.next() {
         return Err(darling::Error::custom("duplicate #[scope]: a resource has one path").with_span(again.path()));
     }
-    let scope: Scope = attr.parse_args()?;
+    let scope = Scope::from_attribute(attr)?;
     let path = scope.path.value();
     let problem = if !path.starts_with('/') {
         Some("the scope path must start with `/`, e.g. \"/items\"".to_owned())
@@ -385,11 +309,8 @@ fn field(field: CrudField) -> darling::Result<Field> {
         option_checks.push(OptionCheck { span: field.encrypted.span(), rule: "EncryptedApplies" });
     }
     let per_owner = field.unique.as_ref().is_some_and(|unique| unique.per_owner.is_present());
-    let rules = field
-        .validate
-        .as_ref()
-        .map(|validate| rules(validate, &mut option_checks, &mut errors))
-        .unwrap_or_default();
+    let rules =
+        field.validate.as_ref().map(|validate| rules(validate, &mut option_checks, &mut errors)).unwrap_or_default();
     errors.finish()?;
     Ok(Field {
         doc: doc_text(&field.attrs),
@@ -468,11 +389,7 @@ fn access(field: &CrudField, errors: &mut darling::error::Accumulator) -> Access
     set.first().map_or(Access::ReadWrite, |(_, access, _)| *access)
 }
 
-fn rules(
-    validate: &crate::attr::Validate,
-    checks: &mut Vec<OptionCheck>,
-    errors: &mut darling::error::Accumulator,
-) -> Vec<Rule> {
+fn rules(validate: &Validate, checks: &mut Vec<OptionCheck>, errors: &mut darling::error::Accumulator) -> Vec<Rule> {
     let mut rules = Vec::new();
     if let Some(length) = &validate.length {
         let (min, max) = bounds(length, errors, true);
@@ -564,22 +481,6 @@ fn option_inner(ty: &Type) -> Option<&Type> {
         syn::GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
         _ => None,
     }
-}
-
-/// The text of `///` comments, joined by newlines.
-pub(crate) fn doc_text(attrs: &[Attribute]) -> String {
-    attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("doc"))
-        .filter_map(|attr| match &attr.meta {
-            syn::Meta::NameValue(syn::MetaNameValue {
-                value: Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }),
-                ..
-            }) => Some(text.value().trim().to_owned()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

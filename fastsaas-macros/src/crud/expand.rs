@@ -7,11 +7,13 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, LitStr};
 
-use crate::model::{self, Access, Field, Resource, Rule};
+use super::check;
+use super::model::{Access, Failure, Field, Resource, Rule};
+use crate::text::capitalized;
 
 /// Expands `#[derive(Crud)]`.
 pub(crate) fn crud(input: &DeriveInput) -> syn::Result<TokenStream> {
-    match model::resource(input) {
+    match check::resource(input) {
         Ok(resource) => Ok(generate(&resource)),
         Err(failure) => Ok(failed(input, failure)),
     }
@@ -22,10 +24,10 @@ pub(crate) fn crud(input: &DeriveInput) -> syn::Result<TokenStream> {
 /// resource traits so that the type's later uses add no second error. A
 /// generic type gets no stub: its error already says a resource cannot be
 /// generic.
-fn failed(input: &DeriveInput, failure: model::Failure) -> TokenStream {
+fn failed(input: &DeriveInput, failure: Failure) -> TokenStream {
     let mut output: TokenStream =
         failure.errors.into_iter().map(|error| syn::Error::from(error).to_compile_error()).collect();
-    let krate = model::facade_path(input);
+    let krate = check::facade_path(input);
     let private = quote!(#krate::__private);
     let checks = failure.fields.iter().map(|field| type_checks(&private, field));
     output.extend(quote!(const _: () = { #(#checks)* };));
@@ -559,11 +561,6 @@ fn option<T: quote::ToTokens>(value: Option<&T>) -> TokenStream {
         Some(value) => quote!(Some(#value)),
         None => quote!(None),
     }
-}
-
-pub(crate) fn capitalized(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
 /// A path as text for `#[serde(crate = "...")]`.

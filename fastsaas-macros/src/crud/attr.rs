@@ -1,13 +1,13 @@
-//! The attribute options, declared as darling receivers (`#[crud(...)]`) or
-//! parsed with syn where darling's shapes do not fit (`#[scope("/path", ...)]`).
+//! The attribute options of `#[derive(Crud)]`, declared as darling receivers:
+//! `#[crud(...)]` on the struct and its fields, and `#[scope("/path", ...)]`,
+//! whose leading path is positional.
 
+use darling::ast::NestedMeta;
 use darling::util::{Flag, PathList, SpannedValue};
 use darling::{FromDeriveInput, FromField, FromMeta};
 use proc_macro2::Span;
-use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprArray, Ident, Lit, LitStr, Token, UnOp};
+use syn::{Expr, Ident, Lit, LitStr, UnOp};
 
 /// `#[crud(...)]` on the struct, plus the struct itself.
 #[derive(FromDeriveInput)]
@@ -109,59 +109,65 @@ impl FromMeta for DefaultValue {
     }
 }
 
-/// `#[scope("/path", acl_admins = ["role"], acl_allow_always = ["role"])]`
+/// `#[scope("/path", acl_admins = ["role"], acl_allow_always = ["role"])]`:
+/// the path is positional, the rest a darling receiver.
 pub(crate) struct Scope {
     pub(crate) path: LitStr,
-    pub(crate) acl_admins: Vec<LitStr>,
-    pub(crate) acl_allow_always: Vec<LitStr>,
+    pub(crate) options: ScopeOptions,
 }
 
-impl Parse for Scope {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let path: LitStr = input.parse().map_err(|err| {
-            syn::Error::new(err.span(), "expected the scope path first, as a string: #[scope(\"/items\")]")
-        })?;
-        let mut scope = Scope { path, acl_admins: Vec::new(), acl_allow_always: Vec::new() };
-        let mut seen: Vec<String> = Vec::new();
-        while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
-            }
-            let key: Ident = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let list: ExprArray = input.parse()?;
-            let name = key.to_string();
-            if seen.contains(&name) {
-                return Err(syn::Error::new(key.span(), format!("duplicate `{name}` in #[scope]")));
-            }
-            let target = match name.as_str() {
-                "acl_admins" => &mut scope.acl_admins,
-                "acl_allow_always" => &mut scope.acl_allow_always,
-                _ => {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!("unknown #[scope] option `{name}`; expected `acl_admins` or `acl_allow_always`"),
-                    ));
-                }
-            };
-            *target = role_names(&list.elems)?;
-            seen.push(name);
-        }
-        Ok(scope)
+/// The named options of `#[scope]`.
+#[derive(Default, FromMeta)]
+pub(crate) struct ScopeOptions {
+    /// Roles that administer every object of the type (grant, revoke, act).
+    #[darling(default)]
+    pub(crate) acl_admins: RoleList,
+    /// Roles whose requests no deny entry can refuse.
+    #[darling(default)]
+    pub(crate) acl_allow_always: RoleList,
+}
+
+/// `["role", ...]`: non-empty string literals, each error on its element.
+#[derive(Default)]
+pub(crate) struct RoleList(pub(crate) Vec<LitStr>);
+
+impl FromMeta for RoleList {
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        let Expr::Array(array) = expr else {
+            return Err(darling::Error::custom("expected a list of role names, e.g. [\"superadmin\"]").with_span(expr));
+        };
+        let mut errors = darling::Error::accumulator();
+        let names = array
+            .elems
+            .iter()
+            .filter_map(|elem| {
+                errors.handle(match elem {
+                    Expr::Lit(syn::ExprLit { lit: Lit::Str(name), .. }) if !name.value().trim().is_empty() => {
+                        Ok(name.clone())
+                    }
+                    Expr::Lit(syn::ExprLit { lit: Lit::Str(name), .. }) => {
+                        Err(darling::Error::custom("a role name cannot be empty").with_span(name))
+                    }
+                    other => Err(darling::Error::custom("expected a role name as a string, e.g. \"superadmin\"")
+                        .with_span(other)),
+                })
+            })
+            .collect();
+        errors.finish_with(RoleList(names))
     }
 }
 
-/// The role names of an `acl_*` list: non-empty string literals.
-fn role_names(elems: &Punctuated<Expr, Token![,]>) -> syn::Result<Vec<LitStr>> {
-    elems
-        .iter()
-        .map(|elem| match elem {
-            Expr::Lit(syn::ExprLit { lit: Lit::Str(name), .. }) if !name.value().trim().is_empty() => Ok(name.clone()),
-            Expr::Lit(syn::ExprLit { lit: Lit::Str(name), .. }) => {
-                Err(syn::Error::new(name.span(), "a role name cannot be empty"))
-            }
-            other => Err(syn::Error::new(other.span(), "expected a role name as a string, e.g. \"superadmin\"")),
-        })
-        .collect()
+impl Scope {
+    /// Parses `#[scope(...)]`, collecting every error.
+    pub(crate) fn from_attribute(attr: &syn::Attribute) -> darling::Result<Self> {
+        let expected = "expected the scope path first, as a string: #[scope(\"/items\")]";
+        let list = attr.meta.require_list().map_err(|_| darling::Error::custom(expected).with_span(attr))?;
+        let items = NestedMeta::parse_meta_list(list.tokens.clone())?;
+        let (path, rest) = match items.split_first() {
+            Some((NestedMeta::Lit(Lit::Str(path)), rest)) => (path.clone(), rest),
+            Some((other, _)) => return Err(darling::Error::custom(expected).with_span(other)),
+            None => return Err(darling::Error::custom(expected).with_span(attr)),
+        };
+        Ok(Scope { path, options: ScopeOptions::from_list(rest)? })
+    }
 }

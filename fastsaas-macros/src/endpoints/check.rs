@@ -1,96 +1,24 @@
-//! `#[endpoints]` on an `impl` block of a resource: each `#[endpoint(...)]`
-//! method becomes a route under the resource's scope, checking its action.
-//! Parse and check every method (all errors at once, each on its token),
-//! then emit the block without the markers, one static description per
-//! endpoint, compile-time checks of the argument types, and the `Endpoints`
-//! impl the derive's probe finds.
+//! The checks of an `#[endpoints]` block: each `#[endpoint]` method's
+//! attribute, signature and path, and the routes of all of them together
+//! (every error at once, each on its token).
 
 use std::collections::BTreeMap;
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::parse::{Parse, ParseStream};
+use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType, Token, Type};
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType, Type};
 
 use fastsaas_core::resource::{OPERATION_ROUTES, SCOPE_PREFIXES};
 
-use crate::expand::capitalized;
-use crate::model::doc_text;
+use super::attr::EndpointAttr;
+use super::model::{Access, Endpoint};
+use crate::text::doc_text;
 
 /// The methods an endpoint may answer.
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-/// `#[endpoint(method, "/path", action = "name" | signed_in | public)]`
-struct EndpointAttr {
-    method: Ident,
-    path: LitStr,
-    action: Option<LitStr>,
-    /// `signed_in` or `public`, with its token.
-    open_to: Option<Ident>,
-}
-
-impl Parse for EndpointAttr {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let method: Ident = input.parse()?;
-        input.parse::<Token![,]>()?;
-        let path: LitStr = input.parse()?;
-        let (mut action, mut open_to) = (None::<LitStr>, None::<Ident>);
-        while input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
-            let key: Ident = input.parse()?;
-            let taken = match (&action, &open_to) {
-                (Some(action), _) => Some(format!("action = \"{}\"", action.value())),
-                (_, Some(open)) => Some(open.to_string()),
-                _ => None,
-            };
-            if (key == "action" || key == "signed_in" || key == "public")
-                && let Some(taken) = taken
-            {
-                return Err(syn::Error::new(
-                    key.span(),
-                    format!("this endpoint already says who may call it (`{taken}`); keep one"),
-                ));
-            }
-            if key == "action" {
-                input.parse::<Token![=]>()?;
-                action = Some(input.parse()?);
-            } else if key == "signed_in" || key == "public" {
-                open_to = Some(key);
-            } else {
-                return Err(syn::Error::new(
-                    key.span(),
-                    "unknown option; expected `action = \"name\"`, `signed_in` or `public`",
-                ));
-            }
-        }
-        Ok(EndpointAttr { method, path, action, open_to })
-    }
-}
-
-/// Who may call an endpoint.
-enum Access {
-    Action(String),
-    SignedIn,
-    Public,
-}
-
-/// One checked endpoint.
-struct Endpoint {
-    function: Ident,
-    method: String,
-    path: LitStr,
-    access: Access,
-    params: Vec<String>,
-    doc: String,
-    json_body: bool,
-    checks: TokenStream,
-    /// `X` of a `Json<X>` argument, and of a `Json<X>` in the return type.
-    request: Option<Type>,
-    response: Option<Type>,
-}
-
 /// Collects errors so that every problem is reported at once.
 #[derive(Default)]
-struct Errors(Vec<syn::Error>);
+pub(crate) struct Errors(Vec<syn::Error>);
 
 impl Errors {
     fn push(&mut self, span: Span, message: impl std::fmt::Display) {
@@ -111,10 +39,9 @@ impl Errors {
     }
 }
 
-/// Expands `#[endpoints]`.
-pub(crate) fn endpoints(attr: TokenStream, mut block: ItemImpl) -> syn::Result<TokenStream> {
-    let krate = facade(attr)?;
-    let private = quote!(#krate::__private);
+/// Checks every method of `block`, taking the `#[endpoint]` markers off
+/// the methods (the block is emitted without them, errors or not).
+pub(crate) fn block(block: &mut ItemImpl) -> syn::Result<Vec<Endpoint>> {
     let mut errors = Errors::default();
     if let Some(param) = block.generics.params.first() {
         errors.push(param.span(), "`#[endpoints]` goes on an `impl` block of one resource type, without generics");
@@ -141,48 +68,18 @@ pub(crate) fn endpoints(attr: TokenStream, mut block: ItemImpl) -> syn::Result<T
         if let Some(marker) = markers.first() {
             // Axum needs an `async fn` even when the body awaits nothing.
             function.attrs.push(syn::parse_quote!(#[allow(clippy::unused_async)]));
-            match marker.parse_args::<EndpointAttr>() {
-                Ok(parsed) => endpoints.extend(endpoint(&private, function, parsed, &mut errors)),
-                Err(err) => errors.0.push(err),
+            match EndpointAttr::from_attribute(marker) {
+                Ok(parsed) => endpoints.extend(endpoint(function, parsed, &mut errors)),
+                Err(err) => errors.0.push(err.into()),
             }
         }
     }
     check_routes(&endpoints, &mut errors);
-    match errors.finish() {
-        Ok(()) => Ok(generate(&private, &block, &endpoints)),
-        // The block stays, so that its methods and their callers do not
-        // pile further errors on the ones that matter.
-        Err(error) => {
-            for item in &mut block.items {
-                if let ImplItem::Fn(function) = item {
-                    function.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
-                }
-            }
-            let error = error.into_compile_error();
-            Ok(quote!(#block #error))
-        }
-    }
-}
-
-/// `crate = "path"` in `#[endpoints(...)]`, for a renamed facade.
-fn facade(attr: TokenStream) -> syn::Result<syn::Path> {
-    if attr.is_empty() {
-        return Ok(syn::parse_quote!(::fastsaas));
-    }
-    let parser = |input: ParseStream<'_>| {
-        input.parse::<Token![crate]>()?;
-        input.parse::<Token![=]>()?;
-        let path: LitStr = input.parse()?;
-        if !input.is_empty() {
-            return Err(input.error("`#[endpoints]` takes only `crate = \"path\"`"));
-        }
-        path.parse::<syn::Path>()
-    };
-    syn::parse::Parser::parse2(parser, attr)
+    errors.finish().map(|()| endpoints)
 }
 
 /// Checks one `#[endpoint]` method.
-fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, errors: &mut Errors) -> Option<Endpoint> {
+fn endpoint(function: &ImplItemFn, attr: EndpointAttr, errors: &mut Errors) -> Option<Endpoint> {
     let signature = &function.sig;
     let before = errors.len();
     if signature.asyncness.is_none() {
@@ -205,22 +102,7 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
         );
     }
     let params = path_params(&attr.path, errors);
-    let access = match (&attr.action, &attr.open_to) {
-        (Some(action), _) => {
-            let name = action.value();
-            if !is_action(&name) {
-                errors.push(
-                    action.span(),
-                    "an action is lowercase letters, digits, `_`, `.` and `-`, starting with a letter or `_`",
-                );
-            }
-            Access::Action(name)
-        }
-        (None, Some(open)) if open == "public" => Access::Public,
-        (None, Some(_)) => Access::SignedIn,
-        (None, None) if method == "get" => Access::Action("read".to_owned()),
-        (None, None) => Access::Action("update".to_owned()),
-    };
+    let access = access(&attr, &method, errors);
     let arguments: Vec<&Type> = signature
         .inputs
         .iter()
@@ -248,13 +130,45 @@ fn endpoint(private: &TokenStream, function: &ImplItemFn, attr: EndpointAttr, er
         params,
         doc: doc_text(&function.attrs),
         json_body: takes(&["Json"]),
-        checks: type_checks(private, &arguments, &signature.output),
         request: arguments.iter().find_map(|ty| json_payload(ty)),
         response: match &signature.output {
             ReturnType::Type(_, ty) => json_payload(ty),
             ReturnType::Default => None,
         },
+        arguments: arguments.into_iter().cloned().collect(),
+        output: signature.output.clone(),
     })
+}
+
+/// Who may call the endpoint: one of `action = ...`, `signed_in` and
+/// `public`, else the method's default action.
+fn access(attr: &EndpointAttr, method: &str, errors: &mut Errors) -> Access {
+    let options = &attr.options;
+    let given: Vec<(Span, String, Access)> = [
+        options
+            .action
+            .as_ref()
+            .map(|action| (action.span(), format!("action = \"{}\"", action.value()), Access::Action(action.value()))),
+        options.signed_in.is_present().then(|| (options.signed_in.span(), "signed_in".to_owned(), Access::SignedIn)),
+        options.public.is_present().then(|| (options.public.span(), "public".to_owned(), Access::Public)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut given = given.into_iter();
+    let Some((span, first, access)) = given.next() else {
+        let default = if method == "get" { "read" } else { "update" };
+        return Access::Action(default.to_owned());
+    };
+    for (span, _, _) in given {
+        errors.push(span, format!("this endpoint already says who may call it (`{first}`); keep one"));
+    }
+    if let Access::Action(name) = &access
+        && !is_action(name)
+    {
+        errors.push(span, "an action is lowercase letters, digits, `_`, `.` and `-`, starting with a letter or `_`");
+    }
+    access
 }
 
 /// The parameters of a path, checked: it starts with `/`, each `{name}` is
@@ -378,104 +292,5 @@ fn json_payload(ty: &Type) -> Option<Type> {
             if segment.ident == "Json" { types.next().cloned() } else { types.find_map(json_payload) }
         }
         _ => None,
-    }
-}
-
-/// Calls that fail to compile on the user's token when an argument is not
-/// an extractor or the return value is not a response.
-fn type_checks(private: &TokenStream, arguments: &[&Type], output: &ReturnType) -> TokenStream {
-    let mut checks = TokenStream::new();
-    if let Some((last, heads)) = arguments.split_last() {
-        for ty in heads {
-            checks.extend(quote_spanned!(ty.span()=> #private::checks::extractor_from_parts::<#ty>();));
-        }
-        checks.extend(quote_spanned!(last.span()=> #private::checks::extractor::<_, #last>();));
-    }
-    if let ReturnType::Type(_, ty) = output
-        && !matches!(**ty, Type::ImplTrait(_))
-    {
-        checks.extend(quote_spanned!(ty.span()=> #private::checks::response::<#ty>();));
-    }
-    checks
-}
-
-/// A function giving the schema of `ty` if it implements `ToSchema`.
-fn schema_of(private: &TokenStream, ty: Option<&Type>) -> TokenStream {
-    match ty {
-        Some(ty) => quote! {
-            || {
-                use #private::{ViaNoSchema as _, ViaToSchema as _};
-                (&&#private::SchemaProbe::<#ty>::new()).schema()
-            }
-        },
-        None => quote!(|| ::core::option::Option::None),
-    }
-}
-
-fn generate(private: &TokenStream, block: &ItemImpl, endpoints: &[Endpoint]) -> TokenStream {
-    let self_ty = &block.self_ty;
-    let statics = endpoints.iter().enumerate().map(|(index, endpoint)| {
-        let name = format_ident!("ENDPOINT_{index}");
-        let method = format_ident!("{}", capitalized(&endpoint.method));
-        let (path, doc) = (&endpoint.path, &endpoint.doc);
-        let access = match &endpoint.access {
-            Access::Action(action) => quote!(#private::EndpointAccess::Action(#action)),
-            Access::SignedIn => quote!(#private::EndpointAccess::SignedIn),
-            Access::Public => quote!(#private::EndpointAccess::Public),
-        };
-        let function = endpoint.function.to_string();
-        let summary = endpoint.doc.split("\n\n").next().unwrap_or_default().replace('\n', " ");
-        let params = endpoint.params.iter().map(|param| {
-            let is_id = param == "id";
-            quote!(#private::PathParam { name: #param, is_id: #is_id })
-        });
-        let json_body = endpoint.json_body;
-        quote! {
-            static #name: #private::EndpointSpec = #private::EndpointSpec {
-                method: #private::EndpointMethod::#method,
-                path: #path,
-                access: #access,
-                function: #function,
-                summary: #summary,
-                doc: #doc,
-                params: &[#(#params),*],
-                json_body: #json_body,
-            };
-        }
-    });
-    let registered = endpoints.iter().enumerate().map(|(index, endpoint)| {
-        let (name, function) = (format_ident!("ENDPOINT_{index}"), &endpoint.function);
-        let endpoint_new = quote!(#private::Endpoint::new::<#self_ty, _, _>(&#name, <#self_ty>::#function));
-        if endpoint.request.is_none() && endpoint.response.is_none() {
-            return endpoint_new;
-        }
-        let (request, response) =
-            (schema_of(private, endpoint.request.as_ref()), schema_of(private, endpoint.response.as_ref()));
-        quote!(#endpoint_new.with_schemas(#request, #response))
-    });
-    let checks = endpoints.iter().map(|endpoint| &endpoint.checks);
-    let impl_span = self_ty.span();
-    let endpoints_impl = quote_spanned! {impl_span=>
-        #[automatically_derived]
-        impl #private::Endpoints for #self_ty {
-            fn endpoints() -> #private::Vec<#private::Endpoint> {
-                #private::vec![#(#registered),*]
-            }
-        }
-    };
-    quote! {
-        #block
-
-        #[doc(hidden)]
-        const _: () = {
-            #(#statics)*
-
-            #[allow(dead_code)]
-            fn __fastsaas_type_checks() {
-                #(#checks)*
-            }
-
-            #endpoints_impl
-        };
     }
 }
