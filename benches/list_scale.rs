@@ -10,7 +10,8 @@
 
 use std::time::Instant;
 
-use fastsaas::acl::Caller;
+use fastsaas::Settings;
+use fastsaas::acl;
 use fastsaas::prelude::*;
 use fastsaas::sea_orm::sea_query::Order;
 use fastsaas::sea_orm::{
@@ -18,8 +19,8 @@ use fastsaas::sea_orm::{
     TransactionTrait,
 };
 use fastsaas::testing::{TestClient, TestUser};
-use fastsaas::{NewRow, Settings};
-use fastsaas_runtime::access::Subject;
+// Seeding goes through the derive's own row builder, not HTTP.
+use fastsaas::__private::{NewRow, ResourceGlue};
 
 /// The resource listed.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ async fn seed(client: &TestClient, few: &TestUser) -> fastsaas::sea_orm::Databas
                     fastsaas::serde_json::from_value(fastsaas::serde_json::json!({"name": format!("item {n}")}))
                         .expect("body");
                 let now = start + chrono::Duration::microseconds(*n as i64);
-                <Item as Resource>::new_row(
+                <Item as ResourceGlue>::new_row(
                     input,
                     NewRow { id: Uuid::new_v4(), owner_id: Some(owner), template_id: None, now },
                 )
@@ -117,8 +118,8 @@ fn main() {
             if client.is_postgres() { "PostgreSQL" } else { "SQLite" }
         );
 
-        let caller = Subject::of(Caller { id: few.id, ..Caller::default() });
-        let readable = fastsaas_runtime::access::permitted_rows(&db, <Item as Resource>::SPEC, &caller, "read")
+        let caller = acl::Principal { id: few.id, ..acl::Principal::default() };
+        let readable = fastsaas_runtime::access::list_condition(&db, <Item as Resource>::SPEC, caller, "read")
             .await
             .expect("condition")
             .expect("a plain user's list is filtered");

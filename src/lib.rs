@@ -1,125 +1,20 @@
 #![doc = include_str!("../README.md")]
 
-/// Turns a plain struct into a FastSaaS resource: a table, REST routes,
-/// validation and OpenAPI schemas. Every option is in the
-/// [attribute reference](crate#attribute-reference).
-///
-/// ```
-/// use fastsaas::prelude::*;
-///
-/// /// A thing users keep.
-/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-/// #[scope("/items", acl_admins = ["superadmin"], acl_allow_always = ["superadmin"])]
-/// #[crud(ops(create, read, update, delete, list, clear), table = "items")]
-/// pub struct Item {
-///     #[crud(validate(length(min = 1, max = 100)), filter, sort, unique)]
-///     pub name: String,
-///     pub config: serde_json::Value,
-///     #[crud(read_only, default = "idle")]
-///     pub status: String,
-///     #[crud(write_only)]
-///     pub secret: Option<String>,
-/// }
-///
-/// assert_eq!(<Item as Resource>::SPEC.table, "items");
-/// ```
 pub use fastsaas_macros::Crud;
 
-/// Makes an enum of unit variants a field type, stored and sent as its
-/// serialized name (`serde`'s `rename_all` and `rename` are honoured).
-///
-/// ```
-/// use fastsaas::prelude::*;
-///
-/// #[derive(CrudEnum, Clone, Debug, Serialize, Deserialize)]
-/// #[serde(rename_all = "snake_case")]
-/// pub enum Status {
-///     Idle,
-///     Busy,
-/// }
-///
-/// assert_eq!(<Status as fastsaas::StringEnum>::VARIANTS, ["idle", "busy"]);
-/// ```
 pub use fastsaas_macros::CrudEnum;
 
-/// Mounts the `#[endpoint(...)]` methods of an `impl` block of a resource
-/// under its scope, when the resource is registered with
-/// [`App::resource`] — no second registration.
-///
-/// `#[endpoint(method, "/path", action = "name")]`: `method` is `get`,
-/// `post`, `put`, `patch` or `delete`; the path starts with `/` and the
-/// object's id in it is `{id}`. The framework checks who may call the
-/// route **before the handler runs**, whatever the handler takes:
-///
-/// - `action = "name"` (default: `read` for `get`, `update` otherwise): on
-///   a path with `{id}`, the caller needs the action on that object (404 if
-///   it may not read it, 403 if it may read but not act), and the loaded
-///   object reaches an [`Authorized<T>`] argument without a second query; on
-///   a path without `{id}`, it needs the action type-wide (403). Custom
-///   actions are granted and denied by ACL entries like the built-in ones.
-/// - `signed_in`: anyone with valid credentials (401 otherwise).
-/// - `public`: anyone, with or without credentials.
-///
-/// Handlers are `async fn`s taking axum extractors and the framework's
-/// ([`Ctx`], [`Principal`], [`Authorized<T>`], [`Json<T>`] for a body with
-/// the framework's error rules) and returning anything that implements
-/// `IntoResponse`. Each appears in `/openapi.json` with its path
-/// parameters, its JSON body if it takes one, who may call it, and its doc
-/// comment.
-///
-/// ```
-/// use fastsaas::prelude::*;
-///
-/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-/// #[scope("/agents")]
-/// pub struct Agent {
-///     pub name: String,
-///     #[crud(read_only, default = "idle")]
-///     pub status: String,
-/// }
-///
-/// #[derive(Serialize)]
-/// pub struct AgentStatus {
-///     status: String,
-/// }
-///
-/// #[endpoints]
-/// impl Agent {
-///     /// The agent's status.
-///     #[endpoint(get, "/{id}/status")]
-///     async fn status(agent: Authorized<Agent>) -> Json<AgentStatus> {
-///         Json(AgentStatus { status: agent.data.status.clone() })
-///     }
-///
-///     /// Wakes the agent up (needs the `wake` permission).
-///     #[endpoint(post, "/{id}/wake", action = "wake")]
-///     async fn wake(agent: Authorized<Agent>) -> ApiResult<Json<AgentStatus>> {
-///         Ok(Json(AgentStatus { status: format!("{} is awake", agent.name) }))
-///     }
-///
-///     /// The service's version, for anyone.
-///     #[endpoint(get, "/version", public)]
-///     async fn version() -> &'static str {
-///         "1"
-///     }
-/// }
-///
-/// let app = App::new(Default::default()).resource::<Agent>();
-/// ```
 pub use fastsaas_macros::endpoints;
 
-/// Marks a method of an [`endpoints`] block as a route.
 pub use fastsaas_macros::endpoint;
 
-pub use fastsaas_core::{
-    Access, ApiError, ApiResult, Environment, FieldError, FieldKind, FieldSpec, Operation, OperationSet, Page, Problem,
-    ProblemKind, ResourceSpec, Rule, Secret, Settings, SettingsError, error::FieldErrorCode,
-};
-pub use fastsaas_runtime::{
-    App, AppState, Ctx, DEFAULT_PAGE_SIZE, DecodeError, Field, MAX_PAGE, MAX_PAGE_SIZE, NewRow, Principal,
-    PrincipalKind, Record, Records, Resealed, Resource, Route, RouteAction, SUPERADMIN, StartupError, StringEnum,
-    reseal,
-};
+// What an app is built from.
+pub use fastsaas_core::{Environment, Secret, Settings};
+pub use fastsaas_runtime::{App, AppState, Route, RouteAction, StartupError};
+
+// What handlers take and give back.
+pub use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
+pub use fastsaas_runtime::{Ctx, Principal, PrincipalKind, Record, Records, Resource};
 
 /// A JSON body read with the framework's rules (415 unless declared JSON,
 /// 413 over the body limit, 400 problem+json naming every unknown, missing
@@ -207,8 +102,43 @@ pub use fastsaas_runtime::Templated;
 /// chain limit.
 pub use fastsaas_runtime::templates;
 
-/// The access rules as a pure function, for tools and tests.
+/// The access rules as a pure function, for tools and tests, and the
+/// `superadmin` role.
 pub use fastsaas_core::acl;
+
+/// A resource as data: what `#[derive(Crud)]` and `#[endpoints]` describe,
+/// read at run time through [`Resource::SPEC`] (tables, routes, OpenAPI).
+pub mod spec {
+    pub use fastsaas_core::{Access, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
+    pub use fastsaas_core::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
+}
+
+/// The errors: the one HTTP error shape (problem+json) and its parts, and
+/// what start-up and settings report.
+pub mod error {
+    pub use fastsaas_core::error::FieldErrorCode;
+    pub use fastsaas_core::{ApiError, ApiResult, FieldError, Problem, ProblemKind, SettingsError};
+    pub use fastsaas_runtime::{DecodeError, StartupError};
+}
+
+/// Field types: what a struct field of a resource may be. Implement
+/// [`Field`](field::Field) for a type of your own, or derive
+/// [`CrudEnum`](crate::CrudEnum) for an enum.
+pub mod field {
+    pub use fastsaas_runtime::{DecodeError, Field, StringEnum};
+}
+
+/// The paging rules of every list (`?page=`, `?page_size=`).
+pub mod paging {
+    pub use fastsaas_core::Page;
+    pub use fastsaas_runtime::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
+}
+
+/// `#[crud(encrypted)]` fields: re-sealing stored values under the current
+/// key after a key rotation.
+pub mod encryption {
+    pub use fastsaas_runtime::{Resealed, reseal};
+}
 
 /// JSON values, for `serde_json::Value` fields and handlers.
 pub use serde_json;
@@ -254,7 +184,9 @@ pub mod __private {
     pub use fastsaas_runtime::sea_orm;
     pub use fastsaas_runtime::stub_resource;
     pub use fastsaas_runtime::validate::check;
-    pub use fastsaas_runtime::{AppState, DecodeError, Field, NewRow, Record, Resource, StringEnum, Templated};
+    pub use fastsaas_runtime::{
+        AppState, DecodeError, Field, NewRow, Record, Resource, ResourceGlue, StringEnum, Templated,
+    };
     pub use serde;
     pub use std::string::String;
     pub use std::vec;

@@ -33,7 +33,7 @@ impl Hook {
     /// Seals every secret again with the current key.
     #[endpoint(post, "/reseal", signed_in)]
     async fn reseal(State(app): State<AppState>) -> ApiResult<Json<Value>> {
-        let done = fastsaas::reseal::<Hook>(&app).await?;
+        let done = fastsaas::encryption::reseal::<Hook>(&app).await?;
         Ok(Json(json!({"sealed": done.sealed, "unopened": done.unopened})))
     }
 }

@@ -54,7 +54,7 @@ impl Agent {
     #[endpoint(post, "/{id}/command", action = "command")]
     async fn command(agent: Authorized<Agent>, Json(command): Json<Command>) -> ApiResult<(StatusCode, Json<Value>)> {
         if command.task.is_empty() {
-            return Err(ApiError::field("task", fastsaas::FieldErrorCode::Invalid, "name a task"));
+            return Err(ApiError::field("task", fastsaas::error::FieldErrorCode::Invalid, "name a task"));
         }
         Ok((StatusCode::ACCEPTED, Json(json!({"agent": agent.id, "task": command.task}))))
     }

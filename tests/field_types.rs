@@ -2,9 +2,9 @@
 //! aliases of supported types take the options their target takes, and a
 //! user's own type named like a framework type is taken for what it is.
 
-use fastsaas::FieldKind;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::json;
+use fastsaas::spec::FieldKind;
 use fastsaas::testing::TestClient;
 
 /// A name, by another name.

@@ -1,10 +1,11 @@
 //! `/openapi.json` describes every route, schema and problem type.
 
+use fastsaas::Settings;
 use fastsaas::axum::extract::Path;
+use fastsaas::error::ProblemKind;
 use fastsaas::prelude::*;
 use fastsaas::serde_json::Value;
 use fastsaas::testing::TestClient;
-use fastsaas::{ProblemKind, Settings};
 
 /// A thing with a secret.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]

@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use fastsaas::Settings;
 use fastsaas::prelude::*;
 use fastsaas::sea_orm::ActiveValue::Set;
 use fastsaas::sea_orm::{ActiveModelTrait, EntityTrait, TransactionTrait};
-use fastsaas::{NewRow, Settings};
+// Seeding goes through the derive's own row builder, not HTTP.
+use fastsaas::__private::{NewRow, ResourceGlue};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -201,7 +203,7 @@ async fn generated() -> (Target, std::path::PathBuf) {
     let (user, token) = sign_up(&router).await;
     let ids = seed(&settings, |n, id, now| {
         let input = fastsaas::serde_json::from_value(seed_item(n)).expect("seed body");
-        <Item as Resource>::new_row(input, NewRow { id, owner_id: Some(user), template_id: None, now })
+        <Item as ResourceGlue>::new_row(input, NewRow { id, owner_id: Some(user), template_id: None, now })
     })
     .await;
     (Target { name: "generated", router, ids, token }, path)
@@ -296,9 +298,9 @@ async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
 /// The in-process cost of one ACL decision (`fastsaas_core::acl::decide`)
 /// for a caller with two roles and two organizations, over eight entries.
 fn acl_decision_cost() {
-    use fastsaas::acl::{AclEntry, Caller, Effect, Request, decide};
+    use fastsaas::acl::{AclEntry, Effect, Principal, Request, decide};
     let ids: Vec<Uuid> = (1..=8_u128).map(Uuid::from_u128).collect();
-    let caller = Caller {
+    let caller = Principal {
         id: ids[0],
         role_names: vec!["staff".into(), "auditor".into()],
         role_ids: vec![ids[1], ids[2]],

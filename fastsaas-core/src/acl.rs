@@ -66,10 +66,12 @@ pub struct AclEntry {
     pub effect: Effect,
 }
 
-/// A caller as the rules see it.
+/// A principal (the one who calls: a user, or a resource with an API key)
+/// as the rules see it: its ids and role names. The runtime's `Principal`,
+/// the request's caller, gives this view with `to_acl()`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Caller {
-    /// The caller's own id (a user, or an authenticated resource).
+pub struct Principal {
+    /// The principal's own id (a user, or an authenticated resource).
     pub id: Uuid,
     /// The names of its roles (matched against `acl_admins` and `acl_allow_always`).
     pub role_names: Vec<String>,
@@ -81,7 +83,7 @@ pub struct Caller {
     pub member_of: Vec<Uuid>,
 }
 
-impl Caller {
+impl Principal {
     /// Every principal id an entry may name to match this caller.
     pub fn principal_ids(&self) -> Vec<Uuid> {
         let mut ids = vec![self.id, AUTHENTICATED];
@@ -162,17 +164,17 @@ fn matches(entry: &AclEntry, ids: &[Uuid], action: &str, object: Option<Uuid>) -
 /// step of DESIGN.md section 3 decides.
 ///
 /// ```
-/// use fastsaas_core::acl::{decide, AclEntry, Caller, Effect, Request, Step};
+/// use fastsaas_core::acl::{decide, AclEntry, Principal, Effect, Request, Step};
 /// use uuid::Uuid;
 ///
 /// let (me, doc) = (Uuid::new_v4(), Uuid::new_v4());
-/// let caller = Caller { id: me, ..Caller::default() };
+/// let caller = Principal { id: me, ..Principal::default() };
 /// let deny = AclEntry { id: Uuid::new_v4(), principal_id: me, object: Some(doc), action: "*".into(), effect: Effect::Deny };
 /// let read_own = Request { action: "read", object: Some((doc, Some(me))), acl_admins: &[], acl_allow_always: &[] };
 /// assert_eq!(decide(&caller, &read_own, &[]).step, Step::Owner);
 /// assert_eq!(decide(&caller, &read_own, &[deny]).step, Step::DenyEntry);
 /// ```
-pub fn decide(caller: &Caller, request: &Request<'_>, entries: &[AclEntry]) -> Decision {
+pub fn decide(caller: &Principal, request: &Request<'_>, entries: &[AclEntry]) -> Decision {
     if caller.holds_any(request.acl_allow_always) {
         return Decision::by(true, Step::AllowAlways, None);
     }

@@ -30,6 +30,7 @@ impl EndpointMethod {
 
 /// A path parameter of a custom endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PathParam {
     /// Its name, as in `{name}`.
     pub name: &'static str,
@@ -54,7 +55,10 @@ pub enum EndpointAccess {
 }
 
 /// One `#[endpoint(...)]` method of an `#[endpoints]` block, as data.
+/// Built with [`EndpointSpec::new`] and the `with_*` methods, in `const`
+/// context.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct EndpointSpec {
     /// The method.
     pub method: EndpointMethod,
@@ -74,7 +78,44 @@ pub struct EndpointSpec {
     pub json_body: bool,
 }
 
+impl PathParam {
+    /// The parameter `{name}`; `is_id` when it is the object's `{id}`.
+    pub const fn new(name: &'static str, is_id: bool) -> PathParam {
+        PathParam { name, is_id }
+    }
+}
+
 impl EndpointSpec {
+    /// The endpoint `function`, answering `method` on `path` for callers
+    /// `access` lets in, with no doc, no path parameter and no body.
+    pub const fn new(
+        method: EndpointMethod,
+        path: &'static str,
+        access: EndpointAccess,
+        function: &'static str,
+    ) -> EndpointSpec {
+        EndpointSpec { method, path, access, function, summary: "", doc: "", params: &[], json_body: false }
+    }
+
+    /// The endpoint with its doc comment and that comment's first paragraph.
+    pub const fn with_doc(mut self, summary: &'static str, doc: &'static str) -> EndpointSpec {
+        self.summary = summary;
+        self.doc = doc;
+        self
+    }
+
+    /// The endpoint with its path's [`params`](EndpointSpec::params).
+    pub const fn with_params(mut self, params: &'static [PathParam]) -> EndpointSpec {
+        self.params = params;
+        self
+    }
+
+    /// The endpoint, reading a JSON body.
+    pub const fn with_json_body(mut self) -> EndpointSpec {
+        self.json_body = true;
+        self
+    }
+
     /// The ACL action the route checks, if it checks one.
     pub const fn action(&self) -> Option<&'static str> {
         match self.access {

@@ -85,7 +85,21 @@ pub enum Rule {
 }
 
 /// One field of a resource.
+///
+/// Built with [`FieldSpec::new`] and the `with_*` methods, in `const`
+/// context; more options may come, so it cannot be built field by field.
+///
+/// ```
+/// use fastsaas_core::{Access, FieldKind, FieldSpec, Rule};
+///
+/// const NAME: FieldSpec = FieldSpec::new("name", FieldKind::Text)
+///     .with_rules(&[Rule::Length { min: Some(1), max: Some(100) }])
+///     .with_filter()
+///     .with_doc("What the item is called.");
+/// assert!(NAME.filter && !NAME.sort && NAME.access == Access::ReadWrite);
+/// ```
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct FieldSpec {
     /// The field's name, in Rust, JSON and the database alike.
     pub name: &'static str,
@@ -119,6 +133,91 @@ pub struct FieldSpec {
 }
 
 impl FieldSpec {
+    /// A read-write field that is never null, with no option.
+    pub const fn new(name: &'static str, kind: FieldKind) -> FieldSpec {
+        FieldSpec {
+            name,
+            kind,
+            nullable: false,
+            access: Access::ReadWrite,
+            unique: false,
+            unique_per_owner: false,
+            encrypted: false,
+            index: false,
+            filter: false,
+            sort: false,
+            has_default: false,
+            rules: &[],
+            doc: "",
+        }
+    }
+
+    /// The field with [`nullable`](FieldSpec::nullable) set to `nullable`.
+    pub const fn with_nullable(mut self, nullable: bool) -> FieldSpec {
+        self.nullable = nullable;
+        self
+    }
+
+    /// The field with the given [`access`](FieldSpec::access).
+    pub const fn with_access(mut self, access: Access) -> FieldSpec {
+        self.access = access;
+        self
+    }
+
+    /// The field, [`unique`](FieldSpec::unique) across the table.
+    pub const fn with_unique(mut self) -> FieldSpec {
+        self.unique = true;
+        self
+    }
+
+    /// The field, [`unique_per_owner`](FieldSpec::unique_per_owner).
+    pub const fn with_unique_per_owner(mut self) -> FieldSpec {
+        self.unique_per_owner = true;
+        self
+    }
+
+    /// The field, [`encrypted`](FieldSpec::encrypted).
+    pub const fn with_encrypted(mut self) -> FieldSpec {
+        self.encrypted = true;
+        self
+    }
+
+    /// The field, [`index`](FieldSpec::index)ed.
+    pub const fn with_index(mut self) -> FieldSpec {
+        self.index = true;
+        self
+    }
+
+    /// The field, a list [`filter`](FieldSpec::filter).
+    pub const fn with_filter(mut self) -> FieldSpec {
+        self.filter = true;
+        self
+    }
+
+    /// The field, a list [`sort`](FieldSpec::sort) key.
+    pub const fn with_sort(mut self) -> FieldSpec {
+        self.sort = true;
+        self
+    }
+
+    /// The field, filled by the server when a create leaves it out.
+    pub const fn with_default(mut self) -> FieldSpec {
+        self.has_default = true;
+        self
+    }
+
+    /// The field with the given validation [`rules`](FieldSpec::rules).
+    pub const fn with_rules(mut self, rules: &'static [Rule]) -> FieldSpec {
+        self.rules = rules;
+        self
+    }
+
+    /// The field with its doc comment.
+    pub const fn with_doc(mut self, doc: &'static str) -> FieldSpec {
+        self.doc = doc;
+        self
+    }
+
     /// Whether a create (or a PUT) must carry this field.
     pub const fn is_required_on_create(&self) -> bool {
         self.access.is_writable() && !self.nullable && !self.has_default

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `total` is absent when the client asked for `?total=false`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// The rows of this page, in list order.
     pub items: Vec<T>,
@@ -20,6 +21,12 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// Page number `page` of `page_size` rows, holding `items`, of `total`
+    /// rows over all pages when it was counted.
+    pub fn new(items: Vec<T>, page: u64, page_size: u64, total: Option<u64>) -> Page<T> {
+        Page { items, page, page_size, total }
+    }
+
     /// The same page with each item converted, e.g. a row into its view.
     pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
         Page {

@@ -55,7 +55,19 @@ pub const TEMPLATES_TABLE: &str = "fastsaas_templates";
 ///
 /// `#[derive(Crud)]` emits one `static` of this type per resource; the
 /// runtime builds routes, tables, validation and OpenAPI schemas from it.
+/// Built with [`ResourceSpec::new`] and the `with_*` methods, in `const`
+/// context.
+///
+/// ```
+/// use fastsaas_core::{FieldKind, FieldSpec, OperationSet, ResourceSpec};
+///
+/// static FIELDS: [FieldSpec; 1] = [FieldSpec::new("name", FieldKind::Text)];
+/// static ITEMS: ResourceSpec =
+///     ResourceSpec::new("Item", "/items", "items").with_ops(OperationSet::ALL).with_fields(&FIELDS);
+/// assert_eq!(ITEMS.field("name").map(|field| field.name), Some("name"));
+/// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ResourceSpec {
     /// The Rust type name, e.g. `"Item"`; names schemas and error details.
     pub name: &'static str,
@@ -120,6 +132,65 @@ const fn template_field(name: &'static str, kind: FieldKind, nullable: bool) -> 
 }
 
 impl ResourceSpec {
+    /// The resource `name` at `path`, stored in `table`, with no operation,
+    /// no field and no role list.
+    pub const fn new(name: &'static str, path: &'static str, table: &'static str) -> ResourceSpec {
+        ResourceSpec {
+            name,
+            path,
+            table,
+            ops: OperationSet::EMPTY,
+            acl_admins: &[],
+            acl_allow_always: &[],
+            authenticated: false,
+            templates: None,
+            fields: &[],
+            doc: "",
+        }
+    }
+
+    /// The resource with the given enabled [`ops`](ResourceSpec::ops).
+    pub const fn with_ops(mut self, ops: OperationSet) -> ResourceSpec {
+        self.ops = ops;
+        self
+    }
+
+    /// The resource with its [`acl_admins`](ResourceSpec::acl_admins).
+    pub const fn with_acl_admins(mut self, roles: &'static [&'static str]) -> ResourceSpec {
+        self.acl_admins = roles;
+        self
+    }
+
+    /// The resource with its [`acl_allow_always`](ResourceSpec::acl_allow_always).
+    pub const fn with_acl_allow_always(mut self, roles: &'static [&'static str]) -> ResourceSpec {
+        self.acl_allow_always = roles;
+        self
+    }
+
+    /// The resource, [`authenticated`](ResourceSpec::authenticated).
+    pub const fn with_authenticated(mut self) -> ResourceSpec {
+        self.authenticated = true;
+        self
+    }
+
+    /// The resource with the description of its [`templates`](ResourceSpec::templates).
+    pub const fn with_templates(mut self, templates: &'static ResourceSpec) -> ResourceSpec {
+        self.templates = Some(templates);
+        self
+    }
+
+    /// The resource with its [`fields`](ResourceSpec::fields).
+    pub const fn with_fields(mut self, fields: &'static [FieldSpec]) -> ResourceSpec {
+        self.fields = fields;
+        self
+    }
+
+    /// The resource with its doc comment.
+    pub const fn with_doc(mut self, doc: &'static str) -> ResourceSpec {
+        self.doc = doc;
+        self
+    }
+
     /// The description of the templates of a templated resource: `name` is
     /// `"<Type>Template"` (the type of their ACL entries), `path` is
     /// `"<scope>/templates"`; the scope's role lists apply to them too.

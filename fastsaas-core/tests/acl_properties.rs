@@ -3,7 +3,7 @@
 //! properties: an added allow never removes access, an added deny never
 //! grants it, and the order of entries never matters.
 
-use fastsaas_core::acl::{AUTHENTICATED, AclEntry, Caller, Effect, Request, decide};
+use fastsaas_core::acl::{AUTHENTICATED, AclEntry, Effect, Principal, Request, decide};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -37,7 +37,7 @@ fn entry() -> impl Strategy<Value = AclEntry> {
         })
 }
 
-fn caller() -> impl Strategy<Value = Caller> {
+fn caller() -> impl Strategy<Value = Principal> {
     (
         pick(ids()),
         prop::sample::subsequence(ROLES.to_vec(), 0..=2),
@@ -45,7 +45,7 @@ fn caller() -> impl Strategy<Value = Caller> {
         prop::sample::subsequence(ids(), 0..=2),
         prop::sample::subsequence(ids(), 0..=2),
     )
-        .prop_map(|(id, role_names, role_ids, admin_of, member_of)| Caller {
+        .prop_map(|(id, role_names, role_ids, admin_of, member_of)| Principal {
             id,
             role_names: role_names.into_iter().map(str::to_owned).collect(),
             role_ids,
@@ -89,7 +89,7 @@ impl Ask {
 }
 
 /// DESIGN.md section 3, read literally, one rule after the other.
-fn reference(caller: &Caller, ask: &Ask, entries: &[AclEntry]) -> bool {
+fn reference(caller: &Principal, ask: &Ask, entries: &[AclEntry]) -> bool {
     let has_role = |roles: &[&str]| caller.role_names.iter().any(|r| roles.contains(&r.as_str()));
     if has_role(&ask.acl_allow_always) {
         return true;

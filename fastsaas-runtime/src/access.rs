@@ -5,7 +5,7 @@
 //! lists are filtered in SQL by the same rules, so pages and totals count
 //! only what the caller may see.
 
-use fastsaas_core::acl::{ANY_ACTION, AclEntry, Caller, Decision, Effect, Request, decide};
+use fastsaas_core::acl::{self, ANY_ACTION, AclEntry, Decision, Effect, Request, decide};
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
 use std::sync::Arc;
 
@@ -60,23 +60,23 @@ impl TypeWideEntries {
     }
 }
 
-/// Whom a decision is about: the caller as the rules see it, and its
+/// Whom a decision is about: the principal as the rules see it, and its
 /// type-wide entries when they were read with it.
 #[derive(Clone, Debug)]
-pub struct Subject {
-    /// The caller.
-    pub caller: Caller,
+pub(crate) struct Subject {
+    /// The principal.
+    pub(crate) caller: acl::Principal,
     type_wide: Option<Arc<TypeWideEntries>>,
 }
 
 impl Subject {
     /// A subject whose entries are read when a decision needs them.
-    pub fn of(caller: Caller) -> Subject {
+    pub(crate) fn of(caller: acl::Principal) -> Subject {
         Subject { caller, type_wide: None }
     }
 
     /// A subject whose type-wide entries are already known.
-    pub(crate) fn with_type_wide(caller: Caller, type_wide: Arc<TypeWideEntries>) -> Subject {
+    pub(crate) fn with_type_wide(caller: acl::Principal, type_wide: Arc<TypeWideEntries>) -> Subject {
         Subject { caller, type_wide: Some(type_wide) }
     }
 
@@ -226,7 +226,7 @@ pub(crate) async fn decision(
 /// query.
 struct Decider<'a> {
     spec: &'a ResourceSpec,
-    caller: &'a Caller,
+    caller: &'a acl::Principal,
     object: Option<(Uuid, Option<Uuid>)>,
     entries: Vec<AclEntry>,
 }
@@ -380,7 +380,7 @@ async fn type_wide_allow(
 /// its allow entries name (the entries' index), so its cost follows what the
 /// caller may see, not the size of the table. Only a type-wide allow (or an
 /// `acl_admins` role) grants every row; that is checked first, in one query.
-pub async fn permitted_rows(
+pub(crate) async fn permitted_rows(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
     subject: &Subject,
@@ -437,4 +437,17 @@ pub async fn permitted_rows(
     };
     let granted = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners)).add(allowed_ids);
     Ok(Some(permitted.add(granted)))
+}
+
+/// [`permitted_rows`] for a principal whose entries are read when needed:
+/// the condition a list of `spec`'s type adds for it, for benchmarks that
+/// print the list's query plans.
+#[doc(hidden)]
+pub async fn list_condition(
+    db: &impl ConnectionTrait,
+    spec: &ResourceSpec,
+    principal: acl::Principal,
+    action: &str,
+) -> ApiResult<Option<Condition>> {
+    permitted_rows(db, spec, &Subject::of(principal), action).await
 }

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
 use chrono::Utc;
-use fastsaas_core::acl::{Caller, Effect, Step};
+use fastsaas_core::acl::{self, Effect, Step};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, ProblemKind, ResourceSpec, Rule};
 use http::{HeaderMap, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -20,7 +20,7 @@ use crate::guarded::{Guarded, Held};
 use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
 use crate::identity::entities::acl_entry;
-use crate::identity::{Principal, caller_of, field, rejected};
+use crate::identity::{Principal, acl_principal_of, field, rejected};
 use crate::openapi::{
     AclRoute, IdentityDoc, acl_entry_create_schema, acl_operation, forbidden, identity_operation, problem,
     type_acl_entry_create_schema,
@@ -294,7 +294,7 @@ async fn check_object<T: Guarded>(
     let decision = if subject_id == caller.id {
         access::decide_joined(T::spec(), &asker, &query.action, (id, owner), entries)
     } else {
-        let subject = Subject::of(caller_of(app.db(), subject_id).await?);
+        let subject = Subject::of(acl_principal_of(app.db(), subject_id).await?);
         access::decision(app.db(), T::spec(), &subject, &query.action, Some((id, owner))).await?
     };
     Ok(Json(Explanation {
@@ -325,7 +325,7 @@ fn resource_and_action<'a>(app: &AppState, resource: &'a str) -> ApiResult<(&'st
     Ok((spec, action))
 }
 
-fn require_acl_admin(spec: &ResourceSpec, caller: &Caller) -> ApiResult<()> {
+fn require_acl_admin(spec: &ResourceSpec, caller: &acl::Principal) -> ApiResult<()> {
     if caller.holds_any(spec.acl_admins) || caller.holds_any(spec.acl_allow_always) {
         Ok(())
     } else {
@@ -346,7 +346,7 @@ async fn add_type_wide(
     check(&TYPE_ENTRY_FIELDS[0], &input.resource, &mut errors);
     rejected(errors)?;
     let (spec, action) = resource_and_action(&app, &input.resource)?;
-    require_acl_admin(spec, &principal.caller())?;
+    require_acl_admin(spec, &principal.to_acl())?;
     app.registry().check_action(spec, "resource", action)?;
     let row = insert(&app, spec, None, input.principal_id, action.to_owned(), input.effect).await?;
     Ok(created(uri.path(), row.id, TypeEntryView::from(row)))
@@ -354,7 +354,7 @@ async fn add_type_wide(
 
 /// `GET /acl`: the type-wide entries of every type the caller administers.
 async fn list_type_wide(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<TypeEntryView>>> {
-    let caller = principal.caller();
+    let caller = principal.to_acl();
     let types: Vec<&str> = app
         .registry()
         .specs()
@@ -390,7 +390,7 @@ async fn remove_type_wide(
         .ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
     let spec =
         app.registry().spec(&row.resource_type).ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
-    require_acl_admin(spec, &principal.caller())?;
+    require_acl_admin(spec, &principal.to_acl())?;
     acl_entry::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

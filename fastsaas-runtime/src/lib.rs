@@ -54,7 +54,7 @@ pub use identity::{Principal, PrincipalKind, SUPERADMIN};
 pub use json::Json;
 pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
 pub use records::Records;
-pub use resource::{NewRow, Record, Resource};
+pub use resource::{NewRow, Record, Resource, ResourceGlue};
 pub use route_table::Route;
 pub use seal::Resealed;
 pub use state::AppState;

@@ -172,5 +172,5 @@ where
         .all(db)
         .await
         .map_err(|err| db_error(spec, err))?;
-    Ok(Page { items, page: query.page, page_size: query.page_size, total })
+    Ok(Page::new(items, query.page, query.page_size, total))
 }

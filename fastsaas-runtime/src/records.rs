@@ -141,7 +141,7 @@ impl<T: Resource> Records<'_, T> {
             .into_iter()
             .map(|model| record_of::<T>(self.ctx.app().field_keys(), model))
             .collect::<ApiResult<_>>()?;
-        Ok(Page { items, page: page.page, page_size: page.page_size, total: page.total })
+        Ok(Page::new(items, page.page, page.page_size, page.total))
     }
 }
 

@@ -88,15 +88,33 @@ impl<T: Resource> Serialize for Record<T> {
 
 /// A resource type: implemented by `#[derive(Crud)]`, never by hand.
 ///
-/// Everything here is glue the derive generates from the struct; the
-/// behaviour (routes, validation, storage) lives once in this crate's
+/// It names what a user's own code may want of the type: its description
+/// ([`Resource::SPEC`]) and its SeaORM entity, to query the table directly.
+/// The behaviour (routes, validation, storage) lives once in this crate's
 /// generic functions, which are written against this trait.
+///
+/// ```
+/// use fastsaas::prelude::*;
+/// use fastsaas::sea_orm::{EntityTrait, QueryFilter, ColumnTrait};
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/items")]
+/// pub struct Item {
+///     pub name: String,
+/// }
+///
+/// assert_eq!(<Item as Resource>::SPEC.path, "/items");
+/// // Every item of one owner, straight from the table.
+/// let owner = Uuid::new_v4();
+/// let query = <Item as Resource>::Entity::find().filter(<Item as Resource>::Column::OwnerId.eq(owner));
+/// # let _ = query;
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a FastSaaS resource",
     label = "add `#[derive(Crud)]` and `#[scope(\"/path\")]` to this type",
     note = "only `#[derive(Crud)]` types can be registered with `App::resource`"
 )]
-pub trait Resource: Sized + Send + Sync + 'static {
+pub trait Resource: ResourceGlue + Send + Sync + 'static {
     /// The SeaORM entity of the resource's table.
     type Entity: EntityTrait<Model = Self::Model, ActiveModel = Self::ActiveModel, Column = Self::Column>;
     /// A row: framework columns plus the stored form of every field. Its
@@ -124,32 +142,62 @@ pub trait Resource: Sized + Send + Sync + 'static {
     const ID: Self::Column;
     /// The `created_at` column (default list order).
     const CREATED_AT: Self::Column;
+}
 
+/// The functions `#[derive(Crud)]` generates for a resource type: how its
+/// bodies become rows and its rows records. The generic handlers call them;
+/// a user never does, so they stay out of the user's documentation.
+#[doc(hidden)]
+pub trait ResourceGlue: Sized {
     /// A new row from a create body.
-    fn new_row(input: Self::Create, row: NewRow) -> Self::ActiveModel;
+    fn new_row(input: <Self as Resource>::Create, row: NewRow) -> <Self as Resource>::ActiveModel
+    where
+        Self: Resource;
     /// The changes of a PUT: every writable field replaced.
-    fn replace_row(input: Self::Create, id: Uuid, now: DateTime<Utc>) -> Self::ActiveModel;
+    fn replace_row(input: <Self as Resource>::Create, id: Uuid, now: DateTime<Utc>) -> <Self as Resource>::ActiveModel
+    where
+        Self: Resource;
     /// The changes of a PATCH: the fields present replaced.
-    fn patch_row(input: Self::Patch, id: Uuid, now: DateTime<Utc>) -> Self::ActiveModel;
+    fn patch_row(input: <Self as Resource>::Patch, id: Uuid, now: DateTime<Utc>) -> <Self as Resource>::ActiveModel
+    where
+        Self: Resource;
     /// The id of a row.
-    fn id_of(model: &Self::Model) -> Uuid;
+    fn id_of(model: &<Self as Resource>::Model) -> Uuid
+    where
+        Self: Resource;
     /// The owner of a row.
-    fn owner_of(model: &Self::Model) -> Option<Uuid>;
+    fn owner_of(model: &<Self as Resource>::Model) -> Option<Uuid>
+    where
+        Self: Resource;
     /// The `owner_id` a create body asks for (refused in a PUT body).
-    fn requested_owner(input: &Self::Create) -> Option<Uuid>;
+    fn requested_owner(input: &<Self as Resource>::Create) -> Option<Uuid>
+    where
+        Self: Resource;
     /// Runs the validation rules on a create or PUT body.
-    fn validate_create(input: &Self::Create, errors: &mut Vec<FieldError>);
+    fn validate_create(input: &<Self as Resource>::Create, errors: &mut Vec<FieldError>)
+    where
+        Self: Resource;
     /// Runs the validation rules on the fields a PATCH body carries.
-    fn validate_patch(input: &Self::Patch, errors: &mut Vec<FieldError>);
+    fn validate_patch(input: &<Self as Resource>::Patch, errors: &mut Vec<FieldError>)
+    where
+        Self: Resource;
     /// Runs the validation rules on every field of the user's struct.
-    fn validate_fields(&self, errors: &mut Vec<FieldError>);
+    fn validate_fields(&self, errors: &mut Vec<FieldError>)
+    where
+        Self: Resource;
     /// The user's struct from a row.
-    fn from_model(model: Self::Model) -> Result<Record<Self>, DecodeError>;
+    fn from_model(model: <Self as Resource>::Model) -> Result<Record<Self>, DecodeError>
+    where
+        Self: Resource;
     /// The row of a record: every column, the inverse of `from_model`.
-    fn into_model(record: Record<Self>) -> Self::Model;
+    fn into_model(record: Record<Self>) -> <Self as Resource>::Model
+    where
+        Self: Resource;
     /// Writes the fields a client may see (neither `write_only` nor
     /// `hidden`) into the map of a record's JSON.
-    fn serialize_visible_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
+    fn serialize_visible_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>
+    where
+        Self: Resource;
 }
 
 /// The row `id` of `T` once `subject` may do `action` on it: 404 if missing

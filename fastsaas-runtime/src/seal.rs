@@ -53,7 +53,7 @@ pub(crate) enum OpenError {
     Malformed,
     /// Plain text: stored before the field was encrypted, or written
     /// behind the app's back.
-    #[error("stored in plain text; `fastsaas::reseal` seals values stored before the field was encrypted")]
+    #[error("stored in plain text; `fastsaas::encryption::reseal` seals values stored before the field was encrypted")]
     Unsealed,
     /// The key, the place or the bytes do not match.
     #[error("does not open with key `{0}`: altered, or moved from another row or field")]

@@ -30,18 +30,7 @@ pub mod entity {
 }
 
 /// The description of every stub.
-pub static SPEC: ResourceSpec = ResourceSpec {
-    name: "Stub",
-    path: "/stub",
-    table: "fastsaas_stub",
-    ops: fastsaas_core::OperationSet::EMPTY,
-    acl_admins: &[],
-    acl_allow_always: &[],
-    authenticated: false,
-    templates: None,
-    fields: &[],
-    doc: "",
-};
+pub static SPEC: ResourceSpec = ResourceSpec::new("Stub", "/stub", "fastsaas_stub");
 
 /// Implements the resource traits for `$ty` with the stub entity.
 #[doc(hidden)]
@@ -60,6 +49,8 @@ macro_rules! stub_resource {
                 const SPEC: &'static $crate::stub::ResourceSpec = &$crate::stub::SPEC;
                 const ID: entity::Column = entity::Column::Id;
                 const CREATED_AT: entity::Column = entity::Column::Id;
+            }
+            impl $crate::ResourceGlue for $ty {
                 fn new_row(_: (), _: $crate::NewRow) -> entity::ActiveModel {
                     ::core::unreachable!()
                 }

@@ -107,14 +107,11 @@ impl<T: Checkable> Checkable for Option<T> {
 /// Applies `field`'s rules to `value`, adding one error per failed rule.
 ///
 /// ```
-/// use fastsaas_core::{Access, FieldKind, FieldSpec, Rule};
+/// use fastsaas_core::{FieldKind, FieldSpec, Rule};
 /// use fastsaas_runtime::validate::check;
 ///
-/// const NAME: FieldSpec = FieldSpec {
-///     name: "name", kind: FieldKind::Text, nullable: false, access: Access::ReadWrite,
-///     unique: false, unique_per_owner: false, encrypted: false, index: false, filter: false, sort: false, has_default: false,
-///     rules: &[Rule::Length { min: Some(1), max: Some(3) }], doc: "",
-/// };
+/// const NAME: FieldSpec =
+///     FieldSpec::new("name", FieldKind::Text).with_rules(&[Rule::Length { min: Some(1), max: Some(3) }]);
 /// let mut errors = Vec::new();
 /// check(&NAME, &"four".to_owned(), &mut errors);
 /// assert_eq!(errors[0].message, "must be at most 3 characters long");

@@ -185,7 +185,7 @@ fn generate(resource: &Resource) -> TokenStream {
     let (path, acl_admins, acl_allow_always) = (&resource.path, &resource.acl_admins, &resource.acl_allow_always);
     // A type without templates stores no `template_id`.
     let template_unused = (!resource.templated).then(|| quote!(let _ = template_id;));
-    let (name, doc, authenticated) = (&resource.name, &resource.doc, resource.authenticated);
+    let (name, doc) = (&resource.name, &resource.doc);
     let Templates {
         column: template_column,
         on_create: template_on_create,
@@ -195,6 +195,17 @@ fn generate(resource: &Resource) -> TokenStream {
         mount: template_routes,
         items: template_items,
     } = templates(&private, resource);
+    let mut resource_options = TokenStream::new();
+    if !acl_admins.is_empty() {
+        resource_options.extend(quote!(.with_acl_admins(&[#(#acl_admins),*])));
+    }
+    if !acl_allow_always.is_empty() {
+        resource_options.extend(quote!(.with_acl_allow_always(&[#(#acl_allow_always),*])));
+    }
+    if resource.authenticated {
+        resource_options.extend(quote!(.with_authenticated()));
+    }
+    resource_options.extend(templates_spec);
 
     quote! {
         #[doc(hidden)]
@@ -248,18 +259,11 @@ fn generate(resource: &Resource) -> TokenStream {
 
             static FIELDS: [#private::FieldSpec; #field_count] = [#(#specs),*];
 
-            static SPEC: #private::ResourceSpec = #private::ResourceSpec {
-                name: #name,
-                path: #path,
-                table: #table,
-                ops: #private::OperationSet::EMPTY #(#ops)*,
-                acl_admins: &[#(#acl_admins),*],
-                acl_allow_always: &[#(#acl_allow_always),*],
-                authenticated: #authenticated,
-                templates: #templates_spec,
-                fields: &FIELDS,
-                doc: #doc,
-            };
+            static SPEC: #private::ResourceSpec = #private::ResourceSpec::new(#name, #path, #table)
+                .with_ops(#private::OperationSet::EMPTY #(#ops)*)
+                #resource_options
+                .with_fields(&FIELDS)
+                .with_doc(#doc);
 
             #[automatically_derived]
             impl #private::Resource for #ident {
@@ -273,7 +277,10 @@ fn generate(resource: &Resource) -> TokenStream {
                 const SPEC: &'static #private::ResourceSpec = &SPEC;
                 const ID: Column = Column::Id;
                 const CREATED_AT: Column = Column::CreatedAt;
+            }
 
+            #[automatically_derived]
+            impl #private::ResourceGlue for #ident {
                 fn new_row(input: Create, row: #private::NewRow) -> ActiveModel {
                     ActiveModel {
                         id: sea_orm::ActiveValue::Set(row.id),
@@ -388,7 +395,7 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
             on_create: TokenStream::new(),
             of_model: quote!(None),
             into_model: TokenStream::new(),
-            spec: quote!(None),
+            spec: TokenStream::new(),
             mount: TokenStream::new(),
             items: TokenStream::new(),
         };
@@ -402,7 +409,7 @@ fn templates(private: &TokenStream, resource: &Resource) -> Templates {
         on_create: quote!(template_id: sea_orm::ActiveValue::Set(row.template_id),),
         of_model: quote!(model.template_id),
         into_model: quote!(template_id,),
-        spec: quote!(Some(&TEMPLATES)),
+        spec: quote!(.with_templates(&TEMPLATES)),
         mount: quote! {
             fn template_routes() -> ::std::vec::Vec<#private::Route<#private::AppState>> {
                 #private::template_routes::<Self>()
@@ -520,9 +527,6 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
             Access::Hidden => "Hidden",
         }
     );
-    let (unique, unique_per_owner, encrypted) = (field.unique, field.unique_per_owner, field.encrypted);
-    let (index, filter, sort) = (field.index, field.filter, field.sort);
-    let has_default = field.default.is_some();
     let rules = field.rules.iter().map(|rule| match rule {
         Rule::Length { min, max } => {
             let (min, max) = (option(min.as_ref()), option(max.as_ref()));
@@ -537,23 +541,31 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
     });
     let kind = quote_spanned!(ty.span()=> <#ty as #private::Field>::KIND);
     let nullable = quote_spanned!(ty.span()=> <#ty as #private::Field>::NULLABLE);
-    quote! {
-        #private::FieldSpec {
-            name: #name,
-            kind: #kind,
-            nullable: #nullable,
-            access: #private::Access::#access,
-            unique: #unique,
-            unique_per_owner: #unique_per_owner,
-            encrypted: #encrypted,
-            index: #index,
-            filter: #filter,
-            sort: #sort,
-            has_default: #has_default,
-            rules: &[#(#rules),*],
-            doc: #doc,
+    let mut spec = quote!(#private::FieldSpec::new(#name, #kind).with_nullable(#nullable));
+    if !matches!(field.access, Access::ReadWrite) {
+        spec.extend(quote!(.with_access(#private::Access::#access)));
+    }
+    for (set, option) in [
+        (field.unique, "unique"),
+        (field.unique_per_owner, "unique_per_owner"),
+        (field.encrypted, "encrypted"),
+        (field.index, "index"),
+        (field.filter, "filter"),
+        (field.sort, "sort"),
+        (field.default.is_some(), "default"),
+    ] {
+        if set {
+            let with = format_ident!("with_{option}");
+            spec.extend(quote!(.#with()));
         }
     }
+    if !field.rules.is_empty() {
+        spec.extend(quote!(.with_rules(&[#(#rules),*])));
+    }
+    if !doc.is_empty() {
+        spec.extend(quote!(.with_doc(#doc)));
+    }
+    spec
 }
 
 fn option<T: quote::ToTokens>(value: Option<&T>) -> TokenStream {

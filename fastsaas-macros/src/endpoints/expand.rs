@@ -96,20 +96,15 @@ fn generate(private: &TokenStream, block: &ItemImpl, endpoints: &[Endpoint]) -> 
         let summary = endpoint.doc.split("\n\n").next().unwrap_or_default().replace('\n', " ");
         let params = endpoint.params.iter().map(|param| {
             let is_id = param == "id";
-            quote!(#private::PathParam { name: #param, is_id: #is_id })
+            quote!(#private::PathParam::new(#param, #is_id))
         });
-        let json_body = endpoint.json_body;
+        let json_body = endpoint.json_body.then(|| quote!(.with_json_body()));
         quote! {
-            static #name: #private::EndpointSpec = #private::EndpointSpec {
-                method: #private::EndpointMethod::#method,
-                path: #path,
-                access: #access,
-                function: #function,
-                summary: #summary,
-                doc: #doc,
-                params: &[#(#params),*],
-                json_body: #json_body,
-            };
+            static #name: #private::EndpointSpec =
+                #private::EndpointSpec::new(#private::EndpointMethod::#method, #path, #access, #function)
+                    .with_doc(#summary, #doc)
+                    .with_params(&[#(#params),*])
+                    #json_body;
         }
     });
     let registered = endpoints.iter().enumerate().map(|(index, endpoint)| {

@@ -9,7 +9,7 @@
 use fastsaas_core::ApiError;
 use std::sync::Arc;
 
-use fastsaas_core::acl::{AUTHENTICATED, AclEntry, Caller};
+use fastsaas_core::acl::{self, AUTHENTICATED, AclEntry};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement};
@@ -119,16 +119,16 @@ impl Principal {
         }
     }
 
-    /// The caller as the access rules see it.
-    pub fn caller(&self) -> Caller {
-        caller_with(self.id, self.roles.clone(), self.role_ids.clone(), &self.organizations)
+    /// The principal as the access rules see it (the ids they match).
+    pub fn to_acl(&self) -> acl::Principal {
+        acl_principal_with(self.id, self.roles.clone(), self.role_ids.clone(), &self.organizations)
     }
 
     /// The caller with the entries read along with it, for decisions.
     pub(crate) fn subject(&self) -> Subject {
         match &self.type_wide {
-            Some(known) => Subject::with_type_wide(self.caller(), Arc::clone(known)),
-            None => Subject::of(self.caller()),
+            Some(known) => Subject::with_type_wide(self.to_acl(), Arc::clone(known)),
+            None => Subject::of(self.to_acl()),
         }
     }
 
@@ -301,17 +301,22 @@ async fn resource_with_key(db: &DatabaseConnection, registry: &Registry, key: &s
 
 /// The caller that principal `id` would be: a user with its roles and
 /// organizations, or (a role, an organization, an agent) just the id.
-pub(crate) async fn caller_of(db: &DatabaseConnection, id: Uuid) -> Result<Caller, ApiError> {
+pub(crate) async fn acl_principal_of(db: &DatabaseConnection, id: Uuid) -> Result<acl::Principal, ApiError> {
     let (roles, role_ids): (Vec<String>, Vec<Uuid>) = roles_of(db, id).await?.into_iter().unzip();
     let memberships = memberships_of(db, id).await?;
-    Ok(caller_with(id, roles, role_ids, &memberships))
+    Ok(acl_principal_with(id, roles, role_ids, &memberships))
 }
 
 /// A caller from its roles and memberships, split into the organizations it
 /// administers and those it is a plain member of.
-fn caller_with(id: Uuid, role_names: Vec<String>, role_ids: Vec<Uuid>, memberships: &[Membership]) -> Caller {
+fn acl_principal_with(
+    id: Uuid,
+    role_names: Vec<String>,
+    role_ids: Vec<Uuid>,
+    memberships: &[Membership],
+) -> acl::Principal {
     let orgs = |role: OrgRole| memberships.iter().filter(|m| m.role == role).map(|m| m.organization_id).collect();
-    Caller { id, role_names, role_ids, admin_of: orgs(OrgRole::Admin), member_of: orgs(OrgRole::Member) }
+    acl::Principal { id, role_names, role_ids, admin_of: orgs(OrgRole::Admin), member_of: orgs(OrgRole::Member) }
 }
 
 /// The organizations `user` belongs to.

@@ -802,7 +802,7 @@ fn params_schema(spec: &ResourceSpec, access: Access) -> ObjectBuilder {
         field.access == Access::ReadWrite || (access == Access::WriteOnly && field.access == Access::WriteOnly)
     };
     for field in spec.fields.iter().filter(kept) {
-        let nullable = FieldSpec { nullable: true, ..*field };
+        let nullable = field.with_nullable(true);
         object = object.property(field.name, value_schema(&nullable, Place::Body));
     }
     object
