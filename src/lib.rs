@@ -9,7 +9,7 @@ pub use fastsaas_macros::endpoints;
 pub use fastsaas_macros::endpoint;
 
 // What an app is built from.
-pub use fastsaas_core::{Environment, Secret, Settings};
+pub use fastsaas_core::{Environment, Secret, Settings, SqliteSynchronous};
 pub use fastsaas_runtime::{App, AppState, Route, RouteAction, StartupError};
 
 // What handlers take and give back.

@@ -1,9 +1,9 @@
 //! What start-up checks: existing tables, clashing registrations, settings.
 
 use fastsaas::prelude::*;
-use fastsaas::sea_orm::{ConnectionTrait, Database};
+use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
 use fastsaas::testing::TestClient;
-use fastsaas::{Settings, StartupError};
+use fastsaas::{Settings, SqliteSynchronous, StartupError};
 
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/widgets")]
@@ -164,4 +164,30 @@ async fn a_route_on_a_framework_path_is_a_start_up_error_not_a_panic() {
     // A path that merely starts with the same letters is the app's own.
     let app = App::new(Settings::default()).route(Route::get("/healthzone", nothing));
     assert!(TestClient::try_start(app).await.is_ok());
+}
+
+/// SQLite syncs its log at checkpoints (`synchronous = NORMAL`, 1) unless
+/// the settings ask for a sync at every commit (`FULL`, 2), on every pooled
+/// connection.
+#[tokio::test]
+async fn sqlite_syncs_at_checkpoints_unless_told_to_sync_every_commit() {
+    let dir = std::env::temp_dir().join(format!("fastsaas-sync-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (mode, expected) in [(None, 1), (Some(SqliteSynchronous::Full), 2), (Some(SqliteSynchronous::Normal), 1)] {
+        let mut settings =
+            Settings { database_url: format!("sqlite://{}/sync.db?mode=rwc", dir.display()), ..Settings::default() };
+        if let Some(mode) = mode {
+            settings.sqlite_synchronous = mode;
+        }
+        let db = fastsaas_runtime::db::connect(&settings).await.expect("connects");
+        let backend = db.get_database_backend();
+        let reads = (0..settings.db_max_connections)
+            .map(|_| db.query_one_raw(Statement::from_string(backend, "PRAGMA synchronous")));
+        for row in futures_util::future::join_all(reads).await {
+            let row = row.expect("pragma").expect("a row");
+            let value: i32 = row.try_get_by_index(0).expect("a number");
+            assert_eq!(value, expected, "{mode:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

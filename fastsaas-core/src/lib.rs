@@ -20,4 +20,4 @@ pub use field::{Access, FieldKind, FieldSpec, Rule};
 pub use ops::{Operation, OperationSet};
 pub use page::Page;
 pub use resource::ResourceSpec;
-pub use settings::{Environment, Secret, Settings, SettingsError};
+pub use settings::{Environment, Secret, Settings, SettingsError, SqliteSynchronous};

@@ -19,6 +19,22 @@ pub enum Environment {
     Production,
 }
 
+/// When SQLite waits for a commit to reach the disk
+/// (`FASTSAAS_SQLITE_SYNCHRONOUS`), in WAL mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// `NORMAL` (the default, as PocketBase and Rails ship): the log is
+    /// synced at checkpoints, not at every commit. A commit survives a
+    /// crash of the process; a power loss or an OS crash may lose the last
+    /// commits, never the database.
+    #[default]
+    Normal,
+    /// `FULL`: every commit is synced to disk before it is acknowledged, and
+    /// holds SQLite's single write lock through that sync.
+    Full,
+}
+
 /// The settings of a FastSaaS process.
 ///
 /// Loaded by [`Settings::load`] from, in increasing priority: the defaults
@@ -43,6 +59,9 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `FASTSAAS_DB_CONNECT_TIMEOUT_SECS`: how long to wait for a connection.
     pub db_connect_timeout_secs: u64,
+    /// `FASTSAAS_SQLITE_SYNCHRONOUS`: `normal` (the default) or `full`; see
+    /// [`SqliteSynchronous`]. PostgreSQL ignores it.
+    pub sqlite_synchronous: SqliteSynchronous,
     /// `FASTSAAS_JWT_SECRET`: the key that signs access tokens, at least 32
     /// bytes; required in production. Elsewhere a random key is made at
     /// start-up (tokens then end with the process).
@@ -112,6 +131,7 @@ impl Default for Settings {
             body_limit: 1024 * 1024,
             db_max_connections: 16,
             db_connect_timeout_secs: 10,
+            sqlite_synchronous: SqliteSynchronous::Normal,
             jwt_secret: None,
             admin_email: None,
             admin_password: None,
@@ -134,12 +154,13 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 11] = [
+const PREFIXED_KEYS: [&str; 12] = [
     "env",
     "bind",
     "body_limit",
     "db_max_connections",
     "db_connect_timeout_secs",
+    "sqlite_synchronous",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "auth_attempts_per_minute",

@@ -13,15 +13,12 @@ use std::marker::PhantomData;
 
 use fastsaas_core::{ApiResult, Page};
 use sea_orm::sea_query::LockType;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::access;
 use crate::ctx::Ctx;
-use crate::db::turns::take_turn;
 use crate::error::db_error;
 use crate::resource::{Record, Resource, load_authorized, load_with_entries};
 use crate::seal;
@@ -102,14 +99,12 @@ impl<T: Resource> Records<'_, T> {
     pub async fn update(&self, id: Uuid, change: impl FnOnce(&mut T) + Send) -> ApiResult<Record<T>> {
         let db = self.ctx.app().db();
         let failed = |err| db_error(T::SPEC, err);
-        let transaction = db.begin().await.map_err(failed)?;
+        let transaction = crate::db::begin_write(db).await.map_err(failed)?;
         let mut select = T::Entity::find().filter(T::ID.eq(id));
+        // SQLite's one writer holds the whole database from `BEGIN`
+        // (`begin_write`); PostgreSQL locks the row from the read on.
         if db.get_database_backend() == DbBackend::Postgres {
             QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [T::Entity::default()]);
-        } else {
-            // SQLite locks the whole database for its one writer: taken
-            // before the read, it keeps every other write out until the end.
-            take_turn(&transaction, T::SPEC.table).await.map_err(failed)?;
         }
         let subject = self.ctx.principal().subject();
         let (model, entries) = load_with_entries(&transaction, T::SPEC, &subject, select).await?;

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use fastsaas_core::{ResourceSpec, Settings};
-use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use fastsaas_core::{ResourceSpec, Settings, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{self, SqliteJournalMode};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable,
-    Schema, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IdenStatic, Iterable, Schema, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::StartupError;
@@ -17,18 +17,40 @@ pub(crate) mod turns;
 /// Opens the pool for `settings.database_url`.
 ///
 /// SQLite is opened in WAL mode with a busy timeout and foreign keys on, so
-/// readers do not block the writer and concurrent writers wait, not fail.
+/// readers do not block the writer and concurrent writers wait, not fail,
+/// and with the `synchronous` mode of the settings: `NORMAL` unless `FULL`
+/// is asked for, so a commit does not hold the write lock through a sync.
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupError> {
+    let synchronous = match settings.sqlite_synchronous {
+        SqliteSynchronous::Normal => sqlite::SqliteSynchronous::Normal,
+        SqliteSynchronous::Full => sqlite::SqliteSynchronous::Full,
+    };
     let mut options = ConnectOptions::new(settings.database_url.clone());
     options
         .max_connections(settings.db_max_connections)
         .connect_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
         .acquire_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal).busy_timeout(Duration::from_secs(5)).foreign_keys(true)
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
         });
     Ok(Database::connect(options).await?)
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at
+/// `BEGIN` (`BEGIN IMMEDIATE`), waiting in the busy handler for another
+/// writer to finish: a deferred transaction that read first would have to
+/// upgrade its lock later, and fails at once when another commit came
+/// in between. PostgreSQL begins as usual.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    db.begin_with_options(options).await
 }
 
 /// Held while one process brings the schema up to date, so that replicas

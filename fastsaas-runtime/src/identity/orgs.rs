@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,7 +21,7 @@ use super::bodies::{MEMBERS, ORGANIZATION_MEMBER_FIELDS, ORGANIZATION_NAME, ORGA
 use super::entities::{membership, organization, user};
 use super::principal::{OrgRole, Principal};
 use crate::body::{BodyShape, BodySpec, read_json};
-use crate::db::turns::take_turn;
+use crate::db::turns::begin_turn;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
@@ -164,7 +164,7 @@ async fn create(
     rejected(errors)?;
     let now = Utc::now();
     let org = organization::Model { id: Uuid::new_v4(), name: input.name, created_at: now, updated_at: now };
-    let txn = app.db().begin().await.map_err(internal)?;
+    let txn = crate::db::begin_write(app.db()).await.map_err(internal)?;
     organization::Entity::insert(organization::ActiveModel::from(org.clone()))
         .exec_without_returning(&txn)
         .await
@@ -308,9 +308,7 @@ async fn remove_member(
 /// so that two admins removing or demoting each other at the same moment
 /// cannot both pass the last-admin check.
 async fn organization_turn(app: &AppState, id: Uuid) -> ApiResult<DatabaseTransaction> {
-    let transaction = app.db().begin().await.map_err(internal)?;
-    take_turn(&transaction, &format!("organization:{id}")).await.map_err(internal)?;
-    Ok(transaction)
+    begin_turn(app.db(), &format!("organization:{id}")).await.map_err(internal)
 }
 
 /// 409 if `leaving` is the organization's last admin: an organization

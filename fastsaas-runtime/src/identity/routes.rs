@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, TransactionTrait,
+    QueryFilter,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -506,7 +506,7 @@ async fn delete_user(
     ObjectId(id): ObjectId,
 ) -> ApiResult<StatusCode> {
     managed_user(app.db(), &principal, id).await?;
-    let transaction = app.db().begin().await.map_err(internal)?;
+    let transaction = crate::db::begin_write(app.db()).await.map_err(internal)?;
     crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id).await.map_err(internal)?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;

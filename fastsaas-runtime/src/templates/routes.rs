@@ -12,9 +12,7 @@ use fastsaas_core::{Access, ApiError, ApiResult, FieldError, Operation, Page, Re
 use http::{HeaderMap, Method, StatusCode};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -25,7 +23,7 @@ use super::{Templated, Templates, chain};
 use crate::access::Subject;
 use crate::body::{BodyShape, BodySpec, parse_json, read_json, read_optional_json_bytes};
 use crate::crud::owner_is_fixed;
-use crate::db::turns::take_turn;
+use crate::db::turns::begin_turn;
 use crate::error::internal;
 use crate::http::ObjectId;
 use crate::http::created;
@@ -259,11 +257,11 @@ async fn change<T: Templated>(
 /// two moves checked at the same moment (A under B, B under A) would each
 /// pass the cycle and depth checks alone.
 async fn chain_turn(app: &AppState, spec: &ResourceSpec, parent: Option<Uuid>) -> ApiResult<DatabaseTransaction> {
-    let transaction = app.db().begin().await.map_err(internal)?;
-    if parent.is_some() {
-        take_turn(&transaction, &format!("templates:{}", spec.name)).await.map_err(internal)?;
-    }
-    Ok(transaction)
+    let transaction = match parent {
+        Some(_) => begin_turn(app.db(), &format!("templates:{}", spec.name)).await,
+        None => crate::db::begin_write(app.db()).await,
+    };
+    transaction.map_err(internal)
 }
 
 /// `DELETE {scope}/templates/{id}`: 409 while templates of its own owner
@@ -278,7 +276,7 @@ async fn delete<T: Templated>(
 ) -> ApiResult<StatusCode> {
     let spec = T::TEMPLATES;
     let template = authorized(app.db(), spec, &principal.subject(), "delete", id).await?;
-    let transaction = app.db().begin().await.map_err(internal)?;
+    let transaction = crate::db::begin_write(app.db()).await.map_err(internal)?;
     let mut others = Entity::update_many()
         .col_expr(Column::ParentId, Expr::value(Option::<Uuid>::None))
         .filter(Column::ResourceType.eq(spec.name))
