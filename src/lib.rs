@@ -14,7 +14,28 @@ pub use fastsaas_runtime::{App, AppState, Route, RouteAction, StartupError};
 
 // What handlers take and give back.
 pub use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
-pub use fastsaas_runtime::{Ctx, Principal, PrincipalKind, Record, Records, Resource};
+pub use fastsaas_runtime::{Ctx, Principal, PrincipalKind, Record, Records};
+
+/// Every `#[derive(Crud)]` type is a `Resource`, whose SeaORM entity
+/// queries its table directly:
+///
+/// ```
+/// use fastsaas::prelude::*;
+/// use fastsaas::sea_orm::{EntityTrait, QueryFilter, ColumnTrait};
+///
+/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+/// #[scope("/items")]
+/// pub struct Item {
+///     pub name: String,
+/// }
+///
+/// assert_eq!(<Item as Resource>::SPEC.path, "/items");
+/// // Every item of one owner, straight from the table.
+/// let owner = Uuid::new_v4();
+/// let query = <Item as Resource>::Entity::find().filter(<Item as Resource>::Column::OwnerId.eq(owner));
+/// # let _ = query;
+/// ```
+pub use fastsaas_runtime::Resource;
 
 /// A JSON body read with the framework's rules (415 unless declared JSON,
 /// 413 over the body limit, 400 problem+json naming every unknown, missing

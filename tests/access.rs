@@ -368,3 +368,37 @@ async fn an_owner_cannot_learn_another_principals_roles_through_acl_check() {
     // Ben may not read the doc: asking about himself does not reveal it exists.
     client.get(&format!("/notes/{doc}/acl/check?action=read")).bearer(&ben.token).send().await.assert_status(404);
 }
+
+/// A caller shared more objects than a query may bind as values: the list
+/// still holds exactly those shared and not denied, its total agrees, and a
+/// deny on one of many allowed objects still hides it.
+#[tokio::test]
+async fn lists_hold_every_shared_object_past_the_listed_ids() {
+    let World { client, ann, ben, .. } = world().await;
+    let shared = 1_010;
+    let mut docs = Vec::with_capacity(shared);
+    for n in 0..shared {
+        let doc = id_of(&create_doc(&client, &ben, json!({"title": format!("shared {n:04}")})).await);
+        entry(&client, &ben, &doc, &ann.id.to_string(), "read", "allow").await;
+        docs.push(doc);
+    }
+    let own = id_of(&create_doc(&client, &ann, json!({"title": "own"})).await);
+    entry(&client, &ben, &docs[7], &ann.id.to_string(), "*", "deny").await;
+    let mut listed = std::collections::BTreeSet::new();
+    let mut page = 1;
+    loop {
+        let body: Value =
+            client.get(&format!("/notes?page_size=100&page={page}")).bearer(&ann.token).send().await.json();
+        assert_eq!(body["total"], shared, "{shared} shared, one denied, one own: {}", body["total"]);
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            break;
+        }
+        listed.extend(items.iter().map(id_of));
+        page += 1;
+    }
+    let mut expected: std::collections::BTreeSet<String> = docs.iter().cloned().collect();
+    expected.remove(&docs[7]);
+    expected.insert(own);
+    assert_eq!(listed, expected);
+}

@@ -17,7 +17,9 @@ struct Doc {
     title: String,
 }
 
-/// Who owns each document: 0 = ann, 1 = ben, 2 = the organization.
+/// Who owns each document: 0 = ann, 1 = ben, 2 = the organization (ann
+/// administers it, ben is a member; cy holds the role `staff`, dee the
+/// scope's `acl_admins` role `auditor`).
 #[derive(Clone, Debug)]
 struct Plan {
     owners: Vec<usize>,
@@ -29,9 +31,9 @@ struct Plan {
 const ACTIONS: [&str; 3] = ["read", "delete", "*"];
 
 fn plan() -> impl Strategy<Value = Plan> {
-    (prop::collection::vec(0..3_usize, 1..7), 0..3_usize).prop_flat_map(|(owners, clearer)| {
+    (prop::collection::vec(0..3_usize, 1..7), 0..4_usize).prop_flat_map(|(owners, clearer)| {
         let docs = owners.len();
-        let entry = (0..6_usize, 0..3_usize, any::<bool>(), prop::option::of(0..docs));
+        let entry = (0..7_usize, 0..3_usize, any::<bool>(), prop::option::of(0..docs));
         prop::collection::vec(entry, 0..8).prop_map(move |entries| Plan { owners: owners.clone(), entries, clearer })
     })
 }
@@ -60,6 +62,7 @@ async fn run(plan: Plan) {
         client.sign_up("ann@example.com").await,
         client.sign_up("ben@example.com").await,
         client.sign_up("cy@example.com").await,
+        client.sign_up("dee@example.com").await,
     ];
     let org: Value = client.post("/orgs").bearer(&users[0].token).json(&json!({"name": "Acme"})).send().await.json();
     let org_id = org["id"].as_str().unwrap_or_default().to_owned();
@@ -80,11 +83,23 @@ async fn run(plan: Plan) {
         .send()
         .await
         .assert_status(204);
+    // Dee holds the scope's `acl_admins` role: every object but the denied.
+    let auditor: Value =
+        client.post("/roles").bearer(&root.token).json(&json!({"name": "auditor"})).send().await.json();
+    let auditor_id = auditor["id"].as_str().unwrap_or_default().to_owned();
+    client
+        .post(&format!("/roles/{auditor_id}/members"))
+        .bearer(&root.token)
+        .json(&json!({"user_id": users[3].id}))
+        .send()
+        .await
+        .assert_status(204);
     // Memberships count from the next token's request on; sign in again.
     let users = [
         client.sign_in("ann@example.com", fastsaas::testing::TEST_PASSWORD).await,
         client.sign_in("ben@example.com", fastsaas::testing::TEST_PASSWORD).await,
         client.sign_in("cy@example.com", fastsaas::testing::TEST_PASSWORD).await,
+        client.sign_in("dee@example.com", fastsaas::testing::TEST_PASSWORD).await,
     ];
 
     let mut docs = Vec::new();
@@ -105,6 +120,7 @@ async fn run(plan: Plan) {
         users[2].id.to_string(),
         org_id.clone(),
         role_id,
+        auditor_id,
         Uuid::nil().to_string(),
     ];
     for (principal, action, allow, object) in &plan.entries {
@@ -162,12 +178,13 @@ async fn run(plan: Plan) {
 }
 
 /// Whether principal index `p` names user `u` (directly, through the
-/// organization, the role, or "authenticated users").
+/// organization, one of the roles, or "authenticated users").
 fn grants_to(p: usize, u: usize) -> bool {
     match p {
         0..=2 => p == u,
         3 => u <= 1,
         4 => u == 2,
+        5 => u == 3,
         _ => true,
     }
 }

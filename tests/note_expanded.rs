@@ -44,7 +44,8 @@ pub(crate) struct NoteByHand {
 }
 
 /// The table: the framework's columns around the stored form of each field
-/// (`<T as Field>::Stored`, here the same types).
+/// (`<T as Field>::Stored`, here the same types). The runtime adds the
+/// indexes the lists walk (`owner_id, created_at, id` and the like).
 mod table {
     use fastsaas::sea_orm::entity::prelude::*;
 
@@ -53,12 +54,10 @@ mod table {
     pub(crate) struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) id: Uuid,
-        #[sea_orm(indexed)]
         pub(crate) owner_id: Option<Uuid>,
         pub(crate) title: String,
         pub(crate) state: String,
         pub(crate) body: Option<String>,
-        #[sea_orm(indexed)]
         pub(crate) created_at: DateTimeUtc,
         pub(crate) updated_at: DateTimeUtc,
     }

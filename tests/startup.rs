@@ -191,3 +191,76 @@ async fn sqlite_syncs_at_checkpoints_unless_told_to_sync_every_commit() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `Widget` at a later version: `name` became sortable and filterable.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/widgets")]
+#[crud(table = "widgets")]
+struct WidgetSorted {
+    #[crud(sort, filter)]
+    name: String,
+    size: i64,
+}
+
+/// The names of the indexes on `widgets` whose names start with `ix_`.
+#[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+async fn list_indexes(client: &TestClient) -> Vec<String> {
+    let db = Database::connect(client.settings().database_url.as_str()).await.expect("database");
+    let backend = db.get_database_backend();
+    let sql = if client.is_postgres() {
+        "SELECT indexname::text AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'widgets'"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'widgets'"
+    };
+    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await.expect("indexes");
+    let mut names: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "name").ok())
+        .filter(|name| name.starts_with("ix_"))
+        .collect();
+    names.sort();
+    db.close().await.expect("close");
+    names
+}
+
+/// A table made before the list indexes existed, or before a field became
+/// sortable, gets the indexes its lists walk at the next start; the rows
+/// stay, and nothing is created twice.
+#[tokio::test]
+async fn an_existing_table_gets_the_list_indexes_it_lacks() {
+    let client = TestClient::start(App::new(Settings::default()).resource::<Widget>()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    client
+        .post("/widgets")
+        .bearer(&ann.token)
+        .json(&fastsaas::serde_json::json!({"name": "a", "size": 1}))
+        .send()
+        .await
+        .assert_status(201);
+    assert_eq!(list_indexes(&client).await, ["ix_widgets_created_at_id", "ix_widgets_owner_id_created_at_id"]);
+
+    let db = Database::connect(client.settings().database_url.as_str()).await.expect("database");
+    for index in list_indexes(&client).await {
+        db.execute_unprepared(&format!("DROP INDEX \"{index}\"")).await.expect("drop");
+    }
+    db.close().await.expect("close");
+    assert!(list_indexes(&client).await.is_empty(), "as an older version left it");
+
+    let client = client.restart(App::new(Settings::default()).resource::<WidgetSorted>()).await;
+    assert_eq!(
+        list_indexes(&client).await,
+        [
+            "ix_widgets_created_at_id",
+            "ix_widgets_name_id",
+            "ix_widgets_owner_id_created_at_id",
+            "ix_widgets_owner_id_name_created_at_id",
+            "ix_widgets_owner_id_name_id",
+        ]
+    );
+    let ann = client.sign_in("ann@example.com", fastsaas::testing::TEST_PASSWORD).await;
+    let page: fastsaas::serde_json::Value =
+        client.get("/widgets?sort=-name&name=a").bearer(&ann.token).send().await.json();
+    assert_eq!(page["total"], 1, "{page}");
+    let client = client.restart(App::new(Settings::default()).resource::<WidgetSorted>()).await;
+    assert_eq!(list_indexes(&client).await.len(), 5);
+}

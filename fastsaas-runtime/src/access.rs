@@ -10,7 +10,7 @@ use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query, SelectStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryResult};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryResult, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::internal;
@@ -346,40 +346,19 @@ pub(crate) async fn authorize_type_wide(
     }
 }
 
-/// Whether a type-wide entry allows `action` on every object of `spec`'s
-/// type to the subject (read from the database unless already known).
-async fn type_wide_allow(
-    db: &impl ConnectionTrait,
-    spec: &ResourceSpec,
-    subject: &Subject,
-    action: &str,
-) -> ApiResult<bool> {
-    let grants =
-        |entry: &AclEntry| entry.effect == Effect::Allow && (entry.action == action || entry.action == ANY_ACTION);
-    if let Some(known) = &subject.type_wide {
-        return Ok(known.of(spec).any(grants));
-    }
-    let found = acl_entry::Entity::find()
-        .filter(acl_entry::Column::ResourceType.eq(spec.name))
-        .filter(acl_entry::Column::Effect.eq(effect_name(Effect::Allow)))
-        .filter(acl_entry::Column::PrincipalId.is_in(subject.caller.principal_ids()))
-        .filter(acl_entry::Column::Action.is_in([action, ANY_ACTION]))
-        .filter(acl_entry::Column::ObjectId.is_null())
-        .one(db)
-        .await
-        .map_err(internal)?;
-    Ok(found.is_some())
-}
-
-/// The SQL condition on `spec`'s table selecting the rows `caller` may do
+/// The SQL condition on `spec`'s table selecting the rows `subject` may do
 /// `action` on: the same rules as [`decide`], row by row. `None` means every
-/// row (a role in `acl_allow_always`).
+/// row.
 ///
-/// The granting part is an `id IN (...)` over the rows the caller owns or
-/// whose organization it belongs to (the `owner_id` index) and the objects
-/// its allow entries name (the entries' index), so its cost follows what the
-/// caller may see, not the size of the table. Only a type-wide allow (or an
-/// `acl_admins` role) grants every row; that is checked first, in one query.
+/// The subject's entries for the type and action are read first, in one
+/// query on the entries' covering index, and the condition is built from
+/// them: a type-wide deny selects nothing (a constant false, which neither
+/// database evaluates per row); a type-wide allow or an `acl_admins` role
+/// selects every row but the denied ones; otherwise the rows of the owners
+/// the subject reads through (itself, the organizations it administers,
+/// for `read` those it belongs to) and the allowed ids, minus the denied
+/// ids. No subquery runs per row, so the cost of a page follows the index
+/// it walks, not the size of the table.
 pub(crate) async fn permitted_rows(
     db: &impl ConnectionTrait,
     spec: &ResourceSpec,
@@ -390,53 +369,73 @@ pub(crate) async fn permitted_rows(
         return Ok(None);
     }
     let caller = &subject.caller;
-    let entries = |effect: Effect| {
-        Query::select()
+    let rows = acl_entry::Entity::find()
+        .select_only()
+        .column(acl_entry::Column::ObjectId)
+        .column(acl_entry::Column::Effect)
+        .filter(acl_entry::Column::ResourceType.eq(spec.name))
+        .filter(acl_entry::Column::PrincipalId.is_in(caller.principal_ids()))
+        .filter(acl_entry::Column::Action.is_in([action, ANY_ACTION]))
+        .into_tuple::<(Option<Uuid>, String)>()
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let mut reach = Reach::default();
+    for (object, effect) in rows {
+        match (object, effect_of(&effect)) {
+            (None, Effect::Deny) => return Ok(Some(Condition::all().add(Expr::cust("1 = 0")))),
+            (None, Effect::Allow) => reach.type_wide_allow = true,
+            (Some(id), Effect::Deny) => reach.denied.push(id),
+            (Some(id), Effect::Allow) => reach.allowed.push(id),
+        }
+    }
+    let named = |ids: Vec<Uuid>, effect: Effect| {
+        let id = Expr::col((spec.table, "id"));
+        if ids.len() <= LISTED_IDS {
+            return id.is_in(ids);
+        }
+        let objects = Query::select()
+            .column("object_id")
             .from(ACL_TABLE)
-            .and_where(Expr::col((ACL_TABLE, "resource_type")).eq(spec.name))
-            .and_where(Expr::col((ACL_TABLE, "effect")).eq(effect_name(effect)))
-            .and_where(Expr::col((ACL_TABLE, "principal_id")).is_in(caller.principal_ids()))
-            .and_where(Expr::col((ACL_TABLE, "action")).is_in([action, ANY_ACTION]))
-            .to_owned()
+            .and_where(Expr::col("resource_type").eq(spec.name))
+            .and_where(Expr::col("principal_id").is_in(caller.principal_ids()))
+            .and_where(Expr::col("action").is_in([action, ANY_ACTION]))
+            .and_where(Expr::col("effect").eq(effect_name(effect)))
+            .and_where(Expr::col("object_id").is_not_null())
+            .to_owned();
+        id.in_subquery(objects)
     };
-    let denied = Expr::exists(
-        entries(Effect::Deny)
-            .expr(Expr::val(1))
-            .cond_where(
-                Condition::any()
-                    .add(Expr::col((ACL_TABLE, "object_id")).is_null())
-                    .add(Expr::col((ACL_TABLE, "object_id")).equals((spec.table, "id"))),
-            )
-            .to_owned(),
-    );
-    let permitted = Condition::all().add(denied.not());
-    if caller.holds_any(spec.acl_admins) || type_wide_allow(db, spec, subject, action).await? {
-        return Ok(Some(permitted));
+    let mut permitted = Condition::all();
+    if !reach.denied.is_empty() {
+        permitted = permitted.add(named(reach.denied, Effect::Deny).not());
+    }
+    if reach.type_wide_allow || caller.holds_any(spec.acl_admins) {
+        return Ok((!permitted.is_empty()).then_some(permitted));
     }
     let mut owners = vec![caller.id];
     owners.extend(&caller.admin_of);
     if action == "read" {
         owners.extend(&caller.member_of);
     }
-    let allowed = entries(Effect::Allow)
-        .column((ACL_TABLE, "object_id"))
-        .and_where(Expr::col((ACL_TABLE, "object_id")).is_not_null())
-        .to_owned();
-    // Both terms are indexable (`owner_id`, and the primary key fed by the
-    // entries' index), so the planner can look rows up by either instead of
-    // scanning, and still walk `created_at` when the caller may read most rows.
-    let id = Expr::col((spec.table, "id"));
-    let allowed_ids = match db.get_database_backend() {
-        // PostgreSQL plans `id IN (subquery)` inside an OR as a hashed filter
-        // over a full scan; `id = ANY(ARRAY(subquery))` is an index condition
-        // it can combine with the `owner_id` one (a BitmapOr).
-        DbBackend::Postgres => {
-            Expr::cust_with_exprs("$1 = ANY(ARRAY $2)", [id, Expr::SubQuery(None, Box::new(allowed.into()))])
-        }
-        _ => id.in_subquery(allowed),
-    };
-    let granted = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners)).add(allowed_ids);
+    let mut granted = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners));
+    if !reach.allowed.is_empty() {
+        granted = granted.add(named(reach.allowed, Effect::Allow));
+    }
     Ok(Some(permitted.add(granted)))
+}
+
+/// Up to this many ids, a list condition names objects by value; beyond,
+/// by an uncorrelated subquery on the entries (run once, not per row), which
+/// keeps within both databases' limits on bound parameters.
+const LISTED_IDS: usize = 1000;
+
+/// What a subject's entries for one type and action say, type-wide and
+/// object by object.
+#[derive(Default)]
+struct Reach {
+    type_wide_allow: bool,
+    allowed: Vec<Uuid>,
+    denied: Vec<Uuid>,
 }
 
 /// [`permitted_rows`] for a principal whose entries are read when needed:

@@ -158,19 +158,20 @@ where
     for (field, value) in &query.filters {
         select = select.filter(column(field.name)?.eq(value.clone()));
     }
-    let total =
-        if query.with_total { Some(select.clone().count(db).await.map_err(|err| db_error(spec, err))?) } else { None };
-    select = match query.sort {
-        Some((field, Direction::Ascending)) => select.order_by(column(field.name)?, Order::Asc),
-        Some((field, Direction::Descending)) => select.order_by(column(field.name)?, Order::Desc),
-        None => select.order_by(created_at, Order::Asc),
+    // Ties go by `id` in the sort's direction, so that one index
+    // (`field, id`, see `db::indexes`) read forwards or backwards yields
+    // the page in order.
+    let (key, order) = match query.sort {
+        Some((field, Direction::Ascending)) => (column(field.name)?, Order::Asc),
+        Some((field, Direction::Descending)) => (column(field.name)?, Order::Desc),
+        None => (created_at, Order::Asc),
     };
-    let items = select
-        .order_by(id, Order::Asc)
-        .limit(query.page_size)
-        .offset(query.offset())
-        .all(db)
-        .await
-        .map_err(|err| db_error(spec, err))?;
+    let counted = select.clone();
+    let total = async { if query.with_total { counted.count(db).await.map(Some) } else { Ok(None) } };
+    let items =
+        select.order_by(key, order.clone()).order_by(id, order).limit(query.page_size).offset(query.offset()).all(db);
+    // The count and the page go to the database together, on two pooled
+    // connections: a list waits for one round trip, not two.
+    let (total, items) = tokio::try_join!(total, items).map_err(|err| db_error(spec, err))?;
     Ok(Page::new(items, query.page, query.page_size, total))
 }

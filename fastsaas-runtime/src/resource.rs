@@ -92,23 +92,6 @@ impl<T: Resource> Serialize for Record<T> {
 /// ([`Resource::SPEC`]) and its SeaORM entity, to query the table directly.
 /// The behaviour (routes, validation, storage) lives once in this crate's
 /// generic functions, which are written against this trait.
-///
-/// ```
-/// use fastsaas::prelude::*;
-/// use fastsaas::sea_orm::{EntityTrait, QueryFilter, ColumnTrait};
-///
-/// #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-/// #[scope("/items")]
-/// pub struct Item {
-///     pub name: String,
-/// }
-///
-/// assert_eq!(<Item as Resource>::SPEC.path, "/items");
-/// // Every item of one owner, straight from the table.
-/// let owner = Uuid::new_v4();
-/// let query = <Item as Resource>::Entity::find().filter(<Item as Resource>::Column::OwnerId.eq(owner));
-/// # let _ = query;
-/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a FastSaaS resource",
     label = "add `#[derive(Crud)]` and `#[scope(\"/path\")]` to this type",

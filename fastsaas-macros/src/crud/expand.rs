@@ -229,11 +229,10 @@ fn generate(resource: &Resource) -> TokenStream {
             pub struct Model {
                 #[sea_orm(primary_key, auto_increment = false)]
                 pub id: #private::Uuid,
-                #[sea_orm(indexed)]
+                // Indexed with the list order by the runtime (`db::indexes`).
                 pub owner_id: Option<#private::Uuid>,
                 #(#model_fields,)*
                 #template_column
-                #[sea_orm(indexed)]
                 pub created_at: #private::DateTimeUtc,
                 pub updated_at: #private::DateTimeUtc,
             }

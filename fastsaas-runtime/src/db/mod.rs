@@ -12,6 +12,7 @@ use sea_orm::{
 use crate::error::StartupError;
 
 pub(crate) mod cleanup;
+pub(crate) mod indexes;
 pub(crate) mod turns;
 
 /// Opens the pool for `settings.database_url`.
@@ -96,7 +97,7 @@ impl SchemaLock {
 /// Creates the table of entity `E` (the resource `spec` describes) and its
 /// indexes if the table is missing, otherwise checks that it has every
 /// column `E` needs; then (re)creates the trigger that deletes a deleted
-/// object's entries and keys.
+/// object's entries and keys, and creates the list indexes it lacks.
 pub(crate) async fn ensure_table<E: EntityTrait>(
     db: &DatabaseConnection,
     spec: &'static ResourceSpec,
@@ -123,7 +124,13 @@ pub(crate) async fn ensure_table<E: EntityTrait>(
         ))
         .await?;
     }
-    cleanup::ensure_trigger(db, table, spec.name).await?;
+    // On one connection, in one transaction: a pooled SQLite connection
+    // that read the schema before another dropped the old trigger would
+    // still see it, and refuse to create it again.
+    let transaction = begin_write(db).await?;
+    cleanup::ensure_trigger(&transaction, table, spec.name).await?;
+    transaction.commit().await?;
+    indexes::ensure_list_indexes(db, spec).await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod m0003_acl;
 mod m0004_api_keys;
 mod m0005_templates;
 mod m0006_cleanup;
+mod m0007_acl_lookup;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_api_keys::Migration),
             Box::new(m0005_templates::Migration),
             Box::new(m0006_cleanup::Migration),
+            Box::new(m0007_acl_lookup::Migration),
         ]
     }
 
