@@ -19,6 +19,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("validate", 0),
     ("body", 0),
     ("query", 0),
+    ("cursor", 0),
     ("json", 0),
     ("http", 0),
     ("route_table", 0),

@@ -76,7 +76,7 @@ async fn every_enabled_route_is_listed_and_no_disabled_one() {
     let list = &paths["/things"]["get"];
     let parameters: Vec<&str> =
         list["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
-    assert_eq!(parameters, ["page", "page_size", "total", "sort", "name"]);
+    assert_eq!(parameters, ["page", "page_size", "total", "after", "sort", "name"]);
 }
 
 #[tokio::test]

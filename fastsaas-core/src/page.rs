@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 /// One page of a list: the JSON shape of every list route,
-/// `{items, page, page_size, total}`.
+/// `{items, page, page_size, total, next}`.
 ///
-/// `total` is absent when the client asked for `?total=false`.
+/// `total` is absent when the client asked for `?total=false`. `next` is
+/// the cursor of the following page (`?after=<next>`), `null` on the last.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Page<T> {
@@ -18,13 +19,22 @@ pub struct Page<T> {
     /// How many rows match, over all pages.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub total: Option<u64>,
+    /// The cursor of the page after this one, `None` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 impl<T> Page<T> {
     /// Page number `page` of `page_size` rows, holding `items`, of `total`
     /// rows over all pages when it was counted.
     pub fn new(items: Vec<T>, page: u64, page_size: u64, total: Option<u64>) -> Page<T> {
-        Page { items, page, page_size, total }
+        Page { items, page, page_size, total, next: None }
+    }
+
+    /// The same page, with the cursor of the page after it.
+    pub fn with_next(mut self, next: Option<String>) -> Page<T> {
+        self.next = next;
+        self
     }
 
     /// The same page with each item converted, e.g. a row into its view.
@@ -34,6 +44,7 @@ impl<T> Page<T> {
             page: self.page,
             page_size: self.page_size,
             total: self.total,
+            next: self.next,
         }
     }
 }

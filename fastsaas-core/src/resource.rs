@@ -8,6 +8,10 @@ use crate::{Access, FieldKind, FieldSpec, Operation, OperationSet, Rule};
 /// the day the resource becomes templated.)
 pub const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updated_at", "template_id"];
 
+/// The query parameters every list reads itself: a field called so cannot
+/// be a list filter (`?page=2` must stay the page).
+pub const LIST_PARAMETERS: [&str; 5] = ["page", "page_size", "total", "sort", "after"];
+
 /// The first path segments of the framework's own routes (API.md), served
 /// or coming: no scope and no route of the app's own may start with one.
 pub const FRAMEWORK_PATHS: [&str; 17] = [

@@ -14,6 +14,7 @@ mod authorized;
 mod body;
 mod crud;
 mod ctx;
+mod cursor;
 pub mod db;
 pub mod endpoints;
 mod error;

@@ -1,13 +1,16 @@
-//! The query string of a list: `page`, `page_size`, `total`, `sort` and
-//! `?field=value` filters, each checked against the resource's fields.
+//! The query string of a list: `page`, `page_size`, `total`, `sort`,
+//! `after` and `?field=value` filters, each checked against the resource's
+//! fields; and the page it asks for, by offset or after a cursor.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, Page, ResourceSpec};
-use sea_orm::sea_query::Order;
+use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Value,
 };
 
+use crate::cursor::{Cursor, CursorKey, list_digest};
 use crate::error::db_error;
 
 /// The largest page size a client may ask for.
@@ -32,6 +35,10 @@ pub(crate) struct ListQuery {
     pub(crate) with_total: bool,
     pub(crate) sort: Option<(&'static FieldSpec, Direction)>,
     pub(crate) filters: Vec<(&'static FieldSpec, Value)>,
+    /// The cursor of `?after=`, as the client sent it.
+    pub(crate) after: Option<String>,
+    /// What names this list for its cursors: the resource, sort, filters.
+    pub(crate) list: String,
 }
 
 impl ListQuery {
@@ -46,8 +53,16 @@ impl ListQuery {
 pub(crate) fn parse(spec: &'static ResourceSpec, raw: Option<&str>) -> Result<ListQuery, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
         .map_err(|err| ApiError::InvalidQuery(format!("the query string cannot be read: {err}")))?;
-    let mut query =
-        ListQuery { page: 1, page_size: DEFAULT_PAGE_SIZE, with_total: true, sort: None, filters: Vec::new() };
+    let mut query = ListQuery {
+        page: 1,
+        page_size: DEFAULT_PAGE_SIZE,
+        with_total: true,
+        sort: None,
+        filters: Vec::new(),
+        after: None,
+        list: String::new(),
+    };
+    let (mut sort_text, mut filter_texts) = ("", Vec::new());
     let mut seen: Vec<&str> = Vec::with_capacity(pairs.len());
     for (name, value) in &pairs {
         if name.contains('\0') || value.contains('\0') {
@@ -65,10 +80,23 @@ pub(crate) fn parse(spec: &'static ResourceSpec, raw: Option<&str>) -> Result<Li
             "page" => query.page = parse_bounded(name, value, 1, MAX_PAGE)?,
             "page_size" => query.page_size = parse_bounded(name, value, 1, MAX_PAGE_SIZE)?,
             "total" => query.with_total = parse_bool(name, value)?,
-            "sort" => query.sort = Some(parse_sort(spec, value)?),
-            _ => query.filters.push(parse_filter(spec, name, value)?),
+            "sort" => {
+                query.sort = Some(parse_sort(spec, value)?);
+                sort_text = value;
+            }
+            "after" => query.after = Some(value.clone()),
+            _ => {
+                query.filters.push(parse_filter(spec, name, value)?);
+                filter_texts.push((name.as_str(), value.as_str()));
+            }
         }
     }
+    if query.after.is_some() && query.page != 1 {
+        return Err(ApiError::InvalidQuery(
+            "`after` and `page` cannot be combined: a cursor already says where the page starts".to_owned(),
+        ));
+    }
+    query.list = list_digest(spec.name, sort_text, &filter_texts);
     Ok(query)
 }
 
@@ -100,7 +128,7 @@ fn parse_sort(spec: &'static ResourceSpec, value: &str) -> Result<(&'static Fiel
 fn parse_filter(spec: &'static ResourceSpec, name: &str, value: &str) -> Result<(&'static FieldSpec, Value), ApiError> {
     let field = spec.field(name).filter(|field| field.filter).ok_or_else(|| {
         ApiError::InvalidQuery(format!(
-            "unknown query parameter `{name}`; a list takes page, page_size, total, sort, and the filters: {}",
+            "unknown query parameter `{name}`; a list takes page, page_size, total, sort, after, and the filters: {}",
             names(spec, |f| f.filter)
         ))
     })?;
@@ -136,14 +164,16 @@ fn names(spec: &ResourceSpec, keep: impl Fn(&FieldSpec) -> bool) -> String {
 
 /// One page of `select`, filtered and sorted as `query` says, in
 /// `created_at`, `id` order unless a sort is asked for, with `total` unless
-/// the client declined it.
+/// the client declined it, and the cursor of the next page unless it is
+/// the last. A page `after` a cursor starts past the row the cursor names,
+/// by the sort key and id, so it costs what page 1 costs at any depth.
 pub(crate) async fn page_of<E>(
     db: &DatabaseConnection,
+    cursors: &CursorKey,
     spec: &'static ResourceSpec,
     query: &ListQuery,
     mut select: Select<E>,
-    id: E::Column,
-    created_at: E::Column,
+    (id, created_at): (E::Column, E::Column),
 ) -> ApiResult<Page<E::Model>>
 where
     E: EntityTrait,
@@ -158,20 +188,125 @@ where
     for (field, value) in &query.filters {
         select = select.filter(column(field.name)?.eq(value.clone()));
     }
-    // Ties go by `id` in the sort's direction, so that one index
-    // (`field, id`, see `db::indexes`) read forwards or backwards yields
-    // the page in order.
-    let (key, order) = match query.sort {
-        Some((field, Direction::Ascending)) => (column(field.name)?, Order::Asc),
-        Some((field, Direction::Descending)) => (column(field.name)?, Order::Desc),
-        None => (created_at, Order::Asc),
-    };
     let counted = select.clone();
     let total = async { if query.with_total { counted.count(db).await.map(Some) } else { Ok(None) } };
-    let items =
-        select.order_by(key, order.clone()).order_by(id, order).limit(query.page_size).offset(query.offset()).all(db);
+    let key = match query.sort {
+        Some((field, direction)) => {
+            SortKey { column: column(field.name)?, kind: field.kind, nullable: field.nullable, direction }
+        }
+        None => {
+            SortKey { column: created_at, kind: FieldKind::DateTime, nullable: false, direction: Direction::Ascending }
+        }
+    };
+    let mut offset = query.offset();
+    if let Some(text) = &query.after {
+        let cursor = cursors.open(text, &query.list)?;
+        select = select.filter(key.after(id, &cursor)?);
+        offset = 0;
+    }
+    // Ties go by `id` in the sort's direction, so that one index
+    // (`field, id`, see `db::indexes`) read forwards or backwards yields
+    // the page in order; nulls come last ascending, first descending, on
+    // both databases.
+    let order = key.direction.order();
+    select = if key.nullable {
+        let nulls = if key.direction == Direction::Ascending { NullOrdering::Last } else { NullOrdering::First };
+        select.order_by_with_nulls(key.column, order.clone(), nulls)
+    } else {
+        select.order_by(key.column, order.clone())
+    };
+    // One row past the page says whether another page follows.
+    let items = select.order_by(id, order).limit(query.page_size + 1).offset(offset).all(db);
     // The count and the page go to the database together, on two pooled
     // connections: a list waits for one round trip, not two.
-    let (total, items) = tokio::try_join!(total, items).map_err(|err| db_error(spec, err))?;
-    Ok(Page::new(items, query.page, query.page_size, total))
+    let (total, mut items) = tokio::try_join!(total, items).map_err(|err| db_error(spec, err))?;
+    let more = items.len() as u64 > query.page_size;
+    items.truncate(query.page_size as usize);
+    let next = match items.last().filter(|_| more) {
+        Some(last) => {
+            let cursor = Cursor {
+                list: query.list.clone(),
+                key: value_text(spec, &last.get(key.column))?,
+                id: row_id(spec, &last.get(id))?,
+            };
+            Some(cursors.seal(&cursor))
+        }
+        None => None,
+    };
+    Ok(Page::new(items, query.page, query.page_size, total).with_next(next))
+}
+
+/// The column a list is ordered by, and how.
+struct SortKey<C> {
+    column: C,
+    kind: FieldKind,
+    nullable: bool,
+    direction: Direction,
+}
+
+impl Direction {
+    fn order(self) -> Order {
+        match self {
+            Direction::Ascending => Order::Asc,
+            Direction::Descending => Order::Desc,
+        }
+    }
+}
+
+impl<C: ColumnTrait> SortKey<C> {
+    /// The rows past `cursor` in this order (`key, id`; nulls last
+    /// ascending, first descending): a row-value comparison that walks the
+    /// list's index from the cursor on.
+    fn after(&self, id: C, cursor: &Cursor) -> ApiResult<Condition> {
+        let stale = || ApiError::InvalidQuery("`after` is not a cursor this list gave out".to_owned());
+        let ascending = self.direction == Direction::Ascending;
+        let past = |left: Expr, right: Expr| if ascending { left.gt(right) } else { left.lt(right) };
+        let id_value: Value = cursor.id.into();
+        let key = || Expr::col(self.column);
+        Ok(match &cursor.key {
+            Some(text) => {
+                let value = filter_value(self.kind, text).ok_or_else(stale)?;
+                let beyond =
+                    past(Expr::tuple([key(), Expr::col(id)]), Expr::tuple([Expr::val(value), Expr::val(id_value)]));
+                let condition = Condition::any().add(beyond);
+                if self.nullable && ascending { condition.add(key().is_null()) } else { condition }
+            }
+            // Only a nullable key is null in a cursor.
+            None if !self.nullable => return Err(stale()),
+            None => {
+                let among_nulls = Condition::all().add(key().is_null()).add(past(Expr::col(id), Expr::val(id_value)));
+                let condition = Condition::any().add(among_nulls);
+                if ascending { condition } else { condition.add(key().is_not_null()) }
+            }
+        })
+    }
+}
+
+/// A sort key as its filter text (what [`filter_value`] reads back), or
+/// `None` for a null.
+fn value_text(spec: &ResourceSpec, value: &Value) -> ApiResult<Option<String>> {
+    Ok(match value {
+        Value::String(text) => text.clone(),
+        Value::Bool(flag) => flag.map(|flag| flag.to_string()),
+        Value::Int(number) => number.map(|number| number.to_string()),
+        Value::BigInt(number) => number.map(|number| number.to_string()),
+        Value::Double(number) => number.map(|number| number.to_string()),
+        Value::Uuid(id) => id.map(|id| id.to_string()),
+        Value::ChronoDateTimeUtc(time) => time.map(|time| time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        other => {
+            tracing::error!(resource = spec.name, value = ?other, "a sort key of a kind a cursor cannot hold");
+            return Err(ApiError::Internal);
+        }
+    })
+}
+
+/// A row's id.
+fn row_id(spec: &ResourceSpec, value: &Value) -> ApiResult<uuid::Uuid> {
+    match value {
+        Value::Uuid(Some(id)) => Ok(*id),
+        other => {
+            tracing::error!(resource = spec.name, value = ?other, "a row's id is not a UUID");
+            Err(ApiError::Internal)
+        }
+    }
 }

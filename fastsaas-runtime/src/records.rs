@@ -136,7 +136,7 @@ impl<T: Resource> Records<'_, T> {
             .into_iter()
             .map(|model| record_of::<T>(self.ctx.app().field_keys(), model))
             .collect::<ApiResult<_>>()?;
-        Ok(Page::new(items, page.page, page.page_size, page.total))
+        Ok(Page::new(items, page.page, page.page_size, page.total).with_next(page.next))
     }
 }
 

@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use axum::extract::FromRef;
 
+use crate::cursor::CursorKey;
 use crate::http::BodyLimit;
 use crate::identity::Identity;
 use crate::registry::Registry;
@@ -63,7 +64,12 @@ impl AppState {
 
     /// The database and field keys, for reading and writing records.
     pub(crate) fn store(&self) -> Store<'_> {
-        Store { db: self.db(), keys: self.field_keys() }
+        Store { db: self.db(), keys: self.field_keys(), cursors: self.cursors() }
+    }
+
+    /// The key that signs list cursors.
+    pub(crate) fn cursors(&self) -> &CursorKey {
+        self.0.identity.cursors()
     }
 
     /// The registered resource types.

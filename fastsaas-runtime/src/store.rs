@@ -8,6 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use uuid::Uuid;
 
 use crate::access::{self, Subject};
+use crate::cursor::CursorKey;
 use crate::error::db_error;
 use crate::identity::Principal;
 use crate::query::{self, page_of};
@@ -33,6 +34,8 @@ pub(crate) struct Store<'a> {
     pub(crate) db: &'a DatabaseConnection,
     /// The keys of encrypted fields, when configured.
     pub(crate) keys: Option<&'a FieldKeys>,
+    /// The key of list cursors.
+    pub(crate) cursors: &'a CursorKey,
 }
 
 /// The one create path, for `POST /items` and for clones of a template:
@@ -107,7 +110,7 @@ pub(crate) async fn list_rows<T: Resource>(
     if let Some(readable) = access::permitted_rows(store.db, T::SPEC, subject, "read").await? {
         select = select.filter(readable);
     }
-    page_of(store.db, T::SPEC, &query, select, T::ID, T::CREATED_AT).await
+    page_of(store.db, store.cursors, T::SPEC, &query, select, (T::ID, T::CREATED_AT)).await
 }
 
 /// `Ok` when `validate` finds nothing wrong with `input`, else the 400

@@ -7,7 +7,7 @@ use heck::ToSnakeCase;
 use proc_macro2::Span;
 use syn::{Attribute, DeriveInput, Expr, Ident, Type};
 
-use fastsaas_core::resource::{FRAMEWORK_COLUMNS, FRAMEWORK_PATHS};
+use fastsaas_core::resource::{FRAMEWORK_COLUMNS, FRAMEWORK_PATHS, LIST_PARAMETERS};
 
 use super::attr::{Bounds, CrudField, CrudInput, Number, Scope, Validate};
 use super::model::{Access, Failure, Field, OptionCheck, Resource, Rule};
@@ -270,6 +270,14 @@ fn field(field: CrudField) -> darling::Result<Field> {
                 format!("`{name}` is a column the framework adds to every resource; rename this field")
             })
             .with_span(&ident),
+        );
+    }
+    if field.filter.is_present() && LIST_PARAMETERS.contains(&name.as_str()) {
+        errors.push(
+            darling::Error::custom(format!(
+                "`?{name}=` is a parameter of every list, so `{name}` cannot be a filter; rename the field or drop `filter`"
+            ))
+            .with_span(&field.filter.span()),
         );
     }
     let (nullable, inner_ty) = match option_inner(&field.ty) {

@@ -42,6 +42,11 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
+    /// The key that signs list cursors.
+    pub(crate) fn cursors(&self) -> &crate::cursor::CursorKey {
+        &self.keys.cursors
+    }
+
     pub(crate) fn from_settings(settings: &Settings) -> Result<Identity, StartupError> {
         Ok(Identity {
             keys: TokenKeys::from_settings(settings)?,

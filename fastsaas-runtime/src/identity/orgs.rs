@@ -191,9 +191,15 @@ async fn list(
     let query = query::parse(&ORGANIZATIONS, raw.as_deref())?;
     let mine: Vec<Uuid> = principal.organizations.iter().map(|m| m.organization_id).collect();
     let select = organization::Entity::find().filter(organization::Column::Id.is_in(mine));
-    let page =
-        page_of(app.db(), &ORGANIZATIONS, &query, select, organization::Column::Id, organization::Column::CreatedAt)
-            .await?;
+    let page = page_of(
+        app.db(),
+        app.cursors(),
+        &ORGANIZATIONS,
+        &query,
+        select,
+        (organization::Column::Id, organization::Column::CreatedAt),
+    )
+    .await?;
     Ok(Json(page.map(OrganizationView::from)))
 }
 
@@ -348,8 +354,15 @@ async fn list_members(
     require_admin(&principal, id)?;
     let query = query::parse(&MEMBERS, raw.as_deref())?;
     let select = membership::Entity::find().filter(membership::Column::OrganizationId.eq(id));
-    let page =
-        page_of(app.db(), &MEMBERS, &query, select, membership::Column::UserId, membership::Column::CreatedAt).await?;
+    let page = page_of(
+        app.db(),
+        app.cursors(),
+        &MEMBERS,
+        &query,
+        select,
+        (membership::Column::UserId, membership::Column::CreatedAt),
+    )
+    .await?;
     Ok(Json(page.map(|member| MemberView {
         user_id: member.user_id,
         role: OrgRole::from_stored(&member.role),

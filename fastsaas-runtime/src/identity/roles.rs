@@ -135,8 +135,15 @@ async fn list(
 ) -> ApiResult<Json<Page<RoleView>>> {
     principal.require_superadmin()?;
     let query = query::parse(&ROLES, raw.as_deref())?;
-    let page =
-        page_of(app.db(), &ROLES, &query, role::Entity::find(), role::Column::Id, role::Column::CreatedAt).await?;
+    let page = page_of(
+        app.db(),
+        app.cursors(),
+        &ROLES,
+        &query,
+        role::Entity::find(),
+        (role::Column::Id, role::Column::CreatedAt),
+    )
+    .await?;
     Ok(Json(page.map(RoleView::from)))
 }
 

@@ -524,6 +524,7 @@ async fn list_users(
     if !principal.is_superadmin() {
         select = select.filter(user::Column::Id.eq(principal.id));
     }
-    let page = page_of(app.db(), &USERS, &query, select, user::Column::Id, user::Column::CreatedAt).await?;
+    let page =
+        page_of(app.db(), app.cursors(), &USERS, &query, select, (user::Column::Id, user::Column::CreatedAt)).await?;
     Ok(Json(page.map(UserView::from)))
 }

@@ -1,6 +1,7 @@
 //! Access tokens (short-lived HS256 JWTs) and refresh tokens (opaque random
 //! strings, stored as SHA-256 hashes).
 
+use crate::cursor::CursorKey;
 use std::time::Duration;
 
 use base64::Engine;
@@ -43,6 +44,8 @@ pub(crate) struct TokenKeys {
     validation: Validation,
     pub(crate) access_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
+    /// The key of list cursors, derived from the same secret.
+    pub(crate) cursors: CursorKey,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -83,6 +86,7 @@ impl TokenKeys {
             validation,
             access_ttl: Duration::from_secs(settings.access_token_ttl_secs),
             refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_secs),
+            cursors: CursorKey::derive(&secret),
         })
     }
 

@@ -657,7 +657,14 @@ fn list_parameters(spec: &ResourceSpec) -> OperationBuilder {
     let mut builder = OperationBuilder::new()
         .parameter(query("page", bounded(1, MAX_PAGE, 1), "The 1-based page".into()))
         .parameter(query("page_size", bounded(1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE), "Rows per page".into()))
-        .parameter(query("total", scalar(FieldKind::Bool), "`false` omits `total`, which costs a count".into()));
+        .parameter(query("total", scalar(FieldKind::Bool), "`false` omits `total`, which costs a count".into()))
+        .parameter(query(
+            "after",
+            scalar(FieldKind::Text),
+            "The `next` cursor of a page: the page after it, as cheap as the first at any depth (not with `page`; \
+             400 for a cursor of another sort or filter, or one that was altered)"
+                .into(),
+        ));
     let sortable: Vec<String> = spec
         .fields
         .iter()
@@ -822,9 +829,15 @@ fn page_schema(spec: &ResourceSpec) -> ObjectBuilder {
         .property("page", scalar(FieldKind::Int64))
         .property("page_size", scalar(FieldKind::Int64))
         .property("total", scalar(FieldKind::Int64))
+        .property(
+            "next",
+            field_schema(FieldKind::Text, true)
+                .description(Some("The cursor of the next page (`?after=`); null on the last")),
+        )
         .required("items")
         .required("page")
         .required("page_size")
+        .required("next")
 }
 
 fn field_schema(kind: FieldKind, nullable: bool) -> ObjectBuilder {

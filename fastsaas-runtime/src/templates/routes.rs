@@ -313,7 +313,7 @@ async fn list<T: Templated>(
     if let Some(readable) = access::permitted_rows(app.db(), spec, &principal.subject(), "read").await? {
         select = select.filter(readable);
     }
-    Ok(Json(page_of(app.db(), spec, &query, select, Column::Id, Column::CreatedAt).await?))
+    Ok(Json(page_of(app.db(), app.cursors(), spec, &query, select, (Column::Id, Column::CreatedAt)).await?))
 }
 
 /// `GET {scope}/templates/{id}/resolved`: the params of the chain, merged.
