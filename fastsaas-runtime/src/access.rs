@@ -1,5 +1,3 @@
-//! Not a public API (hidden; the benchmarks read query plans through it).
-//!
 //! Access control applied to requests: the ACL entries that could apply are
 //! read from the database, [`fastsaas_core::acl::decide`] decides, and
 //! lists are filtered in SQL by the same rules, so pages and totals count
@@ -15,6 +13,7 @@ use uuid::Uuid;
 
 use crate::error::internal;
 use crate::identity::entities::acl_entry;
+use crate::query::Readable;
 
 /// The table of ACL entries.
 const ACL_TABLE: &str = "fastsaas_acl_entries";
@@ -346,9 +345,10 @@ pub(crate) async fn authorize_type_wide(
     }
 }
 
-/// The SQL condition on `spec`'s table selecting the rows `subject` may do
-/// `action` on: the same rules as [`decide`], row by row. `None` means every
-/// row.
+/// The rows of `spec`'s table that `subject` may do `action` on: the same
+/// rules as [`decide`], row by row, as parts a list walks on its indexes
+/// (one per owner the subject reads through, one for the objects shared
+/// with it) and the denied ids left out of every part.
 ///
 /// The subject's entries for the type and action are read first, in one
 /// query on the entries' covering index, and the condition is built from
@@ -364,9 +364,9 @@ pub(crate) async fn permitted_rows(
     spec: &ResourceSpec,
     subject: &Subject,
     action: &str,
-) -> ApiResult<Option<Condition>> {
+) -> ApiResult<Readable> {
     if subject.holds_any(spec.acl_allow_always) {
-        return Ok(None);
+        return Ok(Readable::default());
     }
     let caller = &subject.caller;
     let rows = acl_entry::Entity::find()
@@ -383,7 +383,7 @@ pub(crate) async fn permitted_rows(
     let mut reach = Reach::default();
     for (object, effect) in rows {
         match (object, effect_of(&effect)) {
-            (None, Effect::Deny) => return Ok(Some(Condition::all().add(Expr::cust("1 = 0")))),
+            (None, Effect::Deny) => return Ok(Readable { except: None, any_of: Some(Vec::new()) }),
             (None, Effect::Allow) => reach.type_wide_allow = true,
             (Some(id), Effect::Deny) => reach.denied.push(id),
             (Some(id), Effect::Allow) => reach.allowed.push(id),
@@ -405,23 +405,26 @@ pub(crate) async fn permitted_rows(
             .to_owned();
         id.in_subquery(objects)
     };
-    let mut permitted = Condition::all();
-    if !reach.denied.is_empty() {
-        permitted = permitted.add(named(reach.denied, Effect::Deny).not());
-    }
+    let except = (!reach.denied.is_empty()).then(|| Condition::all().add(named(reach.denied, Effect::Deny).not()));
     if reach.type_wide_allow || caller.holds_any(spec.acl_admins) {
-        return Ok((!permitted.is_empty()).then_some(permitted));
+        return Ok(Readable { except, any_of: None });
     }
     let mut owners = vec![caller.id];
     owners.extend(&caller.admin_of);
     if action == "read" {
         owners.extend(&caller.member_of);
     }
-    let mut granted = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners));
+    owners.sort_unstable();
+    owners.dedup();
+    let owner = || Expr::col((spec.table, "owner_id"));
+    let mut any_of: Vec<Condition> = owners.iter().map(|id| Condition::all().add(owner().eq(*id))).collect();
     if !reach.allowed.is_empty() {
-        granted = granted.add(named(reach.allowed, Effect::Allow));
+        // The shared objects of others: disjoint from the owners' rows, so
+        // that the parts of a page never hold one row twice.
+        let others = Condition::any().add(owner().is_null()).add(owner().is_not_in(owners));
+        any_of.push(Condition::all().add(named(reach.allowed, Effect::Allow)).add(others));
     }
-    Ok(Some(permitted.add(granted)))
+    Ok(Readable { except, any_of: Some(any_of) })
 }
 
 /// Up to this many ids, a list condition names objects by value; beyond,
@@ -436,17 +439,4 @@ struct Reach {
     type_wide_allow: bool,
     allowed: Vec<Uuid>,
     denied: Vec<Uuid>,
-}
-
-/// [`permitted_rows`] for a principal whose entries are read when needed:
-/// the condition a list of `spec`'s type adds for it, for benchmarks that
-/// print the list's query plans.
-#[doc(hidden)]
-pub async fn list_condition(
-    db: &impl ConnectionTrait,
-    spec: &ResourceSpec,
-    principal: acl::Principal,
-    action: &str,
-) -> ApiResult<Option<Condition>> {
-    permitted_rows(db, spec, &Subject::of(principal), action).await
 }

@@ -65,7 +65,7 @@ struct OwnStateRoutes {
 
 /// Called with the SQL of every statement the app sends (the test client
 /// counts a request's round trips with it).
-pub(crate) type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type StatementObserver = Arc<dyn Fn(&sea_orm::Statement) + Send + Sync>;
 
 impl App {
     /// An app with the given settings and no resources yet.
@@ -176,7 +176,7 @@ impl App {
         let router = self.route_table()?;
         let mut db = db::connect(&self.settings).await?;
         if let Some(observer) = self.statement_observer.clone() {
-            db.set_metric_callback(move |info| observer(&info.statement.sql));
+            db.set_metric_callback(move |info| observer(info.statement));
         }
         // Replicas starting together take turns at the schema.
         let schema_lock = db::SchemaLock::acquire(&db, &self.settings).await?;

@@ -112,7 +112,7 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
         return Err(ApiError::Forbidden(format!("clearing {} needs type-wide delete permission", T::SPEC.name)));
     }
     let mut rows = T::Entity::delete_many();
-    if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await? {
+    if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await?.condition() {
         rows = rows.filter(deletable);
     }
     let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;

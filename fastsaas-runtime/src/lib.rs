@@ -6,8 +6,7 @@
 //! generate implementations of [`Resource`] and [`Field`] that these generic
 //! functions are written against.
 
-#[doc(hidden)]
-pub mod access;
+mod access;
 mod acl_routes;
 mod app;
 mod authorized;

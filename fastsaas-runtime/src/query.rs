@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use fastsaas_core::{ApiError, ApiResult, FieldKind, FieldSpec, Page, ResourceSpec};
-use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, NullOrdering, Order, Query, SelectStatement, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Value,
+    QuerySelect, QueryTrait, Select, Value,
 };
 
 use crate::cursor::{Cursor, CursorKey, list_digest};
@@ -162,17 +162,59 @@ fn names(spec: &ResourceSpec, keep: impl Fn(&FieldSpec) -> bool) -> String {
     if names.is_empty() { "none".to_owned() } else { names.join(", ") }
 }
 
-/// One page of `select`, filtered and sorted as `query` says, in
-/// `created_at`, `id` order unless a sort is asked for, with `total` unless
-/// the client declined it, and the cursor of the next page unless it is
-/// the last. A page `after` a cursor starts past the row the cursor names,
-/// by the sort key and id, so it costs what page 1 costs at any depth.
+/// The rows of a list that a caller may read, in parts a page can walk
+/// on indexes in list order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Readable {
+    /// What every row must meet (the denied objects left out), if anything.
+    pub(crate) except: Option<Condition>,
+    /// Disjoint parts, one of which a row must be in (the rows of one
+    /// owner, the objects shared with the caller); `None` for every row,
+    /// empty for none.
+    pub(crate) any_of: Option<Vec<Condition>>,
+}
+
+impl Readable {
+    /// The rows as one condition, `None` for every row.
+    pub(crate) fn condition(&self) -> Option<Condition> {
+        match (self.except.clone(), self.parts()) {
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => Some(one),
+            (Some(except), Some(parts)) => Some(except.add(parts)),
+        }
+    }
+
+    /// The parts as one condition (a constant false for none), `None` when
+    /// every row is in.
+    fn parts(&self) -> Option<Condition> {
+        self.any_of.as_ref().map(|parts| {
+            if parts.is_empty() {
+                Condition::all().add(Expr::cust("1 = 0"))
+            } else {
+                parts.iter().cloned().fold(Condition::any(), Condition::add)
+            }
+        })
+    }
+}
+
+/// One page of `select`, limited to the `readable` rows, filtered and
+/// sorted as `query` says, in `created_at`, `id` order unless a sort is
+/// asked for, with `total` unless the client declined it, and the cursor
+/// of the next page unless it is the last. A page `after` a cursor starts
+/// past the row the cursor names, by the sort key and id, so it costs what
+/// page 1 costs at any depth.
+///
+/// When the readable rows come in several parts (several owners, objects
+/// shared by others), each part is read on its own index in list order, up
+/// to the end of the page, and the parts are merged: a page reads about
+/// `offset + page_size` entries per part and never sorts every readable row.
 pub(crate) async fn page_of<E>(
     db: &DatabaseConnection,
     cursors: &CursorKey,
     spec: &'static ResourceSpec,
     query: &ListQuery,
     mut select: Select<E>,
+    readable: Readable,
     (id, created_at): (E::Column, E::Column),
 ) -> ApiResult<Page<E::Model>>
 where
@@ -188,7 +230,13 @@ where
     for (field, value) in &query.filters {
         select = select.filter(column(field.name)?.eq(value.clone()));
     }
-    let counted = select.clone();
+    if let Some(except) = &readable.except {
+        select = select.filter(except.clone());
+    }
+    let mut counted = select.clone();
+    if let Some(parts) = readable.parts() {
+        counted = counted.filter(parts);
+    }
     let total = async { if query.with_total { counted.count(db).await.map(Some) } else { Ok(None) } };
     let key = match query.sort {
         Some((field, direction)) => {
@@ -204,19 +252,19 @@ where
         select = select.filter(key.after(id, &cursor)?);
         offset = 0;
     }
-    // Ties go by `id` in the sort's direction, so that one index
-    // (`field, id`, see `db::indexes`) read forwards or backwards yields
-    // the page in order; nulls come last ascending, first descending, on
-    // both databases.
-    let order = key.direction.order();
-    select = if key.nullable {
-        let nulls = if key.direction == Direction::Ascending { NullOrdering::Last } else { NullOrdering::First };
-        select.order_by_with_nulls(key.column, order.clone(), nulls)
-    } else {
-        select.order_by(key.column, order.clone())
-    };
     // One row past the page says whether another page follows.
-    let items = select.order_by(id, order).limit(query.page_size + 1).offset(offset).all(db);
+    let window = query.page_size + 1;
+    let items = async {
+        match readable.any_of.as_deref() {
+            Some([]) => Ok(Vec::new()),
+            Some([part]) => key.ordered(select.filter(part.clone()), id).limit(window).offset(offset).all(db).await,
+            None => key.ordered(select, id).limit(window).offset(offset).all(db).await,
+            Some(parts) => {
+                let merged = key.merged(select, id, parts, offset, window);
+                E::find().from_raw_sql(db.get_database_backend().build(&merged)).all(db).await
+            }
+        }
+    };
     // The count and the page go to the database together, on two pooled
     // connections: a list waits for one round trip, not two.
     let (total, mut items) = tokio::try_join!(total, items).map_err(|err| db_error(spec, err))?;
@@ -224,12 +272,8 @@ where
     items.truncate(query.page_size as usize);
     let next = match items.last().filter(|_| more) {
         Some(last) => {
-            let cursor = Cursor {
-                list: query.list.clone(),
-                key: value_text(spec, &last.get(key.column))?,
-                id: row_id(spec, &last.get(id))?,
-            };
-            Some(cursors.seal(&cursor))
+            let key = value_text(spec, &last.get(key.column))?;
+            Some(cursors.seal(&Cursor { list: query.list.clone(), key, id: row_id(spec, &last.get(id))? }))
         }
         None => None,
     };
@@ -254,6 +298,65 @@ impl Direction {
 }
 
 impl<C: ColumnTrait> SortKey<C> {
+    /// Ties go by `id` in the sort's direction, so that one index
+    /// (`field, id`, see `db::indexes`) read forwards or backwards yields
+    /// the page in order; nulls come last ascending, first descending, on
+    /// both databases.
+    fn nulls(&self) -> Option<NullOrdering> {
+        let nulls = match self.direction {
+            Direction::Ascending => NullOrdering::Last,
+            Direction::Descending => NullOrdering::First,
+        };
+        self.nullable.then_some(nulls)
+    }
+
+    /// `select` in this order.
+    fn ordered<E: EntityTrait<Column = C>>(&self, select: Select<E>, id: C) -> Select<E> {
+        let order = self.direction.order();
+        let select = match self.nulls() {
+            Some(nulls) => select.order_by_with_nulls(self.column, order.clone(), nulls),
+            None => select.order_by(self.column, order.clone()),
+        };
+        select.order_by(id, order)
+    }
+
+    /// The rows `offset .. offset + window` of `select` limited to any of
+    /// `parts`, each part read in this order up to the window's end, then
+    /// merged: `SELECT * FROM (part 1) UNION ALL ... ORDER BY ... LIMIT`.
+    fn merged<E: EntityTrait<Column = C>>(
+        &self,
+        select: Select<E>,
+        id: C,
+        parts: &[Condition],
+        offset: u64,
+        window: u64,
+    ) -> SelectStatement {
+        let mut union: Option<SelectStatement> = None;
+        for (n, part) in parts.iter().enumerate() {
+            let read = self.ordered(select.clone().filter(part.clone()), id).limit(offset + window).into_query();
+            let wrapped = Query::select().column(Asterisk).from_subquery(read, format!("fastsaas_part{n}")).to_owned();
+            union = Some(match union {
+                None => wrapped,
+                Some(mut all) => {
+                    all.union(UnionType::All, wrapped);
+                    all
+                }
+            });
+        }
+        let mut merged = Query::select();
+        merged.column(Asterisk);
+        if let Some(union) = union {
+            merged.from_subquery(union, "fastsaas_parts");
+        }
+        let order = self.direction.order();
+        let (key, id) = (self.column.as_str(), id.as_str());
+        match self.nulls() {
+            Some(nulls) => merged.order_by_with_nulls(key, order.clone(), nulls),
+            None => merged.order_by(key, order.clone()),
+        };
+        merged.order_by(id, order).limit(window).offset(offset).to_owned()
+    }
+
     /// The rows past `cursor` in this order (`key, id`; nulls last
     /// ascending, first descending): a row-value comparison that walks the
     /// list's index from the cursor on.

@@ -106,11 +106,8 @@ pub(crate) async fn list_rows<T: Resource>(
     raw_query: Option<&str>,
 ) -> ApiResult<Page<T::Model>> {
     let query = query::parse(T::SPEC, raw_query)?;
-    let mut select = T::Entity::find();
-    if let Some(readable) = access::permitted_rows(store.db, T::SPEC, subject, "read").await? {
-        select = select.filter(readable);
-    }
-    page_of(store.db, store.cursors, T::SPEC, &query, select, (T::ID, T::CREATED_AT)).await
+    let readable = access::permitted_rows(store.db, T::SPEC, subject, "read").await?;
+    page_of(store.db, store.cursors, T::SPEC, &query, T::Entity::find(), readable, (T::ID, T::CREATED_AT)).await
 }
 
 /// `Ok` when `validate` finds nothing wrong with `input`, else the 400

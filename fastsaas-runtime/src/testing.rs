@@ -18,6 +18,7 @@
 //! variable `FASTSAAS_TEST_DATABASE_URL` names a PostgreSQL database, a new
 //! schema in it. Tests therefore run in parallel without sharing data.
 
+use sea_orm::Statement;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -51,17 +52,19 @@ pub struct TestClient {
     statements: Statements,
 }
 
-/// The SQL of the statements sent since the last [`Statements::take`].
+/// The statements sent since the last [`Statements::take`].
 #[derive(Clone, Debug, Default)]
-struct Statements(Arc<Mutex<Vec<String>>>);
+struct Statements(Arc<Mutex<Vec<Statement>>>);
 
 impl Statements {
     fn observer(&self) -> crate::app::StatementObserver {
         let sent = Arc::clone(&self.0);
-        Arc::new(move |sql: &str| sent.lock().unwrap_or_else(PoisonError::into_inner).push(sql.to_owned()))
+        Arc::new(move |statement: &Statement| {
+            sent.lock().unwrap_or_else(PoisonError::into_inner).push(statement.clone());
+        })
     }
 
-    fn take(&self) -> Vec<String> {
+    fn take(&self) -> Vec<Statement> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -371,14 +374,15 @@ impl TestRequest<'_> {
         };
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
-        let statements = self.client.statements.take();
+        let sent = self.client.statements.take();
         TestResponse {
             method: self.method,
             path: self.path,
             status: parts.status,
             headers: parts.headers,
             body,
-            statements,
+            statements: sent.iter().map(|statement| statement.sql.clone()).collect(),
+            sent,
         }
     }
 }
@@ -392,6 +396,7 @@ pub struct TestResponse {
     headers: HeaderMap,
     body: Bytes,
     statements: Vec<String>,
+    sent: Vec<Statement>,
 }
 
 impl TestResponse {
@@ -412,6 +417,12 @@ impl TestResponse {
     /// ```
     pub fn statements(&self) -> &[String] {
         &self.statements
+    }
+
+    /// The statements of [`TestResponse::statements`] with the values they
+    /// were sent with, e.g. to `EXPLAIN` what a route asked the database.
+    pub fn sent(&self) -> &[Statement] {
+        &self.sent
     }
 
     /// The status.

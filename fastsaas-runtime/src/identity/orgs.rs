@@ -27,7 +27,7 @@ use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
 use crate::openapi::{IdentityDoc, forbidden, identity_operation, problem};
 use crate::query;
-use crate::query::page_of;
+use crate::query::{Readable, page_of};
 use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
@@ -197,6 +197,7 @@ async fn list(
         &ORGANIZATIONS,
         &query,
         select,
+        Readable::default(),
         (organization::Column::Id, organization::Column::CreatedAt),
     )
     .await?;
@@ -360,6 +361,7 @@ async fn list_members(
         &MEMBERS,
         &query,
         select,
+        Readable::default(),
         (membership::Column::UserId, membership::Column::CreatedAt),
     )
     .await?;

@@ -23,7 +23,7 @@ use crate::http::{ObjectId, PathIds};
 use crate::http::{created, deleted};
 use crate::openapi::{IdentityDoc, forbidden, identity_operation, problem};
 use crate::query;
-use crate::query::page_of;
+use crate::query::{Readable, page_of};
 use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
@@ -141,6 +141,7 @@ async fn list(
         &ROLES,
         &query,
         role::Entity::find(),
+        Readable::default(),
         (role::Column::Id, role::Column::CreatedAt),
     )
     .await?;

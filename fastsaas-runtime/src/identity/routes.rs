@@ -30,7 +30,7 @@ use crate::http::ObjectId;
 use crate::http::created;
 use crate::openapi::{IdentityDoc, identity_operation, problem, rate_limited};
 use crate::query;
-use crate::query::page_of;
+use crate::query::{Readable, page_of};
 use crate::route_table::Route;
 use crate::state::AppState;
 use crate::validate::check;
@@ -524,7 +524,15 @@ async fn list_users(
     if !principal.is_superadmin() {
         select = select.filter(user::Column::Id.eq(principal.id));
     }
-    let page =
-        page_of(app.db(), app.cursors(), &USERS, &query, select, (user::Column::Id, user::Column::CreatedAt)).await?;
+    let page = page_of(
+        app.db(),
+        app.cursors(),
+        &USERS,
+        &query,
+        select,
+        Readable::default(),
+        (user::Column::Id, user::Column::CreatedAt),
+    )
+    .await?;
     Ok(Json(page.map(UserView::from)))
 }
