@@ -78,6 +78,13 @@ async fn a_chain_resolves_root_first_and_clones_take_the_create_path() {
     assert_eq!(agent["status"], "idle");
     assert!(!response.text().contains("s3cret"));
 
+    // Neither the name nor the params of a template may be null (found by
+    // schemathesis: a null name was taken for "no change").
+    for null in [json!({"name": null}), json!({"params": null}), json!({"name": null, "parent_id": null})] {
+        let refused = client.patch(&format!("/agents/templates/{}", id(&nightly))).bearer(&ann.token).json(&null);
+        refused.send().await.assert_status(400);
+    }
+
     // A clone is a copy: changing the template later leaves it alone.
     let changed = json!({"params": {"name": "renamed"}});
     let patch = client.patch(&format!("/agents/templates/{}", id(&nightly))).bearer(&ann.token).json(&changed);

@@ -52,11 +52,13 @@ struct NewTemplate {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TemplateChanges {
-    #[serde(default)]
+    // `present`: an absent member is no change, a `null` one is refused
+    // (neither the name nor the params may be null).
+    #[serde(default, deserialize_with = "crate::field::present")]
     name: Option<String>,
     #[serde(default, deserialize_with = "crate::field::present")]
     parent_id: Option<Option<Uuid>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::field::present")]
     params: Option<Map<String, Value>>,
 }
 
