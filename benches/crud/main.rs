@@ -1,5 +1,7 @@
 //! Load driver: the generated `/items` routes against the hand-written
-//! baseline (`baseline.rs`), in one process, on identical SQLite databases.
+//! baseline (`../support/baseline.rs`), in one process, on identical SQLite
+//! databases: a profile of the code alone. The figures that count come
+//! from `cargo bench --bench loopback`, over real sockets.
 //!
 //! Run: `cargo bench --bench crud` (release build). Each operation runs in
 //! alternating rounds (generated, baseline, baseline, generated, …) so that
@@ -8,7 +10,8 @@
 //! `FASTSAAS_BENCH_SCALE=0.2` shortens the run.
 #![allow(clippy::expect_used, reason = "a benchmark driver stops at its first failure")]
 
-mod baseline;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,39 +20,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use fastsaas::Settings;
 use fastsaas::prelude::*;
-use fastsaas::sea_orm::ActiveValue::Set;
-use fastsaas::sea_orm::{ActiveModelTrait, EntityTrait, TransactionTrait};
-// Seeding goes through the derive's own row builder, not HTTP.
-use fastsaas::__private::{NewRow, ResourceGlue};
 use http_body_util::BodyExt;
+use support::{SEED_ROWS, Side};
 use tower::ServiceExt;
 
-/// The resource under test: the same shape as the baseline's table.
-#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
-#[scope("/items")]
-struct Item {
-    #[crud(validate(length(min = 1, max = 100)))]
-    pub name: String,
-    pub config: serde_json::Value,
-    #[crud(read_only, default = "idle")]
-    pub status: String,
-    #[crud(write_only)]
-    pub secret: Option<String>,
-}
-
-#[endpoints]
-impl Item {
-    /// The same work as `GET /items/{id}`, as a custom endpoint: the cost
-    /// of `#[endpoints]`, its route action and `Authorized<T>`.
-    #[endpoint(get, "/{id}/view")]
-    async fn view(item: Authorized<Item>) -> Json<Record<Item>> {
-        Json(item.into_record())
-    }
-}
-
-const SEED_ROWS: usize = 10_000;
 const ROUNDS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +32,7 @@ enum Operation {
     GetById,
     Endpoint,
     List,
+    Patch,
     Post,
 }
 
@@ -66,6 +42,7 @@ impl Operation {
             Operation::GetById => "GET /items/{id}",
             Operation::Endpoint => "GET /items/{id}/view",
             Operation::List => "GET /items (page of 20)",
+            Operation::Patch => "PATCH /items/{id}",
             Operation::Post => "POST /items",
         }
     }
@@ -74,7 +51,7 @@ impl Operation {
         let base = match self {
             Operation::GetById | Operation::Endpoint => 20_000.0,
             Operation::List => 2_000.0,
-            Operation::Post => 4_000.0,
+            Operation::Patch | Operation::Post => 4_000.0,
         };
         ((base * scale) as u64).max(100)
     }
@@ -82,7 +59,7 @@ impl Operation {
     /// Concurrent clients. SQLite admits one writer at a time: concurrent
     /// POSTs would measure the driver's busy-retry sleeps, not the code.
     fn concurrency(self) -> u64 {
-        if self == Operation::Post { 1 } else { 4 }
+        if matches!(self, Operation::Patch | Operation::Post) { 1 } else { 4 }
     }
 
     fn expected(self) -> StatusCode {
@@ -99,6 +76,11 @@ impl Operation {
                 builder.uri(format!("/items/{}/view", ids[(n as usize * 7919) % ids.len()])).body(Body::empty())
             }
             Operation::List => builder.uri(format!("/items?page={}&page_size=20", n % 50 + 1)).body(Body::empty()),
+            Operation::Patch => builder
+                .method("PATCH")
+                .uri(format!("/items/{}", ids[(n as usize * 7919) % ids.len()]))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(r#"{{"name":"patched {n}"}}"#))),
             Operation::Post => {
                 builder.method("POST").uri("/items").header(header::CONTENT_TYPE, "application/json").body(Body::from(
                     format!(r#"{{"name":"item {n}","config":{{"n":{n},"tags":["a","b"]}},"secret":"s"}}"#),
@@ -134,103 +116,12 @@ impl Tally {
     }
 }
 
-/// Both sides sign and verify tokens with this key.
-const SECRET: &str = "the benchmark's signing key, 32 bytes or more";
-
-fn temporary_sqlite(name: &str) -> (Settings, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!("fastsaas-bench-{name}-{}.db", Uuid::new_v4()));
-    let settings = Settings {
-        database_url: format!("sqlite://{}?mode=rwc", path.display()),
-        jwt_secret: Some(fastsaas::Secret(SECRET.into())),
-        ..Settings::default()
-    };
-    (settings, path)
-}
-
-/// Registers a user through the framework's routes of `router` and signs it
-/// in: its id and access token.
-async fn sign_up(router: &Router) -> (Uuid, String) {
-    let body = r#"{"email":"bench@example.com","password":"bench password"}"#;
-    let mut values = Vec::new();
-    for path in ["/users", "/login"] {
-        let request = Request::builder()
-            .method("POST")
-            .uri(path)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .expect("request");
-        let response = router.clone().oneshot(request).await.expect("infallible");
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        values.push(fastsaas::serde_json::from_slice::<fastsaas::serde_json::Value>(&bytes).expect("json"));
-    }
-    let id = values[0]["id"].as_str().and_then(|id| id.parse().ok()).expect("user id");
-    (id, values[1]["access_token"].as_str().expect("token").to_owned())
-}
-
-fn seed_item(n: usize) -> fastsaas::serde_json::Value {
-    fastsaas::serde_json::json!({"name": format!("seed {n}"), "config": {"n": n, "tags": ["a", "b"]}, "secret": "s"})
-}
-
-/// Inserts `SEED_ROWS` rows made by `row(n, id, created_at)` through a pool
-/// of its own, closed before measuring, and returns their ids.
-async fn seed<A>(settings: &Settings, mut row: impl FnMut(usize, Uuid, DateTime<Utc>) -> A) -> Vec<Uuid>
-where
-    A: ActiveModelTrait + Send,
-{
-    let db = fastsaas_runtime::db::connect(settings).await.expect("database");
-    let now = Utc::now();
-    let mut ids = Vec::with_capacity(SEED_ROWS);
-    let txn = db.begin().await.expect("transaction");
-    for chunk in (0..SEED_ROWS).collect::<Vec<_>>().chunks(500) {
-        let rows: Vec<A> = chunk
-            .iter()
-            .map(|n| {
-                let id = Uuid::new_v4();
-                ids.push(id);
-                row(*n, id, now + chrono::Duration::microseconds(*n as i64))
-            })
-            .collect();
-        A::Entity::insert_many(rows).exec(&txn).await.expect("seed");
-    }
-    txn.commit().await.expect("commit");
-    db.close().await.expect("close");
-    ids
-}
-
-async fn generated() -> (Target, std::path::PathBuf) {
-    let (settings, path) = temporary_sqlite("generated");
-    let router = App::new(settings.clone()).resource::<Item>().into_router().await.expect("app");
-    let (user, token) = sign_up(&router).await;
-    let ids = seed(&settings, |n, id, now| {
-        let input = fastsaas::serde_json::from_value(seed_item(n)).expect("seed body");
-        <Item as ResourceGlue>::new_row(input, NewRow { id, owner_id: Some(user), template_id: None, now })
-    })
-    .await;
-    (Target { name: "generated", router, ids, token }, path)
-}
-
-async fn hand_written() -> (Target, std::path::PathBuf) {
-    let (settings, path) = temporary_sqlite("baseline");
-    // The framework makes the identity tables and the user; from then on
-    // only hand-written code serves `/items`.
-    let identity = App::new(settings.clone()).into_router().await.expect("identity tables");
-    let (user, token) = sign_up(&identity).await;
-    let router = baseline::router(fastsaas_runtime::db::connect(&settings).await.expect("database"), SECRET).await;
-    let ids = seed(&settings, |n, id, now| {
-        let seed = seed_item(n);
-        baseline::ActiveModel {
-            id: Set(id),
-            owner_id: Set(Some(user)),
-            name: Set(seed["name"].as_str().unwrap_or_default().to_owned()),
-            config: Set(seed["config"].clone()),
-            status: Set("idle".to_owned()),
-            secret: Set(Some("s".to_owned())),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-    })
-    .await;
-    (Target { name: "hand-written", router, ids, token }, path)
+/// One side on a fresh SQLite file: its name, router, ids and token.
+async fn on_sqlite(side: Side) -> (Target, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("fastsaas-bench-{}-{}.db", side.name(), Uuid::new_v4()));
+    let settings = support::settings(&format!("sqlite://{}?mode=rwc", path.display()), 4);
+    let prepared = support::prepare(side, &settings).await;
+    (Target { name: side.name(), router: prepared.router, ids: prepared.ids, token: prepared.token }, path)
 }
 
 /// Both sides answer `operation` with bodies of one shape (the same members
@@ -242,23 +133,9 @@ async fn assert_same_body_shape(generated: &Target, baseline: &Target, operation
         let response = target.router.clone().oneshot(operation.request(0, &target.ids, &target.token)).await;
         let body = response.expect("infallible").into_body().collect().await.expect("body").to_bytes();
         let value: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
-        shapes.push(shape(&value));
+        shapes.push(support::shape(&value));
     }
     assert_eq!(shapes[0], shapes[1], "{}: the generated and hand-written bodies differ in shape", operation.label());
-}
-
-/// A JSON value with every leaf replaced by its type's name and arrays by
-/// their first item.
-fn shape(value: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(members) => Value::Object(members.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
-        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
-        Value::String(_) => Value::from("string"),
-        Value::Number(_) => Value::from("number"),
-        Value::Bool(_) => Value::from("bool"),
-        Value::Null => Value::Null,
-    }
 }
 
 async fn run(target: &Target, operation: Operation, count: u64) -> Tally {
@@ -341,14 +218,14 @@ fn main() {
     let scale = std::env::var("FASTSAAS_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let (generated, generated_path) = generated().await;
-        let (baseline, baseline_path) = hand_written().await;
+        let (generated, generated_path) = on_sqlite(Side::Generated).await;
+        let (baseline, baseline_path) = on_sqlite(Side::HandWritten).await;
         println!(
             "{SEED_ROWS} rows seeded per database; in-process clients: 4 for reads, 1 for writes; \
              {ROUNDS} alternating rounds\n"
         );
         println!("{:<26} {:<13} {:>10} {:>10} {:>10}", "operation", "routes", "req/s", "p50 µs", "p99 µs");
-        for operation in [Operation::GetById, Operation::Endpoint, Operation::List, Operation::Post] {
+        for operation in [Operation::GetById, Operation::Endpoint, Operation::List, Operation::Patch, Operation::Post] {
             assert_same_body_shape(&generated, &baseline, operation).await;
             let count = operation.requests_per_round(scale);
             // Warm both (caches, pools, allocator) before measuring.
