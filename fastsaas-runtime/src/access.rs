@@ -4,6 +4,7 @@
 //! only what the caller may see.
 
 use fastsaas_core::acl::{self, ANY_ACTION, AclEntry, Decision, Effect, Request, decide};
+use fastsaas_core::resource::TEMPLATES_TABLE;
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryResult, QuerySelect};
 use uuid::Uuid;
 
+use crate::db::counts::Tally;
 use crate::error::internal;
 use crate::identity::entities::acl_entry;
 use crate::query::Readable;
@@ -365,8 +367,13 @@ pub(crate) async fn permitted_rows(
     subject: &Subject,
     action: &str,
 ) -> ApiResult<Readable> {
+    // What counts the readable rows of a resource's table (the templates'
+    // table keeps no counters).
+    let tally = |owners: Option<Vec<Uuid>>, shared: Option<Condition>, denied: Option<Condition>| {
+        (spec.table != TEMPLATES_TABLE).then(|| Tally { resource_type: spec.name, owners, shared, denied })
+    };
     if subject.holds_any(spec.acl_allow_always) {
-        return Ok(Readable::default());
+        return Ok(Readable { tally: tally(None, None, None), ..Readable::default() });
     }
     let caller = &subject.caller;
     let rows = acl_entry::Entity::find()
@@ -383,7 +390,7 @@ pub(crate) async fn permitted_rows(
     let mut reach = Reach::default();
     for (object, effect) in rows {
         match (object, effect_of(&effect)) {
-            (None, Effect::Deny) => return Ok(Readable { except: None, any_of: Some(Vec::new()) }),
+            (None, Effect::Deny) => return Ok(Readable { except: None, any_of: Some(Vec::new()), tally: None }),
             (None, Effect::Allow) => reach.type_wide_allow = true,
             (Some(id), Effect::Deny) => reach.denied.push(id),
             (Some(id), Effect::Allow) => reach.allowed.push(id),
@@ -405,9 +412,10 @@ pub(crate) async fn permitted_rows(
             .to_owned();
         id.in_subquery(objects)
     };
-    let except = (!reach.denied.is_empty()).then(|| Condition::all().add(named(reach.denied, Effect::Deny).not()));
+    let denied = (!reach.denied.is_empty()).then(|| Condition::all().add(named(reach.denied, Effect::Deny)));
+    let except = denied.clone().map(|denied| Condition::all().add(denied.not()));
     if reach.type_wide_allow || caller.holds_any(spec.acl_admins) {
-        return Ok(Readable { except, any_of: None });
+        return Ok(Readable { except, any_of: None, tally: tally(None, None, denied) });
     }
     let mut owners = vec![caller.id];
     owners.extend(&caller.admin_of);
@@ -418,13 +426,14 @@ pub(crate) async fn permitted_rows(
     owners.dedup();
     let owner = || Expr::col((spec.table, "owner_id"));
     let mut any_of: Vec<Condition> = owners.iter().map(|id| Condition::all().add(owner().eq(*id))).collect();
-    if !reach.allowed.is_empty() {
+    let shared = (!reach.allowed.is_empty()).then(|| {
         // The shared objects of others: disjoint from the owners' rows, so
         // that the parts of a page never hold one row twice.
-        let others = Condition::any().add(owner().is_null()).add(owner().is_not_in(owners));
-        any_of.push(Condition::all().add(named(reach.allowed, Effect::Allow)).add(others));
-    }
-    Ok(Readable { except, any_of: Some(any_of) })
+        let others = Condition::any().add(owner().is_null()).add(owner().is_not_in(owners.clone()));
+        Condition::all().add(named(reach.allowed, Effect::Allow)).add(others)
+    });
+    any_of.extend(shared.clone());
+    Ok(Readable { except, any_of: Some(any_of), tally: tally(Some(owners), shared, denied) })
 }
 
 /// Up to this many ids, a list condition names objects by value; beyond,

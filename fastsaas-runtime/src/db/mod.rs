@@ -12,6 +12,7 @@ use sea_orm::{
 use crate::error::StartupError;
 
 pub(crate) mod cleanup;
+pub(crate) mod counts;
 pub(crate) mod indexes;
 pub(crate) mod turns;
 
@@ -97,7 +98,8 @@ impl SchemaLock {
 /// Creates the table of entity `E` (the resource `spec` describes) and its
 /// indexes if the table is missing, otherwise checks that it has every
 /// column `E` needs; then (re)creates the trigger that deletes a deleted
-/// object's entries and keys, and creates the list indexes it lacks.
+/// object's entries and keys, makes sure its rows are counted by owner
+/// (`counts`), and creates the list indexes it lacks.
 pub(crate) async fn ensure_table<E: EntityTrait>(
     db: &DatabaseConnection,
     spec: &'static ResourceSpec,
@@ -129,6 +131,7 @@ pub(crate) async fn ensure_table<E: EntityTrait>(
     // still see it, and refuse to create it again.
     let transaction = begin_write(db).await?;
     cleanup::ensure_trigger(&transaction, table, spec.name).await?;
+    counts::ensure_counting(&transaction, table, spec.name).await?;
     transaction.commit().await?;
     indexes::ensure_list_indexes(db, spec).await?;
     Ok(())

@@ -14,6 +14,7 @@ mod m0004_api_keys;
 mod m0005_templates;
 mod m0006_cleanup;
 mod m0007_acl_lookup;
+mod m0008_row_counts;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_templates::Migration),
             Box::new(m0006_cleanup::Migration),
             Box::new(m0007_acl_lookup::Migration),
+            Box::new(m0008_row_counts::Migration),
         ]
     }
 
