@@ -28,12 +28,12 @@ struct Plan {
     clearer: usize,
 }
 
-const ACTIONS: [&str; 3] = ["read", "delete", "*"];
+const ACTIONS: [&str; 4] = ["read", "update", "delete", "*"];
 
 fn plan() -> impl Strategy<Value = Plan> {
     (prop::collection::vec(0..3_usize, 1..7), 0..4_usize).prop_flat_map(|(owners, clearer)| {
         let docs = owners.len();
-        let entry = (0..7_usize, 0..3_usize, any::<bool>(), prop::option::of(0..docs));
+        let entry = (0..7_usize, 0..ACTIONS.len(), any::<bool>(), prop::option::of(0..docs));
         prop::collection::vec(entry, 0..8).prop_map(move |entries| Plan { owners: owners.clone(), entries, clearer })
     })
 }
@@ -148,6 +148,14 @@ async fn run(plan: Plan) {
                 readable.insert(doc.clone());
             }
             assert_eq!(single == 200, allowed(&client, &root, doc, user, "read").await, "check agrees with GET");
+            // A write checks as it writes: the same rule, in SQL.
+            let patched = client.patch(&format!("/notes/{doc}")).bearer(&user.token).json(&json!({})).send().await;
+            let expected = match (single == 200, allowed(&client, &root, doc, user, "update").await) {
+                (_, true) => 200,
+                (true, false) => 403,
+                (false, false) => 404,
+            };
+            assert_eq!(patched.status().as_u16(), expected, "{}: PATCH agrees with the update check", user.email);
         }
         assert_eq!(ids_listed(&client, user).await, readable, "{}: the list is exactly what reads allow", user.email);
     }
@@ -162,19 +170,32 @@ async fn run(plan: Plan) {
         }
     }
     let cleared = client.delete("/notes").bearer(&clearer.token).send().await;
-    let type_denied = plan
-        .entries
-        .iter()
-        .any(|(p, a, allow, o)| !allow && o.is_none() && ACTIONS[*a] != "read" && grants_to(*p, plan.clearer));
+    let type_denied = plan.entries.iter().any(|(p, a, allow, o)| {
+        !allow && o.is_none() && matches!(ACTIONS[*a], "delete" | "*") && grants_to(*p, plan.clearer)
+    });
     if type_denied {
         cleared.assert_status(403);
-        return;
+    } else {
+        cleared.assert_status(200);
+        assert_eq!(cleared.json::<Value>()["deleted"], deletable.len());
+        let left: BTreeSet<String> = ids_listed(&client, &root).await;
+        let expected: BTreeSet<String> = docs.iter().filter(|d| !deletable.contains(*d)).cloned().collect();
+        assert_eq!(left, expected, "clear deletes exactly what delete checks allow");
     }
-    cleared.assert_status(200);
-    assert_eq!(cleared.json::<Value>()["deleted"], deletable.len());
-    let left: BTreeSet<String> = ids_listed(&client, &root).await;
-    let expected: BTreeSet<String> = docs.iter().filter(|d| !deletable.contains(*d)).cloned().collect();
-    assert_eq!(left, expected, "clear deletes exactly what delete checks allow");
+
+    // A single delete checks as it deletes: the same rule, in SQL.
+    for user in &users {
+        for doc in &docs {
+            let readable = client.get(&format!("/notes/{doc}")).bearer(&user.token).send().await.status() == 200;
+            let expected = match (readable, allowed(&client, &root, doc, user, "delete").await) {
+                (_, true) => 204,
+                (true, false) => 403,
+                (false, false) => 404,
+            };
+            let deleted = client.delete(&format!("/notes/{doc}")).bearer(&user.token).send().await;
+            assert_eq!(deleted.status().as_u16(), expected, "{}: DELETE agrees with the delete check", user.email);
+        }
+    }
 }
 
 /// Whether principal index `p` names user `u` (directly, through the

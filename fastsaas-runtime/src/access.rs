@@ -436,6 +436,61 @@ pub(crate) async fn permitted_rows(
     Ok(Readable { except, any_of: Some(any_of), tally: tally(Some(owners), shared, denied) })
 }
 
+/// Whether `subject` may do `action` on object `id` of `spec`'s table, as a
+/// condition on its row, for a write that checks as it writes (`UPDATE ..
+/// WHERE id = $1 AND <this>`): the rule of [`decide`], with the object's
+/// own entries read by subqueries on the entries' covering index and the
+/// type-wide ones the subject already holds decided here. `None` when
+/// those already refuse.
+pub(crate) fn may_condition(spec: &ResourceSpec, subject: &Subject, action: &str, id: Uuid) -> Option<Condition> {
+    if subject.holds_any(spec.acl_allow_always) {
+        return Some(Condition::all());
+    }
+    let caller = &subject.caller;
+    let principals = caller.principal_ids();
+    let type_wide = |effect: Effect| {
+        subject.type_wide.as_ref().is_some_and(|known| {
+            known.of(spec).any(|entry| {
+                entry.effect == effect
+                    && entry.object.is_none()
+                    && principals.contains(&entry.principal_id)
+                    && (entry.action == action || entry.action == ANY_ACTION)
+            })
+        })
+    };
+    if type_wide(Effect::Deny) {
+        return None;
+    }
+    let entry = |effect: Effect| {
+        let mut on = Condition::any().add(Expr::col((ACL_TABLE, "object_id")).eq(id));
+        if subject.type_wide.is_none() {
+            on = on.add(Expr::col((ACL_TABLE, "object_id")).is_null());
+        }
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(ACL_TABLE)
+                .and_where(Expr::col((ACL_TABLE, "resource_type")).eq(spec.name))
+                .and_where(Expr::col((ACL_TABLE, "principal_id")).is_in(principals.clone()))
+                .and_where(Expr::col((ACL_TABLE, "action")).is_in([action, ANY_ACTION]))
+                .and_where(Expr::col((ACL_TABLE, "effect")).eq(effect_name(effect)))
+                .cond_where(on)
+                .to_owned(),
+        )
+    };
+    let not_denied = Condition::all().add(entry(Effect::Deny).not());
+    if type_wide(Effect::Allow) || caller.holds_any(spec.acl_admins) {
+        return Some(not_denied);
+    }
+    let mut owners = vec![caller.id];
+    owners.extend(&caller.admin_of);
+    if action == "read" {
+        owners.extend(&caller.member_of);
+    }
+    let allowed = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners)).add(entry(Effect::Allow));
+    Some(not_denied.add(allowed))
+}
+
 /// Up to this many ids, a list condition names objects by value; beyond,
 /// by an uncorrelated subquery on the entries (run once, not per row), which
 /// keeps within both databases' limits on bound parameters.

@@ -22,7 +22,7 @@ use crate::http::{ObjectId, created};
 use crate::identity::Principal;
 use crate::resource::{Resource, load_authorized};
 use crate::state::AppState;
-use crate::store::{create_row, delete_row, list_rows, update_row, validated};
+use crate::store::{create_row, delete_row, list_rows, update_authorized, validated};
 
 /// `POST /items`: 201 with the record and its `Location`.
 pub(crate) async fn create<T: Resource>(
@@ -55,11 +55,11 @@ pub(crate) async fn patch<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    load_authorized::<T>(app.db(), &principal.subject(), "update", id).await?;
     let input: T::Patch =
         read_json(BodySpec::of(T::SPEC), BodyShape::Partial, &headers, body, app.body_limit()).await?;
     validated(&input, T::validate_patch)?;
-    Ok(Json(update_row::<T>(app.store(), id, T::patch_row(input, id, Utc::now())).await?))
+    let changes = T::patch_row(input, id, Utc::now());
+    Ok(Json(update_authorized::<T>(app.store(), &principal.subject(), id, changes).await?))
 }
 
 /// `PUT /items/{id}`: every writable field is replaced.
@@ -70,13 +70,13 @@ pub(crate) async fn replace<T: Resource>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<T::Model>> {
-    load_authorized::<T>(app.db(), &principal.subject(), "update", id).await?;
     let input: T::Create = read_json(BodySpec::of(T::SPEC), BodyShape::Whole, &headers, body, app.body_limit()).await?;
     if T::requested_owner(&input).is_some() {
         return Err(owner_is_fixed());
     }
     validated(&input, T::validate_create)?;
-    Ok(Json(update_row::<T>(app.store(), id, T::replace_row(input, id, Utc::now())).await?))
+    let changes = T::replace_row(input, id, Utc::now());
+    Ok(Json(update_authorized::<T>(app.store(), &principal.subject(), id, changes).await?))
 }
 
 /// `DELETE /items/{id}`: 204.

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::access::{self, Subject};
@@ -71,14 +71,27 @@ pub(crate) async fn insert_authorized<T: Resource>(
     row.insert(store.db).await.map_err(|err| db_error(T::SPEC, err))
 }
 
-/// Writes `changes` to object `id` (already authorized), its encrypted
-/// values sealed: 404 when the object went meanwhile.
-pub(crate) async fn update_row<T: Resource>(
+/// Writes `changes` to object `id` once `subject` may update it: one
+/// statement that checks as it writes (`UPDATE .. WHERE id = $1 AND <may
+/// update> RETURNING *`, see [`access::may_condition`]). When it writes
+/// nothing, the object is loaded to tell why (404 / 403), and written if it
+/// became writable meanwhile; encrypted values are sealed first.
+pub(crate) async fn update_authorized<T: Resource>(
     store: Store<'_>,
+    subject: &Subject,
     id: Uuid,
     mut changes: T::ActiveModel,
 ) -> ApiResult<T::Model> {
     seal::seal_row::<T>(store.keys, id, &mut changes)?;
+    if let Some(may) = access::may_condition(T::SPEC, subject, "update", id) {
+        let update = T::Entity::update(changes.clone()).validate().map_err(|err| db_error(T::SPEC, err))?;
+        match update.filter(may).exec(store.db).await {
+            Ok(model) => return Ok(model),
+            Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {}
+            Err(err) => return Err(db_error(T::SPEC, err)),
+        }
+    }
+    load_authorized::<T>(store.db, subject, "update", id).await?;
     match changes.update(store.db).await {
         Ok(model) => Ok(model),
         Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {
@@ -88,12 +101,24 @@ pub(crate) async fn update_row<T: Resource>(
     }
 }
 
-/// Deletes object `id` once the subject may (404 / 403 otherwise).
+/// Deletes object `id` once the subject may: one statement that checks as
+/// it deletes, then, when it deleted nothing, the object loaded to tell why
+/// (404 / 403), and deleted if it became deletable meanwhile.
 pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
+    let delete = |may: Option<Condition>| {
+        let mut rows = T::Entity::delete_many().filter(T::ID.eq(id));
+        if let Some(may) = may {
+            rows = rows.filter(may);
+        }
+        rows.exec(store.db)
+    };
+    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id) {
+        if delete(Some(may)).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected > 0 {
+            return Ok(());
+        }
+    }
     load_authorized::<T>(store.db, subject, "delete", id).await?;
-    let result =
-        T::Entity::delete_many().filter(T::ID.eq(id)).exec(store.db).await.map_err(|err| db_error(T::SPEC, err))?;
-    if result.rows_affected == 0 {
+    if delete(None).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected == 0 {
         return Err(ApiError::not_found(T::SPEC.name));
     }
     Ok(())
