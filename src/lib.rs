@@ -139,7 +139,7 @@ pub mod spec {
 pub mod error {
     pub use fastsaas_core::error::FieldErrorCode;
     pub use fastsaas_core::{ApiError, ApiResult, FieldError, Problem, ProblemKind, SettingsError};
-    pub use fastsaas_runtime::{DecodeError, StartupError};
+    pub use fastsaas_runtime::{DecodeError, SchemaDifference, StartupError};
 }
 
 /// Field types: what a struct field of a resource may be. Implement

@@ -144,6 +144,11 @@ impl ResourceGlue for NoteByHand {
         }
     }
 
+    fn defaults() -> ActiveModel {
+        // What a `state` column added to an existing table fills its rows with.
+        ActiveModel { state: Set("draft".to_owned()), ..Default::default() }
+    }
+
     fn replace_row(input: CreateNote, id: Uuid, now: DateTime<Utc>) -> ActiveModel {
         ActiveModel {
             id: Unchanged(id),

@@ -27,7 +27,7 @@ struct SameTable {
 }
 
 #[tokio::test]
-async fn an_existing_table_without_a_needed_column_stops_start_up() {
+async fn an_existing_table_without_a_required_column_stops_start_up() {
     let path = std::env::temp_dir().join(format!("fastsaas-startup-{}.db", Uuid::new_v4()));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let db = Database::connect(url.as_str()).await.expect("temporary database");
@@ -43,8 +43,12 @@ async fn an_existing_table_without_a_needed_column_stops_start_up() {
     let error = App::new(settings).resource::<Widget>().into_router().await.err();
     let _ = std::fs::remove_file(&path);
     match error {
-        Some(StartupError::MissingColumn { table, column }) => assert_eq!((table, column), ("widgets", "size")),
-        other => panic!("expected a missing column error, got {other:?}"),
+        Some(StartupError::SchemaDiffers { table, differences }) => {
+            assert_eq!(table, "widgets");
+            let columns: Vec<&str> = differences.iter().map(|d| d.column.as_str()).collect();
+            assert_eq!(columns, ["size"], "{differences:?}");
+        }
+        other => panic!("expected a schema difference, got {other:?}"),
     }
 }
 

@@ -446,13 +446,18 @@ async fn list_items(state: &Baseline, headers: &HeaderMap, query: PageQuery) -> 
     Ok(Json(Page { items, page, page_size, total, next }).into_response())
 }
 
-/// Opens a pool of `max_connections` on `url` as one would by hand: SQLite
-/// in WAL mode with `synchronous = NORMAL`, a busy timeout and foreign keys.
-pub(crate) async fn connect(url: &str, max_connections: u32) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.max_connections(max_connections).sqlx_logging(false).map_sqlx_sqlite_opts(|opts| {
+/// Opens a pool of `max_connections` on the database of `settings` as one
+/// would by hand: SQLite in WAL mode with the same `synchronous` mode as
+/// the other side, a busy timeout and foreign keys.
+pub(crate) async fn connect(settings: &fastsaas::Settings, max_connections: u32) -> DatabaseConnection {
+    let synchronous = match settings.sqlite_synchronous {
+        fastsaas::SqliteSynchronous::Full => SqliteSynchronous::Full,
+        _ => SqliteSynchronous::Normal,
+    };
+    let mut options = ConnectOptions::new(settings.database_url.clone());
+    options.max_connections(max_connections).sqlx_logging(false).map_sqlx_sqlite_opts(move |opts| {
         opts.journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
     });

@@ -64,13 +64,21 @@ impl Side {
 }
 
 /// The settings of one side: its database, a pool of `pool` connections,
-/// tokens that outlive the run.
+/// tokens that outlive the run, and SQLite's `synchronous` mode from
+/// `FASTSAAS_BENCH_SQLITE_SYNCHRONOUS` (`normal`, the default, or `full`),
+/// which the hand-written side follows too.
 pub(crate) fn settings(database_url: &str, pool: u32) -> Settings {
+    let sqlite_synchronous = match std::env::var("FASTSAAS_BENCH_SQLITE_SYNCHRONOUS").as_deref() {
+        Ok("full") => fastsaas::SqliteSynchronous::Full,
+        Ok("normal") | Err(_) => fastsaas::SqliteSynchronous::Normal,
+        Ok(other) => panic!("FASTSAAS_BENCH_SQLITE_SYNCHRONOUS: `{other}` is neither normal nor full"),
+    };
     Settings {
         database_url: database_url.to_owned(),
         jwt_secret: Some(fastsaas::Secret(SECRET.into())),
         db_max_connections: pool,
         access_token_ttl_secs: 24 * 60 * 60,
+        sqlite_synchronous,
         ..Settings::default()
     }
 }
@@ -100,7 +108,7 @@ pub(crate) async fn prepare(side: Side, settings: &Settings) -> Prepared {
             // then on only hand-written code serves `/items`.
             let identity = App::new(settings.clone()).into_router().await.expect("identity tables");
             let (user, token) = sign_up(&identity).await;
-            let db = baseline::connect(&settings.database_url, settings.db_max_connections).await;
+            let db = baseline::connect(settings, settings.db_max_connections).await;
             baseline::create_table(&db).await;
             let ids = seed(settings, |n, id, now| {
                 let seed = seed_item(n);
@@ -151,7 +159,7 @@ async fn seed<A>(settings: &Settings, mut row: impl FnMut(usize, Uuid, DateTime<
 where
     A: ActiveModelTrait + Send,
 {
-    let db = baseline::connect(&settings.database_url, 1).await;
+    let db = baseline::connect(settings, 1).await;
     let now = Utc::now();
     let mut ids = Vec::with_capacity(SEED_ROWS);
     let txn = db.begin().await.expect("transaction");

@@ -93,7 +93,7 @@ impl App {
             spec: T::SPEC,
             custom_actions: || T::custom_endpoints().iter().filter_map(|endpoint| endpoint.spec().action()).collect(),
             add_routes: routes::add_resource::<T>,
-            ensure_table: |db| Box::pin(db::ensure_table::<T::Entity>(db, T::SPEC)),
+            ensure_table: |db| Box::pin(db::ensure_table::<T::Entity, _>(db, T::SPEC, T::defaults())),
         });
         self
     }

@@ -17,13 +17,14 @@ pub enum StartupError {
     /// The database is unreachable or refused a statement.
     #[error("database: {0}")]
     Database(#[from] DbErr),
-    /// An existing table lacks a column the resource needs.
-    #[error("table `{table}` has no column `{column}`; add it (a migration) or drop the table")]
-    MissingColumn {
+    /// An existing table differs from what its struct needs in ways that
+    /// need a migration (see [`SchemaDifference`]).
+    #[error("table `{table}` does not fit its struct:{}", differences.iter().map(|d| format!("\n  {d}")).collect::<String>())]
+    SchemaDiffers {
         /// The table.
         table: &'static str,
-        /// The missing column.
-        column: &'static str,
+        /// Every difference found, each with the SQL a migration would run.
+        differences: Vec<SchemaDifference>,
     },
     /// Two resources claim the same scope path or table.
     #[error("{what} `{value}` is used by both `{first}` and `{second}`")]
@@ -52,6 +53,24 @@ pub enum StartupError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// One column of an existing table that differs from what its struct
+/// needs, and cannot be brought in line without a migration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaDifference {
+    /// The column.
+    pub column: String,
+    /// What differs.
+    pub difference: String,
+    /// The SQL a migration would run (or, on SQLite, how to do it).
+    pub sql: String,
+}
+
+impl std::fmt::Display for SchemaDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column `{}`: {}; a migration would run: {}", self.column, self.difference, self.sql)
+    }
 }
 
 impl std::fmt::Debug for StartupError {

@@ -48,7 +48,7 @@ pub use app::App;
 pub use authorized::{Authorized, RouteAction};
 pub use ctx::Ctx;
 pub use endpoints::{Endpoint, Endpoints};
-pub use error::StartupError;
+pub use error::{SchemaDifference, StartupError};
 pub use field::{DecodeError, Field, StringEnum};
 pub use identity::{Principal, PrincipalKind, SUPERADMIN};
 pub use json::Json;

@@ -136,6 +136,12 @@ pub trait ResourceGlue: Sized {
     fn new_row(input: <Self as Resource>::Create, row: NewRow) -> <Self as Resource>::ActiveModel
     where
         Self: Resource;
+    /// The stored `default` of every field that has one (and is not
+    /// encrypted), the other columns not set: what a new column gets in
+    /// the rows a table already has.
+    fn defaults() -> <Self as Resource>::ActiveModel
+    where
+        Self: Resource;
     /// The changes of a PUT: every writable field replaced.
     fn replace_row(input: <Self as Resource>::Create, id: Uuid, now: DateTime<Utc>) -> <Self as Resource>::ActiveModel
     where

@@ -54,6 +54,9 @@ macro_rules! stub_resource {
                 fn new_row(_: (), _: $crate::NewRow) -> entity::ActiveModel {
                     ::core::unreachable!()
                 }
+                fn defaults() -> entity::ActiveModel {
+                    ::core::unreachable!()
+                }
                 fn replace_row(
                     _: (),
                     _: $crate::stub::Uuid,

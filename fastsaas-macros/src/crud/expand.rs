@@ -118,6 +118,11 @@ fn generate(resource: &Resource) -> TokenStream {
         };
         quote!(#name: #value)
     });
+    // A sealed value is made per row; a default cannot be stored for all.
+    let defaults = fields.iter().filter(|field| field.default.is_some() && !field.encrypted).map(|field| {
+        let (name, default) = (&field.ident, default_value(&private, field));
+        quote!(#name: sea_orm::ActiveValue::Set(#default))
+    });
     let replaced = writable.iter().map(|field| {
         let name = &field.ident;
         if field.access == Access::WriteOnly {
@@ -298,6 +303,10 @@ fn generate(resource: &Resource) -> TokenStream {
                         updated_at: sea_orm::ActiveValue::Set(now),
                         ..::core::default::Default::default()
                     }
+                }
+
+                fn defaults() -> ActiveModel {
+                    ActiveModel { #(#defaults,)* ..::core::default::Default::default() }
                 }
 
                 fn patch_row(input: Patch, id: #private::Uuid, now: #private::DateTimeUtc) -> ActiveModel {

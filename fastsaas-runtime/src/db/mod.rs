@@ -5,8 +5,8 @@ use std::time::Duration;
 use fastsaas_core::{ResourceSpec, Settings, SqliteSynchronous};
 use sea_orm::sqlx::sqlite::{self, SqliteJournalMode};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    IdenStatic, Iterable, Schema, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, Schema, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::StartupError;
@@ -14,6 +14,7 @@ use crate::error::StartupError;
 pub(crate) mod cleanup;
 pub(crate) mod counts;
 pub(crate) mod indexes;
+pub(crate) mod schema;
 pub(crate) mod turns;
 
 /// Opens the pool for `settings.database_url`.
@@ -96,27 +97,26 @@ impl SchemaLock {
 }
 
 /// Creates the table of entity `E` (the resource `spec` describes) and its
-/// indexes if the table is missing, otherwise checks that it has every
-/// column `E` needs; then (re)creates the trigger that deletes a deleted
-/// object's entries and keys, makes sure its rows are counted by owner
-/// (`counts`), and creates the list indexes it lacks.
-pub(crate) async fn ensure_table<E: EntityTrait>(
+/// indexes if the table is missing, otherwise brings it to what `E` needs
+/// or says why it cannot (`schema`; `defaults` holds the stored `default`
+/// of each field that has one); then (re)creates the trigger that deletes
+/// a deleted object's entries and keys, makes sure its rows are counted by
+/// owner (`counts`), and creates the list indexes it lacks.
+pub(crate) async fn ensure_table<E: EntityTrait, A: ActiveModelTrait<Entity = E>>(
     db: &DatabaseConnection,
     spec: &'static ResourceSpec,
+    defaults: A,
 ) -> Result<(), StartupError> {
     let table = spec.table;
-    let existing = table_columns(db, table).await?;
-    if existing.is_empty() {
+    if schema::columns(db, table, false).await?.is_empty() {
         let schema = Schema::new(db.get_database_backend());
         let entity = E::default();
         db.execute(schema.create_table_from_entity(entity).if_not_exists()).await?;
         for mut index in schema.create_index_from_entity(entity) {
             db.execute(index.if_not_exists()).await?;
         }
-    } else if let Some(column) =
-        E::Column::iter().map(|column| column.as_str()).find(|column| !existing.iter().any(|e| e == column))
-    {
-        return Err(StartupError::MissingColumn { table, column });
+    } else {
+        schema::follow_struct::<E, A>(db, table, &defaults).await?;
     }
     for field in spec.fields.iter().filter(|field| field.unique_per_owner) {
         let index = crate::error::per_owner_index(table, field.name);
@@ -135,18 +135,4 @@ pub(crate) async fn ensure_table<E: EntityTrait>(
     transaction.commit().await?;
     indexes::ensure_list_indexes(db, spec).await?;
     Ok(())
-}
-
-/// The column names of `table`, empty if there is no such table.
-async fn table_columns(db: &DatabaseConnection, table: &str) -> Result<Vec<String>, StartupError> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Sqlite => "SELECT name AS column_name FROM pragma_table_info(?)",
-        _ => {
-            "SELECT column_name::text AS column_name FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1"
-        }
-    };
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [table.into()])).await?;
-    Ok(rows.iter().map(|row| row.try_get::<String>("", "column_name")).collect::<Result<_, _>>()?)
 }
