@@ -402,3 +402,70 @@ async fn lists_hold_every_shared_object_past_the_listed_ids() {
     expected.insert(own);
     assert_eq!(listed, expected);
 }
+
+/// A caller holding more object entries than a list reads of them (past
+/// twice the ids named by value): the list still holds exactly the shared
+/// objects that are not denied, and its total agrees.
+#[tokio::test]
+async fn a_caller_with_more_entries_than_a_list_reads_still_lists_exactly() {
+    use fastsaas::sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+    let World { client, ann, ben, .. } = world().await;
+    let own = id_of(&create_doc(&client, &ann, json!({"title": "own"})).await);
+    let (shared, denied) = (2_150_usize, 3_usize);
+    let db = Database::connect(client.settings().database_url.as_str()).await.unwrap_or_else(|err| panic!("{err}"));
+    let table = <Doc as Resource>::SPEC.table;
+    let backend = db.get_database_backend();
+    let transaction = db.begin().await.unwrap_or_else(|err| panic!("{err}"));
+    let now = Utc::now();
+    let mut docs = Vec::new();
+    for n in 0..shared {
+        let doc = Uuid::new_v4();
+        let created = now + chrono::Duration::microseconds(n as i64);
+        let rows = [
+            Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO {table} (id, owner_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)"
+                ),
+                [doc.into(), ben.id.into(), format!("shared {n:04}").into(), created.into()],
+            ),
+            Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO fastsaas_acl_entries (id, resource_type, object_id, principal_id, action, effect, created_at) \
+                 VALUES ($1, 'Doc', $2, $3, 'read', $4, $5)",
+                [Uuid::new_v4().into(), doc.into(), ann.id.into(), "allow".into(), now.into()],
+            ),
+        ];
+        for row in rows {
+            transaction.execute_raw(row).await.unwrap_or_else(|err| panic!("{err}"));
+        }
+        docs.push(doc.to_string());
+    }
+    // Written last, past what a list reads: denials of objects also allowed.
+    for doc in docs.iter().take(denied) {
+        let deny = Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO fastsaas_acl_entries (id, resource_type, object_id, principal_id, action, effect, created_at) \
+             VALUES ($1, 'Doc', $2, $3, 'read', 'deny', $4)",
+            [Uuid::new_v4().into(), Uuid::parse_str(doc).unwrap_or_default().into(), ann.id.into(), now.into()],
+        );
+        transaction.execute_raw(deny).await.unwrap_or_else(|err| panic!("{err}"));
+    }
+    transaction.commit().await.unwrap_or_else(|err| panic!("{err}"));
+
+    let mut listed = std::collections::BTreeSet::new();
+    let mut path = "/notes?page_size=100".to_owned();
+    loop {
+        let body: Value = client.get(&path).bearer(&ann.token).send().await.json();
+        assert_eq!(body["total"], shared - denied + 1, "{}", body["total"]);
+        listed.extend(body["items"].as_array().into_iter().flatten().map(id_of));
+        match body["next"].as_str() {
+            Some(next) => path = format!("/notes?page_size=100&after={next}"),
+            None => break,
+        }
+    }
+    let mut expected: std::collections::BTreeSet<String> = docs.into_iter().skip(denied).collect();
+    expected.insert(own);
+    assert_eq!(listed.len(), expected.len());
+    assert_eq!(listed, expected);
+}

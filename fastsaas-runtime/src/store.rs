@@ -112,10 +112,10 @@ pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject,
         }
         rows.exec(store.db)
     };
-    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id) {
-        if delete(Some(may)).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected > 0 {
-            return Ok(());
-        }
+    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id)
+        && delete(Some(may)).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected > 0
+    {
+        return Ok(());
     }
     load_authorized::<T>(store.db, subject, "delete", id).await?;
     if delete(None).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected == 0 {
