@@ -33,7 +33,7 @@ async fn an_existing_table_without_a_required_column_stops_start_up() {
     let db = Database::connect(url.as_str()).await.expect("temporary database");
     db.execute_unprepared(
         "CREATE TABLE widgets (id uuid_text PRIMARY KEY, owner_id uuid_text, name text NOT NULL, \
-         created_at text NOT NULL, updated_at text NOT NULL)",
+         created_at timestamp_with_timezone_text NOT NULL, updated_at timestamp_with_timezone_text NOT NULL)",
     )
     .await
     .expect("table");

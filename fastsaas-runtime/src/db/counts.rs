@@ -6,7 +6,9 @@
 //! what it deleted, and move a row whose owner changed, in the statement's
 //! own transaction: every write counts, whether the framework, a cascade
 //! from a deleted owner or a user's own SQL made it, and a rollback takes
-//! its counts back with it. A total is then the counters of the owners the
+//! its counts back with it. (On SQLite, a `REPLACE` that replaces a row
+//! fires no delete trigger unless its connection has `recursive_triggers`
+//! on, as the framework's pool does; the rebuild at start-up repairs it.) A total is then the counters of the owners the
 //! caller reads through, plus the objects shared with it, minus the denied
 //! objects among them: those two corrections are bounded by the caller's
 //! entries, not by the table (see [`Tally`]).
@@ -24,9 +26,11 @@
 //! insert of n rows in one transaction cost O(n²): a million-row import did
 //! not finish in ten minutes.
 //!
-//! The counters of a table are rebuilt from its rows when its triggers are
-//! created (a new table, or one made before counting existed), under the
-//! same write lock, so that they start exact.
+//! The counters of a table are rebuilt from its rows, under the write lock,
+//! when its triggers are created (a new table, one made before counting
+//! existed, a type renamed on its table) or found disabled, and on SQLite
+//! at every start-up. Should they still go wrong (a total below zero), a
+//! list counts its rows instead and logs it.
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SimpleExpr, SubQueryStatement};
 use sea_orm::{Condition, ConnectionTrait, DbBackend, DbErr, Statement};
@@ -57,8 +61,11 @@ BEGIN
         SELECT TG_ARGV[0], COALESCE(owner_id, no_owner), my_stripe, -COUNT(*) FROM fastsaas_removed GROUP BY 2
         ON CONFLICT (resource_type, owner_id, stripe) DO UPDATE SET row_count = c.row_count + EXCLUDED.row_count;
     ELSIF TG_OP = 'UPDATE' THEN
+        -- In the owners' order, so that two moves the other way round lock alike.
         INSERT INTO fastsaas_row_counts AS c (resource_type, owner_id, stripe, row_count)
-        VALUES (TG_ARGV[0], COALESCE(OLD.owner_id, no_owner), my_stripe, -1), (TG_ARGV[0], COALESCE(NEW.owner_id, no_owner), my_stripe, 1)
+        SELECT TG_ARGV[0], moved.owner, my_stripe, moved.delta
+        FROM (VALUES (COALESCE(OLD.owner_id, no_owner), -1), (COALESCE(NEW.owner_id, no_owner), 1)) AS moved (owner, delta)
+        ORDER BY moved.owner
         ON CONFLICT (resource_type, owner_id, stripe) DO UPDATE SET row_count = c.row_count + EXCLUDED.row_count;
     ELSE
         DELETE FROM fastsaas_row_counts WHERE resource_type = TG_ARGV[0];
@@ -128,10 +135,19 @@ pub(crate) async fn ensure_counting(db: &impl ConnectionTrait, table: &str, reso
     let backend = db.get_database_backend();
     let literal = resource_type.replace('\'', "''");
     let wanted = create_triggers(backend, table, &literal);
+    if backend == DbBackend::Postgres {
+        // A changed function reaches databases made before the change.
+        db.execute_unprepared(&postgres_function()).await?;
+    }
+    // A disabled trigger (a bulk load, a restore without triggers) counted
+    // nothing while it was off: it is not as wanted, and the counters are
+    // rebuilt.
     let present = match backend {
         DbBackend::Postgres => {
-            "SELECT tgname::text AS name, pg_get_triggerdef(oid) AS definition FROM pg_trigger \
-             WHERE tgrelid = to_regclass(quote_ident($1)) AND tgname::text LIKE 'fastsaas\\_count\\_%'"
+            "SELECT tgname::text AS name, \
+             CASE WHEN tgenabled = 'D' THEN '' ELSE pg_get_triggerdef(oid) END AS definition FROM pg_trigger \
+             WHERE tgrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) \
+             AND tgname::text LIKE 'fastsaas\\_count\\_%'"
         }
         _ => {
             "SELECT name, sql AS definition FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 \
@@ -143,31 +159,64 @@ pub(crate) async fn ensure_counting(db: &impl ConnectionTrait, table: &str, reso
         .iter()
         .map(|row| Ok((row.try_get::<String>("", "name")?, row.try_get::<String>("", "definition")?)))
         .collect::<Result<_, DbErr>>()?;
-    // PostgreSQL prints a definition its own way; the type's name in the
-    // function's argument is what can differ.
+    // PostgreSQL prints a definition its own way: what can differ is the
+    // type's name in the function's argument, the event, and the level.
     let argument = format!("fastsaas_count_rows('{literal}')");
     let as_wanted = |(name, sql): &(String, String)| {
         present.iter().any(|(have, definition)| {
             have == name
                 && match backend {
-                    DbBackend::Postgres => definition.contains(&argument),
+                    DbBackend::Postgres => {
+                        let level = if sql.contains("FOR EACH ROW") { "FOR EACH ROW" } else { "FOR EACH STATEMENT" };
+                        let event = ["INSERT", "DELETE", "UPDATE OF owner_id", "TRUNCATE"]
+                            .into_iter()
+                            .find(|event| sql.contains(&format!("AFTER {event} ")))
+                            .unwrap_or_default();
+                        definition.contains(&argument)
+                            && definition.contains(level)
+                            && definition.contains(&format!("AFTER {event} "))
+                    }
                     _ => definition == sql,
                 }
         })
     };
-    if present.len() == wanted.len() && wanted.iter().all(as_wanted) {
+    let triggers_as_wanted = present.len() == wanted.len() && wanted.iter().all(as_wanted);
+    // SQLite is one process's file, so a rebuild at start-up costs a scan
+    // and no one waits for it: it repairs what another connection's
+    // `REPLACE` (whose deletes fire no trigger there) left.
+    if triggers_as_wanted && backend == DbBackend::Postgres {
         return Ok(());
     }
-    for (name, _) in &present {
+    if !triggers_as_wanted {
+        replace_triggers(db, table, &present, &wanted).await?;
+    }
+    recount(db, table, resource_type).await
+}
+
+/// Drops the counting triggers `present` on `table` and creates `wanted`.
+async fn replace_triggers(
+    db: &impl ConnectionTrait,
+    table: &str,
+    present: &[(String, String)],
+    wanted: &[(String, String)],
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    for (name, _) in present {
         let drop = match backend {
             DbBackend::Postgres => format!("DROP TRIGGER IF EXISTS \"{name}\" ON \"{table}\""),
             _ => format!("DROP TRIGGER IF EXISTS \"{name}\""),
         };
         db.execute_unprepared(&drop).await?;
     }
-    for (_, sql) in &wanted {
+    for (_, sql) in wanted {
         db.execute_unprepared(sql).await?;
     }
+    Ok(())
+}
+
+/// Rebuilds the counters of `resource_type` from the rows of `table`.
+async fn recount(db: &impl ConnectionTrait, table: &str, resource_type: &str) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
     let nobody = nobody(backend);
     let values = || [resource_type.into()];
     db.execute_raw(Statement::from_sql_and_values(
@@ -186,14 +235,17 @@ pub(crate) async fn ensure_counting(db: &impl ConnectionTrait, table: &str, reso
             values(),
         ))
         .await?;
-    tracing::info!(table, owners = counted.rows_affected(), "counting rows by owner from now on");
+    tracing::info!(table, owners = counted.rows_affected(), "counted the rows by owner");
     Ok(())
 }
+
+/// The nil id as a PostgreSQL literal.
+const NO_OWNER_POSTGRES: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
 
 /// The nil id, which counts the rows without an owner, as an SQL literal.
 fn nobody(backend: DbBackend) -> &'static str {
     match backend {
-        DbBackend::Postgres => "'00000000-0000-0000-0000-000000000000'::uuid",
+        DbBackend::Postgres => NO_OWNER_POSTGRES,
         // SQLite stores ids as 16-byte blobs.
         _ => "X'00000000000000000000000000000000'",
     }
@@ -229,7 +281,8 @@ fn create_triggers(backend: DbBackend, table: &str, resource_type: &str) -> Vec<
                     owner.clone(),
                     format!(
                         "CREATE TRIGGER \"{owner}\" AFTER UPDATE OF owner_id ON \"{table}\" FOR EACH ROW \
-                     WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id) EXECUTE FUNCTION fastsaas_count_rows('{resource_type}')"
+                     WHEN (COALESCE(OLD.owner_id, {NO_OWNER_POSTGRES}) IS DISTINCT FROM COALESCE(NEW.owner_id, {NO_OWNER_POSTGRES})) \
+                     EXECUTE FUNCTION fastsaas_count_rows('{resource_type}')"
                     ),
                 ),
                 (
@@ -270,7 +323,7 @@ fn create_triggers(backend: DbBackend, table: &str, resource_type: &str) -> Vec<
                     owner.clone(),
                     format!(
                         "CREATE TRIGGER \"{owner}\" AFTER UPDATE OF owner_id ON \"{table}\" FOR EACH ROW \
-                     WHEN OLD.owner_id IS NOT NEW.owner_id BEGIN {} {} END",
+                     WHEN COALESCE(OLD.owner_id, {nobody}) IS NOT COALESCE(NEW.owner_id, {nobody}) BEGIN {} {} END",
                         add("OLD.owner_id", -1),
                         add("NEW.owner_id", 1)
                     ),

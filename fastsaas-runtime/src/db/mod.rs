@@ -39,6 +39,9 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupE
                 .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
+                // `INSERT OR REPLACE` then fires the delete triggers of the
+                // rows it replaces, so that row counts stay exact.
+                .pragma("recursive_triggers", "ON")
         });
     Ok(Database::connect(options).await?)
 }

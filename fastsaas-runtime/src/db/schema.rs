@@ -11,6 +11,9 @@
 //! created as a temporary table and read back from the catalog like the
 //! existing one, so both sides are spelt by the same database (PostgreSQL's
 //! `format_type`, SQLite's declared types), whatever the driver maps.
+//! Uniqueness is compared too: a field that became `unique` gets its index
+//! (unless the rows there are hold duplicates, which is reported); a column
+//! that is unique for a field that no longer is, is a difference.
 
 use sea_orm::sea_query::{Alias, ColumnDef, Table};
 use sea_orm::{
@@ -31,28 +34,41 @@ pub(crate) struct Column {
     /// The type as the database spells it.
     pub(crate) sql_type: String,
     pub(crate) not_null: bool,
+    /// The unique index (or constraint) on this column alone, if any; not
+    /// the primary key.
+    pub(crate) unique: Option<String>,
 }
 
-/// The columns of `table` (of the temporary schema if `temporary`), in
-/// order; empty when there is no such table.
+/// The columns of `table` (of the temporary schema if `temporary`, else of
+/// the current schema alone, whatever else `search_path` names), in order;
+/// empty when there is no such table.
 pub(crate) async fn columns(db: &impl ConnectionTrait, table: &str, temporary: bool) -> Result<Vec<Column>, DbErr> {
     let backend = db.get_database_backend();
     let statement = match backend {
         DbBackend::Postgres => {
-            let relation = if temporary { format!("pg_temp.\"{table}\"") } else { format!("\"{table}\"") };
+            let schema = if temporary { "'pg_temp'" } else { "quote_ident(current_schema())" };
             Statement::from_sql_and_values(
                 backend,
-                "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, a.attnotnull AS not_null \
-                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
-                 ORDER BY a.attnum",
-                [relation.into()],
+                format!(
+                    "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, \
+                     a.attnotnull AS not_null, \
+                     (SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                      WHERE i.indrelid = a.attrelid AND i.indisunique AND NOT i.indisprimary AND i.indnatts = 1 \
+                      AND i.indkey[0] = a.attnum LIMIT 1) AS unique_index \
+                     FROM pg_attribute a WHERE a.attrelid = to_regclass({schema} || '.' || quote_ident($1)) \
+                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+                ),
+                [table.into()],
             )
         }
         _ => Statement::from_sql_and_values(
             backend,
             // A primary key is never null, whether or not its declaration says so.
-            "SELECT name, type AS sql_type, \"notnull\" <> 0 OR pk > 0 AS not_null FROM pragma_table_info($1, $2) \
-             ORDER BY cid",
+            "SELECT p.name, p.type AS sql_type, p.\"notnull\" <> 0 OR p.pk > 0 AS not_null, \
+             (SELECT l.name FROM pragma_index_list($1, $2) l JOIN pragma_index_info(l.name, $2) c \
+              WHERE l.\"unique\" = 1 AND l.origin <> 'pk' AND c.name = p.name \
+              AND (SELECT COUNT(*) FROM pragma_index_info(l.name, $2)) = 1 LIMIT 1) AS unique_index \
+             FROM pragma_table_info($1, $2) p ORDER BY p.cid",
             [table.into(), (if temporary { "temp" } else { "main" }).into()],
         ),
     };
@@ -63,6 +79,7 @@ pub(crate) async fn columns(db: &impl ConnectionTrait, table: &str, temporary: b
                 name: row.try_get("", "name")?,
                 sql_type: row.try_get("", "sql_type")?,
                 not_null: row.try_get("", "not_null")?,
+                unique: row.try_get("", "unique_index")?,
             })
         })
         .collect()
@@ -97,7 +114,14 @@ pub(crate) async fn follow_struct<E: EntityTrait, A: ActiveModelTrait<Entity = E
                 Ok(sql) => additions.push((column.name.clone(), sql)),
                 Err(difference) => differences.push(difference),
             },
-            Some(have) => differences.extend(changed(backend, table, have, column)),
+            Some(have) => {
+                differences.extend(changed(backend, table, have, column));
+                match (&have.unique, &column.unique) {
+                    (None, Some(_)) => additions.push((column.name.clone(), vec![unique_index(table, &column.name)])),
+                    (Some(index), None) => differences.push(no_longer_unique(backend, table, &column.name, index)),
+                    _ => {}
+                }
+            }
         }
     }
     for have in existing.iter().filter(|have| !wanted.iter().any(|column| column.name == have.name)) {
@@ -113,9 +137,19 @@ pub(crate) async fn follow_struct<E: EntityTrait, A: ActiveModelTrait<Entity = E
     }
     for (column, statements) in &additions {
         for sql in statements {
-            transaction.execute_unprepared(sql).await?;
+            // Duplicate values under a new unique index, say: the table
+            // stays as it was, and the error says what a migration must do.
+            if let Err(err) = transaction.execute_unprepared(sql).await {
+                transaction.rollback().await?;
+                let difference = SchemaDifference {
+                    column: column.clone(),
+                    difference: format!("the change the struct needs failed on the rows there are: {err}"),
+                    sql: sql.clone(),
+                };
+                return Err(StartupError::SchemaDiffers { table, differences: vec![difference] });
+            }
         }
-        tracing::info!(table, column = %column, sql = %statements.join("; "), "added a column for a new field");
+        tracing::info!(table, column = %column, sql = %statements.join("; "), "brought a column in line with its field");
     }
     transaction.commit().await?;
     Ok(())
@@ -155,9 +189,14 @@ fn addition(
         });
     };
     let mut added = ColumnDef::new_with_type(Alias::new(&column.name), column_type.clone());
+    // The default fills the rows there are; the framework's own writes set
+    // every column, so it decides nothing after.
     match (column.not_null, default) {
-        (false, _) => {
+        (false, None) => {
             added.null();
+        }
+        (false, Some(value)) => {
+            added.null().default(value);
         }
         (true, Some(value)) => {
             added.not_null().default(value);
@@ -179,12 +218,34 @@ fn addition(
     let mut statements = vec![backend.build(&alter).to_string()];
     if definition.get_column_spec().unique {
         // SQLite cannot add a UNIQUE column; an index holds the same rule.
-        statements.push(format!(
-            "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_{table}_{0}\" ON \"{table}\" (\"{0}\")",
-            column.name
-        ));
+        statements.push(unique_index(table, &column.name));
     }
     Ok(statements)
+}
+
+/// A unique index on `column`, named as PostgreSQL names the index of a
+/// `UNIQUE` constraint, so that its violations name the field (`error::violated`).
+fn unique_index(table: &str, column: &str) -> String {
+    format!("CREATE UNIQUE INDEX IF NOT EXISTS \"{table}_{column}_key\" ON \"{table}\" (\"{column}\")")
+}
+
+/// The difference of a column that is unique, for a field that is not.
+fn no_longer_unique(backend: DbBackend, table: &str, column: &str, index: &str) -> SchemaDifference {
+    let sql = match backend {
+        DbBackend::Postgres => {
+            format!("ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{index}\"; DROP INDEX IF EXISTS \"{index}\"")
+        }
+        _ if index.starts_with("sqlite_autoindex_") => format!(
+            "the table's own UNIQUE constraint ({index}) goes only with a rebuild of the table \
+             (https://www.sqlite.org/lang_altertable.html#otheralter)"
+        ),
+        _ => format!("DROP INDEX \"{index}\""),
+    };
+    SchemaDifference {
+        column: column.to_owned(),
+        difference: "unique, but the field is no longer `unique`".into(),
+        sql,
+    }
 }
 
 /// What differs between the column `have` and the `wanted` one, with the
@@ -195,8 +256,7 @@ fn changed(backend: DbBackend, table: &str, have: &Column, wanted: &Column) -> O
                    rename the new one (https://www.sqlite.org/lang_altertable.html#otheralter)";
     let same_type = match backend {
         DbBackend::Postgres => have.sql_type == wanted.sql_type,
-        // SQLite stores by a declared type's affinity, not by its name.
-        _ => sqlite_affinity(&have.sql_type) == sqlite_affinity(&wanted.sql_type),
+        _ => sqlite_type(&have.sql_type) == sqlite_type(&wanted.sql_type),
     };
     let (difference, postgres) = if !same_type {
         (
@@ -226,19 +286,17 @@ fn changed(backend: DbBackend, table: &str, have: &Column, wanted: &Column) -> O
     Some(SchemaDifference { column: name.clone(), difference, sql })
 }
 
-/// The affinity SQLite gives a column of `declared` type, by the rules of
-/// <https://www.sqlite.org/datatype3.html#determination_of_column_affinity>.
-fn sqlite_affinity(declared: &str) -> &'static str {
-    let declared = declared.to_ascii_uppercase();
-    if declared.contains("INT") {
-        "INTEGER"
-    } else if ["CHAR", "CLOB", "TEXT"].iter().any(|text| declared.contains(text)) {
-        "TEXT"
-    } else if declared.contains("BLOB") || declared.is_empty() {
-        "BLOB"
-    } else if ["REAL", "FLOA", "DOUB"].iter().any(|real| declared.contains(real)) {
-        "REAL"
-    } else {
-        "NUMERIC"
+/// A declared SQLite type, with the spellings of one stored form made one.
+/// Affinity alone would not do: the driver reads a `uuid_text` column as
+/// 16-byte blobs and a `json_text` one as JSON, though both have the
+/// affinity of `varchar`.
+fn sqlite_type(declared: &str) -> String {
+    let declared = declared.to_ascii_lowercase();
+    let base = declared.split('(').next().unwrap_or_default().trim();
+    match base {
+        "text" | "varchar" | "char" | "character" | "nvarchar" | "nchar" | "clob" | "string" => "text".into(),
+        "integer" | "int" | "bigint" | "smallint" | "tinyint" | "int2" | "int4" | "int8" => "integer".into(),
+        "real" | "double" | "double precision" | "float" => "real".into(),
+        other => other.into(),
     }
 }
