@@ -156,6 +156,10 @@ async fn run(plan: Plan) {
                 (false, false) => 404,
             };
             assert_eq!(patched.status().as_u16(), expected, "{}: PATCH agrees with the update check", user.email);
+            // And the checking statement wrote it: the load that tells 404
+            // from 403 would hide a statement that refused wrongly.
+            let loaded = patched.statements().iter().any(|sql| sql.contains("fastsaas_joined_acl"));
+            assert!(!(expected == 200 && loaded), "{}: allowed, yet refused by its statement", user.email);
         }
         assert_eq!(ids_listed(&client, user).await, readable, "{}: the list is exactly what reads allow", user.email);
     }
