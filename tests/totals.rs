@@ -276,3 +276,39 @@ async fn counters_that_went_wrong_are_noticed_and_rebuilt() {
     create(&client, &ann, "after").await;
     assert_eq!(total(&client, &ann).await, 5);
 }
+
+/// A burst of lists on a pool of four: each list holds two connections at
+/// once (its count and its page), yet every one is answered, with the same
+/// total, while writes go on beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_lists_beside_writes_answers_every_one() {
+    let client = std::sync::Arc::new(TestClient::start(app()).await);
+    let ann = client.sign_up("ann@example.com").await;
+    for n in 0..25 {
+        create(&client, &ann, &format!("note {n}")).await;
+    }
+    let lists = (0..64).map(|_| {
+        let (client, token) = (client.clone(), ann.token.clone());
+        tokio::spawn(async move {
+            let listed = client.get("/notes?page_size=5").bearer(&token).send().await;
+            (listed.status().as_u16(), listed.json::<Value>()["total"].as_u64())
+        })
+    });
+    let writes = (0..8).map(|n| {
+        let (client, token) = (client.clone(), ann.token.clone());
+        tokio::spawn(async move {
+            let body = json!({"title": format!("beside {n}")});
+            client.post("/notes").bearer(&token).json(&body).send().await.status().as_u16()
+        })
+    });
+    let writes: Vec<_> = writes.collect();
+    for list in lists {
+        let (status, total) = list.await.unwrap_or_default();
+        assert_eq!(status, 200);
+        assert!(total.is_some_and(|total| (25..=33).contains(&total)), "{total:?}");
+    }
+    for write in writes {
+        assert_eq!(write.await.unwrap_or_default(), 201);
+    }
+    assert_eq!(total(&client, &ann).await, 33);
+}
