@@ -409,15 +409,8 @@ pub(crate) async fn permitted_rows(
         if ids.len() <= LISTED_IDS && !truncated {
             return id.is_in(ids);
         }
-        let objects = Query::select()
-            .column("object_id")
-            .from(ACL_TABLE)
-            .and_where(Expr::col("resource_type").eq(spec.name))
-            .and_where(Expr::col("principal_id").is_in(caller.principal_ids()))
-            .and_where(Expr::col("action").is_in([action, ANY_ACTION]))
-            .and_where(Expr::col("effect").eq(effect_name(effect)))
-            .and_where(Expr::col("object_id").is_not_null())
-            .to_owned();
+        let mut objects = entries_with(spec, &caller.principal_ids(), action, effect);
+        objects.column((ACL_TABLE, "object_id")).and_where(Expr::col((ACL_TABLE, "object_id")).is_not_null());
         id.in_subquery(objects)
     };
     let denied =
@@ -426,13 +419,7 @@ pub(crate) async fn permitted_rows(
     if reach.type_wide_allow || caller.holds_any(spec.acl_admins) {
         return Ok(Readable { except, any_of: None, tally: tally(None, None, denied) });
     }
-    let mut owners = vec![caller.id];
-    owners.extend(&caller.admin_of);
-    if action == "read" {
-        owners.extend(&caller.member_of);
-    }
-    owners.sort_unstable();
-    owners.dedup();
+    let owners = owners_acted_for(caller, action);
     let owner = || Expr::col((spec.table, "owner_id"));
     let mut any_of: Vec<Condition> = owners.iter().map(|id| Condition::all().add(owner().eq(*id))).collect();
     let shared = (!reach.allowed.is_empty() || truncated).then(|| {
@@ -475,29 +462,43 @@ pub(crate) fn may_condition(spec: &ResourceSpec, subject: &Subject, action: &str
         if subject.type_wide.is_none() {
             on = on.add(Expr::col((ACL_TABLE, "object_id")).is_null());
         }
-        Expr::exists(
-            Query::select()
-                .expr(Expr::val(1))
-                .from(ACL_TABLE)
-                .and_where(Expr::col((ACL_TABLE, "resource_type")).eq(spec.name))
-                .and_where(Expr::col((ACL_TABLE, "principal_id")).is_in(principals.clone()))
-                .and_where(Expr::col((ACL_TABLE, "action")).is_in([action, ANY_ACTION]))
-                .and_where(Expr::col((ACL_TABLE, "effect")).eq(effect_name(effect)))
-                .cond_where(on)
-                .to_owned(),
-        )
+        let mut matching = entries_with(spec, &principals, action, effect);
+        matching.expr(Expr::val(1)).cond_where(on);
+        Expr::exists(matching)
     };
     let not_denied = Condition::all().add(entry(Effect::Deny).not());
     if type_wide(Effect::Allow) || caller.holds_any(spec.acl_admins) {
         return Some(not_denied);
     }
+    let owners = owners_acted_for(caller, action);
+    let allowed = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners)).add(entry(Effect::Allow));
+    Some(not_denied.add(allowed))
+}
+
+/// The owners whose objects `caller` may do `action` on without an entry
+/// (steps 2 and 3 of [`decide`]): itself, the organizations it administers,
+/// and for `read` those it belongs to; sorted, each once.
+fn owners_acted_for(caller: &acl::Principal, action: &str) -> Vec<Uuid> {
     let mut owners = vec![caller.id];
     owners.extend(&caller.admin_of);
     if action == "read" {
         owners.extend(&caller.member_of);
     }
-    let allowed = Condition::any().add(Expr::col((spec.table, "owner_id")).is_in(owners)).add(entry(Effect::Allow));
-    Some(not_denied.add(allowed))
+    owners.sort_unstable();
+    owners.dedup();
+    owners
+}
+
+/// The entries of `principals` with `effect` for `action` (or any action)
+/// on `spec`'s type, to select from (add the columns and the objects).
+fn entries_with(spec: &ResourceSpec, principals: &[Uuid], action: &str, effect: Effect) -> SelectStatement {
+    Query::select()
+        .from(ACL_TABLE)
+        .and_where(Expr::col((ACL_TABLE, "resource_type")).eq(spec.name))
+        .and_where(Expr::col((ACL_TABLE, "principal_id")).is_in(principals.iter().copied()))
+        .and_where(Expr::col((ACL_TABLE, "action")).is_in([action, ANY_ACTION]))
+        .and_where(Expr::col((ACL_TABLE, "effect")).eq(effect_name(effect)))
+        .to_owned()
 }
 
 /// Up to this many ids, a list condition names objects by value; beyond,
