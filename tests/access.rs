@@ -469,3 +469,32 @@ async fn a_caller_with_more_entries_than_a_list_reads_still_lists_exactly() {
     assert_eq!(listed.len(), expected.len());
     assert_eq!(listed, expected);
 }
+
+/// Two writes racing on one object, and another tenant's write racing the
+/// owner's: a PATCH beside a DELETE gets 200 or 404, never a 500 nor a
+/// row written back; a PATCH by someone who may only read gets 403 or 404,
+/// whichever way the race goes, and never changes the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_racing_on_one_object_end_in_a_state_the_rules_allow() {
+    let World { client, ann, ben, .. } = world().await;
+    let client = std::sync::Arc::new(client);
+    for round in 0..8 {
+        let doc = id_of(&create_doc(&client, &ann, json!({"title": format!("race {round}")})).await);
+        entry(&client, &ann, &doc, &ben.id.to_string(), "read", "allow").await;
+        let path = format!("/notes/{doc}");
+        let send = |method: Method, token: String, body: Value| {
+            let (client, path) = (client.clone(), path.clone());
+            tokio::spawn(async move { client.request(method, &path).bearer(&token).json(&body).send().await.status() })
+        };
+        let patch = send(Method::PATCH, ann.token.clone(), json!({"title": "patched"}));
+        let intruder = send(Method::PATCH, ben.token.clone(), json!({"title": "by ben"}));
+        let delete = send(Method::DELETE, ann.token.clone(), json!({}));
+        let (patch, intruder, delete) = (patch.await, intruder.await, delete.await);
+        let status = |joined: Result<http::StatusCode, tokio::task::JoinError>| joined.map(|s| s.as_u16()).unwrap_or(0);
+        let (patch, intruder, delete) = (status(patch), status(intruder), status(delete));
+        assert!(matches!(patch, 200 | 404), "the owner's PATCH: {patch}");
+        assert!(matches!(intruder, 403 | 404), "a reader's PATCH: {intruder}");
+        assert_eq!(delete, 204);
+        client.get(&path).bearer(&ann.token).send().await.assert_status(404);
+    }
+}
