@@ -1,7 +1,10 @@
 //! Slow clients cannot starve the others: hundreds of connections that
 //! send half a request head and stall are evicted by the head timeout, the
 //! connection cap keeps the process inside its file limit, and a real
-//! client still gets `/healthz` at once.
+//! client still gets `/healthz` at once. Each wait a client can impose is
+//! bounded (a head trickled byte by byte, a stalled body, an idle
+//! keep-alive, a response nobody reads), and a handler that takes longer
+//! than every timeout is not cut.
 //!
 //! The server is a real process on a loopback port (this test binary run
 //! again, `server_process` only), with a file limit of 256 so that a server
@@ -33,9 +36,20 @@ async fn server_process() {
         idle_timeout_secs: 2,
         ..Settings::default()
     };
-    if let Err(err) = App::new(settings).serve().await {
+    let app = App::new(settings).route(Route::get("/slow", slow));
+    if let Err(err) = app.serve().await {
         panic!("the server stopped: {err}");
     }
+}
+
+/// Longer than the header timeout and the idle timeout together.
+const SLOW_HANDLER: Duration = Duration::from_millis(3500);
+
+/// A handler that takes its time, as a long report or a call to a slow
+/// service does.
+async fn slow() -> &'static str {
+    tokio::time::sleep(SLOW_HANDLER).await;
+    "done"
 }
 
 /// A free loopback port.
@@ -63,8 +77,8 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn slow_clients_cannot_starve_the_others() {
+/// The server process, listening on its address.
+fn start_server() -> (Server, SocketAddr) {
     let address = free_address();
     let exe = std::env::current_exe().unwrap_or_else(|err| panic!("the test binary: {err}"));
     let command = format!("ulimit -n 256 && exec \"{}\" --exact server_process --ignored", exe.display());
@@ -75,12 +89,18 @@ fn slow_clients_cannot_starve_the_others() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|err| panic!("the server process: {err}"));
-    let _server = Server(child);
+    let server = Server(child);
     let started = Instant::now();
     while healthz(address, Duration::from_secs(1)).is_none() {
         assert!(started.elapsed() < Duration::from_secs(60), "the server did not come up");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (server, address)
+}
+
+#[test]
+fn slow_clients_cannot_starve_the_others() {
+    let (_server, address) = start_server();
 
     // 400 clients send half a head and stall, holding their sockets.
     let slow: Vec<TcpStream> = (0..400)
@@ -98,4 +118,111 @@ fn slow_clients_cannot_starve_the_others() {
     assert!(answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")), "{answer:?}");
     assert!(waited < Duration::from_secs(8), "answered in {waited:?}");
     drop(slow);
+}
+
+/// What a client saw of a connection it kept open.
+#[derive(Debug)]
+struct Seen {
+    /// Everything the server sent.
+    received: Vec<u8>,
+    /// When the server closed the connection, counted from `since`.
+    closed_after: Option<Duration>,
+}
+
+/// Reads what `stream` brings for at most `patience`, doing `between`
+/// every 200 ms (a trickling client's next byte); stops when the server
+/// closes the connection.
+fn watch_connection(stream: &mut TcpStream, patience: Duration, mut between: impl FnMut(&mut TcpStream)) -> Seen {
+    let since = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 64 * 1024];
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap_or_else(|err| panic!("timeout: {err}"));
+    while since.elapsed() < patience {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Seen { received, closed_after: Some(since.elapsed()) },
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                between(stream);
+            }
+            // A reset closes as surely as a FIN.
+            Err(_) => return Seen { received, closed_after: Some(since.elapsed()) },
+        }
+    }
+    Seen { received, closed_after: None }
+}
+
+fn connect(address: SocketAddr) -> TcpStream {
+    TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap_or_else(|err| panic!("connect: {err}"))
+}
+
+#[test]
+fn a_head_trickled_byte_by_byte_is_cut_at_the_header_timeout() {
+    let (_server, address) = start_server();
+    let mut stream = connect(address);
+    // Each byte keeps the socket busy; only the head's deadline can end it.
+    let head = b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut next = 0;
+    let seen = watch_connection(&mut stream, Duration::from_secs(6), |stream| {
+        if next < head.len() {
+            let _ = stream.write_all(&head[next..=next]);
+            next += 1;
+        }
+    });
+    let closed = seen.closed_after.unwrap_or_else(|| panic!("the trickled head was never cut ({next} bytes sent)"));
+    assert!(closed >= Duration::from_millis(900), "cut before the header timeout: {closed:?}");
+    assert!(closed < Duration::from_secs(3), "cut late: {closed:?}");
+    assert!(!String::from_utf8_lossy(&seen.received).contains("200 OK"), "a trickled head was served");
+}
+
+#[test]
+fn a_stalled_body_is_cut_at_the_idle_timeout() {
+    let (_server, address) = start_server();
+    let mut stream = connect(address);
+    stream
+        .write_all(b"POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"email\"")
+        .unwrap_or_else(|err| panic!("write: {err}"));
+    let seen = watch_connection(&mut stream, Duration::from_secs(8), |_| {});
+    let closed = seen.closed_after.unwrap_or_else(|| panic!("a stalled body was never cut"));
+    // The idle timeout (2 s), not the header timeout (1 s): the head arrived.
+    assert!(closed >= Duration::from_millis(1800), "cut before the idle timeout: {closed:?}");
+    assert!(closed < Duration::from_secs(5), "cut late: {closed:?}");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
+    let (_server, address) = start_server();
+    let mut stream = connect(address);
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").unwrap_or_else(|err| panic!("write: {err}"));
+    let seen = watch_connection(&mut stream, Duration::from_secs(6), |_| {});
+    assert!(String::from_utf8_lossy(&seen.received).starts_with("HTTP/1.1 200"), "{seen:?}");
+    let closed = seen.closed_after.unwrap_or_else(|| panic!("an idle keep-alive connection stayed open"));
+    assert!(closed >= Duration::from_millis(900), "closed before the header timeout: {closed:?}");
+    assert!(closed < Duration::from_secs(3), "closed late: {closed:?}");
+}
+
+#[test]
+fn a_handler_slower_than_every_timeout_still_answers() {
+    let (_server, address) = start_server();
+    let mut stream = connect(address);
+    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n").unwrap_or_else(|err| panic!("write: {err}"));
+    let seen = watch_connection(&mut stream, SLOW_HANDLER + Duration::from_secs(5), |_| {});
+    let answer = String::from_utf8_lossy(&seen.received);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"), "{seen:?}");
+    // And the connection lives on for the next request until its own timeout.
+    assert!(seen.closed_after.is_some_and(|closed| closed > SLOW_HANDLER), "{seen:?}");
+}
+
+#[test]
+fn a_client_that_reads_nothing_is_cut_at_the_idle_timeout() {
+    let (_server, address) = start_server();
+    let mut stream = connect(address);
+    // Far more answers than the socket buffers of both ends hold.
+    let requests = 3000;
+    let pipelined = "GET /openapi.json HTTP/1.1\r\nHost: test\r\n\r\n".repeat(requests);
+    stream.write_all(pipelined.as_bytes()).unwrap_or_else(|err| panic!("write: {err}"));
+    std::thread::sleep(Duration::from_secs(5));
+    let seen = watch_connection(&mut stream, Duration::from_secs(20), |_| {});
+    let answered = String::from_utf8_lossy(&seen.received).matches("HTTP/1.1 200").count();
+    assert!(seen.closed_after.is_some(), "the connection was never closed ({answered} answers read)");
+    assert!(answered < requests, "every answer was sent to a client that read nothing for 5 s");
 }

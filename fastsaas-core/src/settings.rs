@@ -88,11 +88,13 @@ pub struct Settings {
     /// clients wait in the listen queue until one closes.
     pub max_connections: usize,
     /// `FASTSAAS_HEADER_TIMEOUT_SECS`: how long a client may take to send a
-    /// request's head; a slower one is disconnected.
+    /// request's head, counted from the connection's start or the end of
+    /// the previous response (so an idle keep-alive connection is closed
+    /// after it too); a slower one is disconnected.
     pub header_timeout_secs: u64,
-    /// `FASTSAAS_IDLE_TIMEOUT_SECS`: how long a connection may go without a
-    /// byte read or written (a stalled body, an idle keep-alive) before it
-    /// is closed.
+    /// `FASTSAAS_IDLE_TIMEOUT_SECS`: how long a request body may stall, or a
+    /// client read nothing of a response, before its connection is closed.
+    /// A handler's own time is not bounded by it.
     pub idle_timeout_secs: u64,
     /// `FASTSAAS_FIELD_KEYS`: the keys of `#[crud(encrypted)]` fields, as
     /// `id:key` pairs separated by commas (`2026b:<base64>,2026a:<base64>`),

@@ -1,10 +1,14 @@
 //! The HTTP server: every connection bounded, so that slow or idle clients
 //! cannot starve the others. At most `max_connections` are open (further
 //! clients wait in the listen queue); a request's head must arrive within
-//! `header_timeout_secs`; a connection that moves no byte for
-//! `idle_timeout_secs` (a stalled body, an idle keep-alive, a reader that
-//! stopped reading) is closed. On shutdown, listening stops, open
-//! connections finish their request in flight, then the server returns.
+//! `header_timeout_secs` of the connection's start or of the previous
+//! response; a request body that stalls, or a client that reads nothing of
+//! a response, for `idle_timeout_secs` has its connection closed
+//! ([`watchdog`]). A handler that takes its time is not cut. On shutdown,
+//! listening stops, open connections finish their request in flight, then
+//! the server returns.
+
+mod watchdog;
 
 use std::future::Future;
 use std::pin::pin;
@@ -16,11 +20,11 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use fastsaas_core::Settings;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
+use watchdog::{Watch, WatchedBody, WatchedIo};
 
 /// How long shutdown waits for open connections to finish.
 const DRAIN_FOR: Duration = Duration::from_secs(30);
@@ -73,36 +77,47 @@ pub(crate) async fn serve(
         };
         // A connection without delay waits for nothing: it is best effort.
         let _ = stream.set_nodelay(true);
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_read_timeout(Some(limits.idle_timeout));
-        stream.set_write_timeout(Some(limits.idle_timeout));
-        let io = TokioIo::new(Box::pin(stream));
+        let watch = Watch::new(limits.header_timeout, limits.idle_timeout);
+        let io = TokioIo::new(WatchedIo::new(stream, Arc::clone(&watch)));
         let router = router.clone();
-        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
-        });
+        let service = {
+            let watch = Arc::clone(&watch);
+            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                watch.request_started();
+                let watch = Arc::clone(&watch);
+                let mut request = request.map(|body| Body::new(WatchedBody::request(body, Arc::clone(&watch))));
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let response = router.clone().oneshot(request);
+                async move {
+                    let response = response.await?;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| WatchedBody::response(body, watch)))
+                }
+            })
+        };
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(io, service)
-                .with_upgrades();
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades();
             let mut connection = pin!(connection);
+            let expired = watch.expired();
+            let mut expired = pin!(expired);
             let finished = tokio::select! {
                 finished = connection.as_mut() => Some(finished),
-                _ = stopping.wait_for(|stop| *stop) => None,
-            };
-            let finished = match finished {
-                Some(finished) => finished,
-                None => {
+                why = expired.as_mut() => {
+                    tracing::debug!(%peer, "closing a connection: {why}");
+                    None
+                },
+                () = stopped(&mut stopping) => {
                     connection.as_mut().graceful_shutdown();
-                    connection.await
+                    tokio::select! {
+                        finished = connection.as_mut() => Some(finished),
+                        why = expired.as_mut() => {
+                            tracing::debug!(%peer, "closing a connection while shutting down: {why}");
+                            None
+                        },
+                    }
                 }
             };
-            if let Err(err) = finished {
+            if let Some(Err(err)) = finished {
                 tracing::debug!(error = %err, %peer, "a connection ended with an error");
             }
             drop(slot);
@@ -117,4 +132,9 @@ pub(crate) async fn serve(
         tracing::warn!("connections still open after {} s; stopping anyway", DRAIN_FOR.as_secs());
     }
     Ok(())
+}
+
+/// Resolves once the server is stopping (or its sender is gone).
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
 }
