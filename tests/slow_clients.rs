@@ -36,7 +36,7 @@ async fn server_process() {
         idle_timeout_secs: 2,
         ..Settings::default()
     };
-    let app = App::new(settings).route(Route::get("/slow", slow));
+    let app = App::new(settings).route(Route::get("/slow", slow)).route(Route::get("/upgrade", upgrade));
     if let Err(err) = app.serve().await {
         panic!("the server stopped: {err}");
     }
@@ -50,6 +50,25 @@ const SLOW_HANDLER: Duration = Duration::from_millis(3500);
 async fn slow() -> &'static str {
     tokio::time::sleep(SLOW_HANDLER).await;
     "done"
+}
+
+/// How long an upgraded connection is held by its handler.
+const UPGRADED_FOR: Duration = Duration::from_secs(5);
+
+/// Takes the connection over, as a WebSocket handler does, and holds it.
+async fn upgrade(request: axum::extract::Request) -> axum::response::Response {
+    let upgrading = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrading.await {
+            tokio::time::sleep(UPGRADED_FOR).await;
+            drop(upgraded);
+        }
+    });
+    let mut response = axum::response::Response::new(axum::body::Body::empty());
+    *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("upgrade"));
+    response.headers_mut().insert(http::header::UPGRADE, http::HeaderValue::from_static("test"));
+    response
 }
 
 /// A free loopback port.
@@ -225,4 +244,28 @@ fn a_client_that_reads_nothing_is_cut_at_the_idle_timeout() {
     let answered = String::from_utf8_lossy(&seen.received).matches("HTTP/1.1 200").count();
     assert!(seen.closed_after.is_some(), "the connection was never closed ({answered} answers read)");
     assert!(answered < requests, "every answer was sent to a client that read nothing for 5 s");
+}
+
+#[test]
+fn an_upgraded_connection_keeps_its_slot_until_it_closes() {
+    let (_server, address) = start_server();
+    // As many upgraded connections as the server may hold (100).
+    let upgraded: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = connect(address);
+            stream
+                .write_all(b"GET /upgrade HTTP/1.1\r\nHost: test\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n")
+                .unwrap_or_else(|err| panic!("write: {err}"));
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).unwrap_or_else(|err| panic!("the 101: {err}"));
+            assert_eq!(&head, b"HTTP/1.1 101");
+            stream
+        })
+        .collect();
+    // Every slot is taken: a new client waits in the listen queue.
+    assert_eq!(healthz(address, Duration::from_millis(1500)), None, "served past the connection cap");
+    // Once the handlers let go, the slots come back.
+    let answer = healthz(address, UPGRADED_FOR + Duration::from_secs(5));
+    assert!(answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")), "{answer:?}");
+    drop(upgraded);
 }

@@ -90,11 +90,11 @@ pub struct Settings {
     /// `FASTSAAS_HEADER_TIMEOUT_SECS`: how long a client may take to send a
     /// request's head, counted from the connection's start or the end of
     /// the previous response (so an idle keep-alive connection is closed
-    /// after it too); a slower one is disconnected.
+    /// after it too); a slower one is disconnected. From 1 s to a day.
     pub header_timeout_secs: u64,
     /// `FASTSAAS_IDLE_TIMEOUT_SECS`: how long a request body may stall, or a
     /// client read nothing of a response, before its connection is closed.
-    /// A handler's own time is not bounded by it.
+    /// A handler's own time is not bounded by it. From 1 s to a day.
     pub idle_timeout_secs: u64,
     /// `FASTSAAS_FIELD_KEYS`: the keys of `#[crud(encrypted)]` fields, as
     /// `id:key` pairs separated by commas (`2026b:<base64>,2026a:<base64>`),

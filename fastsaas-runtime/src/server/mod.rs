@@ -26,6 +26,9 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 use watchdog::{Watch, WatchedBody, WatchedIo};
 
+/// The longest header or idle timeout honoured (a day).
+const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
 /// How long shutdown waits for open connections to finish.
 const DRAIN_FOR: Duration = Duration::from_secs(30);
 
@@ -39,10 +42,13 @@ pub(crate) struct Limits {
 
 impl Limits {
     pub(crate) fn from_settings(settings: &Settings) -> Limits {
+        // A day is longer than any deadline worth having, and keeps the
+        // watchdog's instants far from overflowing.
+        let timeout = |secs: u64| Duration::from_secs(secs.clamp(1, MAX_TIMEOUT_SECS));
         Limits {
             max_connections: settings.max_connections.max(1),
-            header_timeout: Duration::from_secs(settings.header_timeout_secs.max(1)),
-            idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
+            header_timeout: timeout(settings.header_timeout_secs),
+            idle_timeout: timeout(settings.idle_timeout_secs),
         }
     }
 }
@@ -78,7 +84,9 @@ pub(crate) async fn serve(
         // A connection without delay waits for nothing: it is best effort.
         let _ = stream.set_nodelay(true);
         let watch = Watch::new(limits.header_timeout, limits.idle_timeout);
-        let io = TokioIo::new(WatchedIo::new(stream, Arc::clone(&watch)));
+        // The socket holds the slot: an upgraded connection, which hyper
+        // hands to its handler with the socket, counts until it closes.
+        let io = TokioIo::new(WatchedIo::new(stream, slot, Arc::clone(&watch)));
         let router = router.clone();
         let service = {
             let watch = Arc::clone(&watch);
@@ -120,7 +128,6 @@ pub(crate) async fn serve(
             if let Some(Err(err)) = finished {
                 tracing::debug!(error = %err, %peer, "a connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);
@@ -137,4 +144,18 @@ pub(crate) async fn serve(
 /// Resolves once the server is stopping (or its sender is gone).
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_timeouts_do_not_overflow_the_watchdog() {
+        let settings = Settings { header_timeout_secs: u64::MAX, idle_timeout_secs: u64::MAX, ..Settings::default() };
+        let limits = Limits::from_settings(&settings);
+        let watch = Watch::new(limits.header_timeout, limits.idle_timeout);
+        let expired = tokio::time::timeout(Duration::from_secs(3 * MAX_TIMEOUT_SECS), watch.expired()).await;
+        assert_eq!(expired.ok(), Some(watchdog::Expired::Head));
+    }
 }

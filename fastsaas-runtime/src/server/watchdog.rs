@@ -6,6 +6,13 @@
 //! body, and for the client to read what is written (both the idle
 //! timeout). A handler that takes its time is none of these.
 //!
+//! Each clock measures one wait: a client that sends or reads a little
+//! before each timeout runs out keeps its connection (a minimum rate is
+//! not enforced), and a handler that stops reading its body after it found
+//! none counts as waiting for it until it drops the body. An upgraded
+//! connection leaves the watchdog (its protocol bounds its own silence) but
+//! keeps its slot until it closes.
+//!
 //! The request path only writes timestamps ([`Watch`]); one
 //! [`Watch::expired`] per connection sleeps until the earliest deadline
 //! they imply, re-arming at most once per timeout. Arming a timer per
@@ -23,6 +30,7 @@ use std::time::Duration;
 
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 /// What the connection waits for, as milliseconds since [`Watch::epoch`]
@@ -108,6 +116,18 @@ impl Watch {
         }
     }
 
+    /// A write went through. If it had waited, and the response it carried
+    /// was already handed over, the wait for the next head starts now: the
+    /// head clock does not run while the response is still leaving.
+    fn write_moved(&self) {
+        if self.write.load(Ordering::Relaxed) != 0 {
+            self.write.store(0, Ordering::Relaxed);
+            if self.head.load(Ordering::Relaxed) != 0 {
+                self.head.store(self.now(), Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The earliest deadline, in the clock of `now`, and what it bounds.
     fn deadline(&self) -> Option<(u64, Expired)> {
         let millis = |timeout: Duration| u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
@@ -150,23 +170,25 @@ impl Watch {
     }
 }
 
-/// The socket of a watched connection: a write the client does not take
-/// starts the write clock.
+/// The socket of a watched connection, holding the connection's slot
+/// until it closes: a write the client does not take starts the write
+/// clock.
 #[derive(Debug)]
 pub(crate) struct WatchedIo<T> {
     inner: T,
+    _slot: OwnedSemaphorePermit,
     watch: Arc<Watch>,
 }
 
 impl<T> WatchedIo<T> {
-    pub(crate) fn new(inner: T, watch: Arc<Watch>) -> WatchedIo<T> {
-        WatchedIo { inner, watch }
+    pub(crate) fn new(inner: T, slot: OwnedSemaphorePermit, watch: Arc<Watch>) -> WatchedIo<T> {
+        WatchedIo { inner, _slot: slot, watch }
     }
 
     fn track<R>(&self, poll: Poll<R>) -> Poll<R> {
         match poll {
             Poll::Pending => self.watch.stalled(&self.watch.write),
-            Poll::Ready(_) => Watch::moved(&self.watch.write),
+            Poll::Ready(_) => self.watch.write_moved(),
         }
         poll
     }
@@ -320,6 +342,23 @@ mod tests {
         watch.response_sent();
         let expired = waiting.await.unwrap_or_else(|err| panic!("the watchdog: {err}"));
         assert_eq!(expired, Some((Duration::from_secs(1) + HEADER, Expired::Head)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_head_clock_starts_when_a_waiting_response_has_left() {
+        let watch = Watch::new(HEADER, IDLE);
+        watch.request_started();
+        watch.response_sent();
+        watch.stalled(&watch.write);
+        let waiting = tokio::spawn({
+            let watch = Arc::clone(&watch);
+            async move { expiry(&watch).await }
+        });
+        // The client reads the rest of the response after half a minute.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        watch.write_moved();
+        let expired = waiting.await.unwrap_or_else(|err| panic!("the watchdog: {err}"));
+        assert_eq!(expired, Some((Duration::from_secs(30) + HEADER, Expired::Head)));
     }
 
     #[tokio::test(start_paused = true)]
