@@ -83,22 +83,22 @@ pub(crate) async fn serve(
         };
         // A connection without delay waits for nothing: it is best effort.
         let _ = stream.set_nodelay(true);
-        let watch = Watch::new(limits.header_timeout, limits.idle_timeout);
+        let deadlines = Watch::new(limits.header_timeout, limits.idle_timeout);
         // The socket holds the slot: an upgraded connection, which hyper
         // hands to its handler with the socket, counts until it closes.
-        let io = TokioIo::new(WatchedIo::new(stream, slot, Arc::clone(&watch)));
+        let io = TokioIo::new(WatchedIo::new(stream, slot, Arc::clone(&deadlines)));
         let router = router.clone();
         let service = {
-            let watch = Arc::clone(&watch);
+            let deadlines = Arc::clone(&deadlines);
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                watch.request_started();
-                let watch = Arc::clone(&watch);
-                let mut request = request.map(|body| Body::new(WatchedBody::request(body, Arc::clone(&watch))));
+                deadlines.request_started();
+                let deadlines = Arc::clone(&deadlines);
+                let mut request = request.map(|body| Body::new(WatchedBody::request(body, Arc::clone(&deadlines))));
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let response = router.clone().oneshot(request);
                 async move {
                     let response = response.await?;
-                    Ok::<_, std::convert::Infallible>(response.map(|body| WatchedBody::response(body, watch)))
+                    Ok::<_, std::convert::Infallible>(response.map(|body| WatchedBody::response(body, deadlines)))
                 }
             })
         };
@@ -106,7 +106,7 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades();
             let mut connection = pin!(connection);
-            let expired = watch.expired();
+            let expired = deadlines.expired();
             let mut expired = pin!(expired);
             let finished = tokio::select! {
                 finished = connection.as_mut() => Some(finished),

@@ -15,11 +15,12 @@
 //!
 //! The request path only writes timestamps ([`Watch`]); one
 //! [`Watch::expired`] per connection sleeps until the earliest deadline
-//! they imply, re-arming at most once per timeout. Arming a timer per
-//! request instead (hyper's header timeout, or a timer per read and write)
-//! wakes the runtime's timer driver with a system call on most requests:
-//! measured, 2.2 wake-up writes per request before, 0.4 with this watchdog
-//! (docs/PERFORMANCE.md, "Timers per request").
+//! they imply, waking at least once per shorter timeout to find the waits
+//! that started meanwhile. Arming a timer per request instead (hyper's
+//! header timeout, or a timer per read and write) wakes the runtime's timer
+//! driver with a system call on most requests: measured, 2.2 wake-up
+//! writes per request before, 0.4 with this watchdog (docs/PERFORMANCE.md,
+//! "Timers per request").
 
 use std::io;
 use std::pin::Pin;
@@ -110,6 +111,7 @@ impl Watch {
         }
     }
 
+    /// Stops the clock of `since`: what it waited for came.
     fn moved(since: &AtomicU64) {
         if since.load(Ordering::Relaxed) != 0 {
             since.store(0, Ordering::Relaxed);
