@@ -174,6 +174,21 @@ fn connect(address: SocketAddr) -> TcpStream {
     TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap_or_else(|err| panic!("connect: {err}"))
 }
 
+/// A new connection that has sent `bytes`.
+fn sending(address: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = connect(address);
+    stream.write_all(bytes).unwrap_or_else(|err| panic!("write: {err}"));
+    stream
+}
+
+/// The server closed the connection `seen` no sooner than `earliest` and
+/// before `latest`.
+fn closed_between(seen: &Seen, earliest: Duration, latest: Duration, what: &str) {
+    let closed = seen.closed_after.unwrap_or_else(|| panic!("{what}: never closed ({seen:?})"));
+    assert!(closed >= earliest, "{what}: closed after {closed:?}, before {earliest:?}");
+    assert!(closed < latest, "{what}: closed after {closed:?}, {latest:?} or later");
+}
+
 #[test]
 fn a_head_trickled_byte_by_byte_is_cut_at_the_header_timeout() {
     let (_server, address) = start_server();
@@ -187,43 +202,40 @@ fn a_head_trickled_byte_by_byte_is_cut_at_the_header_timeout() {
             next += 1;
         }
     });
-    let closed = seen.closed_after.unwrap_or_else(|| panic!("the trickled head was never cut ({next} bytes sent)"));
-    assert!(closed >= Duration::from_millis(900), "cut before the header timeout: {closed:?}");
-    assert!(closed < Duration::from_secs(3), "cut late: {closed:?}");
+    closed_between(
+        &seen,
+        Duration::from_millis(900),
+        Duration::from_secs(3),
+        &format!("a head trickled ({next} bytes)"),
+    );
     assert!(!String::from_utf8_lossy(&seen.received).contains("200 OK"), "a trickled head was served");
 }
 
 #[test]
 fn a_stalled_body_is_cut_at_the_idle_timeout() {
     let (_server, address) = start_server();
-    let mut stream = connect(address);
-    stream
-        .write_all(b"POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"email\"")
-        .unwrap_or_else(|err| panic!("write: {err}"));
+    let mut stream = sending(
+        address,
+        b"POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"email\"",
+    );
     let seen = watch_connection(&mut stream, Duration::from_secs(8), |_| {});
-    let closed = seen.closed_after.unwrap_or_else(|| panic!("a stalled body was never cut"));
     // The idle timeout (2 s), not the header timeout (1 s): the head arrived.
-    assert!(closed >= Duration::from_millis(1800), "cut before the idle timeout: {closed:?}");
-    assert!(closed < Duration::from_secs(5), "cut late: {closed:?}");
+    closed_between(&seen, Duration::from_millis(1800), Duration::from_secs(5), "a stalled body");
 }
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
     let (_server, address) = start_server();
-    let mut stream = connect(address);
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").unwrap_or_else(|err| panic!("write: {err}"));
+    let mut stream = sending(address, b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n");
     let seen = watch_connection(&mut stream, Duration::from_secs(6), |_| {});
     assert!(String::from_utf8_lossy(&seen.received).starts_with("HTTP/1.1 200"), "{seen:?}");
-    let closed = seen.closed_after.unwrap_or_else(|| panic!("an idle keep-alive connection stayed open"));
-    assert!(closed >= Duration::from_millis(900), "closed before the header timeout: {closed:?}");
-    assert!(closed < Duration::from_secs(3), "closed late: {closed:?}");
+    closed_between(&seen, Duration::from_millis(900), Duration::from_secs(3), "an idle keep-alive connection");
 }
 
 #[test]
 fn a_handler_slower_than_every_timeout_still_answers() {
     let (_server, address) = start_server();
-    let mut stream = connect(address);
-    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n").unwrap_or_else(|err| panic!("write: {err}"));
+    let mut stream = sending(address, b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n");
     let seen = watch_connection(&mut stream, SLOW_HANDLER + Duration::from_secs(5), |_| {});
     let answer = String::from_utf8_lossy(&seen.received);
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"), "{seen:?}");
@@ -234,11 +246,10 @@ fn a_handler_slower_than_every_timeout_still_answers() {
 #[test]
 fn a_client_that_reads_nothing_is_cut_at_the_idle_timeout() {
     let (_server, address) = start_server();
-    let mut stream = connect(address);
     // Far more answers than the socket buffers of both ends hold.
     let requests = 3000;
     let pipelined = "GET /openapi.json HTTP/1.1\r\nHost: test\r\n\r\n".repeat(requests);
-    stream.write_all(pipelined.as_bytes()).unwrap_or_else(|err| panic!("write: {err}"));
+    let mut stream = sending(address, pipelined.as_bytes());
     std::thread::sleep(Duration::from_secs(5));
     let seen = watch_connection(&mut stream, Duration::from_secs(20), |_| {});
     let answered = String::from_utf8_lossy(&seen.received).matches("HTTP/1.1 200").count();
@@ -252,10 +263,10 @@ fn an_upgraded_connection_keeps_its_slot_until_it_closes() {
     // As many upgraded connections as the server may hold (100).
     let upgraded: Vec<TcpStream> = (0..100)
         .map(|_| {
-            let mut stream = connect(address);
-            stream
-                .write_all(b"GET /upgrade HTTP/1.1\r\nHost: test\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n")
-                .unwrap_or_else(|err| panic!("write: {err}"));
+            let mut stream = sending(
+                address,
+                b"GET /upgrade HTTP/1.1\r\nHost: test\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n",
+            );
             let mut head = [0u8; 12];
             stream.read_exact(&mut head).unwrap_or_else(|err| panic!("the 101: {err}"));
             assert_eq!(&head, b"HTTP/1.1 101");

@@ -307,6 +307,22 @@ mod tests {
         Some((started.elapsed(), why))
     }
 
+    /// When `watch` expires, counted from now, when `change` happens to it
+    /// `after` the watchdog has started.
+    async fn expiry_with(
+        watch: &Arc<Watch>,
+        after: Duration,
+        change: impl FnOnce(&Watch),
+    ) -> Option<(Duration, Expired)> {
+        let waiting = tokio::spawn({
+            let watch = Arc::clone(watch);
+            async move { expiry(&watch).await }
+        });
+        tokio::time::sleep(after).await;
+        change(watch);
+        waiting.await.unwrap_or_else(|err| panic!("the watchdog: {err}"))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_new_connection_has_the_header_timeout_to_send_a_head() {
         let watch = Watch::new(HEADER, IDLE);
@@ -335,15 +351,13 @@ mod tests {
         // The body stalls (its deadline a minute away), then comes, and
         // the response is sent: the next head is due in five seconds.
         watch.stalled(&watch.body);
-        let waiting = tokio::spawn({
-            let watch = Arc::clone(&watch);
-            async move { expiry(&watch).await }
-        });
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        Watch::moved(&watch.body);
-        watch.response_sent();
-        let expired = waiting.await.unwrap_or_else(|err| panic!("the watchdog: {err}"));
-        assert_eq!(expired, Some((Duration::from_secs(1) + HEADER, Expired::Head)));
+        let after = Duration::from_secs(1);
+        let expired = expiry_with(&watch, after, |watch| {
+            Watch::moved(&watch.body);
+            watch.response_sent();
+        })
+        .await;
+        assert_eq!(expired, Some((after + HEADER, Expired::Head)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -352,15 +366,10 @@ mod tests {
         watch.request_started();
         watch.response_sent();
         watch.stalled(&watch.write);
-        let waiting = tokio::spawn({
-            let watch = Arc::clone(&watch);
-            async move { expiry(&watch).await }
-        });
         // The client reads the rest of the response after half a minute.
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        watch.write_moved();
-        let expired = waiting.await.unwrap_or_else(|err| panic!("the watchdog: {err}"));
-        assert_eq!(expired, Some((Duration::from_secs(30) + HEADER, Expired::Head)));
+        let after = Duration::from_secs(30);
+        let expired = expiry_with(&watch, after, Watch::write_moved).await;
+        assert_eq!(expired, Some((after + HEADER, Expired::Head)));
     }
 
     #[tokio::test(start_paused = true)]
