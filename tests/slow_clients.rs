@@ -4,7 +4,8 @@
 //! client still gets `/healthz` at once. Each wait a client can impose is
 //! bounded (a head trickled byte by byte, a stalled body, an idle
 //! keep-alive, a response nobody reads), and a handler that takes longer
-//! than every timeout is not cut.
+//! than every timeout is not cut. Heads too large or malformed are refused
+//! without disturbing the others.
 //!
 //! The server is a real process on a loopback port (this test binary run
 //! again, `server_process` only), with a file limit of 256 so that a server
@@ -279,4 +280,41 @@ fn an_upgraded_connection_keeps_its_slot_until_it_closes() {
     let answer = healthz(address, UPGRADED_FOR + Duration::from_secs(5));
     assert!(answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")), "{answer:?}");
     drop(upgraded);
+}
+
+/// What a client gets back for `bytes` sent on a new connection, which the
+/// server must close within 5 s (it may close before all of `bytes` is
+/// sent, so a failed write is no failure).
+fn answer_to(address: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = connect(address);
+    let _ = stream.write_all(bytes);
+    let seen = watch_connection(&mut stream, Duration::from_secs(5), |_| {});
+    let answer = String::from_utf8_lossy(&seen.received).into_owned();
+    assert!(seen.closed_after.is_some(), "the connection stayed open after {answer:?}");
+    answer
+}
+
+#[test]
+fn a_head_of_a_megabyte_is_refused_and_others_are_served() {
+    let (_server, address) = start_server();
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Name: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+    head.extend_from_slice(b"\r\n\r\n");
+    let answer = answer_to(address, &head);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let healthy = healthz(address, Duration::from_secs(2));
+    assert!(healthy.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")), "{healthy:?}");
+}
+
+#[test]
+fn a_nul_in_a_head_is_refused() {
+    let (_server, address) = start_server();
+    for head in [
+        &b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Name: a\0b\r\n\r\n"[..],
+        b"GET /heal\0thz HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHo\0st: test\r\n\r\n",
+    ] {
+        let answer = answer_to(address, head);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{:?}: {answer}", String::from_utf8_lossy(head));
+    }
 }
