@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
 use crate::db::counts::Tally;
+use crate::db::statement::statement;
 use crate::error::internal;
 use crate::identity::entities::acl_entry;
 use crate::query::Readable;
@@ -389,9 +390,12 @@ pub(crate) async fn permitted_rows(
         // are read still has every type-wide one decide.
         .order_by(Expr::col(acl_entry::Column::ObjectId).is_not_null(), Order::Asc)
         .limit(ENTRIES_READ)
-        .into_tuple::<(Option<Uuid>, String)>()
-        .all(db)
-        .await
+        .into_query();
+    let rows = db.query_all_raw(statement(db.get_database_backend(), &rows)).await.map_err(internal)?;
+    let rows = rows
+        .iter()
+        .map(QueryResult::try_get_many_by_index::<(Option<Uuid>, String)>)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(internal)?;
     // Past what is read, both lists of ids are named by subqueries instead.
     let truncated = rows.len() as u64 == ENTRIES_READ;

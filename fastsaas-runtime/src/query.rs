@@ -12,6 +12,7 @@ use sea_orm::{
 
 use crate::cursor::{Cursor, CursorKey, list_digest};
 use crate::db::counts::Tally;
+use crate::db::statement::statement;
 use crate::error::db_error;
 
 /// The largest page size a client may ask for.
@@ -281,15 +282,13 @@ where
     // One row past the page says whether another page follows.
     let window = query.page_size + 1;
     let items = async {
-        match readable.any_of.as_deref() {
-            Some([]) => Ok(Vec::new()),
-            Some([part]) => key.ordered(select.filter(part.clone()), id).limit(window).offset(offset).all(db).await,
-            None => key.ordered(select, id).limit(window).offset(offset).all(db).await,
-            Some(parts) => {
-                let merged = key.merged(select, id, parts, offset, window);
-                E::find().from_raw_sql(db.get_database_backend().build(&merged)).all(db).await
-            }
-        }
+        let query = match readable.any_of.as_deref() {
+            Some([]) => return Ok(Vec::new()),
+            Some([part]) => key.ordered(select.filter(part.clone()), id).limit(window).offset(offset).into_query(),
+            None => key.ordered(select, id).limit(window).offset(offset).into_query(),
+            Some(parts) => key.merged(select, id, parts, offset, window),
+        };
+        E::find().from_raw_sql(statement(db.get_database_backend(), &query)).all(db).await
     };
     // The count and the page go to the database together, on two pooled
     // connections: a list waits for one round trip, not two.

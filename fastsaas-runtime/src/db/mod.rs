@@ -15,6 +15,7 @@ pub(crate) mod cleanup;
 pub(crate) mod counts;
 pub(crate) mod indexes;
 pub(crate) mod schema;
+pub(crate) mod statement;
 pub(crate) mod turns;
 
 /// Opens the pool for `settings.database_url`.
