@@ -31,6 +31,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("identity::entities", 0),
     ("templates::entity", 0),
     ("identity::bodies", 0),
+    ("notify::entity", 0),
+    ("notify::bodies", 0),
     // Domain services: they know neither the router nor the app state.
     ("access", 1),
     ("resource", 1),
@@ -48,6 +50,10 @@ const LAYERS: &[(&str, usize)] = &[
     ("templates", 1),
     ("templates::chain", 1),
     ("templates::load", 1),
+    ("notify", 1),
+    ("notify::store", 1),
+    ("notify::hub", 1),
+    ("notify::bus", 1),
     // The state and what reads it: extractors, the context, records.
     ("state", 2),
     ("identity::extract", 2),
@@ -64,6 +70,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("identity::orgs", 3),
     ("identity::roles", 3),
     ("templates::routes", 3),
+    ("notify::routes", 3),
+    ("notify::socket", 3),
     ("stub", 3),
     // The builder, the only module that knows every subsystem.
     ("app", 4),

@@ -103,6 +103,19 @@ pub struct Settings {
     /// goes first and an old one stays until no value uses it. Required
     /// when a resource has an encrypted field.
     pub field_keys: Option<Secret>,
+    /// `FASTSAAS_NOTIFICATIONS_KEPT`: the newest notifications kept per
+    /// recipient; each new one deletes those past this count, in its own
+    /// transaction. At least 1.
+    pub notifications_kept: u64,
+    /// `FASTSAAS_NOTIFICATIONS_MAX_AGE_SECS`: notifications older than this
+    /// are deleted by a chore that runs every minute.
+    pub notifications_max_age_secs: u64,
+    /// `FASTSAAS_WS_PING_SECS`: how often `/ws` pings each client; one that
+    /// has not answered a ping by the next is disconnected. From 1 s.
+    pub ws_ping_secs: u64,
+    /// `FASTSAAS_WS_PER_PRINCIPAL`: open `/ws` sockets of one principal at
+    /// most, on each process; another one is answered 429.
+    pub ws_per_principal: usize,
 }
 
 /// A setting that must not appear in logs: `Debug` prints `"***"`.
@@ -145,6 +158,10 @@ impl Default for Settings {
             header_timeout_secs: 5,
             idle_timeout_secs: 60,
             field_keys: None,
+            notifications_kept: 1000,
+            notifications_max_age_secs: 30 * 24 * 60 * 60,
+            ws_ping_secs: 20,
+            ws_per_principal: 8,
         }
     }
 }
@@ -156,7 +173,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 12] = [
+const PREFIXED_KEYS: [&str; 16] = [
     "env",
     "bind",
     "body_limit",
@@ -169,6 +186,10 @@ const PREFIXED_KEYS: [&str; 12] = [
     "max_connections",
     "header_timeout_secs",
     "idle_timeout_secs",
+    "notifications_kept",
+    "notifications_max_age_secs",
+    "ws_ping_secs",
+    "ws_per_principal",
 ];
 
 impl Settings {

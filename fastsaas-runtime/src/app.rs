@@ -9,11 +9,14 @@ use axum::Router;
 use fastsaas_core::acl::actions_of;
 use fastsaas_core::resource::FRAMEWORK_PATHS;
 use fastsaas_core::{ResourceSpec, Settings};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 
 use crate::endpoints::ResourceRoutes;
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
+use crate::notify::bus::{self, Bus};
+use crate::notify::hub::Hub;
+use crate::notify::{Notifier, Pruner};
 use crate::registry::Registry;
 use crate::route_table::{Route, RouteDoc, RouteTable, clashes};
 use crate::seal::{self, FieldKeys};
@@ -192,7 +195,11 @@ impl App {
             .map(|registration| (registration.spec.name, (registration.custom_actions)()))
             .collect();
         let registry = Registry::new(self.guarded_specs(), custom_actions);
-        let state = AppState::new(Services { db, settings: self.settings, identity, registry, field_keys });
+        let notifier = notifier(&db, &self.settings);
+        let pruner = Pruner::start(db.clone(), self.settings.notifications_max_age_secs);
+        let services =
+            Services { db, settings: self.settings, identity, registry, field_keys, notifier, _pruner: pruner };
+        let state = AppState::new(services);
         let own = &self.own_state_routes;
         let merge = || {
             own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))
@@ -346,4 +353,16 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("two routes clash")
         .to_owned()
+}
+
+/// The notifier of an app on `db`: its wake-ups go through PostgreSQL's
+/// `LISTEN`/`NOTIFY`, so that replicas on one database hear each other,
+/// or stay in the process on SQLite.
+fn notifier(db: &DatabaseConnection, settings: &Settings) -> Notifier {
+    let hub = Arc::new(Hub::default());
+    let bus: Arc<dyn Bus> = match db.get_database_backend() {
+        DbBackend::Postgres => Arc::new(bus::Postgres::start(settings.database_url.clone(), Arc::clone(&hub))),
+        _ => Arc::new(bus::InProcess(Arc::clone(&hub))),
+    };
+    Notifier::new(hub, bus, settings.notifications_kept)
 }

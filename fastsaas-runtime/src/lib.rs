@@ -25,6 +25,7 @@ pub mod identity;
 mod json;
 mod keys;
 mod migrations;
+mod notify;
 mod openapi;
 mod query;
 mod records;

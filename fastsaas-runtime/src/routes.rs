@@ -97,7 +97,10 @@ pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Rout
         Route::get("/readyz", health::ready).documented(health_operation(true)),
     ];
     let identity = users::routes().into_iter().chain(roles::routes()).chain(orgs::routes());
-    let routes = identity.chain(acl_routes::type_wide_routes(resources)).chain(operations);
+    let routes = identity
+        .chain(acl_routes::type_wide_routes(resources))
+        .chain(crate::notify::routes::routes())
+        .chain(operations);
     routes.map(|route| route.origin("the framework")).collect()
 }
 

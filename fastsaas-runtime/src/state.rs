@@ -14,6 +14,7 @@ use axum::extract::FromRef;
 use crate::cursor::CursorKey;
 use crate::http::BodyLimit;
 use crate::identity::Identity;
+use crate::notify::{Notifier, Pruner};
 use crate::registry::Registry;
 use crate::seal::{FieldKeys, Resealed};
 use crate::store::Store;
@@ -32,6 +33,10 @@ pub(crate) struct Services {
     pub(crate) registry: Registry,
     /// The keys of encrypted fields, when configured.
     pub(crate) field_keys: Option<FieldKeys>,
+    /// Sends notifications and wakes the sockets that wait for them.
+    pub(crate) notifier: Notifier,
+    /// Deletes old notifications while the app lives.
+    pub(crate) _pruner: Pruner,
 }
 
 impl AppState {
@@ -70,6 +75,11 @@ impl AppState {
     /// The key that signs list cursors.
     pub(crate) fn cursors(&self) -> &CursorKey {
         self.0.identity.cursors()
+    }
+
+    /// Sends notifications.
+    pub(crate) fn notifier(&self) -> &Notifier {
+        &self.0.notifier
     }
 
     /// The registered resource types.

@@ -87,6 +87,10 @@ pub const TEST_PASSWORD: &str = "test password";
 enum TestDatabase {
     SqliteFile(PathBuf),
     PostgresSchema,
+    /// Another client's database, which that client cleans up.
+    Shared {
+        postgres: bool,
+    },
 }
 
 impl Drop for TestDatabase {
@@ -172,7 +176,49 @@ impl TestClient {
 
     /// Whether this client runs on PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
-        matches!(self.database, TestDatabase::PostgresSchema)
+        matches!(self.database, TestDatabase::PostgresSchema | TestDatabase::Shared { postgres: true })
+    }
+
+    /// Starts `app` as a replica of this client's app: another process's
+    /// worth of state (its own pool, sockets and listener) on the same
+    /// database, which stays this client's to clean up. Replicas share a
+    /// database on PostgreSQL; on SQLite they share the file.
+    ///
+    /// # Panics
+    /// If the replica cannot start.
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub async fn replica(&self, app: App) -> TestClient {
+        let settings = fastsaas_core::Settings {
+            database_url: self.settings.database_url.clone(),
+            db_max_connections: self.settings.db_max_connections,
+            ..app.settings().clone()
+        };
+        let statements = Statements::default();
+        let router = app
+            .with_settings(settings.clone())
+            .observe_statements(statements.observer())
+            .into_router()
+            .await
+            .expect("the replica could not start");
+        let database = TestDatabase::Shared { postgres: self.is_postgres() };
+        TestClient { router, database, settings, acting_as: None, statements }
+    }
+
+    /// Serves the app under test on a loopback port, through the server
+    /// `App::serve` runs, for clients that need a real connection (a
+    /// WebSocket); it shares everything with this client (one app, one
+    /// database). It serves until the test's runtime ends.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
+    pub async fn listen(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let address = listener.local_addr().expect("the port's address");
+        let limits = crate::server::Limits::from_settings(&self.settings);
+        let router = self.router.clone();
+        tokio::spawn(crate::server::serve(listener, router, limits, std::future::pending()));
+        address
     }
 
     /// Registers a user with [`TEST_PASSWORD`] and signs it in.

@@ -9,7 +9,7 @@ pub(crate) mod bodies;
 mod bootstrap;
 mod client_address;
 pub(crate) mod entities;
-mod extract;
+pub(crate) mod extract;
 pub(crate) mod orgs;
 mod password;
 mod principal;

@@ -15,6 +15,7 @@ mod m0005_templates;
 mod m0006_cleanup;
 mod m0007_acl_lookup;
 mod m0008_row_counts;
+mod m0009_notifications;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_cleanup::Migration),
             Box::new(m0007_acl_lookup::Migration),
             Box::new(m0008_row_counts::Migration),
+            Box::new(m0009_notifications::Migration),
         ]
     }
 

@@ -16,10 +16,12 @@ use utoipa::openapi::{
 
 mod endpoints;
 mod identity;
+mod notify;
 
 pub use endpoints::TypeSchema;
 pub(crate) use endpoints::endpoint_operation;
 pub(crate) use identity::{IdentityDoc, identity_operation};
+pub(crate) use notify::{notify_operation, query_parameter};
 
 use crate::body::FRAMEWORK_COLUMNS;
 use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
@@ -110,7 +112,7 @@ pub(crate) fn document<'a>(
                 .required("last_used_at"),
         )
         .schema("ApiKeyList", ArrayBuilder::new().items(schema_ref("ApiKey")));
-    let components = identity::components(components);
+    let components = notify::components(identity::components(components));
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
         .paths(paths.build())

@@ -1,0 +1,120 @@
+//! Notifications: rows in the database, numbered per recipient, written in
+//! the transaction of the change that caused them (`store`); a wake-up that
+//! reaches every process once they commit (`bus`); the sockets of this
+//! process by recipient (`hub`); and their HTTP surfaces, `POST /notify`,
+//! `GET /notifications`, `POST /notifications/{id}/read` (`routes`) and
+//! `GET /ws` (`socket`).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use fastsaas_core::{ApiError, ApiResult};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
+use uuid::Uuid;
+
+use self::bodies::{KIND, MESSAGE};
+use self::bus::Bus;
+use self::hub::Hub;
+use self::store::{Draft, View};
+use crate::db::begin_write;
+use crate::error::internal;
+use crate::validate::check;
+
+pub(crate) mod bodies;
+pub(crate) mod bus;
+pub(crate) mod entity;
+pub(crate) mod hub;
+pub(crate) mod routes;
+pub(crate) mod socket;
+pub(crate) mod store;
+
+/// Sends notifications: writes them and wakes their recipients' sockets,
+/// wherever they are connected.
+#[derive(Clone, Debug)]
+pub(crate) struct Notifier {
+    hub: Arc<Hub>,
+    bus: Arc<dyn Bus>,
+    /// The newest notifications kept per recipient.
+    kept: u64,
+}
+
+impl Notifier {
+    /// A notifier that wakes `hub`'s sockets through `bus`.
+    pub(crate) fn new(hub: Arc<Hub>, bus: Arc<dyn Bus>, kept: u64) -> Notifier {
+        Notifier { hub, bus, kept }
+    }
+
+    /// The sockets of this process.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Writes `draft` in `tx`, the transaction of the change it tells of;
+    /// call [`Notifier::committed`] with the recipient once `tx` commits.
+    pub(crate) async fn write(&self, tx: &DatabaseTransaction, draft: Draft) -> Result<View, DbErr> {
+        let recipient = draft.recipient;
+        let view = store::insert(tx, draft, self.kept).await?;
+        self.bus.in_transaction(tx, recipient).await?;
+        Ok(view)
+    }
+
+    /// Wakes the sockets of `recipient`, whose notifications committed.
+    pub(crate) fn committed(&self, recipient: Uuid) {
+        self.bus.committed(recipient);
+    }
+
+    /// Writes `draft` in a transaction of its own and wakes its recipient:
+    /// 400 naming the kind or message if they break their rules, 404 if
+    /// the recipient is not a user.
+    pub(crate) async fn send(&self, db: &DatabaseConnection, draft: Draft) -> ApiResult<View> {
+        let mut errors = Vec::new();
+        check(&KIND, &draft.kind, &mut errors);
+        check(&MESSAGE, &draft.message, &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let recipient = draft.recipient;
+        let written = async {
+            let tx = begin_write(db).await?;
+            let view = self.write(&tx, draft).await?;
+            tx.commit().await?;
+            Ok(view)
+        };
+        let view = written.await.map_err(|err: DbErr| match err.sql_err() {
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::not_found("User"),
+            _ => internal(err),
+        })?;
+        self.committed(recipient);
+        Ok(view)
+    }
+}
+
+/// The chore that deletes notifications older than the settings keep them,
+/// every minute, until it is dropped.
+#[derive(Debug)]
+pub(crate) struct Pruner(tokio::task::JoinHandle<()>);
+
+impl Pruner {
+    /// Starts pruning what is older than `max_age_secs`.
+    pub(crate) fn start(db: DatabaseConnection, max_age_secs: u64) -> Pruner {
+        Pruner(tokio::spawn(async move {
+            let age = chrono::Duration::seconds(i64::try_from(max_age_secs).unwrap_or(i64::MAX));
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                ticks.tick().await;
+                let Some(before) = Utc::now().checked_sub_signed(age) else { continue };
+                match store::delete_older(&db, before).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "old notifications deleted"),
+                    Err(err) => tracing::warn!(error = %err, "pruning old notifications failed"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Pruner {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
