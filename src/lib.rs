@@ -16,6 +16,9 @@ pub use fastsaas_runtime::{App, AppState, Route, RouteAction, StartupError};
 pub use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
 pub use fastsaas_runtime::{Ctx, Principal, PrincipalKind, Record, Records};
 
+// Background tasks: `App::task` registers a handler, `ctx.tasks()` enqueues.
+pub use fastsaas_runtime::{Enqueued, NewTask, Task, TaskError, TaskResult, TaskStatus, TaskView, Tasks};
+
 /// Every `#[derive(Crud)]` type is a `Resource`, whose SeaORM entity
 /// queries its table directly:
 ///
@@ -183,8 +186,9 @@ pub use fastsaas_runtime::sea_orm;
 /// What an app usually needs: `use fastsaas::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResult, App, Authorized, Crud, CrudEnum, Ctx, DateTime, Json, Page, Principal, Record, Resource,
-        Route, StartupError, Templated, Utc, Uuid, endpoint, endpoints, serde_json,
+        ApiError, ApiResult, App, AppState, Authorized, Crud, CrudEnum, Ctx, DateTime, Json, NewTask, Page, Principal,
+        Record, Resource, Route, StartupError, Task, TaskError, TaskResult, Templated, Utc, Uuid, endpoint, endpoints,
+        serde_json,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("templates::entity", 0),
     ("identity::bodies", 0),
     ("notify::entity", 0),
+    ("tasks::entity", 0),
     ("notify::bodies", 0),
     // Domain services: they know neither the router nor the app state.
     ("access", 1),
@@ -54,12 +55,16 @@ const LAYERS: &[(&str, usize)] = &[
     ("notify::store", 1),
     ("notify::hub", 1),
     ("notify::bus", 1),
+    ("tasks", 1),
+    ("tasks::queue", 1),
+    ("tasks::worker", 1),
     // The state and what reads it: extractors, the context, records.
     ("state", 2),
     ("identity::extract", 2),
     ("authorized", 2),
     ("ctx", 2),
     ("records", 2),
+    ("tasks::enqueue", 2),
     // HTTP surfaces: one routes module per subsystem.
     ("crud", 3),
     ("acl_routes", 3),
@@ -72,6 +77,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("templates::routes", 3),
     ("notify::routes", 3),
     ("notify::socket", 3),
+    ("tasks::routes", 3),
     ("stub", 3),
     // The builder, the only module that knows every subsystem.
     ("app", 4),

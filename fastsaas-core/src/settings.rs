@@ -116,6 +116,21 @@ pub struct Settings {
     /// `FASTSAAS_WS_PER_PRINCIPAL`: open `/ws` sockets of one principal at
     /// most, on each process; another one is answered 429.
     pub ws_per_principal: usize,
+    /// `FASTSAAS_TASK_WORKERS`: background tasks this process runs at once;
+    /// 0 runs none (a process that only serves requests).
+    pub task_workers: usize,
+    /// `FASTSAAS_TASK_LEASE_SECS`: how long a running task is its worker's
+    /// before another process may take it over; the worker extends it every
+    /// third of it while the task runs. From 1 s.
+    pub task_lease_secs: u64,
+    /// `FASTSAAS_TASK_POLL_MS`: how often idle workers look for tasks that
+    /// came due (a delay ended, a retry's backoff passed, a lease expired);
+    /// a task enqueued in this process wakes them at once. From 10 ms.
+    pub task_poll_ms: u64,
+    /// `FASTSAAS_TASK_RETRY_BASE_MS`: the backoff after a first failure;
+    /// each further failure doubles it (up to an hour), with random jitter
+    /// of up to half of it taken off.
+    pub task_retry_base_ms: u64,
 }
 
 /// A setting that must not appear in logs: `Debug` prints `"***"`.
@@ -162,6 +177,10 @@ impl Default for Settings {
             notifications_max_age_secs: 30 * 24 * 60 * 60,
             ws_ping_secs: 20,
             ws_per_principal: 8,
+            task_workers: 4,
+            task_lease_secs: 30,
+            task_poll_ms: 1000,
+            task_retry_base_ms: 1000,
         }
     }
 }
@@ -173,7 +192,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 16] = [
+const PREFIXED_KEYS: [&str; 20] = [
     "env",
     "bind",
     "body_limit",
@@ -190,6 +209,10 @@ const PREFIXED_KEYS: [&str; 16] = [
     "notifications_max_age_secs",
     "ws_ping_secs",
     "ws_per_principal",
+    "task_workers",
+    "task_lease_secs",
+    "task_poll_ms",
+    "task_retry_base_ms",
 ];
 
 impl Settings {

@@ -21,6 +21,8 @@ use crate::registry::Registry;
 use crate::route_table::{Route, RouteDoc, RouteTable, clashes};
 use crate::seal::{self, FieldKeys};
 use crate::state::{AppState, Services};
+use crate::tasks::worker::{WorkerConfig, Workers};
+use crate::tasks::{Handlers, Task, TaskResult};
 use crate::{db, migrations, openapi, routes};
 
 type EnsureTable =
@@ -56,6 +58,9 @@ pub struct App {
     routes: Vec<Route<AppState>>,
     own_state_routes: Vec<OwnStateRoutes>,
     statement_observer: Option<StatementObserver>,
+    task_handlers: Handlers<AppState>,
+    /// Kinds given a handler twice, or not fit to be a kind.
+    bad_task_kinds: Vec<String>,
 }
 
 /// Routes of the app's own with a state of its own: their documentation,
@@ -79,6 +84,8 @@ impl App {
             routes: Vec::new(),
             own_state_routes: Vec::new(),
             statement_observer: None,
+            task_handlers: Handlers::default(),
+            bad_task_kinds: Vec::new(),
         }
     }
 
@@ -86,6 +93,35 @@ impl App {
     /// (see [`Settings::load`]).
     pub fn from_env() -> Result<App, StartupError> {
         Ok(App::new(Settings::load()?))
+    }
+
+    /// Registers `handler` for the background tasks of `kind` (1 to 64 of
+    /// `A-Za-z0-9_.:-`; a kind registered twice stops start-up). Each
+    /// attempt gets a [`Task`] with its payload and the app's state, and
+    /// returns the task's result or why it failed (retried while attempts
+    /// are left). Enqueue with `ctx.tasks().enqueue(..)`.
+    ///
+    /// ```no_run
+    /// use fastsaas_runtime::{App, AppState, Task, TaskResult};
+    ///
+    /// async fn echo(task: Task<AppState>) -> TaskResult {
+    ///     Ok(task.payload.clone())
+    /// }
+    ///
+    /// let app = App::new(Default::default()).task("echo", echo);
+    /// ```
+    #[must_use]
+    pub fn task<F, Fut>(mut self, kind: &str, handler: F) -> App
+    where
+        F: Fn(Task<AppState>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = TaskResult> + Send + 'static,
+    {
+        let fit = (1..=64).contains(&kind.len())
+            && kind.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+        if !fit || !self.task_handlers.insert(kind, handler) {
+            self.bad_task_kinds.push(kind.to_owned());
+        }
+        self
     }
 
     /// Registers a `#[derive(Crud)]` type: its table, its routes under its
@@ -172,6 +208,11 @@ impl App {
     /// layers to it as to any router).
     pub async fn into_router(self) -> Result<Router, StartupError> {
         self.check_unique()?;
+        if let Some(kind) = self.bad_task_kinds.first() {
+            return Err(StartupError::Config(format!(
+                "task kind `{kind}`: a kind is 1 to 64 of `A-Za-z0-9_.:-` and has one handler"
+            )));
+        }
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;
         // Before the database: a clash of routes is a mistake in the code,
@@ -197,9 +238,22 @@ impl App {
         let registry = Registry::new(self.guarded_specs(), custom_actions);
         let notifier = notifier(&db, &self.settings);
         let pruner = Pruner::start(db.clone(), self.settings.notifications_max_age_secs);
-        let services =
-            Services { db, settings: self.settings, identity, registry, field_keys, notifier, _pruner: pruner };
+        let workers = Workers::default();
+        let config = WorkerConfig::from_settings(&self.settings);
+        let services = Services {
+            db: db.clone(),
+            settings: self.settings,
+            identity,
+            registry,
+            field_keys,
+            notifier,
+            _pruner: pruner,
+            task_handlers: self.task_handlers.clone(),
+            workers,
+        };
         let state = AppState::new(services);
+        let weak = state.downgrade();
+        state.workers().spawn(db, self.task_handlers, move || AppState::upgrade(&weak), config);
         let own = &self.own_state_routes;
         let merge = || {
             own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))

@@ -39,6 +39,7 @@ mod state;
 mod store;
 #[doc(hidden)]
 pub mod stub;
+mod tasks;
 mod telemetry;
 pub mod templates;
 #[cfg(feature = "testing")]
@@ -60,6 +61,8 @@ pub use route_table::Route;
 pub use seal::Resealed;
 pub use state::AppState;
 pub use state::reseal;
+pub use tasks::enqueue::{Enqueued, Tasks};
+pub use tasks::{NewTask, Task, TaskError, TaskResult, TaskStatus, TaskView};
 pub use templates::Templated;
 
 /// Re-exported so generated code and users share the exact versions.

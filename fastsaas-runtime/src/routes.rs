@@ -100,6 +100,7 @@ pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Rout
     let routes = identity
         .chain(acl_routes::type_wide_routes(resources))
         .chain(crate::notify::routes::routes())
+        .chain(crate::tasks::routes::routes())
         .chain(operations);
     routes.map(|route| route.origin("the framework")).collect()
 }

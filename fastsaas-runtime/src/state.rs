@@ -18,6 +18,8 @@ use crate::notify::{Notifier, Pruner};
 use crate::registry::Registry;
 use crate::seal::{FieldKeys, Resealed};
 use crate::store::Store;
+use crate::tasks::Handlers;
+use crate::tasks::worker::Workers;
 
 /// What the handlers share: the database pool, the settings and the
 /// framework's services.
@@ -37,6 +39,10 @@ pub(crate) struct Services {
     pub(crate) notifier: Notifier,
     /// Deletes old notifications while the app lives.
     pub(crate) _pruner: Pruner,
+    /// The task handlers, by kind.
+    pub(crate) task_handlers: Handlers<AppState>,
+    /// This process's workers (stopped when the app is dropped).
+    pub(crate) workers: Workers,
 }
 
 impl AppState {
@@ -75,6 +81,27 @@ impl AppState {
     /// The key that signs list cursors.
     pub(crate) fn cursors(&self) -> &CursorKey {
         self.0.identity.cursors()
+    }
+
+    /// The task handlers, by kind.
+    pub(crate) fn task_handlers(&self) -> &Handlers<AppState> {
+        &self.0.task_handlers
+    }
+
+    /// This process's workers.
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.0.workers
+    }
+
+    /// The state without keeping the app alive: for what runs beside the
+    /// app (its workers) and must end with it.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Services> {
+        Arc::downgrade(&self.0)
+    }
+
+    /// The state of `weak`, if the app still lives.
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Services>) -> Option<AppState> {
+        weak.upgrade().map(AppState)
     }
 
     /// Sends notifications.

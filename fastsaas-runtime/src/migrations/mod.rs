@@ -16,6 +16,7 @@ mod m0006_cleanup;
 mod m0007_acl_lookup;
 mod m0008_row_counts;
 mod m0009_notifications;
+mod m0010_tasks;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_acl_lookup::Migration),
             Box::new(m0008_row_counts::Migration),
             Box::new(m0009_notifications::Migration),
+            Box::new(m0010_tasks::Migration),
         ]
     }
 

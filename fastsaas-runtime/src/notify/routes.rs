@@ -19,7 +19,7 @@ use crate::body::{BodyShape, read_json};
 use crate::error::internal;
 use crate::http::ObjectId;
 use crate::identity::Principal;
-use crate::openapi::{IdentityDoc, forbidden, notify_operation, problem, query_parameter};
+use crate::openapi::{IdentityDoc, forbidden, problem, query_parameter, tagged_operation};
 use crate::query::{self, Readable, page_of};
 use crate::route_table::Route;
 use crate::state::AppState;
@@ -38,7 +38,8 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
     let not_found = |what| ("404", problem(what, &[ProblemKind::NotFound]));
     let bad_query = || ("400", problem("The query is invalid", &[ProblemKind::InvalidQuery]));
     vec![
-        Route::post("/notify", send).documented(notify_operation(
+        Route::post("/notify", send).documented(tagged_operation(
+            "Notifications",
             doc(
                 "notify",
                 "Send a notification to a user: yourself, or anyone for a superadmin",
@@ -53,7 +54,8 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             ),
             Vec::new(),
         )),
-        Route::get("/notifications", list).documented(notify_operation(
+        Route::get("/notifications", list).documented(tagged_operation(
+            "Notifications",
             doc(
                 "list_notifications",
                 "List your notifications, oldest first",
@@ -64,7 +66,8 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             ),
             vec![query_parameter("unread", FieldKind::Bool, "`true`: only those not marked read")],
         )),
-        Route::post("/notifications/{id}/read", mark_read).documented(notify_operation(
+        Route::post("/notifications/{id}/read", mark_read).documented(tagged_operation(
+            "Notifications",
             doc(
                 "read_notification",
                 "Mark one of your notifications read",
@@ -75,7 +78,8 @@ pub(crate) fn routes() -> Vec<Route<AppState>> {
             ),
             Vec::new(),
         )),
-        Route::get("/ws", socket::connect).documented(notify_operation(
+        Route::get("/ws", socket::connect).documented(tagged_operation(
+            "Notifications",
             doc(
                 "notifications_socket",
                 "Your notifications, live, over a WebSocket (frames `{id, seq, kind, message, payload, \

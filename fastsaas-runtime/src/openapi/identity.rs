@@ -4,7 +4,7 @@
 
 use fastsaas_core::ResourceSpec;
 use fastsaas_core::{FieldKind, ProblemKind};
-use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -119,6 +119,29 @@ pub(crate) fn identity_operation(doc: IdentityDoc<'_>) -> Operation {
         operation = operation.response(status, response);
     }
     operation.build()
+}
+
+/// The operation of a framework route outside identity (notifications,
+/// tasks): an identity route's, tagged `tag`, with `extra` query
+/// parameters.
+pub(crate) fn tagged_operation(tag: &str, doc: IdentityDoc<'_>, extra: Vec<Parameter>) -> Operation {
+    let mut operation = identity_operation(doc);
+    operation.tags = Some(vec![tag.to_owned()]);
+    if !extra.is_empty() {
+        operation.parameters.get_or_insert_with(Vec::new).extend(extra);
+    }
+    operation
+}
+
+/// An optional query parameter.
+pub(crate) fn query_parameter(name: &str, kind: FieldKind, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(scalar(kind)))
+        .build()
 }
 
 /// A UUID path parameter.

@@ -17,11 +17,11 @@ use utoipa::openapi::{
 mod endpoints;
 mod identity;
 mod notify;
+mod tasks;
 
 pub use endpoints::TypeSchema;
 pub(crate) use endpoints::endpoint_operation;
-pub(crate) use identity::{IdentityDoc, identity_operation};
-pub(crate) use notify::{notify_operation, query_parameter};
+pub(crate) use identity::{IdentityDoc, identity_operation, query_parameter, tagged_operation};
 
 use crate::body::FRAMEWORK_COLUMNS;
 use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE};
@@ -112,7 +112,7 @@ pub(crate) fn document<'a>(
                 .required("last_used_at"),
         )
         .schema("ApiKeyList", ArrayBuilder::new().items(schema_ref("ApiKey")));
-    let components = notify::components(identity::components(components));
+    let components = tasks::components(notify::components(identity::components(components)));
     let openapi = OpenApiBuilder::new()
         .info(InfoBuilder::new().title("FastSaaS API").version(env!("CARGO_PKG_VERSION")).build())
         .paths(paths.build())

@@ -1,13 +1,11 @@
-//! The notification routes in the OpenAPI document: `POST /notify`, the
-//! caller's notifications, and `GET /ws`.
+//! The schemas of the notification routes: `POST /notify`, the caller's
+//! notifications, and `GET /ws`.
 
 use fastsaas_core::FieldKind;
 use utoipa::openapi::ComponentsBuilder;
-use utoipa::openapi::Required;
-use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder};
 
-use super::{IdentityDoc, Place, field_schema, identity_operation, page_schema, read_only, scalar, value_schema};
+use super::{Place, field_schema, page_schema, read_only, scalar, value_schema};
 use crate::notify::bodies::{NOTIFICATIONS, NOTIFY_BODY};
 
 /// Adds the notifications' schemas.
@@ -33,26 +31,4 @@ pub(super) fn components(components: ComponentsBuilder) -> ComponentsBuilder {
         .schema("NotificationPage", page_schema(&NOTIFICATIONS))
         .schema("Notify", notify)
         .schema("NotificationRef", ObjectBuilder::new().property("id", scalar(FieldKind::Uuid)).required("id"))
-}
-
-/// The operation of a notification route: an identity route's, tagged
-/// `Notifications`, with `extra` query parameters.
-pub(crate) fn notify_operation(doc: IdentityDoc<'_>, extra: Vec<Parameter>) -> Operation {
-    let mut operation = identity_operation(doc);
-    operation.tags = Some(vec!["Notifications".to_owned()]);
-    if !extra.is_empty() {
-        operation.parameters.get_or_insert_with(Vec::new).extend(extra);
-    }
-    operation
-}
-
-/// An optional query parameter.
-pub(crate) fn query_parameter(name: &str, kind: FieldKind, description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(scalar(kind)))
-        .build()
 }

@@ -1,0 +1,42 @@
+//! `fastsaas_tasks` (see `migrations::m0010_tasks`).
+
+use sea_orm::entity::prelude::*;
+
+/// A background task.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "fastsaas_tasks")]
+pub(crate) struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub(crate) id: Uuid,
+    pub(crate) kind: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub(crate) payload: Json,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub(crate) status: String,
+    /// Higher runs first.
+    pub(crate) priority: i32,
+    /// The attempts started so far; the running one's number while running.
+    pub(crate) attempt: i32,
+    pub(crate) max_attempts: i32,
+    /// When it may run (next).
+    pub(crate) run_at: DateTimeUtc,
+    /// Until when its running attempt is its worker's.
+    pub(crate) lease_until: Option<DateTimeUtc>,
+    pub(crate) unique_key: Option<String>,
+    /// The type and id of the object it is about, if any.
+    pub(crate) subject_type: Option<String>,
+    pub(crate) subject_id: Option<Uuid>,
+    /// Whom it acts for, if anyone.
+    pub(crate) principal_id: Option<Uuid>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub(crate) result: Option<Json>,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: DateTimeUtc,
+    pub(crate) updated_at: DateTimeUtc,
+    pub(crate) finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub(crate) enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,229 @@
+//! The queue's statements: enqueue, claim, heartbeat, finish, rescue.
+//!
+//! A task is a row of `fastsaas_tasks`. A worker claims it under a lease
+//! (until `lease_until`), counting the attempt; it extends the lease while
+//! the task runs. Every write of a run names its attempt and requires the
+//! task to be running it: once a lease has expired and the rescue has given
+//! the task back to the queue (or another worker has claimed it again), the
+//! old run's heartbeat, success or failure changes nothing. Every time a
+//! lease is compared with is the database's clock.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use uuid::Uuid;
+
+use super::entity;
+use super::{NewTask, TaskStatus};
+
+/// The database's clock, as SQL, with `secs` seconds added. SQLite writes
+/// times as sqlx does (RFC 3339, `+00:00`), so they compare as text.
+fn now_plus(backend: DbBackend, millis: u64) -> String {
+    match backend {
+        DbBackend::Postgres => format!("(clock_timestamp() + interval '{millis} milliseconds')"),
+        _ => format!("strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+{}.{:03} seconds')", millis / 1000, millis % 1000),
+    }
+}
+
+fn now(backend: DbBackend) -> String {
+    now_plus(backend, 0)
+}
+
+/// A statement with `$1, $2…` placeholders.
+fn statement(backend: DbBackend, sql: String, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Whether a new task was queued, or a task with its unique key already is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    /// The new task's id.
+    New(Uuid),
+    /// The id of the queued or running task that holds the unique key.
+    Duplicate(Uuid),
+}
+
+/// Inserts `task` in `db` (the caller's transaction, if it has one).
+pub(crate) async fn enqueue(
+    db: &impl ConnectionTrait,
+    task: &NewTask,
+    principal: Option<Uuid>,
+) -> Result<Enqueued, DbErr> {
+    let backend = db.get_database_backend();
+    let id = Uuid::new_v4();
+    let created = now(backend);
+    let run_at = now_plus(backend, u64::try_from(task.delay.as_millis()).unwrap_or(u64::MAX));
+    let (subject_type, subject_id) = match &task.subject {
+        Some((name, id)) => (Some(name.clone()), Some(*id)),
+        None => (None, None),
+    };
+    let sql = format!(
+        "INSERT INTO fastsaas_tasks (id, kind, payload, status, priority, attempt, max_attempts, run_at, \
+         unique_key, subject_type, subject_id, principal_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, '{queued}', $4, 0, $5, {run_at}, $6, $7, $8, $9, {created}, {created}) \
+         ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') \
+         DO NOTHING",
+        queued = TaskStatus::Queued.as_str(),
+    );
+    let values: Vec<Value> = vec![
+        id.into(),
+        task.kind.clone().into(),
+        task.payload.clone().into(),
+        task.priority.into(),
+        i32::try_from(task.max_attempts).unwrap_or(i32::MAX).into(),
+        task.unique_key.clone().into(),
+        subject_type.into(),
+        subject_id.into(),
+        principal.into(),
+    ];
+    let holder = "SELECT id FROM fastsaas_tasks WHERE kind = $1 AND unique_key = $2 \
+                  AND status IN ('queued', 'running')";
+    // The holder of the key may finish between the two statements: then
+    // the key is free and the insert is tried again.
+    for _ in 0..3 {
+        let inserted = db.execute_raw(statement(backend, sql.clone(), values.clone())).await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Enqueued::New(id));
+        }
+        let key = vec![task.kind.clone().into(), task.unique_key.clone().into()];
+        if let Some(row) = db.query_one_raw(statement(backend, holder.to_owned(), key)).await? {
+            return Ok(Enqueued::Duplicate(row.try_get_by_index(0)?));
+        }
+    }
+    Err(DbErr::RecordNotInserted)
+}
+
+/// Claims up to `limit` due tasks of `kinds`, in priority order then oldest
+/// first, each for a lease of `lease_ms`: marks them running and counts the
+/// attempt, in one statement. On PostgreSQL, rows another worker is
+/// claiming at the same moment are skipped, not waited for; SQLite runs
+/// one writer at a time.
+pub(crate) async fn claim(
+    db: &impl ConnectionTrait,
+    kinds: &[String],
+    limit: usize,
+    lease_ms: u64,
+) -> Result<Vec<entity::Model>, DbErr> {
+    if kinds.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let placeholders: Vec<String> = (1..=kinds.len()).map(|n| format!("${n}")).collect();
+    let skip_locked = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE fastsaas_tasks SET status = '{running}', attempt = attempt + 1, lease_until = {lease}, \
+         updated_at = {now} WHERE id IN (SELECT id FROM fastsaas_tasks WHERE status = '{queued}' \
+         AND run_at <= {now} AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit}{skip_locked}) \
+         RETURNING *",
+        running = TaskStatus::Running.as_str(),
+        queued = TaskStatus::Queued.as_str(),
+        lease = now_plus(backend, lease_ms),
+        now = now(backend),
+        kinds = placeholders.join(", "),
+    );
+    let values = kinds.iter().map(|kind| Value::from(kind.clone())).collect();
+    let rows = db.query_all_raw(statement(backend, sql, values)).await?;
+    let mut claimed: Vec<entity::Model> =
+        rows.iter().map(|row| sea_orm::FromQueryResult::from_query_result(row, "")).collect::<Result<_, _>>()?;
+    // RETURNING gives no order; run the most urgent first.
+    claimed.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)).then(a.id.cmp(&b.id)));
+    Ok(claimed)
+}
+
+/// Extends the lease of attempt `attempt` of task `id`; `false` if that
+/// attempt no longer holds the task (its lease expired and the task went
+/// back to the queue or to another worker).
+pub(crate) async fn heartbeat(db: &impl ConnectionTrait, id: Uuid, attempt: i32, lease_ms: u64) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "UPDATE fastsaas_tasks SET lease_until = {lease}, updated_at = {now} \
+         WHERE id = $1 AND attempt = $2 AND status = '{running}'",
+        lease = now_plus(backend, lease_ms),
+        now = now(backend),
+        running = TaskStatus::Running.as_str(),
+    );
+    let updated = db.execute_raw(statement(backend, sql, vec![id.into(), attempt.into()])).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Records the success of attempt `attempt`; `false` if that attempt no
+/// longer holds the task (nothing is changed).
+pub(crate) async fn succeed(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    attempt: i32,
+    result: serde_json::Value,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "UPDATE fastsaas_tasks SET status = '{succeeded}', result = $3, error = NULL, lease_until = NULL, \
+         finished_at = {now}, updated_at = {now} WHERE id = $1 AND attempt = $2 AND status = '{running}'",
+        succeeded = TaskStatus::Succeeded.as_str(),
+        running = TaskStatus::Running.as_str(),
+        now = now(backend),
+    );
+    let updated = db.execute_raw(statement(backend, sql, vec![id.into(), attempt.into(), result.into()])).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Records the failure of attempt `attempt`: the task runs again after
+/// `backoff_ms` if it has attempts left, else it is `failed` with `error`
+/// kept. `false` if that attempt no longer holds the task.
+pub(crate) async fn fail(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    attempt: i32,
+    error: &str,
+    backoff_ms: u64,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "UPDATE fastsaas_tasks SET \
+         status = CASE WHEN attempt >= max_attempts THEN '{failed}' ELSE '{queued}' END, \
+         finished_at = CASE WHEN attempt >= max_attempts THEN {now} ELSE NULL END, \
+         run_at = {retry_at}, error = $3, lease_until = NULL, updated_at = {now} \
+         WHERE id = $1 AND attempt = $2 AND status = '{running}'",
+        failed = TaskStatus::Failed.as_str(),
+        queued = TaskStatus::Queued.as_str(),
+        running = TaskStatus::Running.as_str(),
+        retry_at = now_plus(backend, backoff_ms),
+        now = now(backend),
+    );
+    let updated = db.execute_raw(statement(backend, sql, vec![id.into(), attempt.into(), error.into()])).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Gives back to the queue every running task whose lease expired (its
+/// worker died or lost the database), or fails it if that was its last
+/// attempt: a task that crashes its worker every time stops at its
+/// `max_attempts` too. How many.
+pub(crate) async fn rescue(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "UPDATE fastsaas_tasks SET \
+         status = CASE WHEN attempt >= max_attempts THEN '{failed}' ELSE '{queued}' END, \
+         finished_at = CASE WHEN attempt >= max_attempts THEN {now} ELSE NULL END, \
+         error = 'attempt ' || attempt || ' stopped answering: its worker died or lost the database', \
+         run_at = {now}, lease_until = NULL, updated_at = {now} \
+         WHERE status = '{running}' AND lease_until < {now}",
+        failed = TaskStatus::Failed.as_str(),
+        queued = TaskStatus::Queued.as_str(),
+        running = TaskStatus::Running.as_str(),
+        now = now(backend),
+    );
+    Ok(db.execute_raw(statement(backend, sql, Vec::new())).await?.rows_affected())
+}
+
+/// Gives a running attempt back to the queue at once (a worker shutting
+/// down before it finished); the attempt still counts.
+pub(crate) async fn release(db: &impl ConnectionTrait, id: Uuid, attempt: i32) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "UPDATE fastsaas_tasks SET status = '{queued}', run_at = {now}, lease_until = NULL, \
+         error = 'attempt ' || attempt || ' was stopped by a shutdown', updated_at = {now} \
+         WHERE id = $1 AND attempt = $2 AND status = '{running}'",
+        queued = TaskStatus::Queued.as_str(),
+        running = TaskStatus::Running.as_str(),
+        now = now(backend),
+    );
+    let updated = db.execute_raw(statement(backend, sql, vec![id.into(), attempt.into()])).await?;
+    Ok(updated.rows_affected() == 1)
+}
