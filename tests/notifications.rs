@@ -236,6 +236,8 @@ async fn the_socket_is_authenticated_before_the_upgrade() {
     assert_eq!(refused(address, "?token=not-a-token", None).await, 401);
     assert_eq!(refused(address, "", Some("not-a-token")).await, 401);
     assert_eq!(refused(address, &format!("?token={}&after=7", ann.token), None).await, 400);
+    // Credentials come first: a bad query without them is a 401.
+    assert_eq!(refused(address, "?after=7", None).await, 401);
     assert_eq!(refused(address, &format!("?token={}&other=1", ann.token), None).await, 400);
     assert_eq!(refused(address, &format!("?token={}", ann.token), Some(&ann.token)).await, 400);
     // A plain GET with good credentials is not an upgrade.
@@ -422,10 +424,11 @@ async fn a_client_that_reads_too_slowly_is_dropped_and_stalls_no_one_else() {
     let address = client.listen().await;
     let mut stalled = open_ok(address, &format!("?token={}", ann.token)).await;
     let mut reader = open_ok(address, &format!("?token={}", ann.token)).await;
-    // 24 MB of frames: more than the kernel buffers of a loopback connection hold.
-    let big = "x".repeat(512 * 1024);
+    // 12 MB of frames (payloads near the 16 KiB cap): more than the kernel
+    // buffers of a loopback connection hold.
+    let big = "x".repeat(16 * 1024 - 64);
     let mut ids = Vec::new();
-    for n in 0..48 {
+    for n in 0..800 {
         let body = json!({"user_id": ann.id, "message": format!("big {n}"), "payload": {"data": big}});
         let sent = client.post("/notify").bearer(&ann.token).json(&body).send().await;
         sent.assert_status(202);
@@ -452,6 +455,41 @@ async fn a_client_that_reads_too_slowly_is_dropped_and_stalls_no_one_else() {
     let mut again = open_ok(address, &format!("?token={}&after={last}", ann.token)).await;
     for id in &ids[received..] {
         assert_eq!(&next_frame(&mut again).await["id"], id);
+    }
+}
+
+#[tokio::test]
+async fn payloads_are_capped_and_the_resync_kind_is_the_servers() {
+    let client = start(settings()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let big = json!({"user_id": ann.id, "message": "big", "payload": {"data": "x".repeat(16 * 1024)}});
+    let refused = client.post("/notify").bearer(&ann.token).json(&big).send().await;
+    refused.assert_status(400);
+    assert_eq!(refused.json::<Value>()["errors"][0]["field"], "payload");
+    let forged = json!({"user_id": ann.id, "message": "reload!", "kind": "resync"});
+    let refused = client.post("/notify").bearer(&ann.token).json(&forged).send().await;
+    refused.assert_status(400);
+    assert_eq!(refused.json::<Value>()["errors"][0]["field"], "kind");
+}
+
+#[tokio::test]
+async fn a_socket_that_sends_messages_or_whose_session_ended_is_closed() {
+    let client = start(Settings { ws_ping_secs: 1, ..settings() }).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let address = client.listen().await;
+    let mut chatty = open_ok(address, &format!("?token={}", ann.token)).await;
+    let _ = chatty.send(Message::text("hello")).await;
+    match next(&mut chatty).await {
+        Heard::Closed(code) => assert_eq!(code, Some(1003)),
+        Heard::Frame(frame) => panic!("a frame instead of the close: {frame}"),
+    }
+    // Logging out ends the session: its socket closes at the next ping.
+    let mut socket = open_ok(address, &format!("?token={}", ann.token)).await;
+    client.post("/logout").bearer(&ann.token).send().await.assert_status(204);
+    client.get("/me").bearer(&ann.token).send().await.assert_status(401);
+    match next(&mut socket).await {
+        Heard::Closed(code) => assert_eq!(code, Some(4001)),
+        Heard::Frame(frame) => panic!("a frame instead of the close: {frame}"),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::body::BodySpec;
 /// A notification's kind: a short name clients dispatch on.
 pub(crate) const KIND: FieldSpec = FieldSpec::new("kind", FieldKind::Text)
     .with_rules(&[Rule::Length { min: Some(1), max: Some(64) }, Rule::Pattern("[A-Za-z0-9_.:-]+")])
-    .with_doc("What the notification is about, for clients to dispatch on (`message` when sent without one)");
+    .with_doc("What the notification is about, for clients to dispatch on (`message` when sent without one; `resync` is the server's own)");
 /// A notification's text.
 pub(crate) const MESSAGE: FieldSpec = FieldSpec::new("message", FieldKind::Text)
     .with_rules(&[Rule::Length { min: Some(1), max: Some(2000) }])
@@ -40,7 +40,7 @@ static NOTIFY_FIELDS: [FieldSpec; 4] = [
     FieldSpec::new("user_id", FieldKind::Uuid).with_doc("The recipient: yourself, or anyone for a superadmin"),
     MESSAGE,
     KIND.with_default(),
-    FieldSpec::new("payload", FieldKind::Json).with_default().with_doc("Data for the client"),
+    FieldSpec::new("payload", FieldKind::Json).with_default().with_doc("Data for the client: at most 16 KiB of JSON"),
 ];
 
 /// The body of `POST /notify`.

@@ -85,41 +85,43 @@ impl Bus for Postgres {
     fn committed(&self, _: Uuid) {}
 }
 
-/// Listens until the process ends, through lost connections.
+/// Listens until the process ends. A lost connection is replaced by a new
+/// one, and every socket is woken once the new one listens: wake-ups sent
+/// while nobody listened were lost, and the sockets catch up from the
+/// database (each also catches up at every ping, in case).
 async fn listen(url: &str, hub: &Hub) {
-    let retry = Duration::from_secs(1);
+    let mut retry = Duration::from_millis(100);
     loop {
-        let mut listener = match PgListener::connect(url).await {
-            Ok(listener) => listener,
-            Err(err) => {
-                tracing::warn!(error = %err, "the notification listener cannot connect; retrying");
-                tokio::time::sleep(retry).await;
-                continue;
-            }
-        };
-        if let Err(err) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %err, "the notification listener cannot listen; retrying");
-            tokio::time::sleep(retry).await;
-            continue;
-        }
-        loop {
-            // Listening (again): what was sent meanwhile was not heard.
-            hub.wake_all();
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(notification)) => match notification.payload().parse::<Uuid>() {
-                        Ok(recipient) => hub.wake(recipient),
-                        Err(_) => tracing::warn!(payload = notification.payload(), "a wake-up without a recipient"),
-                    },
-                    // Lost; the next `try_recv` reconnects and listens again.
-                    Ok(None) => break,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "the notification listener failed; reconnecting");
-                        tokio::time::sleep(retry).await;
-                        break;
+        match listening(url).await {
+            Ok(mut listener) => {
+                retry = Duration::from_millis(100);
+                hub.wake_all();
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(notification)) => match notification.payload().parse::<Uuid>() {
+                            Ok(recipient) => hub.wake(recipient),
+                            Err(_) => tracing::warn!(payload = notification.payload(), "a wake-up without a recipient"),
+                        },
+                        Ok(None) => {
+                            tracing::warn!("the notification listener lost its connection; reconnecting");
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "the notification listener failed; reconnecting");
+                            break;
+                        }
                     }
                 }
             }
+            Err(err) => tracing::warn!(error = %err, "the notification listener cannot listen; retrying"),
         }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(Duration::from_secs(5));
     }
+}
+
+async fn listening(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
 }

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use fastsaas_core::{ApiError, ApiResult};
+use fastsaas_core::error::FieldErrorCode;
+use fastsaas_core::{ApiError, ApiResult, FieldError};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
 use uuid::Uuid;
 
@@ -27,6 +28,14 @@ pub(crate) mod hub;
 pub(crate) mod routes;
 pub(crate) mod socket;
 pub(crate) mod store;
+
+/// The kind of the frame that tells a socket's client to reload: the
+/// server's own, refused to senders.
+pub(crate) const RESYNC: &str = "resync";
+
+/// The largest payload a notification carries, as JSON: a socket reads a
+/// batch of notifications at a time, and this bounds what it holds.
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
 
 /// Sends notifications: writes them and wakes their recipients' sockets,
 /// wherever they are connected.
@@ -70,6 +79,14 @@ impl Notifier {
         let mut errors = Vec::new();
         check(&KIND, &draft.kind, &mut errors);
         check(&MESSAGE, &draft.message, &mut errors);
+        if draft.kind == RESYNC {
+            let message = format!("`{RESYNC}` is the server's own kind");
+            errors.push(FieldError::new("kind", FieldErrorCode::Invalid, message));
+        }
+        if serde_json::to_vec(&draft.payload).map_or(true, |json| json.len() > MAX_PAYLOAD_BYTES) {
+            let message = format!("at most {MAX_PAYLOAD_BYTES} bytes of JSON");
+            errors.push(FieldError::new("payload", FieldErrorCode::Invalid, message));
+        }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -98,7 +115,10 @@ impl Pruner {
     /// Starts pruning what is older than `max_age_secs`.
     pub(crate) fn start(db: DatabaseConnection, max_age_secs: u64) -> Pruner {
         Pruner(tokio::spawn(async move {
-            let age = chrono::Duration::seconds(i64::try_from(max_age_secs).unwrap_or(i64::MAX));
+            // An age past what a date can hold keeps everything.
+            let Some(age) = i64::try_from(max_age_secs).ok().and_then(chrono::TimeDelta::try_seconds) else {
+                return;
+            };
             let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 ticks.tick().await;
