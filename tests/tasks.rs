@@ -335,3 +335,57 @@ async fn many_tasks_are_each_run_exactly_once_by_many_workers() {
     }
     drop(replica);
 }
+
+/// The address a serving process binds.
+const SERVE_BIND: &str = "FASTSAAS_TASK_SERVE_BIND";
+
+/// A process that serves the app (`App::serve`) until it is told to stop.
+#[tokio::test]
+#[ignore = "the serving process of `a_shutdown_tells_running_tasks_to_stop_and_records_how_they_ended`"]
+async fn serving_process() {
+    let (Ok(url), Ok(bind)) = (std::env::var(WORKER_DATABASE_URL), std::env::var(SERVE_BIND)) else {
+        return;
+    };
+    let settings = Settings { database_url: url, bind, db_max_connections: 2, ..settings() };
+    if let Err(err) = app(settings).serve().await {
+        panic!("the serving process: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_shutdown_tells_running_tasks_to_stop_and_records_how_they_ended() {
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "sleep", "payload": {"ms": 60_000}})).await;
+    let bind = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()) {
+        Ok(address) => address.to_string(),
+        Err(err) => panic!("a free port: {err}"),
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("the test binary: {err}"));
+    let mut server = Command::new(exe)
+        .args(["--exact", "serving_process", "--ignored", "--nocapture"])
+        .env(WORKER_DATABASE_URL, &client.settings().database_url)
+        .env(SERVE_BIND, &bind)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("the serving process: {err}"));
+    settled(&client, &ann, id, "running").await;
+    let terminated = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    assert!(terminated.as_ref().is_ok_and(|status| status.success()), "SIGTERM: {terminated:?}");
+    let started = Instant::now();
+    loop {
+        match server.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) => {
+                assert!(started.elapsed() < Duration::from_secs(20), "the process did not stop");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
+    // The attempt was told to stop, stopped, and its ending was recorded.
+    let done = task(&client, &ann, id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"], json!({"attempt": 1, "cancelled": true}));
+}

@@ -207,6 +207,11 @@ impl App {
     /// router, ready to be served or nested in a larger axum app (add tower
     /// layers to it as to any router).
     pub async fn into_router(self) -> Result<Router, StartupError> {
+        Ok(self.build().await?.0)
+    }
+
+    /// The router and the state it serves.
+    async fn build(self) -> Result<(Router, AppState), StartupError> {
         self.check_unique()?;
         if let Some(kind) = self.bad_task_kinds.first() {
             return Err(StartupError::Config(format!(
@@ -250,6 +255,7 @@ impl App {
             _pruner: pruner,
             task_handlers: self.task_handlers.clone(),
             workers,
+            stopping: std::sync::atomic::AtomicBool::new(false),
         };
         let state = AppState::new(services);
         let weak = state.downgrade();
@@ -258,8 +264,9 @@ impl App {
         let merge = || {
             own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
-            .map_err(|panic| StartupError::Routes(panic_text(&panic)))
+        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
+            .map_err(|panic| StartupError::Routes(panic_text(&panic)))?;
+        Ok((router, state))
     }
 
     /// The keys of encrypted fields: required as soon as one registered
@@ -318,10 +325,20 @@ impl App {
         let bind = self.settings.bind.clone();
         let serve_error = |source| StartupError::Serve { bind: bind.clone(), source };
         let limits = crate::server::Limits::from_settings(&self.settings);
-        let router = self.into_router().await?;
+        let (router, state) = self.build().await?;
         let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
         tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
-        crate::server::serve(listener, router, limits, shutdown_signal()).await.map_err(serve_error)
+        // At the signal: `/readyz` turns 503 and workers stop claiming while
+        // the server drains its connections; then running tasks get their
+        // grace, and those still running go back to the queue.
+        let stopping = async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            state.begin_shutdown();
+        };
+        let served = crate::server::serve(listener, router, limits, stopping).await;
+        state.workers().finished().await;
+        served.map_err(serve_error)
     }
 
     /// What type-wide entries may name: `Type.action` for every action of

@@ -18,9 +18,13 @@ pub(crate) async fn live() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// `GET /readyz`: 200 when the database answers, else 503, so a load
-/// balancer sends traffic only to replicas that can serve it.
+/// `GET /readyz`: 200 when the database answers and the process is not
+/// shutting down, else 503, so a load balancer sends traffic only to
+/// replicas that can serve it.
 pub(crate) async fn ready(State(app): State<AppState>) -> ApiResult<Json<Health>> {
+    if app.is_stopping() {
+        return Err(ApiError::Unavailable("the process is shutting down".into()));
+    }
     match app.db().ping().await {
         Ok(()) => Ok(Json(Health { status: "ready" })),
         Err(err) => {

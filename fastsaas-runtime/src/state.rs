@@ -43,6 +43,8 @@ pub(crate) struct Services {
     pub(crate) task_handlers: Handlers<AppState>,
     /// This process's workers (stopped when the app is dropped).
     pub(crate) workers: Workers,
+    /// Set when the process begins to shut down.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -86,6 +88,18 @@ impl AppState {
     /// The task handlers, by kind.
     pub(crate) fn task_handlers(&self) -> &Handlers<AppState> {
         &self.0.task_handlers
+    }
+
+    /// Marks the process as shutting down (`/readyz` answers 503) and stops
+    /// the workers claiming.
+    pub(crate) fn begin_shutdown(&self) {
+        self.0.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.workers.stop();
+    }
+
+    /// Whether the process is shutting down.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.0.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This process's workers.

@@ -50,11 +50,12 @@ impl WorkerConfig {
 pub(crate) struct Workers {
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
+    running: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Default for Workers {
     fn default() -> Self {
-        Workers { wake: Arc::new(Notify::new()), stop: watch::channel(false).0 }
+        Workers { wake: Arc::new(Notify::new()), stop: watch::channel(false).0, running: Default::default() }
     }
 }
 
@@ -72,22 +73,28 @@ impl Workers {
     /// Runs the workers until [`Workers::stop`] or the handle is dropped.
     /// `state` gives the app's state for each attempt, `None` once the app
     /// is gone (which stops the workers too).
-    pub(crate) fn spawn<S, P>(
-        &self,
-        db: DatabaseConnection,
-        handlers: Handlers<S>,
-        state: P,
-        config: WorkerConfig,
-    ) -> Option<JoinHandle<()>>
+    pub(crate) fn spawn<S, P>(&self, db: DatabaseConnection, handlers: Handlers<S>, state: P, config: WorkerConfig)
     where
         S: Send + Sync + 'static,
         P: Fn() -> Option<S> + Send + Sync + 'static,
     {
         if config.concurrency == 0 || handlers.kinds().is_empty() {
-            return None;
+            return;
         }
         let pool = Pool { db, handlers, state, config, wake: Arc::clone(&self.wake), stop: self.stop.subscribe() };
-        Some(tokio::spawn(pool.run()))
+        let handle = tokio::spawn(pool.run());
+        *self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+    }
+
+    /// Waits until the workers have stopped (after [`Workers::stop`]): the
+    /// running attempts finished, or were given back at the grace's end.
+    pub(crate) async fn finished(&self) {
+        let handle = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(handle) = handle
+            && let Err(err) = handle.await
+        {
+            tracing::warn!(error = %err, "tasks: the workers ended badly");
+        }
     }
 }
 
