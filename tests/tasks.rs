@@ -236,14 +236,15 @@ async fn a_task_enqueued_in_a_transaction_that_rolls_back_never_exists() {
     assert_eq!(runs_of(id), 0);
 }
 
-/// Runs `sql` on the test's database with `$1` = a payload of no sleep and
-/// `$2` = `id`.
+/// Runs `sql` on the test's database with `$1` = a sleep's payload (3 s
+/// when `sql` gives a task back to the queue, else none) and `$2` = `id`.
 async fn on_database(client: &TestClient, sql: &str, id: Uuid) {
     let db = match Database::connect(client.settings().database_url.as_str()).await {
         Ok(db) => db,
         Err(err) => panic!("the test's database: {err}"),
     };
-    let values = [json!({"ms": 0}).into(), id.into()];
+    let ms = if sql.contains("status = 'queued'") { 3000 } else { 0 };
+    let values = [json!({"ms": ms}).into(), id.into()];
     let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
     match db.execute_raw(statement).await {
         Ok(done) => assert_eq!(done.rows_affected(), 1, "{sql}"),
@@ -260,16 +261,61 @@ async fn an_attempt_whose_lease_was_taken_over_does_not_overwrite_the_result() {
     // Another process's rescue gives the task back to the queue while
     // attempt 1 still runs here (as after a pause longer than the lease).
     let give_back = "UPDATE fastsaas_tasks SET status = 'queued', lease_until = NULL, payload = $1 WHERE id = $2";
+    // $1 is the payload of attempt 2: a sleep of 3 s.
     on_database(&client, give_back, id).await;
+    // Attempt 2 runs (3 s) while attempt 1 learns at its next heartbeat
+    // that it lost the task, stops, and ends: its ending changes nothing.
+    let taken_over = settled(&client, &ann, id, "running").await;
+    assert_eq!(taken_over["attempts"], 2, "{taken_over}");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let meanwhile = task(&client, &ann, id).await;
+    assert_eq!(
+        (meanwhile["status"].clone(), meanwhile["attempts"].clone()),
+        (json!("running"), json!(2)),
+        "{meanwhile}"
+    );
+    assert!(meanwhile["result"].is_null(), "attempt 1's ending was recorded: {meanwhile}");
     let done = settled(&client, &ann, id, "succeeded").await;
-    assert_eq!(done["result"], json!({"attempt": 2, "slept": 0}), "{done}");
-    // Attempt 1 learns at its next heartbeat that it lost the task, stops,
-    // and its ending is not recorded.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later = task(&client, &ann, id).await;
-    assert_eq!(later["result"], json!({"attempt": 2, "slept": 0}), "{later}");
-    assert_eq!(later["attempts"], 2);
+    assert_eq!(done["result"], json!({"attempt": 2, "slept": 3000}), "{done}");
+    assert_eq!(done["attempts"], 2);
     assert_eq!(runs_of(id), 2);
+}
+
+#[tokio::test]
+async fn a_task_whose_every_attempt_crashes_its_worker_stops_at_max_attempts() {
+    // No workers here: the crashed attempt is written as a dead worker leaves it.
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": 1, "max_attempts": 2})).await;
+    let crashed = "UPDATE fastsaas_tasks SET status = 'running', attempt = max_attempts, payload = $1, \
+                   lease_until = updated_at WHERE id = $2";
+    on_database(&client, crashed, id).await;
+    let rescuer = client.replica(app(Settings { task_lease_secs: 1, ..settings() })).await;
+    let failed = settled(&rescuer, &ann, id, "failed").await;
+    assert_eq!(failed["attempts"], 2);
+    assert!(failed["error"].as_str().is_some_and(|error| error.contains("stopped answering")), "{failed}");
+    assert_eq!(runs_of(id), 0);
+}
+
+#[tokio::test]
+async fn a_retry_waits_for_its_backoff() {
+    let client = TestClient::start(app(Settings { task_retry_base_ms: 1500, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "flaky", "payload": {}})).await;
+    let first_failed = Instant::now();
+    loop {
+        let state = task(&client, &ann, id).await;
+        if state["attempts"] == 1 && state["status"] == "queued" {
+            break;
+        }
+        assert!(first_failed.elapsed() < Duration::from_secs(10), "{state}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The backoff after a first failure is 750 to 1,500 ms.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = task(&client, &ann, id).await;
+    assert_eq!((waiting["attempts"].clone(), waiting["status"].clone()), (json!(1), json!("queued")), "{waiting}");
+    assert_eq!(waiting["error"], "attempt 1 failed");
 }
 
 /// The database a killed worker process runs on.
@@ -322,8 +368,9 @@ async fn many_tasks_are_each_run_exactly_once_by_many_workers() {
     let replica = if client.is_postgres() { Some(client.replica(app(settings())).await) } else { None };
     let ann = client.sign_up("ann@example.com").await;
     let mut ids = Vec::new();
+    // All due at one moment, so that every worker of both pools races for them.
     for n in 0..200 {
-        ids.push(enqueued(&client, &ann, json!({"kind": "echo", "payload": n})).await.0);
+        ids.push(enqueued(&client, &ann, json!({"kind": "echo", "payload": n, "delay_ms": 1500})).await.0);
     }
     for (n, id) in ids.iter().enumerate() {
         let done = settled(&client, &ann, *id, "succeeded").await;
@@ -388,4 +435,21 @@ async fn a_shutdown_tells_running_tasks_to_stop_and_records_how_they_ended() {
     let done = task(&client, &ann, id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["result"], json!({"attempt": 1, "cancelled": true}));
+}
+
+#[tokio::test]
+async fn a_dropped_app_stops_its_workers_even_while_a_task_holds_its_state() {
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let replica = client.replica(app(settings())).await;
+    let (long, _) = enqueued(&client, &ann, json!({"kind": "sleep", "payload": {"ms": 60_000}})).await;
+    settled(&client, &ann, long, "running").await;
+    drop(replica);
+    // Its running attempt is told to stop and ends; nothing more is claimed.
+    let stopped = settled(&client, &ann, long, "succeeded").await;
+    assert_eq!(stopped["result"], json!({"attempt": 1, "cancelled": true}));
+    let (later, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": 1})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(task(&client, &ann, later).await["status"], "queued");
+    assert_eq!(runs_of(later), 0);
 }

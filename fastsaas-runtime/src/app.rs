@@ -244,6 +244,9 @@ impl App {
         let notifier = notifier(&db, &self.settings);
         let pruner = Pruner::start(db.clone(), self.settings.notifications_max_age_secs);
         let workers = Workers::default();
+        // The workers stop when the router is dropped, not when the state
+        // is: a running task holds the state.
+        let router = routes::fallbacks(router, Arc::new(workers.stop_on_drop()));
         let config = WorkerConfig::from_settings(&self.settings);
         let services = Services {
             db: db.clone(),
@@ -313,7 +316,7 @@ impl App {
             own_docs.iter().map(|doc| (doc.method.clone(), doc.path.clone())).collect();
         // A document that does not serialize is a bug; serve the rest anyway.
         let _ = document.set(serde_json::to_vec(&json).unwrap_or_default().into());
-        let build = || routes::fallbacks(table.into_router(&served_elsewhere));
+        let build = || table.into_router(&served_elsewhere);
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))
     }

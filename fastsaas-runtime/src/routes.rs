@@ -106,8 +106,16 @@ pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Rout
 }
 
 /// The problem+json answers for unknown paths (404) and methods (405).
-pub(crate) fn fallbacks(router: Router<AppState>) -> Router<AppState> {
-    router.fallback(|| std::future::ready(ApiError::NotFound("route".into()))).method_not_allowed_fallback(|| {
-        std::future::ready(ApiError::MethodNotAllowed("this method is not allowed on this path".into()))
-    })
+///
+/// The fallback also holds `guard`, which the router thus keeps alive for
+/// as long as it (or a clone) lives, at no cost per request.
+pub(crate) fn fallbacks<G: Send + Sync + 'static>(router: Router<AppState>, guard: Arc<G>) -> Router<AppState> {
+    router
+        .fallback(move || {
+            let _kept = &guard;
+            std::future::ready(ApiError::NotFound("route".into()))
+        })
+        .method_not_allowed_fallback(|| {
+            std::future::ready(ApiError::MethodNotAllowed("this method is not allowed on this path".into()))
+        })
 }

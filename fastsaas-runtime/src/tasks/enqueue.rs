@@ -73,7 +73,8 @@ impl Tasks<'_> {
                 format!("no task of kind `{}`; the kinds are: {known}", task.kind),
             )]));
         }
-        let principal = Some(self.ctx.principal().id);
+        // An API key acts for its resource's owner, who sees what it made.
+        let principal = Some(self.ctx.principal().acts_for());
         let enqueued = match queue::enqueue(db, &task, principal).await.map_err(internal)? {
             queue::Enqueued::New(id) => Enqueued::New(id),
             queue::Enqueued::Duplicate(id) => Enqueued::Duplicate(id),

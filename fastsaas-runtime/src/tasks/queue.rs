@@ -14,14 +14,24 @@ use uuid::Uuid;
 use super::entity;
 use super::{NewTask, TaskStatus};
 
-/// The database's clock, as SQL, with `secs` seconds added. SQLite writes
-/// times as sqlx does (RFC 3339, `+00:00`), so they compare as text.
+/// The database's clock, as SQL, with `millis` added: one reading per
+/// statement on PostgreSQL (`statement_timestamp()`). On SQLite, `'now'` is
+/// one reading per step, written as RFC 3339 with milliseconds and
+/// `+00:00`; every time this module compares is written this way, so they
+/// compare as text (sqlx writes the times of other tables with as many
+/// fraction digits as needed, which still order right against these but
+/// are not equal to them).
 fn now_plus(backend: DbBackend, millis: u64) -> String {
+    let millis = millis.min(MAX_DELAY_MS);
     match backend {
-        DbBackend::Postgres => format!("(clock_timestamp() + interval '{millis} milliseconds')"),
+        DbBackend::Postgres => format!("(statement_timestamp() + interval '{millis} milliseconds')"),
         _ => format!("strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+{}.{:03} seconds')", millis / 1000, millis % 1000),
     }
 }
+
+/// The longest delay or backoff (ten years): beyond, the databases cannot
+/// add it to a date.
+const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 60 * 60 * 1000;
 
 fn now(backend: DbBackend) -> String {
     now_plus(backend, 0)
@@ -107,18 +117,25 @@ pub(crate) async fn claim(
     }
     let backend = db.get_database_backend();
     let placeholders: Vec<String> = (1..=kinds.len()).map(|n| format!("${n}")).collect();
-    let skip_locked = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
+    // On PostgreSQL the picked rows are materialized first: a locking
+    // subquery under `IN` may be run again by the plan and pick more.
+    let sql = if backend == DbBackend::Postgres {
+        "WITH picked AS MATERIALIZED (SELECT id FROM fastsaas_tasks WHERE status = '{queued}' AND run_at <= {now} \
+         AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit} FOR UPDATE SKIP LOCKED) \
+         UPDATE fastsaas_tasks SET status = '{running}', attempt = attempt + 1, lease_until = {lease}, \
+         updated_at = {now} FROM picked WHERE fastsaas_tasks.id = picked.id RETURNING fastsaas_tasks.*"
+    } else {
         "UPDATE fastsaas_tasks SET status = '{running}', attempt = attempt + 1, lease_until = {lease}, \
          updated_at = {now} WHERE id IN (SELECT id FROM fastsaas_tasks WHERE status = '{queued}' \
-         AND run_at <= {now} AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit}{skip_locked}) \
-         RETURNING *",
-        running = TaskStatus::Running.as_str(),
-        queued = TaskStatus::Queued.as_str(),
-        lease = now_plus(backend, lease_ms),
-        now = now(backend),
-        kinds = placeholders.join(", "),
-    );
+         AND run_at <= {now} AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit}) RETURNING *"
+    };
+    let sql = sql
+        .replace("{queued}", TaskStatus::Queued.as_str())
+        .replace("{running}", TaskStatus::Running.as_str())
+        .replace("{lease}", &now_plus(backend, lease_ms))
+        .replace("{now}", &now(backend))
+        .replace("{kinds}", &placeholders.join(", "))
+        .replace("{limit}", &limit.to_string());
     let values = kinds.iter().map(|kind| Value::from(kind.clone())).collect();
     let rows = db.query_all_raw(statement(backend, sql, values)).await?;
     let mut claimed: Vec<entity::Model> =
@@ -212,14 +229,15 @@ pub(crate) async fn rescue(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Ok(db.execute_raw(statement(backend, sql, Vec::new())).await?.rows_affected())
 }
 
-/// Gives a running attempt back to the queue at once (a worker shutting
-/// down before it finished); the attempt still counts.
+/// Gives a running attempt back to the queue at once, uncounted: it was
+/// claimed but never ran, or a shutdown stopped it (its run is over: the
+/// worker aborted it, so nothing of it writes again). The next claim gives
+/// the same attempt number again.
 pub(crate) async fn release(db: &impl ConnectionTrait, id: Uuid, attempt: i32) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let sql = format!(
-        "UPDATE fastsaas_tasks SET status = '{queued}', run_at = {now}, lease_until = NULL, \
-         error = 'attempt ' || attempt || ' was stopped by a shutdown', updated_at = {now} \
-         WHERE id = $1 AND attempt = $2 AND status = '{running}'",
+        "UPDATE fastsaas_tasks SET status = '{queued}', attempt = attempt - 1, run_at = {now}, lease_until = NULL, \
+         updated_at = {now} WHERE id = $1 AND attempt = $2 AND status = '{running}'",
         queued = TaskStatus::Queued.as_str(),
         running = TaskStatus::Running.as_str(),
         now = now(backend),

@@ -1,7 +1,7 @@
-//! `GET /tasks/{id}` (API.md): a task, for whoever may read the object it
-//! is about, or, for a task about no object, for whom it acts for; a
-//! superadmin reads every task. Anyone else gets the 404 of a task that
-//! does not exist.
+//! `GET /tasks/{id}` (API.md): a task, for whom it was enqueued for (an
+//! API key's tasks are its resource owner's), for whoever may read the
+//! object it is about, and for superadmins. Anyone else gets the 404 of a
+//! task that does not exist.
 
 use axum::Json;
 use axum::extract::State;
@@ -44,11 +44,11 @@ async fn read(State(app): State<AppState>, principal: Principal, ObjectId(id): O
 
 /// Whether `principal` may read the task `row`.
 pub(crate) async fn may_read(app: &AppState, principal: &Principal, row: &entity::Model) -> ApiResult<bool> {
-    if principal.is_superadmin() {
+    if principal.is_superadmin() || row.principal_id.is_some_and(|id| id == principal.acts_for()) {
         return Ok(true);
     }
     let (Some(type_name), Some(object)) = (&row.subject_type, row.subject_id) else {
-        return Ok(row.principal_id == Some(principal.id));
+        return Ok(false);
     };
     // A type no longer registered has no readers but superadmins.
     let Some(spec) = app.registry().spec(type_name) else { return Ok(false) };

@@ -21,6 +21,9 @@ use super::entity;
 use super::queue;
 use super::{Handlers, Task, backoff};
 
+/// The most attempts one process runs at once.
+const MAX_WORKERS: usize = 1024;
+
 /// How the workers of a process run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WorkerConfig {
@@ -35,7 +38,7 @@ pub(crate) struct WorkerConfig {
 impl WorkerConfig {
     pub(crate) fn from_settings(settings: &fastsaas_core::Settings) -> WorkerConfig {
         WorkerConfig {
-            concurrency: settings.task_workers,
+            concurrency: settings.task_workers.min(MAX_WORKERS),
             lease_ms: settings.task_lease_secs.clamp(1, 24 * 60 * 60) * 1000,
             poll_ms: settings.task_poll_ms.clamp(10, 60 * 60 * 1000),
             retry_base_ms: settings.task_retry_base_ms,
@@ -49,13 +52,23 @@ impl WorkerConfig {
 #[derive(Debug)]
 pub(crate) struct Workers {
     wake: Arc<Notify>,
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     running: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Default for Workers {
     fn default() -> Self {
-        Workers { wake: Arc::new(Notify::new()), stop: watch::channel(false).0, running: Default::default() }
+        Workers { wake: Arc::new(Notify::new()), stop: Arc::new(watch::channel(false).0), running: Default::default() }
+    }
+}
+
+/// Stops the workers when dropped.
+#[derive(Debug)]
+pub(crate) struct StopOnDrop(Arc<watch::Sender<bool>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
     }
 }
 
@@ -68,6 +81,12 @@ impl Workers {
     /// Stops claiming; running attempts get the grace period.
     pub(crate) fn stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// What stops the workers once dropped: held by whatever owns the app
+    /// (its router).
+    pub(crate) fn stop_on_drop(&self) -> StopOnDrop {
+        StopOnDrop(Arc::clone(&self.stop))
     }
 
     /// Runs the workers until [`Workers::stop`] or the handle is dropped.
@@ -116,6 +135,13 @@ struct Pool<S, P> {
 /// An attempt being run: its task's id and attempt number.
 type Running = HashMap<tokio::task::Id, (Uuid, i32)>;
 
+fn finished_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(err) => err.id(),
+    }
+}
+
 impl<S, P> Pool<S, P>
 where
     S: Send + Sync + 'static,
@@ -128,9 +154,22 @@ where
         let mut attempts = JoinSet::new();
         let mut running = Running::new();
         let poll = Duration::from_millis(self.config.poll_ms);
+        // Expired leases are rare: looked for on a timer of their own, not
+        // at every claim (each look is a write).
+        let rescue_every = Duration::from_millis((self.config.lease_ms / 2).clamp(100, 30_000));
+        let mut next_rescue = tokio::time::Instant::now();
+        // A wake-up may come before the enqueuing transaction commits: one
+        // that found nothing looks again shortly after.
+        let mut look_again = false;
         while !*self.stop.borrow() {
-            if let Err(err) = queue::rescue(&self.db).await {
-                tracing::warn!(error = %err, "tasks: cannot give back expired leases");
+            while let Some(done) = attempts.try_join_next_with_id() {
+                running.remove(&finished_id(done));
+            }
+            if tokio::time::Instant::now() >= next_rescue {
+                next_rescue = tokio::time::Instant::now() + rescue_every;
+                if let Err(err) = queue::rescue(&self.db).await {
+                    tracing::warn!(error = %err, "tasks: cannot give back expired leases");
+                }
             }
             let free = slots.available_permits();
             let claimed = match queue::claim(&self.db, &kinds, free, self.config.lease_ms).await {
@@ -140,11 +179,15 @@ where
                     Vec::new()
                 }
             };
-            let full_batch = free > 0 && claimed.len() == free;
+            let found = !claimed.is_empty();
+            let full_batch = free > 0 && claimed.len() >= free;
             for row in claimed {
                 let (Some(state), Ok(slot)) = ((self.state)(), Arc::clone(&slots).try_acquire_owned()) else {
-                    // The app is gone: what was claimed goes back at once.
-                    let _ = queue::release(&self.db, row.id, row.attempt).await;
+                    // Claimed but never run (the app is gone, or the claim
+                    // gave more than asked): back at once, uncounted.
+                    if let Err(err) = queue::release(&self.db, row.id, row.attempt).await {
+                        tracing::warn!(error = %err, task = %row.id, "tasks: cannot give back a claimed task");
+                    }
                     continue;
                 };
                 let Some(handler) = self.handlers.get(&row.kind).cloned() else { continue };
@@ -153,22 +196,18 @@ where
                 let spawned = attempts.spawn(run.run(handler, state, slot));
                 running.insert(spawned.id(), (id, attempt));
             }
-            if full_batch {
-                // More may be due: claim again once a slot is free.
-                if slots.available_permits() > 0 {
-                    continue;
-                }
+            if full_batch && slots.available_permits() > 0 {
+                // More may be due and a slot is free again.
+                continue;
             }
+            let wait = if look_again && !found { Duration::from_millis(50).min(poll) } else { poll };
+            look_again = false;
             tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(poll) => {}
+                () = self.wake.notified() => look_again = true,
+                () = tokio::time::sleep(wait) => {}
                 _ = self.stop.changed() => {}
                 Some(done) = attempts.join_next_with_id() => {
-                    let id = match done {
-                        Ok((id, ())) => id,
-                        Err(err) => err.id(),
-                    };
-                    running.remove(&id);
+                    running.remove(&finished_id(done));
                 }
             }
         }
@@ -236,21 +275,35 @@ impl Attempt {
             state,
             cancelled,
         };
-        let mut handle = AbortOnDrop(tokio::spawn(handler(task)));
+        // Called inside the spawned task, so that a handler that panics
+        // before giving its future fails the attempt, not the worker.
+        let mut handle = AbortOnDrop(tokio::spawn(async move { handler(task).await }));
         let beat = Duration::from_millis((self.config.lease_ms / 3).max(1));
+        let lease = Duration::from_millis(self.config.lease_ms);
         let mut lease_held = true;
+        // The lease as this worker knows it: if the database cannot be
+        // reached to extend it, it runs out here too, and the attempt is
+        // told to stop before another process may take the task over.
+        let mut held_until = tokio::time::Instant::now() + lease;
         let outcome = loop {
             tokio::select! {
                 joined = &mut handle.0 => break joined,
                 () = tokio::time::sleep(beat), if lease_held => {
+                    let asked = tokio::time::Instant::now();
                     match queue::heartbeat(&self.db, row.id, row.attempt, self.config.lease_ms).await {
-                        Ok(true) => {}
+                        Ok(true) => held_until = asked + lease,
                         Ok(false) => {
                             tracing::warn!(task = %row.id, attempt = row.attempt, "tasks: the lease was lost; the attempt is told to stop");
                             lease_held = false;
                             cancel.send_replace(true);
                         }
-                        Err(err) => tracing::warn!(error = %err, task = %row.id, "tasks: cannot extend a lease"),
+                        Err(err) => {
+                            tracing::warn!(error = %err, task = %row.id, "tasks: cannot extend a lease");
+                            if tokio::time::Instant::now() + beat >= held_until {
+                                lease_held = false;
+                                cancel.send_replace(true);
+                            }
+                        }
                     }
                 }
                 Ok(()) = self.shutdown.changed() => {
@@ -258,25 +311,45 @@ impl Attempt {
                 }
             }
         };
-        let written = match outcome {
-            Ok(Ok(result)) => queue::succeed(&self.db, row.id, row.attempt, result).await,
-            Ok(Err(failure)) => {
-                let wait = backoff(self.config.retry_base_ms, u32::try_from(row.attempt).unwrap_or(1));
-                queue::fail(&self.db, row.id, row.attempt, &failure.0, wait).await
-            }
+        let attempt_number = u32::try_from(row.attempt).unwrap_or(1);
+        let ending = match outcome {
+            Ok(Ok(result)) => Ending::Succeeded(result),
+            Ok(Err(failure)) => Ending::Failed(failure.0),
             Err(join) => {
                 let why = if join.is_panic() { "the handler panicked" } else { "the attempt was stopped" };
-                let wait = backoff(self.config.retry_base_ms, u32::try_from(row.attempt).unwrap_or(1));
-                queue::fail(&self.db, row.id, row.attempt, why, wait).await
+                Ending::Failed(why.to_owned())
             }
         };
-        match written {
-            Ok(true) => {}
-            // Fenced: the lease was lost, so this attempt's ending is not the task's.
-            Ok(false) => {
-                tracing::info!(task = %row.id, attempt = row.attempt, "tasks: a late attempt's ending was not recorded")
+        let wait = backoff(self.config.retry_base_ms, attempt_number);
+        // A write that fails for a moment (a pool busy with requests) is
+        // tried again while the lease lasts: a success must not be lost to
+        // a rescue that would run the task again.
+        loop {
+            let written = match &ending {
+                Ending::Succeeded(result) => queue::succeed(&self.db, row.id, row.attempt, result.clone()).await,
+                Ending::Failed(why) => queue::fail(&self.db, row.id, row.attempt, why, wait).await,
+            };
+            match written {
+                Ok(true) => return,
+                // Fenced: the lease was lost, so this attempt's ending is not the task's.
+                Ok(false) => {
+                    tracing::info!(task = %row.id, attempt = row.attempt, "tasks: a late attempt's ending was not recorded");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, task = %row.id, "tasks: cannot record how an attempt ended");
+                    if tokio::time::Instant::now() + beat >= held_until {
+                        return;
+                    }
+                    tokio::time::sleep(beat.min(Duration::from_millis(500))).await;
+                }
             }
-            Err(err) => tracing::warn!(error = %err, task = %row.id, "tasks: cannot record how an attempt ended"),
         }
     }
+}
+
+/// How an attempt ended.
+enum Ending {
+    Succeeded(serde_json::Value),
+    Failed(String),
 }
