@@ -262,7 +262,8 @@ impl App {
         };
         let state = AppState::new(services);
         let weak = state.downgrade();
-        state.workers().spawn(db, self.task_handlers, move || AppState::upgrade(&weak), config);
+        let notifier = state.notifier().clone();
+        state.workers().spawn(db, self.task_handlers, move || AppState::upgrade(&weak), config, notifier);
         let own = &self.own_state_routes;
         let merge = || {
             own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))

@@ -1,14 +1,16 @@
 //! [`Tasks`]: enqueuing from a handler, through `ctx.tasks()`.
 
 use fastsaas_core::error::FieldErrorCode;
-use fastsaas_core::{ApiError, ApiResult, FieldError};
-use sea_orm::ConnectionTrait;
+use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::NewTask;
+use super::entity::{self, TASKS};
 use super::queue;
+use super::{NewTask, TaskStatus, TaskView};
 use crate::ctx::Ctx;
 use crate::error::internal;
+use crate::query::{Readable, page_of};
 
 /// Whether [`Tasks::enqueue`] queued a new task, or found one with the same
 /// unique key queued or running.
@@ -81,5 +83,36 @@ impl Tasks<'_> {
         };
         app.workers().wake();
         Ok(enqueued)
+    }
+
+    /// The tasks about object `id` of the type `type_name` (as enqueued
+    /// with [`NewTask::about`]), oldest first, paged as every list: `query`
+    /// is a list's query string (`page`, `page_size`, `total`, `after`, and
+    /// the filters `kind` and `status`). Check first that the caller may
+    /// read the object (an endpoint taking `Authorized<T>` has).
+    pub async fn list_about(&self, type_name: &str, id: Uuid, query: &str) -> ApiResult<Page<TaskView>> {
+        let app = self.ctx.app();
+        let mut query = crate::query::parse(&TASKS, Some(query))?;
+        // A cursor of one object's tasks is not one of another's.
+        query.list.push_str(&format!(":{type_name}:{id}"));
+        let about =
+            Condition::all().add(entity::Column::SubjectType.eq(type_name)).add(entity::Column::SubjectId.eq(id));
+        let readable = Readable { except: Some(about), any_of: None, tally: None };
+        let select = entity::Entity::find();
+        let columns = (entity::Column::Id, entity::Column::CreatedAt);
+        let page = page_of(app.db(), app.cursors(), &TASKS, &query, select, readable, columns).await?;
+        Ok(page.map(TaskView::from))
+    }
+
+    /// Whether a task about object `id` of `type_name` is queued or running.
+    pub async fn busy_about(&self, type_name: &str, id: Uuid) -> ApiResult<bool> {
+        let pending = entity::Entity::find()
+            .filter(entity::Column::SubjectType.eq(type_name))
+            .filter(entity::Column::SubjectId.eq(id))
+            .filter(entity::Column::Status.is_in([TaskStatus::Queued.as_str(), TaskStatus::Running.as_str()]))
+            .one(self.ctx.app().db())
+            .await
+            .map_err(internal)?;
+        Ok(pending.is_some())
     }
 }

@@ -40,3 +40,17 @@ pub(crate) struct Model {
 pub(crate) enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The fields a list of tasks filters on, described like a resource's.
+static TASK_FIELDS: [fastsaas_core::FieldSpec; 2] = [
+    fastsaas_core::FieldSpec::new("kind", fastsaas_core::FieldKind::Text).with_filter(),
+    fastsaas_core::FieldSpec::new(
+        "status",
+        fastsaas_core::FieldKind::Enum(&["queued", "running", "succeeded", "failed"]),
+    )
+    .with_filter(),
+];
+
+/// Tasks, described like a resource for their lists' queries.
+pub(crate) static TASKS: fastsaas_core::ResourceSpec =
+    fastsaas_core::ResourceSpec::new("Task", "/tasks", "fastsaas_tasks").with_fields(&TASK_FIELDS);

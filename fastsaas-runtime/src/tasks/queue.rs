@@ -59,7 +59,6 @@ pub(crate) async fn enqueue(
 ) -> Result<Enqueued, DbErr> {
     let backend = db.get_database_backend();
     let id = Uuid::new_v4();
-    let created = now(backend);
     let run_at = now_plus(backend, u64::try_from(task.delay.as_millis()).unwrap_or(u64::MAX));
     let (subject_type, subject_id) = match &task.subject {
         Some((name, id)) => (Some(name.clone()), Some(*id)),
@@ -68,7 +67,7 @@ pub(crate) async fn enqueue(
     let sql = format!(
         "INSERT INTO fastsaas_tasks (id, kind, payload, status, priority, attempt, max_attempts, run_at, \
          unique_key, subject_type, subject_id, principal_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, '{queued}', $4, 0, $5, {run_at}, $6, $7, $8, $9, {created}, {created}) \
+         VALUES ($1, $2, $3, '{queued}', $4, 0, $5, {run_at}, $6, $7, $8, $9, $10, $10) \
          ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') \
          DO NOTHING",
         queued = TaskStatus::Queued.as_str(),
@@ -83,6 +82,9 @@ pub(crate) async fn enqueue(
         subject_type.into(),
         subject_id.into(),
         principal.into(),
+        // Written as every other table's times are (lists page by it);
+        // leases and due times are the database's clock.
+        chrono::Utc::now().into(),
     ];
     let holder = "SELECT id FROM fastsaas_tasks WHERE kind = $1 AND unique_key = $2 \
                   AND status IN ('queued', 'running')";

@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use super::entity;
 use super::queue;
-use super::{Handlers, Task, backoff};
+use super::{Handlers, Task, TaskStatus, backoff};
+use crate::notify::Notifier;
+use crate::notify::store::Draft;
 
 /// The most attempts one process runs at once.
 const MAX_WORKERS: usize = 1024;
@@ -92,15 +94,23 @@ impl Workers {
     /// Runs the workers until [`Workers::stop`] or the handle is dropped.
     /// `state` gives the app's state for each attempt, `None` once the app
     /// is gone (which stops the workers too).
-    pub(crate) fn spawn<S, P>(&self, db: DatabaseConnection, handlers: Handlers<S>, state: P, config: WorkerConfig)
-    where
+    /// `notifier` tells a task's enqueuer how it ended.
+    pub(crate) fn spawn<S, P>(
+        &self,
+        db: DatabaseConnection,
+        handlers: Handlers<S>,
+        state: P,
+        config: WorkerConfig,
+        notifier: Notifier,
+    ) where
         S: Send + Sync + 'static,
         P: Fn() -> Option<S> + Send + Sync + 'static,
     {
         if config.concurrency == 0 || handlers.kinds().is_empty() {
             return;
         }
-        let pool = Pool { db, handlers, state, config, wake: Arc::clone(&self.wake), stop: self.stop.subscribe() };
+        let wake = Arc::clone(&self.wake);
+        let pool = Pool { db, handlers, state, config, wake, stop: self.stop.subscribe(), notifier };
         let handle = tokio::spawn(pool.run());
         *self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
     }
@@ -130,6 +140,7 @@ struct Pool<S, P> {
     config: WorkerConfig,
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
+    notifier: Notifier,
 }
 
 /// An attempt being run: its task's id and attempt number.
@@ -192,7 +203,13 @@ where
                 };
                 let Some(handler) = self.handlers.get(&row.kind).cloned() else { continue };
                 let (id, attempt) = (row.id, row.attempt);
-                let run = Attempt { db: self.db.clone(), row, config: self.config, shutdown: shutting_down.clone() };
+                let run = Attempt {
+                    db: self.db.clone(),
+                    row,
+                    config: self.config,
+                    shutdown: shutting_down.clone(),
+                    notifier: self.notifier.clone(),
+                };
                 let spawned = attempts.spawn(run.run(handler, state, slot));
                 running.insert(spawned.id(), (id, attempt));
             }
@@ -243,6 +260,7 @@ struct Attempt {
     row: entity::Model,
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
+    notifier: Notifier,
 }
 
 /// Aborts the handler's task if the attempt itself is dropped (aborted at
@@ -330,7 +348,13 @@ impl Attempt {
                 Ending::Failed(why) => queue::fail(&self.db, row.id, row.attempt, why, wait).await,
             };
             match written {
-                Ok(true) => return,
+                Ok(true) => {
+                    let last = matches!(ending, Ending::Succeeded(_)) || row.attempt >= row.max_attempts;
+                    if last {
+                        self.tell_enqueuer(&ending).await;
+                    }
+                    return;
+                }
                 // Fenced: the lease was lost, so this attempt's ending is not the task's.
                 Ok(false) => {
                     tracing::info!(task = %row.id, attempt = row.attempt, "tasks: a late attempt's ending was not recorded");
@@ -344,6 +368,32 @@ impl Attempt {
                     tokio::time::sleep(beat.min(Duration::from_millis(500))).await;
                 }
             }
+        }
+    }
+}
+
+impl Attempt {
+    /// Notifies whom the task was enqueued for (a user) that it ended.
+    async fn tell_enqueuer(&self, ending: &Ending) {
+        let row = &self.row;
+        let Some(recipient) = row.principal_id else { return };
+        let (status, kind) = match ending {
+            Ending::Succeeded(_) => (TaskStatus::Succeeded, "task.succeeded"),
+            Ending::Failed(_) => (TaskStatus::Failed, "task.failed"),
+        };
+        let subject = match (&row.subject_type, row.subject_id) {
+            (Some(type_name), Some(id)) => serde_json::json!({"type": type_name, "id": id}),
+            _ => serde_json::Value::Null,
+        };
+        let draft = Draft {
+            recipient,
+            kind: kind.to_owned(),
+            message: format!("task `{}` {}", row.kind, status.as_str()),
+            payload: serde_json::json!({"task_id": row.id, "kind": row.kind, "status": status, "subject": subject}),
+        };
+        // An organization, not a user, is told nothing: it has no sockets.
+        if let Err(err) = self.notifier.send(&self.db, draft).await {
+            tracing::debug!(error = %err, task = %row.id, "tasks: the enqueuer was not notified");
         }
     }
 }
