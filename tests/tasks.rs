@@ -453,3 +453,21 @@ async fn a_dropped_app_stops_its_workers_even_while_a_task_holds_its_state() {
     assert_eq!(task(&client, &ann, later).await["status"], "queued");
     assert_eq!(runs_of(later), 0);
 }
+
+#[tokio::test]
+async fn on_postgresql_a_task_enqueued_by_one_process_wakes_the_workers_of_another() {
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
+    if !client.is_postgres() {
+        return;
+    }
+    let ann = client.sign_up("ann@example.com").await;
+    // Its workers look for due tasks once a minute unless woken.
+    let replica = client.replica(app(Settings { task_poll_ms: 60_000, ..settings() })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": "woken"})).await;
+    let started = Instant::now();
+    let done = settled(&client, &ann, id, "succeeded").await;
+    assert!(started.elapsed() < Duration::from_secs(5), "woken after {:?}", started.elapsed());
+    assert_eq!(done["result"], "woken");
+    drop(replica);
+}

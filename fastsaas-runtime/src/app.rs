@@ -241,9 +241,9 @@ impl App {
             .map(|registration| (registration.spec.name, (registration.custom_actions)()))
             .collect();
         let registry = Registry::new(self.guarded_specs(), custom_actions);
-        let notifier = notifier(&db, &self.settings);
-        let pruner = Pruner::start(db.clone(), self.settings.notifications_max_age_secs);
         let workers = Workers::default();
+        let notifier = notifier(&db, &self.settings, workers.waker());
+        let pruner = Pruner::start(db.clone(), self.settings.notifications_max_age_secs);
         // The workers stop when the router is dropped, not when the state
         // is: a running task holds the state.
         let router = routes::fallbacks(router, Arc::new(workers.stop_on_drop()));
@@ -431,12 +431,13 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// The notifier of an app on `db`: its wake-ups go through PostgreSQL's
-/// `LISTEN`/`NOTIFY`, so that replicas on one database hear each other,
-/// or stay in the process on SQLite.
-fn notifier(db: &DatabaseConnection, settings: &Settings) -> Notifier {
+/// `LISTEN`/`NOTIFY`, so that replicas on one database hear each other (and
+/// the workers hear of tasks enqueued anywhere: `tasks`), or stay in the
+/// process on SQLite.
+fn notifier(db: &DatabaseConnection, settings: &Settings, tasks: Arc<tokio::sync::Notify>) -> Notifier {
     let hub = Arc::new(Hub::default());
     let bus: Arc<dyn Bus> = match db.get_database_backend() {
-        DbBackend::Postgres => Arc::new(bus::Postgres::start(settings.database_url.clone(), Arc::clone(&hub))),
+        DbBackend::Postgres => Arc::new(bus::Postgres::start(settings.database_url.clone(), Arc::clone(&hub), tasks)),
         _ => Arc::new(bus::InProcess(Arc::clone(&hub))),
     };
     Notifier::new(hub, bus, settings.notifications_kept)

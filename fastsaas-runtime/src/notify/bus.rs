@@ -13,13 +13,17 @@ use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use uuid::Uuid;
 
 use super::hub::Hub;
 
 /// The channel of wake-ups on PostgreSQL; the payload is the recipient id.
 const CHANNEL: &str = "fastsaas_notifications";
+
+/// The channel on which an enqueue (`tasks::queue`) tells every process's
+/// workers that a task is due.
+pub(crate) const TASKS_CHANNEL: &str = "fastsaas_tasks";
 
 /// Carries wake-ups between the processes of an app.
 #[async_trait::async_trait]
@@ -56,14 +60,15 @@ pub(crate) struct Postgres {
 }
 
 impl Postgres {
-    /// Starts listening on `url` for the sockets of `hub`. The listener
-    /// reconnects by itself; after each (re)connection it wakes every
-    /// socket, which catches up from the database on what it missed.
-    pub(crate) fn start(url: String, hub: Arc<Hub>) -> Postgres {
+    /// Starts listening on `url` for the sockets of `hub` and for the
+    /// workers woken by `tasks`. The listener reconnects by itself; after
+    /// each (re)connection it wakes every socket, which catches up from the
+    /// database on what it missed, and the workers.
+    pub(crate) fn start(url: String, hub: Arc<Hub>, tasks: Arc<Notify>) -> Postgres {
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(async move {
             tokio::select! {
-                () = listen(&url, &hub) => {}
+                () = listen(&url, &hub, &tasks) => {}
                 _ = stopped => {}
             }
         });
@@ -89,15 +94,17 @@ impl Bus for Postgres {
 /// one, and every socket is woken once the new one listens: wake-ups sent
 /// while nobody listened were lost, and the sockets catch up from the
 /// database (each also catches up at every ping, in case).
-async fn listen(url: &str, hub: &Hub) {
+async fn listen(url: &str, hub: &Hub, tasks: &Notify) {
     let mut retry = Duration::from_millis(100);
     loop {
         match listening(url).await {
             Ok(mut listener) => {
                 retry = Duration::from_millis(100);
                 hub.wake_all();
+                tasks.notify_one();
                 loop {
                     match listener.try_recv().await {
+                        Ok(Some(notification)) if notification.channel() == TASKS_CHANNEL => tasks.notify_one(),
                         Ok(Some(notification)) => match notification.payload().parse::<Uuid>() {
                             Ok(recipient) => hub.wake(recipient),
                             Err(_) => tracing::warn!(payload = notification.payload(), "a wake-up without a recipient"),
@@ -122,6 +129,6 @@ async fn listen(url: &str, hub: &Hub) {
 
 async fn listening(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, TASKS_CHANNEL]).await?;
     Ok(listener)
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::entity;
 use super::{NewTask, TaskStatus};
+use crate::notify::bus::TASKS_CHANNEL;
 
 /// The database's clock, as SQL, with `millis` added: one reading per
 /// statement on PostgreSQL (`statement_timestamp()`). On SQLite, `'now'` is
@@ -93,6 +94,11 @@ pub(crate) async fn enqueue(
     for _ in 0..3 {
         let inserted = db.execute_raw(statement(backend, sql.clone(), values.clone())).await?;
         if inserted.rows_affected() == 1 {
+            if backend == DbBackend::Postgres {
+                // Every process's workers hear of it when it commits.
+                let wake = format!("SELECT pg_notify('{TASKS_CHANNEL}', '')");
+                db.execute_raw(statement(backend, wake, Vec::new())).await?;
+            }
             return Ok(Enqueued::New(id));
         }
         let key = vec![task.kind.clone().into(), task.unique_key.clone().into()];

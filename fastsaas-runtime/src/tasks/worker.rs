@@ -80,6 +80,12 @@ impl Workers {
         self.wake.notify_one();
     }
 
+    /// What wakes the workers, for the bus that hears of tasks enqueued by
+    /// other processes.
+    pub(crate) fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
     /// Stops claiming; running attempts get the grace period.
     pub(crate) fn stop(&self) {
         self.stop.send_replace(true);
