@@ -385,6 +385,8 @@ async fn many_tasks_are_each_run_exactly_once_by_many_workers() {
 
 /// The address a serving process binds.
 const SERVE_BIND: &str = "FASTSAAS_TASK_SERVE_BIND";
+/// Set: the serving process runs workers only.
+const WORKER_ONLY: &str = "FASTSAAS_TASK_SERVE_WORKER_ONLY";
 
 /// A process that serves the app (`App::serve`) until it is told to stop.
 #[tokio::test]
@@ -393,7 +395,8 @@ async fn serving_process() {
     let (Ok(url), Ok(bind)) = (std::env::var(WORKER_DATABASE_URL), std::env::var(SERVE_BIND)) else {
         return;
     };
-    let settings = Settings { database_url: url, bind, db_max_connections: 2, ..settings() };
+    let worker_only = std::env::var(WORKER_ONLY).is_ok();
+    let settings = Settings { database_url: url, bind, db_max_connections: 2, worker_only, ..settings() };
     if let Err(err) = app(settings).serve().await {
         panic!("the serving process: {err}");
     }
@@ -401,6 +404,14 @@ async fn serving_process() {
 
 #[tokio::test]
 async fn a_shutdown_tells_running_tasks_to_stop_and_records_how_they_ended() {
+    for worker_only in [false, true] {
+        shut_down_mid_task(worker_only).await;
+    }
+}
+
+/// Starts a serving process (a worker-only one if `worker_only`), lets it
+/// take a long task, sends it SIGTERM, and checks how the task ended.
+async fn shut_down_mid_task(worker_only: bool) {
     let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
     let ann = client.sign_up("ann@example.com").await;
     let (id, _) = enqueued(&client, &ann, json!({"kind": "sleep", "payload": {"ms": 60_000}})).await;
@@ -409,15 +420,29 @@ async fn a_shutdown_tells_running_tasks_to_stop_and_records_how_they_ended() {
         Err(err) => panic!("a free port: {err}"),
     };
     let exe = std::env::current_exe().unwrap_or_else(|err| panic!("the test binary: {err}"));
-    let mut server = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args(["--exact", "serving_process", "--ignored", "--nocapture"])
         .env(WORKER_DATABASE_URL, &client.settings().database_url)
         .env(SERVE_BIND, &bind)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| panic!("the serving process: {err}"));
+        .stderr(Stdio::null());
+    if worker_only {
+        command.env(WORKER_ONLY, "1");
+    }
+    let mut server = command.spawn().unwrap_or_else(|err| panic!("the serving process: {err}"));
     settled(&client, &ann, id, "running").await;
+    // A worker-only process serves no HTTP; the other comes up on its port.
+    let listening = || std::net::TcpStream::connect(&bind).is_ok();
+    if worker_only {
+        assert!(!listening(), "a worker-only process serves HTTP");
+    } else {
+        let started = Instant::now();
+        while !listening() {
+            assert!(started.elapsed() < Duration::from_secs(10), "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let terminated = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
     assert!(terminated.as_ref().is_ok_and(|status| status.success()), "SIGTERM: {terminated:?}");
     let started = Instant::now();

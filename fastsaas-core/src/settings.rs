@@ -131,6 +131,10 @@ pub struct Settings {
     /// each further failure doubles it (up to an hour), with random jitter
     /// of up to half of it taken off.
     pub task_retry_base_ms: u64,
+    /// `FASTSAAS_WORKER_ONLY`: `App::serve` runs the task workers only and
+    /// serves no HTTP (a worker process of the same binary), until SIGTERM
+    /// or Ctrl-C. Needs `task_workers` above 0.
+    pub worker_only: bool,
 }
 
 /// A setting that must not appear in logs: `Debug` prints `"***"`.
@@ -181,6 +185,7 @@ impl Default for Settings {
             task_lease_secs: 30,
             task_poll_ms: 1000,
             task_retry_base_ms: 1000,
+            worker_only: false,
         }
     }
 }
@@ -192,7 +197,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 20] = [
+const PREFIXED_KEYS: [&str; 21] = [
     "env",
     "bind",
     "body_limit",
@@ -213,6 +218,7 @@ const PREFIXED_KEYS: [&str; 20] = [
     "task_lease_secs",
     "task_poll_ms",
     "task_retry_base_ms",
+    "worker_only",
 ];
 
 impl Settings {

@@ -329,6 +329,9 @@ impl App {
         let bind = self.settings.bind.clone();
         let serve_error = |source| StartupError::Serve { bind: bind.clone(), source };
         let limits = crate::server::Limits::from_settings(&self.settings);
+        if self.settings.worker_only {
+            return self.work().await;
+        }
         let (router, state) = self.build().await?;
         let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
         tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
@@ -343,6 +346,23 @@ impl App {
         let served = crate::server::serve(listener, router, limits, stopping).await;
         state.workers().finished().await;
         served.map_err(serve_error)
+    }
+
+    /// A worker-only process: the workers run until the signal, then stop
+    /// as in [`App::serve`]; no HTTP is served.
+    async fn work(self) -> Result<(), StartupError> {
+        if self.settings.task_workers == 0 {
+            return Err(StartupError::Config(
+                "FASTSAAS_WORKER_ONLY with FASTSAAS_TASK_WORKERS=0 would do nothing".into(),
+            ));
+        }
+        let (_router, state) = self.build().await?;
+        tracing::info!("FastSaaS task workers running; no HTTP is served (FASTSAAS_WORKER_ONLY)");
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        state.begin_shutdown();
+        state.workers().finished().await;
+        Ok(())
     }
 
     /// What type-wide entries may name: `Type.action` for every action of
