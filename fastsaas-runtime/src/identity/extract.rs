@@ -8,7 +8,7 @@ use fastsaas_core::ApiError;
 use http::request::Parts;
 
 use super::client_address::ClientAddress;
-use super::principal::{Principal, from_credentials, invalid_token};
+use super::principal::{Principal, from_credentials, from_token};
 use crate::state::AppState;
 
 impl<S> FromRequestParts<S> for Principal
@@ -66,19 +66,15 @@ where
 }
 
 /// The principal of `token` (an access token or an API key, as sent in a
-/// bearer header) and, for an access token, when it expires: for a
+/// bearer header or a WebSocket's `?token=`) and, for an access token, when it expires: for a
 /// connection that outlives its request (`/ws`), which must end when its
 /// credentials do. 401 for anything but valid credentials.
 pub(crate) async fn principal_of_token(
     state: &AppState,
     token: &str,
 ) -> Result<(Principal, Option<chrono::DateTime<chrono::Utc>>), ApiError> {
-    let mut headers = http::HeaderMap::new();
-    let value = http::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| invalid_token())?;
-    headers.insert(http::header::AUTHORIZATION, value);
     let identity = state.identity();
-    let principal =
-        from_credentials(&headers, state.db(), &identity.keys, state.registry()).await?.ok_or_else(invalid_token)?;
+    let principal = from_token(token, state.db(), &identity.keys, state.registry()).await?;
     let expires = identity.keys.verify(token).and_then(|claims| chrono::DateTime::from_timestamp(claims.exp, 0));
     Ok((principal, expires))
 }

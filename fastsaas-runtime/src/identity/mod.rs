@@ -19,8 +19,8 @@ pub(crate) mod routes;
 pub(crate) mod tokens;
 
 pub(crate) use bodies::{field, rejected};
-pub(crate) use principal::acl_principal_of;
 pub use principal::{Membership, OrgRole, Principal, PrincipalKind, SUPERADMIN};
+pub(crate) use principal::{acl_principal_of, bearer_token};
 
 pub(crate) use bootstrap::ensure_admin;
 

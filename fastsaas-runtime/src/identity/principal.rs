@@ -167,6 +167,15 @@ pub(crate) async fn from_credentials(
     keys: &TokenKeys,
     registry: &Registry,
 ) -> Result<Option<Principal>, ApiError> {
+    match bearer_token(headers)? {
+        Some(token) => from_token(token, db, keys, registry).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The token of the request's `Authorization: Bearer <token>` header:
+/// `None` without the header, 401 for a header of another form.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(header) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
@@ -177,11 +186,22 @@ pub(crate) async fn from_credentials(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(invalid_token)?;
+    Ok(Some(token))
+}
+
+/// The principal `token` names: a user's access token, checked with
+/// `keys`, or an API key of a registered resource; 401 for anything else.
+pub(crate) async fn from_token(
+    token: &str,
+    db: &DatabaseConnection,
+    keys: &TokenKeys,
+    registry: &Registry,
+) -> Result<Principal, ApiError> {
     if token.starts_with(API_KEY_PREFIX) {
-        return resource_with_key(db, registry, token).await.map(Some);
+        return resource_with_key(db, registry, token).await;
     }
     let claims = keys.verify(token).ok_or_else(invalid_token)?;
-    load(db, &claims).await.map(Some)
+    load(db, &claims).await
 }
 
 /// The session, roles, organizations and type-wide ACL entries of a

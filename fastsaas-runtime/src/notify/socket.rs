@@ -40,7 +40,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use fastsaas_core::ApiError;
 use http::HeaderMap;
-use http::header::AUTHORIZATION;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::MissedTickBehavior;
@@ -50,6 +49,7 @@ use super::RESYNC;
 use super::hub::Registration;
 use super::store::{self, View};
 use crate::error::internal;
+use crate::identity::bearer_token;
 use crate::identity::extract::principal_of_token;
 use crate::state::AppState;
 
@@ -137,7 +137,7 @@ pub(crate) async fn connect(
             .ok()
             .and_then(|pairs| pairs.into_iter().find(|(name, _)| name == "token").map(|(_, token)| token)),
     };
-    let token = match (query_token.as_deref(), bearer(&headers)) {
+    let token = match (query_token.as_deref(), bearer_token(&headers)?) {
         (Some(token), None) | (None, Some(token)) => token.to_owned(),
         (Some(_), Some(_)) => {
             return Err(ApiError::InvalidQuery(
@@ -177,12 +177,6 @@ pub(crate) async fn connect(
         let session = Session { socket, app, me, token, registration, expires };
         session.run(start).await;
     }))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
 /// Where a socket starts: past `sent`, after a `resync` frame if the

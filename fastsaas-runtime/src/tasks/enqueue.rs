@@ -72,7 +72,8 @@ impl Tasks<'_> {
             return Err(ApiError::Validation(vec![FieldError::new(
                 "kind",
                 FieldErrorCode::Invalid,
-                format!("no task of kind `{}`; the kinds are: {known}", task.kind),
+                // Not echoed: a client may have sent it, of any size.
+                format!("no task of this kind; the kinds are: {known}"),
             )]));
         }
         // An API key acts for its resource's owner, who sees what it made.
