@@ -150,3 +150,31 @@ async fn commands_run_as_tasks_and_the_agent_is_busy_until_its_queue_drains() {
     client.get(&format!("/tasks/{echo_id}")).bearer(&bob.token).send().await.assert_status(200);
     client.post(&path).bearer(&bob.token).json(&json!({"task": "echo"})).send().await.assert_status(403);
 }
+
+#[tokio::test]
+async fn a_leaked_agent_key_commands_nothing_and_reads_no_notifications() {
+    let client = TestClient::start(agents::app(Settings::default())).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let agent: Value =
+        client.post("/agents").bearer(&ann.token).json(&json!({"name": "a", "config": {}})).send().await.json();
+    let id = agent["id"].as_str().unwrap_or_default().to_owned();
+    let key: Value = client.post(&format!("/agents/{id}/keys")).bearer(&ann.token).send().await.json();
+    let key = key["key"].as_str().unwrap_or_default().to_owned();
+    // The key acts as the agent, which may do nothing to itself unless allowed.
+    let path = format!("/agents/{id}/command");
+    client.post(&path).bearer(&key).json(&json!({"task": "echo"})).send().await.assert_status(404);
+    // Notifications are users' own: a key neither reads nor sends them.
+    client.get("/notifications").bearer(&key).send().await.assert_status(403);
+    client
+        .post("/notify")
+        .bearer(&key)
+        .json(&json!({"user_id": ann.id, "message": "hi"}))
+        .send()
+        .await
+        .assert_status(403);
+    // A megabyte where the task's name goes: 400, not echoed.
+    let megabyte = "t".repeat(1024 * 1024 - 100);
+    let refused = client.post(&path).bearer(&ann.token).json(&json!({"task": megabyte})).send().await;
+    assert!(matches!(refused.status().as_u16(), 400 | 413), "{}", refused.status());
+    assert!(refused.text().len() < 4096, "the answer echoes the task's name");
+}

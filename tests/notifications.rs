@@ -529,3 +529,48 @@ async fn the_apps_code_notifies_through_its_ctx() {
     client.post("/tell").bearer(&ann.token).json(&nobody).send().await.assert_status(404);
     quiet(&mut bobs).await;
 }
+
+#[tokio::test]
+async fn hostile_input_and_leaked_keys_get_a_4xx_and_no_echo() {
+    let client = start(settings()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let address = client.listen().await;
+    // A NUL or a megabyte where a kind or a message goes.
+    let megabyte = "k".repeat(1024 * 1024 - 200);
+    for body in [
+        json!({"user_id": ann.id, "message": "hi", "kind": "a\u{0}b"}),
+        json!({"user_id": ann.id, "message": "a\u{0}b"}),
+        json!({"user_id": ann.id, "message": "hi", "kind": megabyte}),
+        json!({"user_id": ann.id, "message": megabyte}),
+        json!({"user_id": "not a uuid", "message": "hi"}),
+    ] {
+        let refused = client.post("/notify").bearer(&ann.token).json(&body).send().await;
+        assert!(matches!(refused.status().as_u16(), 400 | 413), "{}", refused.status());
+        assert!(refused.text().len() < 4096, "the answer echoes the input");
+    }
+    // A long cursor (as long as a WebSocket client sends), or a NUL.
+    let long_after = format!("?token={}&after={}", ann.token, "a".repeat(8 * 1024));
+    assert_eq!(refused(address, &long_after, None).await, 400);
+    assert_eq!(refused(address, &format!("?token={}&after=%00", ann.token), None).await, 400);
+    // Nothing was stored.
+    let page: Value = client.get("/notifications").bearer(&ann.token).send().await.json();
+    assert_eq!(page["total"], 0);
+}
+
+#[tokio::test]
+async fn a_burst_of_sockets_from_one_user_gets_exactly_the_cap() {
+    let client = start(Settings { ws_per_principal: 4, ..settings() }).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let address = client.listen().await;
+    let query = format!("?token={}", ann.token);
+    let opened = futures_util::future::join_all((0..20).map(|_| open(address, &query, None))).await;
+    let (kept, refused): (Vec<_>, Vec<_>) = opened.into_iter().partition(Result::is_ok);
+    assert_eq!(kept.len(), 4);
+    assert!(refused.iter().all(|refusal| matches!(refusal, Err(WsError::Http(response)) if response.status() == 429)));
+    // The kept ones still deliver.
+    let mut kept: Vec<Socket> = kept.into_iter().filter_map(Result::ok).collect();
+    let id = notify(&client, &ann, ann.id, "to every socket").await;
+    for socket in &mut kept {
+        assert_eq!(next_frame(socket).await["id"], json!(id));
+    }
+}

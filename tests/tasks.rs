@@ -496,3 +496,13 @@ async fn on_postgresql_a_task_enqueued_by_one_process_wakes_the_workers_of_anoth
     assert_eq!(done["result"], "woken");
     drop(replica);
 }
+
+#[tokio::test]
+async fn an_unknown_kind_of_any_size_is_refused_without_an_echo() {
+    let client = TestClient::start(app(settings())).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let body = json!({"kind": "x".repeat(512 * 1024), "payload": {}});
+    let refused = client.post("/enqueue").bearer(&ann.token).json(&body).send().await;
+    refused.assert_status(400);
+    assert!(refused.text().len() < 4096, "the answer echoes the kind");
+}
