@@ -58,6 +58,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("tasks", 1),
     ("tasks::queue", 1),
     ("tasks::worker", 1),
+    ("tasks::schedule", 1),
     // The state and what reads it: extractors, the context, records.
     ("state", 2),
     ("identity::extract", 2),
@@ -65,6 +66,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("ctx", 2),
     ("records", 2),
     ("tasks::enqueue", 2),
+    ("tasks::chores", 2),
     // HTTP surfaces: one routes module per subsystem.
     ("crud", 3),
     ("acl_routes", 3),

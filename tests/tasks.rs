@@ -506,3 +506,75 @@ async fn an_unknown_kind_of_any_size_is_refused_without_an_echo() {
     refused.assert_status(400);
     assert!(refused.text().len() < 4096, "the answer echoes the kind");
 }
+
+/// The times at which the tasks of `kind` were enqueued, in order.
+async fn enqueued_at(client: &TestClient, kind: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let db = match Database::connect(client.settings().database_url.as_str()).await {
+        Ok(db) => db,
+        Err(err) => panic!("the test's database: {err}"),
+    };
+    let sql = "SELECT created_at FROM fastsaas_tasks WHERE kind = $1 ORDER BY created_at";
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, [kind.into()]);
+    let rows = db.query_all_raw(statement).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+    rows.iter().map(|row| row.try_get_by_index(0).unwrap_or_else(|err| panic!("created_at: {err}"))).collect()
+}
+
+#[tokio::test]
+async fn a_periodic_task_runs_once_per_slot_however_many_processes_schedule_it() {
+    let every_second = || app(settings()).periodic("tick", "* * * * * *", NewTask::new("echo", json!("tick")));
+    let client = TestClient::start(every_second()).await;
+    // Three processes' worth of schedulers race for every slot (on SQLite,
+    // three pools on one file).
+    let replicas = [client.replica(every_second()).await, client.replica(every_second()).await];
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    drop(replicas);
+    let times = enqueued_at(&client, "echo").await;
+    assert!((4..=6).contains(&times.len()), "{} runs in 4.5 s: {times:?}", times.len());
+    for pair in times.windows(2) {
+        let apart = pair[1] - pair[0];
+        assert!(apart > chrono::Duration::milliseconds(800), "a slot enqueued twice: {times:?}");
+    }
+    let ann = client.sign_up("ann@example.com").await;
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": "after"})).await;
+    settled(&client, &ann, id, "succeeded").await;
+}
+
+#[tokio::test]
+async fn a_schedule_that_cannot_run_stops_start_up_naming_it() {
+    let tick = || NewTask::new("echo", json!({}));
+    let cases = [
+        (app(settings()).periodic("tick", "* * *", tick()), "periodic task `tick`: `* * *`: 3 fields"),
+        (app(settings()).periodic("tick", "61 * * * *", tick()), "periodic task `tick`: `61 * * * *`"),
+        (app(settings()).periodic("tick", "* * * * *", NewTask::new("nobody", json!({}))), "no handler for its kind `nobody`"),
+        (app(settings()).periodic("tick", "* * * * *", tick()).periodic("tick", "0 * * * *", tick()), "scheduled twice"),
+        (app(settings()).periodic("fastsaas.mine", "* * * * *", tick()), "are the framework's"),
+        (app(settings()).task("fastsaas.mine", echo), "task kind `fastsaas.mine`"),
+        (app(settings()).task("echo", echo), "task kind `echo` has two handlers"),
+    ];
+    for (app, expected) in cases {
+        let error = TestClient::try_start(app).await.err().map(|err| err.to_string()).unwrap_or_default();
+        assert!(error.contains(expected), "{expected:?} not in {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_pruning_chore_deletes_notifications_past_their_age_and_nothing_else() {
+    let client = TestClient::start(app(Settings { notifications_max_age_secs: 60, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    for message in ["old", "new"] {
+        let body = json!({"user_id": ann.id, "kind": "note", "message": message});
+        client.post("/notify").bearer(&ann.token).json(&body).send().await.assert_status(202);
+    }
+    let db = Database::connect(client.settings().database_url.as_str()).await.unwrap_or_else(|err| panic!("{err}"));
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let age = "UPDATE fastsaas_notifications SET created_at = $1 WHERE message = 'old'";
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), age, [hour_ago.into()]);
+    db.execute_raw(statement).await.unwrap_or_else(|err| panic!("{age}: {err}"));
+    // The chore runs every minute; enqueued here, it runs now.
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "fastsaas.notifications.prune", "payload": {}})).await;
+    let done = settled(&client, &ann, id, "succeeded").await;
+    assert_eq!(done["result"], json!({"deleted": 1}), "{done}");
+    let left: Value = client.get("/notifications?kind=note").bearer(&ann.token).send().await.json();
+    let messages: Vec<&Value> = left["items"].as_array().into_iter().flatten().map(|n| &n["message"]).collect();
+    assert_eq!(messages, [&json!("new")], "{left}");
+}

@@ -108,7 +108,7 @@ pub struct Settings {
     /// transaction. At least 1.
     pub notifications_kept: u64,
     /// `FASTSAAS_NOTIFICATIONS_MAX_AGE_SECS`: notifications older than this
-    /// are deleted by a chore that runs every minute.
+    /// are deleted by a periodic chore that runs every minute.
     pub notifications_max_age_secs: u64,
     /// `FASTSAAS_WS_PING_SECS`: how often `/ws` pings each client; one that
     /// has not answered a ping by the next is disconnected. From 1 s.
@@ -131,6 +131,10 @@ pub struct Settings {
     /// each further failure doubles it (up to an hour), with random jitter
     /// of up to half of it taken off.
     pub task_retry_base_ms: u64,
+    /// `FASTSAAS_TASKS_KEPT_SECS`: tasks that succeeded or failed longer ago
+    /// than this are deleted by a periodic chore that runs every hour
+    /// (`GET /tasks/{id}` is 404 afterwards).
+    pub tasks_kept_secs: u64,
     /// `FASTSAAS_WORKER_ONLY`: `App::serve` runs the task workers only and
     /// serves no HTTP (a worker process of the same binary), until SIGTERM
     /// or Ctrl-C. Needs `task_workers` above 0.
@@ -185,6 +189,7 @@ impl Default for Settings {
             task_lease_secs: 30,
             task_poll_ms: 1000,
             task_retry_base_ms: 1000,
+            tasks_kept_secs: 7 * 24 * 60 * 60,
             worker_only: false,
         }
     }
@@ -197,7 +202,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 21] = [
+const PREFIXED_KEYS: [&str; 22] = [
     "env",
     "bind",
     "body_limit",
@@ -218,6 +223,7 @@ const PREFIXED_KEYS: [&str; 21] = [
     "task_lease_secs",
     "task_poll_ms",
     "task_retry_base_ms",
+    "tasks_kept_secs",
     "worker_only",
 ];
 

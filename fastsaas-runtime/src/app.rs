@@ -16,13 +16,15 @@ use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::notify::bus::{self, Bus};
 use crate::notify::hub::Hub;
-use crate::notify::{Notifier, Pruner};
+use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::route_table::{Route, RouteDoc, RouteTable, clashes};
 use crate::seal::{self, FieldKeys};
 use crate::state::{AppState, Services};
 use crate::tasks::worker::{WorkerConfig, Workers};
-use crate::tasks::{Handlers, Task, TaskResult};
+use crate::tasks::chores;
+use crate::tasks::schedule::{self, Schedule};
+use crate::tasks::{Handlers, NewTask, Task, TaskResult};
 use crate::{db, migrations, openapi, routes};
 
 type EnsureTable =
@@ -59,8 +61,10 @@ pub struct App {
     own_state_routes: Vec<OwnStateRoutes>,
     statement_observer: Option<StatementObserver>,
     task_handlers: Handlers<AppState>,
-    /// Kinds given a handler twice, or not fit to be a kind.
-    bad_task_kinds: Vec<String>,
+    schedules: Vec<Schedule>,
+    /// What is wrong with the registered tasks and schedules: start-up
+    /// stops at the first.
+    task_mistakes: Vec<String>,
 }
 
 /// Routes of the app's own with a state of its own: their documentation,
@@ -85,7 +89,8 @@ impl App {
             own_state_routes: Vec::new(),
             statement_observer: None,
             task_handlers: Handlers::default(),
-            bad_task_kinds: Vec::new(),
+            schedules: Vec::new(),
+            task_mistakes: Vec::new(),
         }
     }
 
@@ -116,10 +121,47 @@ impl App {
         F: Fn(Task<AppState>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = TaskResult> + Send + 'static,
     {
-        let fit = (1..=64).contains(&kind.len())
-            && kind.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
-        if !fit || !self.task_handlers.insert(kind, handler) {
-            self.bad_task_kinds.push(kind.to_owned());
+        if let Some(mistake) = chores::misnamed("task kind", kind) {
+            self.task_mistakes.push(mistake);
+        } else if !self.task_handlers.insert(kind, handler) {
+            self.task_mistakes.push(format!("task kind `{kind}` has two handlers"));
+        }
+        self
+    }
+
+    /// Enqueues `task` at every slot of the cron `expression`, in UTC, once
+    /// per slot however many processes of the app run (without a leader:
+    /// see ADR 0012). The expression has five fields as in a crontab
+    /// (`minute hour day-of-month month day-of-week`), or six or seven with
+    /// seconds first (and a year last). `name` (as a task kind) names the
+    /// schedule; the task's kind needs a handler. A slot missed while no
+    /// process ran is not made up; a task still queued or running when its
+    /// next slot comes is not doubled if it has a unique key
+    /// ([`NewTask::unique`]).
+    ///
+    /// ```no_run
+    /// use fastsaas_runtime::{App, AppState, NewTask, Task, TaskResult};
+    ///
+    /// async fn report(task: Task<AppState>) -> TaskResult {
+    ///     Ok(serde_json::json!({"built": true}))
+    /// }
+    ///
+    /// let app = App::new(Default::default())
+    ///     .task("report.build", report)
+    ///     // Every day at 03:00 UTC.
+    ///     .periodic("nightly-report", "0 3 * * *", NewTask::new("report.build", serde_json::json!({})));
+    /// ```
+    #[must_use]
+    pub fn periodic(mut self, name: &str, expression: &str, task: NewTask) -> App {
+        if let Some(mistake) = chores::misnamed("periodic task", name) {
+            self.task_mistakes.push(mistake);
+        } else if self.schedules.iter().any(|schedule| schedule.name == name) {
+            self.task_mistakes.push(format!("periodic task `{name}` is scheduled twice"));
+        } else {
+            match schedule::parse(expression) {
+                Ok(cron) => self.schedules.push(Schedule { name: name.to_owned(), cron, task }),
+                Err(why) => self.task_mistakes.push(format!("periodic task `{name}`: `{expression}`: {why}")),
+            }
         }
         self
     }
@@ -213,10 +255,12 @@ impl App {
     /// The router and the state it serves.
     async fn build(self) -> Result<(Router, AppState), StartupError> {
         self.check_unique()?;
-        if let Some(kind) = self.bad_task_kinds.first() {
-            return Err(StartupError::Config(format!(
-                "task kind `{kind}`: a kind is 1 to 64 of `A-Za-z0-9_.:-` and has one handler"
-            )));
+        let unknown = self.schedules.iter().filter(|schedule| !self.task_handlers.knows(&schedule.task.kind));
+        let unknown = unknown.map(|schedule| {
+            format!("periodic task `{}`: no handler for its kind `{}` (App::task)", schedule.name, schedule.task.kind)
+        });
+        if let Some(mistake) = self.task_mistakes.iter().cloned().chain(unknown).next() {
+            return Err(StartupError::Config(mistake));
         }
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;
@@ -224,6 +268,9 @@ impl App {
         // reported without touching anything.
         let router = self.route_table()?;
         let mut db = db::connect(&self.settings).await?;
+        // The workers' statements are not the requests': a copy taken
+        // before the observer is set does not report them.
+        let background_db = db.clone();
         if let Some(observer) = self.statement_observer.clone() {
             db.set_metric_callback(move |info| observer(info.statement));
         }
@@ -243,7 +290,8 @@ impl App {
         let registry = Registry::new(self.guarded_specs(), custom_actions);
         let workers = Workers::default();
         let notifier = notifier(&db, &self.settings, workers.waker());
-        let pruner = Pruner::start(db.clone(), self.settings.notifications_max_age_secs);
+        let (mut task_handlers, mut schedules) = (self.task_handlers, self.schedules);
+        chores::add(&mut task_handlers, &mut schedules);
         // The workers stop when the router is dropped, not when the state
         // is: a running task holds the state.
         let router = routes::fallbacks(router, Arc::new(workers.stop_on_drop()));
@@ -255,15 +303,15 @@ impl App {
             registry,
             field_keys,
             notifier,
-            _pruner: pruner,
-            task_handlers: self.task_handlers.clone(),
+            task_handlers: task_handlers.clone(),
             workers,
             stopping: std::sync::atomic::AtomicBool::new(false),
         };
         let state = AppState::new(services);
         let weak = state.downgrade();
         let notifier = state.notifier().clone();
-        state.workers().spawn(db, self.task_handlers, move || AppState::upgrade(&weak), config, notifier);
+        let upgrade = move || AppState::upgrade(&weak);
+        state.workers().spawn(background_db, task_handlers, schedules.into(), upgrade, config, notifier);
         let own = &self.own_state_routes;
         let merge = || {
             own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))

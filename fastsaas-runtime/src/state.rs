@@ -14,7 +14,7 @@ use axum::extract::FromRef;
 use crate::cursor::CursorKey;
 use crate::http::BodyLimit;
 use crate::identity::Identity;
-use crate::notify::{Notifier, Pruner};
+use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::seal::{FieldKeys, Resealed};
 use crate::store::Store;
@@ -37,8 +37,6 @@ pub(crate) struct Services {
     pub(crate) field_keys: Option<FieldKeys>,
     /// Sends notifications and wakes the sockets that wait for them.
     pub(crate) notifier: Notifier,
-    /// Deletes old notifications while the app lives.
-    pub(crate) _pruner: Pruner,
     /// The task handlers, by kind.
     pub(crate) task_handlers: Handlers<AppState>,
     /// This process's workers (stopped when the app is dropped).

@@ -150,3 +150,20 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
     getrandom::fill(&mut bytes).map_err(|err| format!("the system has no randomness: {err}"))?;
     Ok(bytes)
 }
+
+/// Deletes the refresh tokens that expired before `before`; how many. A
+/// session lives while one of its tokens is stored unrevoked, so `before`
+/// leaves the access tokens issued with the last ones time to expire.
+pub(crate) async fn delete_expired(
+    db: &impl sea_orm::ConnectionTrait,
+    before: chrono::DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    use super::entities::refresh_token;
+    let deleted = refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}

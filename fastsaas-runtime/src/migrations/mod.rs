@@ -17,6 +17,7 @@ mod m0007_acl_lookup;
 mod m0008_row_counts;
 mod m0009_notifications;
 mod m0010_tasks;
+mod m0011_schedules;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_row_counts::Migration),
             Box::new(m0009_notifications::Migration),
             Box::new(m0010_tasks::Migration),
+            Box::new(m0011_schedules::Migration),
         ]
     }
 

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, FieldError};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
@@ -103,38 +102,5 @@ impl Notifier {
         })?;
         self.committed(recipient);
         Ok(view)
-    }
-}
-
-/// The chore that deletes notifications older than the settings keep them,
-/// every minute, until it is dropped.
-#[derive(Debug)]
-pub(crate) struct Pruner(tokio::task::JoinHandle<()>);
-
-impl Pruner {
-    /// Starts pruning what is older than `max_age_secs`.
-    pub(crate) fn start(db: DatabaseConnection, max_age_secs: u64) -> Pruner {
-        Pruner(tokio::spawn(async move {
-            // An age past what a date can hold keeps everything.
-            let Some(age) = i64::try_from(max_age_secs).ok().and_then(chrono::TimeDelta::try_seconds) else {
-                return;
-            };
-            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                ticks.tick().await;
-                let Some(before) = Utc::now().checked_sub_signed(age) else { continue };
-                match store::delete_older(&db, before).await {
-                    Ok(0) => {}
-                    Ok(deleted) => tracing::info!(deleted, "old notifications deleted"),
-                    Err(err) => tracing::warn!(error = %err, "pruning old notifications failed"),
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for Pruner {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

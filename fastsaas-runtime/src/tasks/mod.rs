@@ -15,10 +15,12 @@ use serde_json::Value;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub(crate) mod chores;
 pub(crate) mod enqueue;
 pub(crate) mod entity;
 pub(crate) mod queue;
 pub(crate) mod routes;
+pub(crate) mod schedule;
 pub(crate) mod worker;
 
 /// Where a task is in its life.

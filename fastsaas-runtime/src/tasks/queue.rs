@@ -8,6 +8,7 @@
 //! old run's heartbeat, success or failure changes nothing. Every time a
 //! lease is compared with is the database's clock.
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use uuid::Uuid;
 
@@ -252,4 +253,16 @@ pub(crate) async fn release(db: &impl ConnectionTrait, id: Uuid, attempt: i32) -
     );
     let updated = db.execute_raw(statement(backend, sql, vec![id.into(), attempt.into()])).await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Deletes the tasks that succeeded or failed before `before`; how many.
+pub(crate) async fn delete_finished(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let finished = [TaskStatus::Succeeded.as_str(), TaskStatus::Failed.as_str()];
+    let deleted = entity::Entity::delete_many()
+        .filter(entity::Column::Status.is_in(finished))
+        .filter(entity::Column::FinishedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
 }

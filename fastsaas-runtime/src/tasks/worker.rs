@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::entity;
 use super::queue;
+use super::schedule::{self, Schedule};
 use super::{Handlers, Task, TaskStatus, backoff};
 use crate::notify::Notifier;
 use crate::notify::store::Draft;
@@ -97,14 +98,15 @@ impl Workers {
         StopOnDrop(Arc::clone(&self.stop))
     }
 
-    /// Runs the workers until [`Workers::stop`] or the handle is dropped.
-    /// `state` gives the app's state for each attempt, `None` once the app
-    /// is gone (which stops the workers too).
-    /// `notifier` tells a task's enqueuer how it ended.
+    /// Runs the workers, and the `schedules` of periodic tasks, until
+    /// [`Workers::stop`] or the handle is dropped. `state` gives the app's
+    /// state for each attempt, `None` once the app is gone (which stops the
+    /// workers too). `notifier` tells a task's enqueuer how it ended.
     pub(crate) fn spawn<S, P>(
         &self,
         db: DatabaseConnection,
         handlers: Handlers<S>,
+        schedules: Arc<[Schedule]>,
         state: P,
         config: WorkerConfig,
         notifier: Notifier,
@@ -114,6 +116,9 @@ impl Workers {
     {
         if config.concurrency == 0 || handlers.kinds().is_empty() {
             return;
+        }
+        if !schedules.is_empty() {
+            tokio::spawn(schedule::run(db.clone(), schedules, Arc::clone(&self.wake), self.stop.subscribe()));
         }
         let wake = Arc::clone(&self.wake);
         let pool = Pool { db, handlers, state, config, wake, stop: self.stop.subscribe(), notifier };
