@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fastsaas::prelude::*;
 use fastsaas::serde_json::{Value, json};
-use fastsaas::testing::{TestClient, TestUser};
+use fastsaas::testing::{TestClient, TestUser, test_redis_url};
 use fastsaas::{Secret, Settings};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -409,12 +409,36 @@ async fn on_postgresql_a_notification_sent_through_one_replica_reaches_a_socket_
     if !client.is_postgres() {
         return;
     }
-    let replica = client.replica(App::new(settings())).await;
+    reaches_the_other_replica(client, settings()).await;
+}
+
+#[tokio::test]
+async fn with_redis_a_notification_sent_through_one_replica_reaches_a_socket_on_another() {
+    let Some(redis_url) = test_redis_url() else { return };
+    // On SQLite too: two processes' worth of state on one file.
+    let settings = Settings { redis_url: Some(redis_url), ..settings() };
+    reaches_the_other_replica(start(settings.clone()).await, settings).await;
+}
+
+/// A notification sent through `client` reaches a socket on a replica
+/// started with `settings`, and many in a burst arrive in order.
+async fn reaches_the_other_replica(client: TestClient, settings: Settings) {
+    let replica = client.replica(App::new(settings)).await;
     let ann = client.sign_up("ann@example.com").await;
     let address = replica.listen().await;
     let mut socket = open_ok(address, &format!("?token={}", ann.token)).await;
     let id = notify(&client, &ann, ann.id, "through the other replica").await;
     assert_eq!(next_frame(&mut socket).await["id"], json!(id));
+    let mut sent = Vec::new();
+    for n in 0..50 {
+        sent.push(json!(notify(&client, &ann, ann.id, &format!("burst {n}")).await));
+    }
+    let mut heard = Vec::new();
+    while heard.len() < sent.len() {
+        heard.push(next_frame(&mut socket).await["id"].clone());
+    }
+    assert_eq!(heard, sent);
+    quiet(&mut socket).await;
 }
 
 #[tokio::test]

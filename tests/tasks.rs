@@ -485,9 +485,23 @@ async fn on_postgresql_a_task_enqueued_by_one_process_wakes_the_workers_of_anoth
     if !client.is_postgres() {
         return;
     }
+    wakes_the_other_process(client, settings()).await;
+}
+
+#[tokio::test]
+async fn with_redis_a_task_enqueued_by_one_process_wakes_the_workers_of_another() {
+    let Some(redis_url) = fastsaas::testing::test_redis_url() else { return };
+    let settings = Settings { redis_url: Some(redis_url), ..settings() };
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings.clone() })).await;
+    wakes_the_other_process(client, settings).await;
+}
+
+/// A task enqueued through `client` (which runs no workers) is run at once
+/// by a replica started with `settings` that would otherwise look for tasks
+/// once a minute.
+async fn wakes_the_other_process(client: TestClient, settings: Settings) {
     let ann = client.sign_up("ann@example.com").await;
-    // Its workers look for due tasks once a minute unless woken.
-    let replica = client.replica(app(Settings { task_poll_ms: 60_000, ..settings() })).await;
+    let replica = client.replica(app(Settings { task_poll_ms: 60_000, ..settings })).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (id, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": "woken"})).await;
     let started = Instant::now();
@@ -545,8 +559,14 @@ async fn a_schedule_that_cannot_run_stops_start_up_naming_it() {
     let cases = [
         (app(settings()).periodic("tick", "* * *", tick()), "periodic task `tick`: `* * *`: 3 fields"),
         (app(settings()).periodic("tick", "61 * * * *", tick()), "periodic task `tick`: `61 * * * *`"),
-        (app(settings()).periodic("tick", "* * * * *", NewTask::new("nobody", json!({}))), "no handler for its kind `nobody`"),
-        (app(settings()).periodic("tick", "* * * * *", tick()).periodic("tick", "0 * * * *", tick()), "scheduled twice"),
+        (
+            app(settings()).periodic("tick", "* * * * *", NewTask::new("nobody", json!({}))),
+            "no handler for its kind `nobody`",
+        ),
+        (
+            app(settings()).periodic("tick", "* * * * *", tick()).periodic("tick", "0 * * * *", tick()),
+            "scheduled twice",
+        ),
         (app(settings()).periodic("fastsaas.mine", "* * * * *", tick()), "are the framework's"),
         (app(settings()).task("fastsaas.mine", echo), "task kind `fastsaas.mine`"),
         (app(settings()).task("echo", echo), "task kind `echo` has two handlers"),

@@ -14,16 +14,16 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use crate::endpoints::ResourceRoutes;
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
+use crate::notify::Notifier;
 use crate::notify::bus::{self, Bus};
 use crate::notify::hub::Hub;
-use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::route_table::{Route, RouteDoc, RouteTable, clashes};
 use crate::seal::{self, FieldKeys};
 use crate::state::{AppState, Services};
-use crate::tasks::worker::{WorkerConfig, Workers};
 use crate::tasks::chores;
 use crate::tasks::schedule::{self, Schedule};
+use crate::tasks::worker::{WorkerConfig, Workers};
 use crate::tasks::{Handlers, NewTask, Task, TaskResult};
 use crate::{db, migrations, openapi, routes};
 
@@ -289,7 +289,7 @@ impl App {
             .collect();
         let registry = Registry::new(self.guarded_specs(), custom_actions);
         let workers = Workers::default();
-        let notifier = notifier(&db, &self.settings, workers.waker());
+        let notifier = notifier(&db, &self.settings, workers.waker())?;
         let (mut task_handlers, mut schedules) = (self.task_handlers, self.schedules);
         chores::add(&mut task_handlers, &mut schedules);
         // The workers stop when the router is dropped, not when the state
@@ -502,11 +502,23 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// `LISTEN`/`NOTIFY`, so that replicas on one database hear each other (and
 /// the workers hear of tasks enqueued anywhere: `tasks`), or stay in the
 /// process on SQLite.
-fn notifier(db: &DatabaseConnection, settings: &Settings, tasks: Arc<tokio::sync::Notify>) -> Notifier {
+/// The notifier, on the bus the settings choose: Redis if `REDIS_URL` is
+/// set, else `LISTEN`/`NOTIFY` on PostgreSQL, else this process alone.
+fn notifier(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    tasks: Arc<tokio::sync::Notify>,
+) -> Result<Notifier, StartupError> {
     let hub = Arc::new(Hub::default());
-    let bus: Arc<dyn Bus> = match db.get_database_backend() {
-        DbBackend::Postgres => Arc::new(bus::Postgres::start(settings.database_url.clone(), Arc::clone(&hub), tasks)),
-        _ => Arc::new(bus::InProcess(Arc::clone(&hub))),
+    let bus: Arc<dyn Bus> = match (&settings.redis_url, db.get_database_backend()) {
+        (Some(url), _) => Arc::new(
+            bus::Redis::start(url, Arc::clone(&hub), tasks)
+                .map_err(|err| StartupError::Config(format!("REDIS_URL: {err}")))?,
+        ),
+        (None, DbBackend::Postgres) => {
+            Arc::new(bus::Postgres::start(settings.database_url.clone(), Arc::clone(&hub), tasks))
+        }
+        (None, _) => Arc::new(bus::InProcess(Arc::clone(&hub))),
     };
-    Notifier::new(hub, bus, settings.notifications_kept)
+    Ok(Notifier::new(hub, bus, settings.notifications_kept))
 }

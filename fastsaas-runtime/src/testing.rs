@@ -36,6 +36,26 @@ use crate::app::App;
 /// The variable that points tests at PostgreSQL instead of SQLite.
 pub const TEST_DATABASE_URL: &str = "FASTSAAS_TEST_DATABASE_URL";
 
+/// The variable that names the Redis server of the tests of the Redis bus.
+pub const TEST_REDIS_URL: &str = "FASTSAAS_TEST_REDIS_URL";
+
+/// The Redis server for tests of the Redis bus: the one
+/// `FASTSAAS_TEST_REDIS_URL` names, else `redis://127.0.0.1:6379` if
+/// something listens there. `None` (said on stderr) if the variable is not
+/// set and nothing listens: the test should then return, skipped. CI sets
+/// the variable, so that a missing server fails there instead.
+pub fn test_redis_url() -> Option<String> {
+    if let Ok(url) = std::env::var(TEST_REDIS_URL) {
+        return Some(url);
+    }
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], 6379));
+    if std::net::TcpStream::connect_timeout(&local, std::time::Duration::from_secs(1)).is_ok() {
+        return Some("redis://127.0.0.1:6379".to_owned());
+    }
+    eprintln!("skipped: no Redis at 127.0.0.1:6379 and {TEST_REDIS_URL} is not set");
+    None
+}
+
 /// A loopback address of its own, as a distinct client would have.
 fn fresh_address() -> std::net::SocketAddr {
     let [a, b, c, ..] = uuid::Uuid::new_v4().into_bytes();

@@ -161,9 +161,7 @@ pub(crate) async fn delete_expired(
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     use super::entities::refresh_token;
-    let deleted = refresh_token::Entity::delete_many()
-        .filter(refresh_token::Column::ExpiresAt.lt(before))
-        .exec(db)
-        .await?;
+    let deleted =
+        refresh_token::Entity::delete_many().filter(refresh_token::Column::ExpiresAt.lt(before)).exec(db).await?;
     Ok(deleted.rows_affected)
 }

@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, FieldError};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
-use uuid::Uuid;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
 
 use self::bodies::{KIND, MESSAGE};
-use self::bus::Bus;
+use self::bus::{Bus, Wake};
 use self::hub::Hub;
 use self::store::{Draft, View};
 use crate::db::begin_write;
@@ -62,13 +61,24 @@ impl Notifier {
     pub(crate) async fn write(&self, tx: &DatabaseTransaction, draft: Draft) -> Result<View, DbErr> {
         let recipient = draft.recipient;
         let view = store::insert(tx, draft, self.kept).await?;
-        self.bus.in_transaction(tx, recipient).await?;
+        self.wake_in(tx, Wake::Recipient(recipient)).await?;
         Ok(view)
     }
 
-    /// Wakes the sockets of `recipient`, whose notifications committed.
-    pub(crate) fn committed(&self, recipient: Uuid) {
-        self.bus.committed(recipient);
+    /// Has `db`, a transaction about to commit, send `wake` to every
+    /// process if the bus sends wake-ups that way; call
+    /// [`Notifier::committed`] as well.
+    pub(crate) async fn wake_in(&self, db: &impl ConnectionTrait, wake: Wake) -> Result<(), DbErr> {
+        match self.bus.in_transaction(db.get_database_backend(), wake) {
+            Some(statement) => db.execute_raw(statement).await.map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends `wake`, whose transaction committed, if the bus sends
+    /// wake-ups that way.
+    pub(crate) fn committed(&self, wake: Wake) {
+        self.bus.committed(wake);
     }
 
     /// Writes `draft` in a transaction of its own and wakes its recipient:
@@ -100,7 +110,7 @@ impl Notifier {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::not_found("User"),
             _ => internal(err),
         })?;
-        self.committed(recipient);
+        self.committed(Wake::Recipient(recipient));
         Ok(view)
     }
 }

@@ -31,36 +31,47 @@ pub(crate) fn misnamed(what: &str, name: &str) -> Option<String> {
         .then(|| format!("{what} `{name}`: names beginning with `{RESERVED_PREFIX}` are the framework's"))
 }
 
-/// A chore: its kind (also its schedule's name), when it runs, and what it
-/// deletes.
-struct Chore {
-    kind: &'static str,
-    cron: &'static str,
-    run: fn(Task<AppState>) -> std::pin::Pin<Box<dyn std::future::Future<Output = TaskResult> + Send>>,
-}
+/// The chores: kind (also the schedule's name) and when each runs.
+const CHORES: [(&str, &str); 3] = [(NOTIFICATIONS, "0 * * * * *"), (SESSIONS, "0 7 * * * *"), (TASKS, "0 37 * * * *")];
 
-const CHORES: [Chore; 3] = [
-    Chore {
-        kind: "fastsaas.notifications.prune",
-        cron: "0 * * * * *",
-        run: |task| Box::pin(prune_notifications(task)),
-    },
-    Chore { kind: "fastsaas.sessions.prune", cron: "0 7 * * * *", run: |task| Box::pin(prune_sessions(task)) },
-    Chore { kind: "fastsaas.tasks.prune", cron: "0 37 * * * *", run: |task| Box::pin(prune_tasks(task)) },
-];
+const NOTIFICATIONS: &str = "fastsaas.notifications.prune";
+const SESSIONS: &str = "fastsaas.sessions.prune";
+const TASKS: &str = "fastsaas.tasks.prune";
 
 /// Adds the chores to an app's handlers and schedules.
 pub(crate) fn add(handlers: &mut Handlers<AppState>, schedules: &mut Vec<Schedule>) {
-    for chore in &CHORES {
-        handlers.insert(chore.kind, chore.run);
+    for (kind, expression) in CHORES {
+        handlers.insert(kind, run);
         // The expressions are constants, checked by a test.
-        if let Ok(cron) = parse(chore.cron) {
+        if let Ok(cron) = parse(expression) {
             // One attempt: the next slot is the retry. The key keeps a slow
             // run from overlapping the next.
-            let task = NewTask::new(chore.kind, json!({})).max_attempts(1).unique(chore.kind);
-            schedules.push(Schedule { name: chore.kind.to_owned(), cron, task });
+            let task = NewTask::new(kind, json!({})).max_attempts(1).unique(kind);
+            schedules.push(Schedule { name: kind.to_owned(), cron, task });
         }
     }
+}
+
+/// Runs the chore `task.kind`: deletes what is older than the settings
+/// keep.
+async fn run(task: Task<AppState>) -> TaskResult {
+    let app = task.state();
+    let settings = app.settings();
+    let kept_secs = match task.kind.as_str() {
+        NOTIFICATIONS => settings.notifications_max_age_secs,
+        // A session lives while a token is stored, so the access tokens
+        // issued with the last ones get time to expire.
+        SESSIONS => settings.access_token_ttl_secs,
+        _ => settings.tasks_kept_secs,
+    };
+    let Some(before) = ago(kept_secs) else { return Ok(json!({ "deleted": 0 })) };
+    let db = app.db();
+    let deleted = match task.kind.as_str() {
+        NOTIFICATIONS => store::delete_older(db, before).await,
+        SESSIONS => tokens::delete_expired(db, before).await,
+        _ => queue::delete_finished(db, before).await,
+    };
+    deleted.map(|deleted| json!({ "deleted": deleted })).map_err(TaskError::new)
 }
 
 /// The time `age` before now, or `None` if that is before any date (then
@@ -70,37 +81,15 @@ fn ago(age_secs: u64) -> Option<DateTime<Utc>> {
     Utc::now().checked_sub_signed(age)
 }
 
-fn deleted(count: Result<u64, sea_orm::DbErr>) -> TaskResult {
-    count.map(|deleted| json!({ "deleted": deleted })).map_err(TaskError::new)
-}
-
-async fn prune_notifications(task: Task<AppState>) -> TaskResult {
-    let app = task.state();
-    let Some(before) = ago(app.settings().notifications_max_age_secs) else { return deleted(Ok(0)) };
-    deleted(store::delete_older(app.db(), before).await)
-}
-
-async fn prune_sessions(task: Task<AppState>) -> TaskResult {
-    let app = task.state();
-    let Some(before) = ago(app.settings().access_token_ttl_secs) else { return deleted(Ok(0)) };
-    deleted(tokens::delete_expired(app.db(), before).await)
-}
-
-async fn prune_tasks(task: Task<AppState>) -> TaskResult {
-    let app = task.state();
-    let Some(before) = ago(app.settings().tasks_kept_secs) else { return deleted(Ok(0)) };
-    deleted(queue::delete_finished(app.db(), before).await)
-}
-
 #[cfg(test)]
 mod tests {
     use super::{CHORES, misnamed, parse};
 
     #[test]
     fn the_chores_schedules_parse_and_their_names_are_reserved() {
-        for chore in &CHORES {
-            assert!(parse(chore.cron).is_ok(), "{}", chore.kind);
-            assert!(misnamed("task kind", chore.kind).is_some_and(|why| why.contains("the framework's")));
+        for (kind, expression) in CHORES {
+            assert!(parse(expression).is_ok(), "{kind}");
+            assert!(misnamed("task kind", kind).is_some_and(|why| why.contains("the framework's")));
         }
         assert_eq!(misnamed("task kind", "report.build"), None);
         assert!(misnamed("task kind", "").is_some());

@@ -10,6 +10,7 @@ use super::queue;
 use super::{NewTask, TaskStatus, TaskView};
 use crate::ctx::Ctx;
 use crate::error::internal;
+use crate::notify::bus::Wake;
 use crate::query::{Readable, page_of};
 
 /// Whether [`Tasks::enqueue`] queued a new task, or found one with the same
@@ -80,8 +81,11 @@ impl Tasks<'_> {
         let principal = Some(self.ctx.principal().acts_for());
         let enqueued = match queue::enqueue(db, &task, principal).await.map_err(internal)? {
             queue::Enqueued::New(id) => Enqueued::New(id),
-            queue::Enqueued::Duplicate(id) => Enqueued::Duplicate(id),
+            queue::Enqueued::Duplicate(id) => return Ok(Enqueued::Duplicate(id)),
         };
+        // Every process's workers, as the bus reaches them, and this one's.
+        app.notifier().wake_in(db, Wake::Tasks).await.map_err(internal)?;
+        app.notifier().committed(Wake::Tasks);
         app.workers().wake();
         Ok(enqueued)
     }

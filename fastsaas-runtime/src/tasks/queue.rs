@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::entity;
 use super::{NewTask, TaskStatus};
-use crate::notify::bus::TASKS_CHANNEL;
 
 /// The database's clock, as SQL, with `millis` added: one reading per
 /// statement on PostgreSQL (`statement_timestamp()`). On SQLite, `'now'` is
@@ -53,7 +52,8 @@ pub(crate) enum Enqueued {
     Duplicate(Uuid),
 }
 
-/// Inserts `task` in `db` (the caller's transaction, if it has one).
+/// Inserts `task` in `db` (the caller's transaction, if it has one). The
+/// caller wakes the workers (`Notifier::wake_in`).
 pub(crate) async fn enqueue(
     db: &impl ConnectionTrait,
     task: &NewTask,
@@ -95,11 +95,6 @@ pub(crate) async fn enqueue(
     for _ in 0..3 {
         let inserted = db.execute_raw(statement(backend, sql.clone(), values.clone())).await?;
         if inserted.rows_affected() == 1 {
-            if backend == DbBackend::Postgres {
-                // Every process's workers hear of it when it commits.
-                let wake = format!("SELECT pg_notify('{TASKS_CHANNEL}', '')");
-                db.execute_raw(statement(backend, wake, Vec::new())).await?;
-            }
             return Ok(Enqueued::New(id));
         }
         let key = vec![task.kind.clone().into(), task.unique_key.clone().into()];

@@ -21,6 +21,8 @@ use tokio::sync::{Notify, watch};
 use super::NewTask;
 use super::queue;
 use crate::db::begin_write;
+use crate::notify::Notifier;
+use crate::notify::bus::Wake;
 
 /// A task enqueued at every slot of a cron expression.
 #[derive(Clone, Debug)]
@@ -46,7 +48,13 @@ pub(crate) fn parse(expression: &str) -> Result<cron::Schedule, String> {
 /// Takes slot `slot` (seconds since the epoch) of schedule `name` and
 /// enqueues `task` with it, in one transaction; `false` if another process
 /// took this slot, or a later one, first.
-pub(crate) async fn take_slot(db: &DatabaseConnection, name: &str, slot: i64, task: &NewTask) -> Result<bool, DbErr> {
+pub(crate) async fn take_slot(
+    db: &DatabaseConnection,
+    notifier: &Notifier,
+    name: &str,
+    slot: i64,
+    task: &NewTask,
+) -> Result<bool, DbErr> {
     let tx = begin_write(db).await?;
     let backend = tx.get_database_backend();
     let moved = tx
@@ -61,16 +69,21 @@ pub(crate) async fn take_slot(db: &DatabaseConnection, name: &str, slot: i64, ta
     if moved.rows_affected() != 1 {
         return Ok(false);
     }
-    queue::enqueue(&tx, task, None).await?;
+    if let queue::Enqueued::New(_) = queue::enqueue(&tx, task, None).await? {
+        notifier.wake_in(&tx, Wake::Tasks).await?;
+    }
     tx.commit().await?;
+    notifier.committed(Wake::Tasks);
     Ok(true)
 }
 
-/// Runs `schedules` until `stop`: at each slot, takes it and wakes `workers`
-/// if this process enqueued the task.
+/// Runs `schedules` until `stop`: at each slot, takes it and wakes the
+/// workers (`workers`, this process's; `notifier`, everyone's) if this
+/// process enqueued the task.
 pub(crate) async fn run(
     db: DatabaseConnection,
     schedules: Arc<[Schedule]>,
+    notifier: Notifier,
     workers: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -93,7 +106,7 @@ pub(crate) async fn run(
         let now = Utc::now();
         for (schedule, next) in schedules.iter().zip(next.iter_mut()) {
             let Some(slot) = (*next).filter(|slot| *slot <= now) else { continue };
-            match take_slot(&db, &schedule.name, slot.timestamp(), &schedule.task).await {
+            match take_slot(&db, &notifier, &schedule.name, slot.timestamp(), &schedule.task).await {
                 Ok(took) => {
                     if took {
                         workers.notify_one();

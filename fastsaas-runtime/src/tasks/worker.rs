@@ -118,7 +118,8 @@ impl Workers {
             return;
         }
         if !schedules.is_empty() {
-            tokio::spawn(schedule::run(db.clone(), schedules, Arc::clone(&self.wake), self.stop.subscribe()));
+            let (wake, stop) = (Arc::clone(&self.wake), self.stop.subscribe());
+            tokio::spawn(schedule::run(db.clone(), schedules, notifier.clone(), wake, stop));
         }
         let wake = Arc::clone(&self.wake);
         let pool = Pool { db, handlers, state, config, wake, stop: self.stop.subscribe(), notifier };
