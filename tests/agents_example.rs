@@ -149,6 +149,23 @@ async fn commands_run_as_tasks_and_the_agent_is_busy_until_its_queue_drains() {
     client.post(&format!("/agents/{id}/acl")).bearer(&ann.token).json(&allow).send().await.assert_status(201);
     client.get(&format!("/tasks/{echo_id}")).bearer(&bob.token).send().await.assert_status(200);
     client.post(&path).bearer(&bob.token).json(&json!({"task": "echo"})).send().await.assert_status(403);
+
+    // Allowed to command, Bob sends one: he hears how it ended, and so
+    // does Ann, whose agent ran it.
+    let allow = json!({"principal_id": bob.id, "action": "command", "effect": "allow"});
+    client.post(&format!("/agents/{id}/acl")).bearer(&ann.token).json(&allow).send().await.assert_status(201);
+    let bobs: Value = client.post(&path).bearer(&bob.token).json(&json!({"task": "echo"})).send().await.json();
+    let bobs = bobs["task_id"].as_str().unwrap_or_default().to_owned();
+    settled(&client, &bob, &bobs, "succeeded").await;
+    for user in [&ann, &bob] {
+        let heard: Value = client.get("/notifications?kind=task.succeeded").bearer(&user.token).send().await.json();
+        let items = heard["items"].as_array().cloned().unwrap_or_default();
+        let of_bobs = items.iter().filter(|item| item["payload"]["task_id"] == json!(bobs)).count();
+        assert_eq!(of_bobs, 1, "{}: {heard}", user.email);
+    }
+    // The agent is `#[crud(notify)]`: its owner heard of its creation.
+    let created: Value = client.get("/notifications?kind=Agent.created").bearer(&ann.token).send().await.json();
+    assert_eq!(created["items"][0]["payload"]["id"], json!(id), "{created}");
 }
 
 #[tokio::test]

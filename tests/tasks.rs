@@ -577,6 +577,50 @@ async fn a_schedule_that_cannot_run_stops_start_up_naming_it() {
     }
 }
 
+/// Runs `sql` on the test's database with `values`.
+async fn execute(client: &TestClient, sql: &str, values: Vec<fastsaas::sea_orm::Value>) -> u64 {
+    let db = Database::connect(client.settings().database_url.as_str()).await.unwrap_or_else(|err| panic!("{err}"));
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+    db.execute_raw(statement).await.unwrap_or_else(|err| panic!("{sql}: {err}")).rows_affected()
+}
+
+/// Runs the framework's chore `kind` now (its schedule runs it every
+/// minute or hour) and answers its result.
+async fn run_chore(client: &TestClient, kind: &str) -> Value {
+    let id = Uuid::new_v4();
+    let due = chrono::Utc::now() - chrono::Duration::hours(1);
+    let insert = "INSERT INTO fastsaas_tasks (id, kind, payload, status, priority, attempt, max_attempts, run_at, \
+                  created_at, updated_at) VALUES ($1, $2, $3, 'queued', 0, 0, 1, $4, $4, $4)";
+    execute(client, insert, vec![id.into(), kind.into(), json!({}).into(), due.into()]).await;
+    let db = Database::connect(client.settings().database_url.as_str()).await.unwrap_or_else(|err| panic!("{err}"));
+    let started = Instant::now();
+    loop {
+        let read = Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT status, result FROM fastsaas_tasks WHERE id = $1",
+            [id.into()],
+        );
+        let row = db.query_one_raw(read).await.unwrap_or_else(|err| panic!("{err}"));
+        let row = row.unwrap_or_else(|| panic!("the chore's task is gone"));
+        let status: String = row.try_get_by_index(0).unwrap_or_default();
+        if status == "succeeded" {
+            return row.try_get_by_index::<Value>(1).unwrap_or_default();
+        }
+        assert!(status != "failed" && started.elapsed() < Duration::from_secs(20), "the chore: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_framework_s_chores_cannot_be_enqueued_by_apps() {
+    let client = TestClient::start(app(settings())).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let body = json!({"kind": "fastsaas.tasks.prune", "payload": {}});
+    let refused = client.post("/enqueue").bearer(&ann.token).json(&body).send().await;
+    refused.assert_status(400);
+    assert!(!refused.text().contains("fastsaas."), "{}", refused.text());
+}
+
 #[tokio::test]
 async fn the_pruning_chore_deletes_notifications_past_their_age_and_nothing_else() {
     let client = TestClient::start(app(Settings { notifications_max_age_secs: 60, ..settings() })).await;
@@ -585,16 +629,48 @@ async fn the_pruning_chore_deletes_notifications_past_their_age_and_nothing_else
         let body = json!({"user_id": ann.id, "kind": "note", "message": message});
         client.post("/notify").bearer(&ann.token).json(&body).send().await.assert_status(202);
     }
-    let db = Database::connect(client.settings().database_url.as_str()).await.unwrap_or_else(|err| panic!("{err}"));
     let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     let age = "UPDATE fastsaas_notifications SET created_at = $1 WHERE message = 'old'";
-    let statement = Statement::from_sql_and_values(db.get_database_backend(), age, [hour_ago.into()]);
-    db.execute_raw(statement).await.unwrap_or_else(|err| panic!("{age}: {err}"));
-    // The chore runs every minute; enqueued here, it runs now.
-    let (id, _) = enqueued(&client, &ann, json!({"kind": "fastsaas.notifications.prune", "payload": {}})).await;
-    let done = settled(&client, &ann, id, "succeeded").await;
-    assert_eq!(done["result"], json!({"deleted": 1}), "{done}");
+    assert_eq!(execute(&client, age, vec![hour_ago.into()]).await, 1);
+    assert_eq!(run_chore(&client, "fastsaas.notifications.prune").await, json!({"deleted": 1}));
     let left: Value = client.get("/notifications?kind=note").bearer(&ann.token).send().await.json();
     let messages: Vec<&Value> = left["items"].as_array().into_iter().flatten().map(|n| &n["message"]).collect();
     assert_eq!(messages, [&json!("new")], "{left}");
+}
+
+#[tokio::test]
+async fn the_sessions_chore_deletes_expired_refresh_tokens_and_open_sessions_go_on() {
+    let client = TestClient::start(app(settings())).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let login = json!({"email": "ann@example.com", "password": fastsaas::testing::TEST_PASSWORD});
+    let second: Value = client.post("/login").json(&login).send().await.json();
+    // The first session's token expired a day ago; the second is fresh.
+    let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    let fresh = second["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let expire = "UPDATE fastsaas_refresh_tokens SET expires_at = $1 \
+                  WHERE created_at = (SELECT min(created_at) FROM fastsaas_refresh_tokens)";
+    assert_eq!(execute(&client, expire, vec![day_ago.into()]).await, 1);
+    assert_eq!(run_chore(&client, "fastsaas.sessions.prune").await, json!({"deleted": 1}));
+    let refreshed = client.post("/refresh").json(&json!({"refresh_token": fresh})).send().await;
+    refreshed.assert_status(200);
+    let token = refreshed.json::<Value>()["access_token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(client.get("/me").bearer(&token).send().await.json::<Value>()["id"], json!(ann.id));
+}
+
+#[tokio::test]
+async fn the_tasks_chore_deletes_tasks_finished_long_ago() {
+    let client = TestClient::start(app(Settings { tasks_kept_secs: 3600, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let (old, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": "old"})).await;
+    let (new, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": "new"})).await;
+    let (waiting, _) = enqueued(&client, &ann, json!({"kind": "echo", "payload": 1, "delay_ms": 600_000})).await;
+    settled(&client, &ann, old, "succeeded").await;
+    settled(&client, &ann, new, "succeeded").await;
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    let age = "UPDATE fastsaas_tasks SET finished_at = $1 WHERE id = $2";
+    assert_eq!(execute(&client, age, vec![long_ago.into(), old.into()]).await, 1);
+    assert_eq!(run_chore(&client, "fastsaas.tasks.prune").await, json!({"deleted": 1}));
+    client.get(&format!("/tasks/{old}")).bearer(&ann.token).send().await.assert_status(404);
+    task(&client, &ann, new).await;
+    assert_eq!(task(&client, &ann, waiting).await["status"], "queued");
 }

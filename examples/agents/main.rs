@@ -23,6 +23,10 @@
 //! curl localhost:8000/agents/<id>/tasks -H "$A"
 //! curl -XPOST localhost:8000/agents/<id>/command -H "$H" -H "$A" -d '{"task":"fail"}'  # failed after 3 attempts
 //!
+//! # the owner hears of its agents: Agent.created/updated/deleted, task.succeeded/failed
+//! curl "localhost:8000/notifications?sort=-seq" -H "$A"
+//! websocat "ws://localhost:8000/ws?token=$T"                           # the same, live
+//!
 //! # templates: "base scraper" -> "nightly scraper" -> a clone with overrides
 //! curl -XPOST localhost:8000/agents/templates -H "$H" -H "$A" \
 //!   -d '{"name":"base scraper","params":{"config":{"url":"https://example.com","depth":1}}}'
@@ -43,7 +47,7 @@ use fastsaas::{FieldError, Settings, TaskView};
 /// A worker that runs tasks for its owner.
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/agents", acl_admins = ["superadmin"], acl_allow_always = ["superadmin"])]
-#[crud(authenticated, templated)]
+#[crud(authenticated, templated, notify)]
 pub struct Agent {
     /// What to call it.
     #[crud(validate(length(min = 1, max = 100)), filter, sort)]

@@ -88,6 +88,10 @@ pub struct ResourceSpec {
     /// Whether objects of this type can hold API keys and act as principals
     /// (`#[crud(authenticated)]`).
     pub authenticated: bool,
+    /// Whether the owner of an object (the admins of an owning
+    /// organization) is notified when it is created, updated or deleted
+    /// (`#[crud(notify)]`).
+    pub notify: bool,
     /// The templates of a `#[crud(templated)]` resource: the description of
     /// `{path}/templates`, guarded like a resource of its own.
     pub templates: Option<&'static ResourceSpec>,
@@ -147,6 +151,7 @@ impl ResourceSpec {
             acl_admins: &[],
             acl_allow_always: &[],
             authenticated: false,
+            notify: false,
             templates: None,
             fields: &[],
             doc: "",
@@ -174,6 +179,12 @@ impl ResourceSpec {
     /// The resource, [`authenticated`](ResourceSpec::authenticated).
     pub const fn with_authenticated(mut self) -> ResourceSpec {
         self.authenticated = true;
+        self
+    }
+
+    /// The resource, [`notify`](ResourceSpec::notify)ing owners of changes.
+    pub const fn with_notify(mut self) -> ResourceSpec {
+        self.notify = true;
         self
     }
 
@@ -218,6 +229,7 @@ impl ResourceSpec {
             acl_admins,
             acl_allow_always,
             authenticated: false,
+            notify: false,
             templates: None,
             fields: &TEMPLATE_FIELDS,
             doc: "A named set of field values that new objects are cloned from.",

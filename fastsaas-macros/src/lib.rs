@@ -34,6 +34,7 @@ mod text;
 /// | `#[crud(name = "Agent")]` | the stable name ACL entries (`"Agent.read"`), API keys, templates (`AgentTemplate`), schemas and the default table are kept under (default: the type name): set it before renaming the Rust type, and nothing is orphaned |
 /// | `#[crud(authenticated)]` | objects can hold API keys (`POST /{scope}/{id}/keys`, shown once, stored hashed) and act as principals with `Authorization: Bearer <key>` |
 /// | `#[crud(templated)]` | objects can be cloned from templates (`{scope}/templates`, see [Templates](https://docs.rs/fastsaas/latest/fastsaas/#templates)); records gain `template_id` |
+/// | `#[crud(notify)]` | the owner of an object (or the admins of the organization that owns it) gets a notification (`Agent.created`, `Agent.updated`, `Agent.deleted`; payload `{type, id, change, by}`) written in the change's own transaction, live on `/ws` |
 /// | `#[crud(crate = "path")]` | where the `fastsaas` crate is, if renamed or re-exported |
 ///
 /// The derive adds the columns `id` (UUID primary key), `owner_id`, `created_at`

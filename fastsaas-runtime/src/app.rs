@@ -23,7 +23,7 @@ use crate::seal::{self, FieldKeys};
 use crate::state::{AppState, Services};
 use crate::tasks::chores;
 use crate::tasks::schedule::{self, Schedule};
-use crate::tasks::worker::{WorkerConfig, Workers};
+use crate::tasks::worker::{Audience, WorkerConfig, Workers};
 use crate::tasks::{Handlers, NewTask, Task, TaskResult};
 use crate::{db, migrations, openapi, routes};
 
@@ -132,9 +132,11 @@ impl App {
     /// Enqueues `task` at every slot of the cron `expression`, in UTC, once
     /// per slot however many processes of the app run (without a leader:
     /// see ADR 0012). The expression has five fields as in a crontab
-    /// (`minute hour day-of-month month day-of-week`), or six or seven with
-    /// seconds first (and a year last). `name` (as a task kind) names the
-    /// schedule; the task's kind needs a handler. A slot missed while no
+    /// (`minute hour day-of-month month day-of-week`, weekdays 0–7 from
+    /// Sunday; not both days restricted), or six or seven as the `cron`
+    /// crate reads them (seconds first, a year last, weekdays 1–7 from
+    /// Sunday). `name` (as a task kind) names the schedule; the task's kind
+    /// needs a handler. Schedules run in the processes that run workers. A slot missed while no
     /// process ran is not made up; a task still queued or running when its
     /// next slot comes is not doubled if it has a unique key
     /// ([`NewTask::unique`]).
@@ -311,7 +313,10 @@ impl App {
         let weak = state.downgrade();
         let notifier = state.notifier().clone();
         let upgrade = move || AppState::upgrade(&weak);
-        state.workers().spawn(background_db, task_handlers, schedules.into(), upgrade, config, notifier);
+        let tables =
+            self.resources.iter().map(|registration| (registration.spec.name.to_owned(), registration.spec.table));
+        let audience = Audience { notifier, tables: Arc::new(tables.collect()) };
+        state.workers().spawn(background_db, task_handlers, schedules.into(), upgrade, config, audience);
         let own = &self.own_state_routes;
         let merge = || {
             own.iter().fold(router.with_state(state.clone()), |router, own| router.merge((own.router)(state.clone())))

@@ -20,10 +20,11 @@ use uuid::Uuid;
 use crate::access;
 use crate::ctx::Ctx;
 use crate::error::db_error;
+use crate::notify::changes::Change;
 use crate::resource::{Record, Resource, load_authorized, load_with_entries};
 use crate::seal;
 use crate::store::record_of;
-use crate::store::{delete_row, insert_authorized, list_rows, validated};
+use crate::store::{delete_row, insert_authorized, list_rows, tell, validated};
 use crate::templates::Templated;
 use crate::templates::load::clone_template;
 
@@ -116,7 +117,10 @@ impl<T: Resource> Records<'_, T> {
         let mut row = T::into_model(record).into_active_model().reset_all();
         seal::seal_row::<T>(self.ctx.app().field_keys(), id, &mut row)?;
         let saved = row.update(&transaction).await.map_err(failed)?;
+        let notifier = self.ctx.app().notifier();
+        let told = tell::<T>(notifier, &transaction, Change::Updated, &saved, subject.caller.id).await?;
         transaction.commit().await.map_err(failed)?;
+        told.committed(notifier);
         record_of::<T>(self.ctx.app().field_keys(), saved)
     }
 

@@ -75,7 +75,7 @@ impl AppState {
 
     /// The database and field keys, for reading and writing records.
     pub(crate) fn store(&self) -> Store<'_> {
-        Store { db: self.db(), keys: self.field_keys(), cursors: self.cursors() }
+        Store { db: self.db(), keys: self.field_keys(), cursors: self.cursors(), notifier: self.notifier() }
     }
 
     /// The key that signs list cursors.

@@ -4,13 +4,21 @@
 
 use chrono::Utc;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use std::marker::PhantomData;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, EntityTrait,
+    QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::access::{self, Subject};
 use crate::cursor::CursorKey;
+use crate::db::begin_write;
 use crate::error::db_error;
 use crate::identity::Principal;
+use crate::notify::Notifier;
+use crate::notify::changes::{Change, Told};
 use crate::query::{self, page_of};
 use crate::resource::{NewRow, Record, Resource, load_authorized};
 use crate::seal::{self, FieldKeys};
@@ -36,6 +44,59 @@ pub(crate) struct Store<'a> {
     pub(crate) keys: Option<&'a FieldKeys>,
     /// The key of list cursors.
     pub(crate) cursors: &'a CursorKey,
+    /// Tells owners of changes to `#[crud(notify)]` resources.
+    pub(crate) notifier: &'a Notifier,
+}
+
+/// Where a change of a `T` is written: straight to the pool, or, for a
+/// `#[crud(notify)]` resource, in a transaction that also writes the
+/// notifications of the change.
+struct Writer<'a, T> {
+    store: Store<'a>,
+    tx: Option<DatabaseTransaction>,
+    resource: PhantomData<T>,
+}
+
+impl<'a, T: Resource> Writer<'a, T> {
+    async fn begin(store: Store<'a>) -> ApiResult<Writer<'a, T>> {
+        let tx = match T::SPEC.notify {
+            true => Some(begin_write(store.db).await.map_err(|err| db_error(T::SPEC, err))?),
+            false => None,
+        };
+        Ok(Writer { store, tx, resource: PhantomData })
+    }
+
+    fn conn(&self) -> DatabaseExecutor<'_> {
+        match &self.tx {
+            Some(tx) => tx.into(),
+            None => self.store.db.into(),
+        }
+    }
+
+    /// Tells the owner of `model` of `change` made by `actor` and commits.
+    async fn finish(self, change: Change, model: &T::Model, actor: Uuid) -> ApiResult<()> {
+        let Some(tx) = self.tx else { return Ok(()) };
+        let told = tell::<T>(self.store.notifier, &tx, change, model, actor).await?;
+        tx.commit().await.map_err(|err| db_error(T::SPEC, err))?;
+        told.committed(self.store.notifier);
+        Ok(())
+    }
+}
+
+/// For a `#[crud(notify)]` resource, writes in `tx` the notifications of
+/// `change` to `model` by `actor`; wake their recipients once `tx` commits.
+pub(crate) async fn tell<T: Resource>(
+    notifier: &Notifier,
+    tx: &DatabaseTransaction,
+    change: Change,
+    model: &T::Model,
+    actor: Uuid,
+) -> ApiResult<Told> {
+    if !T::SPEC.notify {
+        return Ok(Told::default());
+    }
+    let (id, owner) = (T::id_of(model), T::owner_of(model));
+    notifier.write_change(tx, T::SPEC.name, change, id, owner, actor).await.map_err(|err| db_error(T::SPEC, err))
 }
 
 /// The one create path, for `POST /items` and for clones of a template:
@@ -68,7 +129,10 @@ pub(crate) async fn insert_authorized<T: Resource>(
     let row = NewRow { id, owner_id: Some(owner_id), template_id: None, now: Utc::now() };
     let mut row = build(row);
     seal::seal_row::<T>(store.keys, id, &mut row)?;
-    row.insert(store.db).await.map_err(|err| db_error(T::SPEC, err))
+    let writer = Writer::<T>::begin(store).await?;
+    let model = row.insert(&writer.conn()).await.map_err(|err| db_error(T::SPEC, err))?;
+    writer.finish(Change::Created, &model, principal.id).await?;
+    Ok(model)
 }
 
 /// Writes `changes` to object `id` once `subject` may update it: one
@@ -83,16 +147,29 @@ pub(crate) async fn update_authorized<T: Resource>(
     mut changes: T::ActiveModel,
 ) -> ApiResult<T::Model> {
     seal::seal_row::<T>(store.keys, id, &mut changes)?;
+    let writer = Writer::<T>::begin(store).await?;
+    let model = update_on::<T>(&writer.conn(), store.db, subject, id, changes).await?;
+    writer.finish(Change::Updated, &model, subject.caller.id).await?;
+    Ok(model)
+}
+
+async fn update_on<T: Resource>(
+    conn: &DatabaseExecutor<'_>,
+    db: &DatabaseConnection,
+    subject: &Subject,
+    id: Uuid,
+    changes: T::ActiveModel,
+) -> ApiResult<T::Model> {
     if let Some(may) = access::may_condition(T::SPEC, subject, "update", id) {
         let update = T::Entity::update(changes.clone()).validate().map_err(|err| db_error(T::SPEC, err))?;
-        match update.filter(may).exec(store.db).await {
+        match update.filter(may).exec(conn).await {
             Ok(model) => return Ok(model),
             Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {}
             Err(err) => return Err(db_error(T::SPEC, err)),
         }
     }
-    load_authorized::<T>(store.db, subject, "update", id).await?;
-    match changes.update(store.db).await {
+    load_authorized::<T>(db, subject, "update", id).await?;
+    match changes.update(conn).await {
         Ok(model) => Ok(model),
         Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {
             Err(ApiError::not_found(T::SPEC.name))
@@ -105,23 +182,27 @@ pub(crate) async fn update_authorized<T: Resource>(
 /// it deletes, then, when it deleted nothing, the object loaded to tell why
 /// (404 / 403), and deleted if it became deletable meanwhile.
 pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
-    let delete = |may: Option<Condition>| {
+    let writer = Writer::<T>::begin(store).await?;
+    let conn = writer.conn();
+    let delete = async |may: Option<Condition>| {
         let mut rows = T::Entity::delete_many().filter(T::ID.eq(id));
         if let Some(may) = may {
             rows = rows.filter(may);
         }
-        rows.exec(store.db)
+        let deleted = rows.exec_with_returning(&conn).await.map_err(|err| db_error(T::SPEC, err))?;
+        Ok::<_, ApiError>(deleted.into_iter().next())
     };
-    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id)
-        && delete(Some(may)).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected > 0
-    {
-        return Ok(());
+    let mut deleted = None;
+    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id) {
+        deleted = delete(Some(may)).await?;
     }
-    load_authorized::<T>(store.db, subject, "delete", id).await?;
-    if delete(None).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected == 0 {
-        return Err(ApiError::not_found(T::SPEC.name));
+    if deleted.is_none() {
+        load_authorized::<T>(store.db, subject, "delete", id).await?;
+        deleted = delete(None).await?;
     }
-    Ok(())
+    let deleted = deleted.ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
+    drop(conn);
+    writer.finish(Change::Deleted, &deleted, subject.caller.id).await
 }
 
 /// The page of the rows the subject may read that `raw_query` asks for.

@@ -28,6 +28,8 @@ pub(crate) struct CrudInput {
     pub(crate) authenticated: Flag,
     /// `templated`: named, shareable templates that new objects are cloned from.
     pub(crate) templated: Flag,
+    /// `notify`: owners are notified of changes to their objects.
+    pub(crate) notify: Flag,
     /// `crate = "path"`: the facade's path when it is renamed or re-exported.
     #[darling(rename = "crate")]
     pub(crate) krate: Option<syn::Path>,

@@ -130,6 +130,7 @@ pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
         acl_allow_always: scope.options.acl_allow_always.0,
         authenticated: parsed.authenticated.is_present(),
         templated: parsed.templated.is_present(),
+        notify: parsed.notify.is_present(),
         doc,
         fields,
     })

@@ -210,6 +210,9 @@ fn generate(resource: &Resource) -> TokenStream {
     if resource.authenticated {
         resource_options.extend(quote!(.with_authenticated()));
     }
+    if resource.notify {
+        resource_options.extend(quote!(.with_notify()));
+    }
     resource_options.extend(templates_spec);
 
     quote! {

@@ -17,6 +17,7 @@ pub(crate) struct Resource {
     pub(crate) acl_allow_always: Vec<LitStr>,
     pub(crate) authenticated: bool,
     pub(crate) templated: bool,
+    pub(crate) notify: bool,
     pub(crate) doc: String,
     pub(crate) fields: Vec<Field>,
 }

@@ -6,7 +6,7 @@ use fastsaas_core::{ResourceSpec, Settings, SqliteSynchronous};
 use sea_orm::sqlx::sqlite::{self, SqliteJournalMode};
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, Schema, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DbErr, EntityTrait, Schema, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::StartupError;
@@ -58,6 +58,23 @@ pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTrans
         ..TransactionOptions::default()
     };
     db.begin_with_options(options).await
+}
+
+/// The database's clock: every process's chores measure ages by it, not by
+/// their own clocks, which may disagree.
+pub(crate) async fn clock(db: &impl ConnectionTrait) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        }
+        _ => "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    };
+    let row = db.query_one_raw(Statement::from_string(backend, sql)).await?;
+    let text: String = row.ok_or_else(|| DbErr::Custom("the database told no time".into()))?.try_get_by_index(0)?;
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .map(|time| time.to_utc())
+        .map_err(|err| DbErr::Custom(format!("the database's time `{text}`: {err}")))
 }
 
 /// Held while one process brings the schema up to date, so that replicas

@@ -13,6 +13,7 @@
 //! has committed).
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,7 +104,7 @@ impl Postgres {
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(async move {
             tokio::select! {
-                () = listen(&url, &hub, &tasks) => {}
+                () = stay_connected("the notification listener", || listen(url.clone(), Arc::clone(&hub), Arc::clone(&tasks))) => {}
                 _ = stopped => {}
             }
         });
@@ -122,9 +123,8 @@ impl Bus for Postgres {
 
 /// Replicas that share a Redis server: a wake-up is published once its
 /// writer has committed, and a subscribed connection per process wakes its
-/// sockets and workers. Redis channels are named `fastsaas:notifications`
-/// and `fastsaas:tasks`: apps that share a Redis server wake each other
-/// needlessly, and lose nothing by it.
+/// sockets and workers. The channels are named as on PostgreSQL: apps that
+/// share a Redis server wake each other needlessly, and lose nothing by it.
 #[derive(Debug)]
 pub(crate) struct Redis {
     publish: mpsc::Sender<Wake>,
@@ -138,19 +138,20 @@ pub(crate) struct Redis {
 const PUBLISH_QUEUE: usize = 4096;
 
 impl Redis {
-    /// Connects to `url` (a `redis://` or `rediss://` address, read here: a
-    /// bad one is an error) to publish, and subscribes for the sockets of
+    /// Connects to `url` (a `redis://` address, read here: a bad one is an
+    /// error; TLS is not built in) to publish, and subscribes for the sockets of
     /// `hub` and the workers woken by `tasks`. Both connections are made,
     /// and made again when lost, in the background; after each
     /// (re)subscription every socket is woken, and the workers.
     pub(crate) fn start(url: &str, hub: Arc<Hub>, tasks: Arc<Notify>) -> Result<Redis, redis::RedisError> {
         let client = redis::Client::open(url)?;
+        let publisher = client.clone();
         let (stop, stopped) = oneshot::channel();
         let (publish, queued) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(async move {
             tokio::select! {
-                () = subscribe(&client, &hub, &tasks) => {}
-                () = publish_all(&client, queued) => {}
+                () = stay_connected("the Redis bus", || subscribe(client.clone(), Arc::clone(&hub), Arc::clone(&tasks))) => {}
+                () = publish_all(&publisher, queued) => {}
                 _ = stopped => {}
             }
         });
@@ -167,13 +168,6 @@ impl Bus for Redis {
         if self.publish.try_send(wake).is_err() {
             tracing::debug!("the Redis bus is behind; a wake-up was dropped");
         }
-    }
-}
-
-fn redis_channel(wake: Wake) -> &'static str {
-    match wake {
-        Wake::Recipient(_) => "fastsaas:notifications",
-        Wake::Tasks => "fastsaas:tasks",
     }
 }
 
@@ -200,7 +194,7 @@ async fn publish_all(client: &redis::Client, mut queued: mpsc::Receiver<Wake>) {
                 },
             };
             let sent =
-                redis::cmd("PUBLISH").arg(redis_channel(wake)).arg(wake.payload()).query_async::<i64>(publisher).await;
+                redis::cmd("PUBLISH").arg(wake.channel()).arg(wake.payload()).query_async::<i64>(publisher).await;
             match sent {
                 Ok(_) => break,
                 Err(err) => {
@@ -212,80 +206,112 @@ async fn publish_all(client: &redis::Client, mut queued: mpsc::Receiver<Wake>) {
     }
 }
 
-/// Stays subscribed until the process ends, like [`listen`].
-async fn subscribe(client: &redis::Client, hub: &Hub, tasks: &Notify) {
+/// How a listening session ended.
+enum Session {
+    /// No connection was made.
+    Failed(String),
+    /// The connection listened, then was lost.
+    Lost(String),
+}
+
+/// Keeps a listening connection until the process ends: each `session`
+/// connects, calls [`catch_up`] once it listens, and hears the connection
+/// until it is lost; then another is made (waiting longer after each
+/// failure, up to 5 s).
+async fn stay_connected<F, S>(what: &str, mut session: F)
+where
+    F: FnMut() -> S,
+    S: Future<Output = Session>,
+{
     let mut retry = Duration::from_millis(100);
     loop {
-        match subscribed(client).await {
-            Ok(pubsub) => {
+        match session().await {
+            Session::Lost(why) => {
                 retry = Duration::from_millis(100);
-                hub.wake_all();
-                tasks.notify_one();
-                let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
-                    if message.get_channel_name() == redis_channel(Wake::Tasks) {
-                        tasks.notify_one();
-                        continue;
-                    }
-                    match message.get_payload::<String>().ok().and_then(|payload| payload.parse::<Uuid>().ok()) {
-                        Some(recipient) => hub.wake(recipient),
-                        None => tracing::warn!("a wake-up without a recipient"),
-                    }
-                }
-                tracing::warn!("the Redis bus lost its subscription; reconnecting");
+                tracing::warn!("{what} {why}; reconnecting");
             }
-            Err(err) => tracing::warn!(error = %err, "the Redis bus cannot subscribe; retrying"),
+            Session::Failed(why) => tracing::warn!(error = %why, "{what} cannot listen; retrying"),
         }
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(Duration::from_secs(5));
     }
 }
 
-async fn subscribed(client: &redis::Client) -> Result<redis::aio::PubSub, redis::RedisError> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&[redis_channel(Wake::Recipient(Uuid::nil())), redis_channel(Wake::Tasks)]).await?;
-    Ok(pubsub)
+/// Wake-ups sent while nobody listened were lost: every socket and the
+/// workers catch up from the database once a new connection listens
+/// (sockets also catch up at every ping, workers at every poll).
+fn catch_up(hub: &Hub, tasks: &Notify) {
+    hub.wake_all();
+    tasks.notify_one();
 }
 
-/// Listens until the process ends. A lost connection is replaced by a new
-/// one, and every socket is woken once the new one listens: wake-ups sent
-/// while nobody listened were lost, and the sockets catch up from the
-/// database (each also catches up at every ping, in case).
-async fn listen(url: &str, hub: &Hub, tasks: &Notify) {
-    let mut retry = Duration::from_millis(100);
-    loop {
-        match listening(url).await {
-            Ok(mut listener) => {
-                retry = Duration::from_millis(100);
-                hub.wake_all();
-                tasks.notify_one();
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(notification)) if notification.channel() == TASKS_CHANNEL => tasks.notify_one(),
-                        Ok(Some(notification)) => match notification.payload().parse::<Uuid>() {
-                            Ok(recipient) => hub.wake(recipient),
-                            Err(_) => tracing::warn!(payload = notification.payload(), "a wake-up without a recipient"),
-                        },
-                        Ok(None) => {
-                            tracing::warn!("the notification listener lost its connection; reconnecting");
-                            break;
-                        }
-                        Err(err) => {
-                            tracing::warn!(error = %err, "the notification listener failed; reconnecting");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "the notification listener cannot listen; retrying"),
-        }
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(Duration::from_secs(5));
+/// Wakes the sockets or the workers that `channel` and `payload` name.
+fn wake(channel: &str, payload: &str, hub: &Hub, tasks: &Notify) {
+    if channel == TASKS_CHANNEL {
+        tasks.notify_one();
+        return;
+    }
+    match payload.parse::<Uuid>() {
+        Ok(recipient) => hub.wake(recipient),
+        Err(_) => tracing::warn!("a wake-up without a recipient"),
     }
 }
 
-async fn listening(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen_all([CHANNEL, TASKS_CHANNEL]).await?;
-    Ok(listener)
+/// How often the subscriber pings Redis, and how long it waits for the
+/// answer: a connection that died without a word (a dropped NAT entry, a
+/// failover) is found out within these.
+const REDIS_PING: Duration = Duration::from_secs(10);
+const REDIS_PONG: Duration = Duration::from_secs(5);
+
+async fn subscribe(client: redis::Client, hub: Arc<Hub>, tasks: Arc<Notify>) -> Session {
+    let connect = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(&[CHANNEL, TASKS_CHANNEL]).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    let pubsub = match tokio::time::timeout(REDIS_PONG, connect).await {
+        Ok(Ok(pubsub)) => pubsub,
+        Ok(Err(err)) => return Session::Failed(err.to_string()),
+        Err(_) => return Session::Failed("no answer from Redis".to_owned()),
+    };
+    catch_up(&hub, &tasks);
+    let (mut sink, mut messages) = pubsub.split();
+    let mut pings = tokio::time::interval(REDIS_PING);
+    pings.tick().await;
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => {
+                    let payload: String = message.get_payload().unwrap_or_default();
+                    wake(message.get_channel_name(), &payload, &hub, &tasks);
+                }
+                None => return Session::Lost("lost its subscription".to_owned()),
+            },
+            _ = pings.tick() => {
+                match tokio::time::timeout(REDIS_PONG, sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => return Session::Lost(format!("could not ping Redis ({err})")),
+                    Err(_) => return Session::Lost("had no answer to a ping".to_owned()),
+                }
+            }
+        }
+    }
+}
+
+async fn listen(url: String, hub: Arc<Hub>, tasks: Arc<Notify>) -> Session {
+    let mut listener = match PgListener::connect(&url).await {
+        Ok(listener) => listener,
+        Err(err) => return Session::Failed(err.to_string()),
+    };
+    if let Err(err) = listener.listen_all([CHANNEL, TASKS_CHANNEL]).await {
+        return Session::Failed(err.to_string());
+    }
+    catch_up(&hub, &tasks);
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => wake(notification.channel(), notification.payload(), &hub, &tasks),
+            Ok(None) => return Session::Lost("lost its connection".to_owned()),
+            Err(err) => return Session::Lost(format!("failed ({err})")),
+        }
+    }
 }

@@ -21,6 +21,7 @@ use crate::validate::check;
 
 pub(crate) mod bodies;
 pub(crate) mod bus;
+pub(crate) mod changes;
 pub(crate) mod entity;
 pub(crate) mod hub;
 pub(crate) mod routes;

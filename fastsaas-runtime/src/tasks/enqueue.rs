@@ -6,8 +6,8 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 use uuid::Uuid;
 
 use super::entity::{self, TASKS};
-use super::queue;
 use super::{NewTask, TaskStatus, TaskView};
+use super::{chores, queue};
 use crate::ctx::Ctx;
 use crate::error::internal;
 use crate::notify::bus::Wake;
@@ -68,8 +68,9 @@ impl Tasks<'_> {
     /// it at their next look (`task_poll_ms`) once it has committed.
     pub async fn enqueue_in(&self, db: &impl ConnectionTrait, task: NewTask) -> ApiResult<Enqueued> {
         let app = self.ctx.app();
-        if !app.task_handlers().knows(&task.kind) {
-            let known = app.task_handlers().kinds().join(", ");
+        if !app.task_handlers().knows(&task.kind) || chores::is_reserved(&task.kind) {
+            let kinds = app.task_handlers().kinds().into_iter().filter(|kind| !chores::is_reserved(kind));
+            let known = kinds.collect::<Vec<_>>().join(", ");
             return Err(ApiError::Validation(vec![FieldError::new(
                 "kind",
                 FieldErrorCode::Invalid,

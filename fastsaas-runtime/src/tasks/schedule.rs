@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::{Notify, watch};
 
 use super::NewTask;
@@ -33,21 +33,80 @@ pub(crate) struct Schedule {
 }
 
 /// Reads a cron expression, in UTC: five fields as in a crontab (`minute
-/// hour day-of-month month day-of-week`, so at most once a minute), or six
-/// or seven with seconds first (and a year last).
+/// hour day-of-month month day-of-week`, weekdays 0–7 from Sunday, so at
+/// most once a minute), or six or seven fields as the `cron` crate reads
+/// them (seconds first, a year last, weekdays 1–7 from Sunday). Names
+/// (`MON`, `JAN`) read the same in both. A crontab line that restricts both
+/// the day of the month and the day of the week is refused (a crontab runs
+/// on either, the `cron` crate only on both), and so is an expression that
+/// never comes due.
 pub(crate) fn parse(expression: &str) -> Result<cron::Schedule, String> {
-    let fields = expression.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {expression}"),
-        6 | 7 => expression.to_owned(),
-        _ => return Err(format!("{fields} fields; a schedule has 5 (as in a crontab), or 6 or 7 with seconds first")),
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let full = match fields[..] {
+        [minute, hour, day, month, weekday] => {
+            if day != "*" && weekday != "*" {
+                return Err("a crontab runs when either the day of the month or the day of the week matches: \
+                            restrict one of them and give `*` for the other, or use two schedules"
+                    .to_owned());
+            }
+            format!("0 {minute} {hour} {day} {month} {}", crontab_weekdays(weekday))
+        }
+        [_, _, _, _, _, _] | [_, _, _, _, _, _, _] => expression.to_owned(),
+        _ => {
+            let count = fields.len();
+            return Err(format!("{count} fields; a schedule has 5 (as in a crontab), or 6 or 7 with seconds first"));
+        }
     };
-    full.parse::<cron::Schedule>().map_err(|err| err.to_string())
+    let schedule = full.parse::<cron::Schedule>().map_err(|err| err.to_string())?;
+    if schedule.upcoming(Utc).next().is_none() {
+        return Err("it never comes due".to_owned());
+    }
+    Ok(schedule)
 }
+
+/// A crontab's day-of-week field with its numbers (0–7, Sunday twice)
+/// written as names, which the `cron` crate reads as a crontab means them
+/// (it numbers Sunday 1); steps (`*/2`) stay numbers.
+fn crontab_weekdays(field: &str) -> String {
+    const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let mut written = String::new();
+    let mut number = String::new();
+    let mut step = false;
+    let flush = |written: &mut String, number: &mut String, step: bool| {
+        let name = number.parse::<usize>().ok().and_then(|n| NAMES.get(n)).filter(|_| !step);
+        written.push_str(name.copied().unwrap_or(number));
+        number.clear();
+    };
+    for c in field.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+        } else {
+            flush(&mut written, &mut number, step);
+            step = c == '/';
+            written.push(c);
+        }
+    }
+    flush(&mut written, &mut number, step);
+    written
+}
+
+/// The database's clock, in whole seconds since the epoch, as SQL.
+fn database_epoch(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "CAST(extract(epoch FROM statement_timestamp()) AS BIGINT)",
+        _ => "CAST(strftime('%s', 'now') AS INTEGER)",
+    }
+}
+
+/// How far past the database's clock a process may take a slot: a process
+/// whose clock runs further ahead takes nothing, rather than moving the
+/// schedule into the future for every process.
+const SLOT_LEAD_SECS: i64 = 10;
 
 /// Takes slot `slot` (seconds since the epoch) of schedule `name` and
 /// enqueues `task` with it, in one transaction; `false` if another process
-/// took this slot, or a later one, first.
+/// took this slot, or a later one, first, or if the slot is more than
+/// [`SLOT_LEAD_SECS`] ahead of the database's clock.
 pub(crate) async fn take_slot(
     db: &DatabaseConnection,
     notifier: &Notifier,
@@ -57,23 +116,28 @@ pub(crate) async fn take_slot(
 ) -> Result<bool, DbErr> {
     let tx = begin_write(db).await?;
     let backend = tx.get_database_backend();
-    let moved = tx
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "INSERT INTO fastsaas_schedules (name, last_slot, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET last_slot = excluded.last_slot, updated_at = excluded.updated_at \
-             WHERE fastsaas_schedules.last_slot < excluded.last_slot",
-            [name.into(), slot.into(), Utc::now().into()],
-        ))
-        .await?;
+    // `WHERE` before `ON CONFLICT` also keeps SQLite from reading the
+    // conflict clause as a join's.
+    let sql = format!(
+        "INSERT INTO fastsaas_schedules (name, last_slot, updated_at) SELECT $1, $2, $3 \
+         WHERE $2 <= {epoch} + {SLOT_LEAD_SECS} \
+         ON CONFLICT (name) DO UPDATE SET last_slot = excluded.last_slot, updated_at = excluded.updated_at \
+         WHERE fastsaas_schedules.last_slot < excluded.last_slot",
+        epoch = database_epoch(backend),
+    );
+    let values = [name.into(), slot.into(), Utc::now().into()];
+    let moved = tx.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     if moved.rows_affected() != 1 {
         return Ok(false);
     }
-    if let queue::Enqueued::New(_) = queue::enqueue(&tx, task, None).await? {
+    let enqueued = queue::enqueue(&tx, task, None).await?;
+    if let queue::Enqueued::New(_) = enqueued {
         notifier.wake_in(&tx, Wake::Tasks).await?;
     }
     tx.commit().await?;
-    notifier.committed(Wake::Tasks);
+    if let queue::Enqueued::New(_) = enqueued {
+        notifier.committed(Wake::Tasks);
+    }
     Ok(true)
 }
 
@@ -105,6 +169,11 @@ pub(crate) async fn run(
         failed = false;
         let now = Utc::now();
         for (schedule, next) in schedules.iter().zip(next.iter_mut()) {
+            // A clock set back: the next slot is the one after the new time.
+            let fresh = next_after(schedule, now);
+            if fresh.is_some() && fresh < *next {
+                *next = fresh;
+            }
             let Some(slot) = (*next).filter(|slot| *slot <= now) else { continue };
             match take_slot(&db, &notifier, &schedule.name, slot.timestamp(), &schedule.task).await {
                 Ok(took) => {
@@ -138,5 +207,27 @@ mod tests {
         assert_eq!(at("0 0 3 * * * 2027"), Ok(Some("2027-01-01T03:00:00+00:00".to_owned())));
         assert!(at("* * *").is_err_and(|why| why.contains("3 fields")));
         assert!(at("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn crontab_weekdays_count_from_sunday_zero_and_a_day_that_never_comes_is_refused() {
+        // 2026-12-07 is a Monday.
+        let next = |expression: &str| {
+            let start = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:15:30Z").map(|t| t.to_utc());
+            parse(expression).map(|schedule| {
+                let days: Vec<String> =
+                    schedule.after(&start.unwrap_or_default()).take(3).map(|t| t.format("%a %d").to_string()).collect();
+                days.join(", ")
+            })
+        };
+        assert_eq!(next("0 9 * * 1").as_deref(), Ok("Mon 14, Mon 21, Mon 28"));
+        assert_eq!(next("0 9 * * 1-5").as_deref(), Ok("Tue 08, Wed 09, Thu 10"));
+        assert_eq!(next("0 9 * * 0").as_deref(), Ok("Sun 13, Sun 20, Sun 27"));
+        assert_eq!(next("0 9 * * 7").as_deref(), Ok("Sun 13, Sun 20, Sun 27"));
+        assert_eq!(next("0 9 * * 1-5/2").as_deref(), Ok("Wed 09, Fri 11, Mon 14"));
+        assert_eq!(next("0 9 * * */2").as_deref(), Ok("Tue 08, Thu 10, Sat 12"));
+        assert_eq!(next("0 9 * * sat,sun").as_deref(), Ok("Sat 12, Sun 13, Sat 19"));
+        assert!(next("0 9 1 * 1").is_err_and(|why| why.contains("either the day of the month")));
+        assert!(next("0 0 30 2 *").is_err_and(|why| why.contains("never comes due")));
     }
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
@@ -21,7 +21,9 @@ use super::entity;
 use super::queue;
 use super::schedule::{self, Schedule};
 use super::{Handlers, Task, TaskStatus, backoff};
+use crate::db::begin_write;
 use crate::notify::Notifier;
+use crate::notify::changes::users_for;
 use crate::notify::store::Draft;
 
 /// The most attempts one process runs at once.
@@ -101,7 +103,7 @@ impl Workers {
     /// Runs the workers, and the `schedules` of periodic tasks, until
     /// [`Workers::stop`] or the handle is dropped. `state` gives the app's
     /// state for each attempt, `None` once the app is gone (which stops the
-    /// workers too). `notifier` tells a task's enqueuer how it ended.
+    /// workers too). `audience` tells whom a task concerns how it ended.
     pub(crate) fn spawn<S, P>(
         &self,
         db: DatabaseConnection,
@@ -109,7 +111,7 @@ impl Workers {
         schedules: Arc<[Schedule]>,
         state: P,
         config: WorkerConfig,
-        notifier: Notifier,
+        audience: Audience,
     ) where
         S: Send + Sync + 'static,
         P: Fn() -> Option<S> + Send + Sync + 'static,
@@ -119,10 +121,10 @@ impl Workers {
         }
         if !schedules.is_empty() {
             let (wake, stop) = (Arc::clone(&self.wake), self.stop.subscribe());
-            tokio::spawn(schedule::run(db.clone(), schedules, notifier.clone(), wake, stop));
+            tokio::spawn(schedule::run(db.clone(), schedules, audience.notifier.clone(), wake, stop));
         }
         let wake = Arc::clone(&self.wake);
-        let pool = Pool { db, handlers, state, config, wake, stop: self.stop.subscribe(), notifier };
+        let pool = Pool { db, handlers, state, config, wake, stop: self.stop.subscribe(), audience };
         let handle = tokio::spawn(pool.run());
         *self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
     }
@@ -152,7 +154,7 @@ struct Pool<S, P> {
     config: WorkerConfig,
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
-    notifier: Notifier,
+    audience: Audience,
 }
 
 /// An attempt being run: its task's id and attempt number.
@@ -220,7 +222,7 @@ where
                     row,
                     config: self.config,
                     shutdown: shutting_down.clone(),
-                    notifier: self.notifier.clone(),
+                    audience: self.audience.clone(),
                 };
                 let spawned = attempts.spawn(run.run(handler, state, slot));
                 running.insert(spawned.id(), (id, attempt));
@@ -272,7 +274,7 @@ struct Attempt {
     row: entity::Model,
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
-    notifier: Notifier,
+    audience: Audience,
 }
 
 /// Aborts the handler's task if the attempt itself is dropped (aborted at
@@ -385,28 +387,64 @@ impl Attempt {
 }
 
 impl Attempt {
-    /// Notifies whom the task was enqueued for (a user) that it ended.
+    /// Notifies the user the task was enqueued for, and the owner of the
+    /// object it is about (the admins of an owning organization), that it
+    /// ended.
     async fn tell_enqueuer(&self, ending: &Ending) {
-        let row = &self.row;
-        let Some(recipient) = row.principal_id else { return };
+        if let Err(err) = self.audience.tell(&self.db, &self.row, ending).await {
+            tracing::warn!(error = %err, task = %self.row.id, "tasks: the ending was not told");
+        }
+    }
+}
+
+/// Who hears how a task ended: the principal it was enqueued for, and the
+/// owner of the object it is about.
+#[derive(Clone, Debug)]
+pub(crate) struct Audience {
+    pub(crate) notifier: Notifier,
+    /// The table of each resource type, by name, to find an object's owner.
+    pub(crate) tables: Arc<HashMap<String, &'static str>>,
+}
+
+impl Audience {
+    async fn tell(&self, db: &DatabaseConnection, row: &entity::Model, ending: &Ending) -> Result<(), DbErr> {
         let (status, kind) = match ending {
             Ending::Succeeded(_) => (TaskStatus::Succeeded, "task.succeeded"),
             Ending::Failed(_) => (TaskStatus::Failed, "task.failed"),
         };
+        let owner = match (&row.subject_type, row.subject_id) {
+            (Some(type_name), Some(id)) => self.owner_of(db, type_name, id).await?,
+            _ => None,
+        };
+        let recipients = users_for(db, row.principal_id.into_iter().chain(owner)).await?;
+        if recipients.is_empty() {
+            return Ok(());
+        }
         let subject = match (&row.subject_type, row.subject_id) {
             (Some(type_name), Some(id)) => serde_json::json!({"type": type_name, "id": id}),
             _ => serde_json::Value::Null,
         };
-        let draft = Draft {
+        let draft = |recipient| Draft {
             recipient,
             kind: kind.to_owned(),
             message: format!("task `{}` {}", row.kind, status.as_str()),
             payload: serde_json::json!({"task_id": row.id, "kind": row.kind, "status": status, "subject": subject}),
         };
-        // An organization, not a user, is told nothing: it has no sockets.
-        if let Err(err) = self.notifier.send(&self.db, draft).await {
-            tracing::debug!(error = %err, task = %row.id, "tasks: the enqueuer was not notified");
-        }
+        let tx = begin_write(db).await?;
+        let told = self.notifier.write_all(&tx, recipients.into_iter().map(draft)).await?;
+        tx.commit().await?;
+        told.committed(&self.notifier);
+        Ok(())
+    }
+
+    /// The owner of object `id` of the resource type `type_name`, if the
+    /// type is registered and the object still exists.
+    async fn owner_of(&self, db: &DatabaseConnection, type_name: &str, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+        let Some(table) = self.tables.get(type_name) else { return Ok(None) };
+        let sql = format!("SELECT owner_id FROM \"{table}\" WHERE id = $1");
+        let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, [id.into()]);
+        let row = db.query_one_raw(statement).await?;
+        Ok(row.map(|row| row.try_get_by_index::<Option<Uuid>>(0)).transpose()?.flatten())
     }
 }
 
