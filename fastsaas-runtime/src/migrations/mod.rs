@@ -18,6 +18,7 @@ mod m0008_row_counts;
 mod m0009_notifications;
 mod m0010_tasks;
 mod m0011_schedules;
+mod m0012_claim_function;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_notifications::Migration),
             Box::new(m0010_tasks::Migration),
             Box::new(m0011_schedules::Migration),
+            Box::new(m0012_claim_function::Migration),
         ]
     }
 

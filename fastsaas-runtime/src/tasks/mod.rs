@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 pub(crate) mod chores;
+pub(crate) mod complete;
 pub(crate) mod enqueue;
 pub(crate) mod entity;
 pub(crate) mod queue;

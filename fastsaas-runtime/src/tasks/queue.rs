@@ -120,27 +120,27 @@ pub(crate) async fn claim(
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
-    let placeholders: Vec<String> = (1..=kinds.len()).map(|n| format!("${n}")).collect();
-    // On PostgreSQL the picked rows are materialized first: a locking
-    // subquery under `IN` may be run again by the plan and pick more.
-    let sql = if backend == DbBackend::Postgres {
-        "WITH picked AS MATERIALIZED (SELECT id FROM fastsaas_tasks WHERE status = '{queued}' AND run_at <= {now} \
-         AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit} FOR UPDATE SKIP LOCKED) \
-         UPDATE fastsaas_tasks SET status = '{running}', attempt = attempt + 1, lease_until = {lease}, \
-         updated_at = {now} FROM picked WHERE fastsaas_tasks.id = picked.id RETURNING fastsaas_tasks.*"
+    let (sql, values) = if backend == DbBackend::Postgres {
+        // SQLite's statement below, with `FOR UPDATE SKIP LOCKED`, in a
+        // function that keeps the plan on the ordered index scan
+        // (migration m0012 says why).
+        let sql = "SELECT * FROM fastsaas_claim_tasks($1, $2, $3)".to_owned();
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let lease = i64::try_from(lease_ms.min(MAX_DELAY_MS)).unwrap_or(i64::MAX);
+        (sql, vec![kinds.join(",").into(), limit.into(), lease.into()])
     } else {
-        "UPDATE fastsaas_tasks SET status = '{running}', attempt = attempt + 1, lease_until = {lease}, \
-         updated_at = {now} WHERE id IN (SELECT id FROM fastsaas_tasks WHERE status = '{queued}' \
-         AND run_at <= {now} AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit}) RETURNING *"
+        let placeholders: Vec<String> = (1..=kinds.len()).map(|n| format!("${n}")).collect();
+        let sql = "UPDATE fastsaas_tasks SET status = '{running}', attempt = attempt + 1, lease_until = {lease}, \
+             updated_at = {now} WHERE id IN (SELECT id FROM fastsaas_tasks WHERE status = '{queued}' \
+             AND run_at <= {now} AND kind IN ({kinds}) ORDER BY priority DESC, run_at, id LIMIT {limit}) RETURNING *"
+            .replace("{queued}", TaskStatus::Queued.as_str())
+            .replace("{running}", TaskStatus::Running.as_str())
+            .replace("{lease}", &now_plus(backend, lease_ms))
+            .replace("{now}", &now(backend))
+            .replace("{kinds}", &placeholders.join(", "))
+            .replace("{limit}", &limit.to_string());
+        (sql, kinds.iter().map(|kind| Value::from(kind.clone())).collect())
     };
-    let sql = sql
-        .replace("{queued}", TaskStatus::Queued.as_str())
-        .replace("{running}", TaskStatus::Running.as_str())
-        .replace("{lease}", &now_plus(backend, lease_ms))
-        .replace("{now}", &now(backend))
-        .replace("{kinds}", &placeholders.join(", "))
-        .replace("{limit}", &limit.to_string());
-    let values = kinds.iter().map(|kind| Value::from(kind.clone())).collect();
     let rows = db.query_all_raw(statement(backend, sql, values)).await?;
     let mut claimed: Vec<entity::Model> =
         rows.iter().map(|row| sea_orm::FromQueryResult::from_query_result(row, "")).collect::<Result<_, _>>()?;
@@ -165,24 +165,36 @@ pub(crate) async fn heartbeat(db: &impl ConnectionTrait, id: Uuid, attempt: i32,
     Ok(updated.rows_affected() == 1)
 }
 
-/// Records the success of attempt `attempt`; `false` if that attempt no
-/// longer holds the task (nothing is changed).
-pub(crate) async fn succeed(
+/// Records the successes of `attempts` (each a task, its attempt number and
+/// its result) in one statement; the tasks whose attempt still held them
+/// (the others' endings change nothing).
+pub(crate) async fn succeed_many(
     db: &impl ConnectionTrait,
-    id: Uuid,
-    attempt: i32,
-    result: serde_json::Value,
-) -> Result<bool, DbErr> {
+    attempts: &[(Uuid, i32, serde_json::Value)],
+) -> Result<Vec<Uuid>, DbErr> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
     let backend = db.get_database_backend();
+    let rows: Vec<String> =
+        (0..attempts.len()).map(|n| format!("(${}, ${}, ${})", 3 * n + 1, 3 * n + 2, 3 * n + 3)).collect();
     let sql = format!(
-        "UPDATE fastsaas_tasks SET status = '{succeeded}', result = $3, error = NULL, lease_until = NULL, \
-         finished_at = {now}, updated_at = {now} WHERE id = $1 AND attempt = $2 AND status = '{running}'",
+        "WITH done (id, attempt, result) AS (VALUES {rows}) \
+         UPDATE fastsaas_tasks SET status = '{succeeded}', result = done.result, error = NULL, lease_until = NULL, \
+         finished_at = {now}, updated_at = {now} FROM done \
+         WHERE fastsaas_tasks.id = done.id AND fastsaas_tasks.attempt = done.attempt \
+         AND fastsaas_tasks.status = '{running}' RETURNING fastsaas_tasks.id",
+        rows = rows.join(", "),
         succeeded = TaskStatus::Succeeded.as_str(),
         running = TaskStatus::Running.as_str(),
         now = now(backend),
     );
-    let updated = db.execute_raw(statement(backend, sql, vec![id.into(), attempt.into(), result.into()])).await?;
-    Ok(updated.rows_affected() == 1)
+    let values = attempts
+        .iter()
+        .flat_map(|(id, attempt, result)| [Value::from(*id), Value::from(*attempt), Value::from(result.clone())])
+        .collect();
+    let recorded = db.query_all_raw(statement(backend, sql, values)).await?;
+    recorded.iter().map(|row| row.try_get_by_index::<Uuid>(0)).collect()
 }
 
 /// Records the failure of attempt `attempt`: the task runs again after

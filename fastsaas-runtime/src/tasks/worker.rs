@@ -17,6 +17,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
+use super::complete::Completer;
 use super::entity;
 use super::queue;
 use super::schedule::{self, Schedule};
@@ -174,6 +175,7 @@ where
 {
     async fn run(mut self) {
         let kinds = self.handlers.kinds();
+        let completer = Completer::start(self.db.clone());
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let (shutdown, shutting_down) = watch::channel(false);
         let mut attempts = JoinSet::new();
@@ -219,6 +221,7 @@ where
                 let (id, attempt) = (row.id, row.attempt);
                 let run = Attempt {
                     db: self.db.clone(),
+                    completer: completer.clone(),
                     row,
                     config: self.config,
                     shutdown: shutting_down.clone(),
@@ -271,6 +274,7 @@ where
 /// a failure, not a dead worker), its lease extended every third of it.
 struct Attempt {
     db: DatabaseConnection,
+    completer: Completer,
     row: entity::Model,
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
@@ -358,7 +362,7 @@ impl Attempt {
         // a rescue that would run the task again.
         loop {
             let written = match &ending {
-                Ending::Succeeded(result) => queue::succeed(&self.db, row.id, row.attempt, result.clone()).await,
+                Ending::Succeeded(result) => self.completer.succeed(row.id, row.attempt, result.clone()).await,
                 Ending::Failed(why) => queue::fail(&self.db, row.id, row.attempt, why, wait).await,
             };
             match written {
