@@ -463,6 +463,65 @@ async fn shut_down_mid_task(worker_only: bool) {
 }
 
 #[tokio::test]
+async fn a_shutdown_closes_websockets_with_1001_and_does_not_wait_for_them() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let bind = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()) {
+        Ok(address) => address.to_string(),
+        Err(err) => panic!("a free port: {err}"),
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("the test binary: {err}"));
+    let mut server = Command::new(exe)
+        .args(["--exact", "serving_process", "--ignored", "--nocapture"])
+        .env(WORKER_DATABASE_URL, &client.settings().database_url)
+        .env(SERVE_BIND, &bind)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("the serving process: {err}"));
+    let started = Instant::now();
+    let stream = loop {
+        match tokio::net::TcpStream::connect(&bind).await {
+            Ok(stream) => break stream,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(err) => panic!("the server did not come up: {err}"),
+        }
+    };
+    let url = format!("ws://{bind}/ws?token={}", ann.token);
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap_or_else(|err| panic!("/ws: {err}"));
+    let terminated = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    assert!(terminated.as_ref().is_ok_and(|status| status.success()), "SIGTERM: {terminated:?}");
+    let told = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|frame| u16::from(frame.code)),
+                Some(Ok(_)) => {}
+                other => panic!("the socket ended without a close: {other:?}"),
+            }
+        }
+    });
+    assert_eq!(told.await.unwrap_or_else(|_| panic!("no close within 5 s")), Some(1001));
+    drop(socket);
+    let stopping = Instant::now();
+    loop {
+        match server.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) => {
+                // The drain would wait 30 s for a socket left open.
+                assert!(stopping.elapsed() < Duration::from_secs(10), "the process did not stop");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_dropped_app_stops_its_workers_even_while_a_task_holds_its_state() {
     let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
     let ann = client.sign_up("ann@example.com").await;

@@ -88,11 +88,13 @@ impl AppState {
         &self.0.task_handlers
     }
 
-    /// Marks the process as shutting down (`/readyz` answers 503) and stops
-    /// the workers claiming.
+    /// Marks the process as shutting down (`/readyz` answers 503), stops
+    /// the workers claiming, and closes the WebSockets (1001), which would
+    /// otherwise hold the server's drain until its end.
     pub(crate) fn begin_shutdown(&self) {
         self.0.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         self.0.workers.stop();
+        self.0.notifier.hub().close_all();
     }
 
     /// Whether the process is shutting down.

@@ -12,13 +12,21 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 /// The open sockets of this process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Hub {
     sockets: Mutex<HashMap<Uuid, Vec<Arc<Notify>>>>,
+    /// Set when the process shuts down: every socket closes.
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub { sockets: Mutex::default(), closing: watch::channel(false).0 }
+    }
 }
 
 /// One socket's place in the hub, given up when dropped.
@@ -57,6 +65,11 @@ impl Hub {
         }
     }
 
+    /// Tells every socket to close: the process is shutting down.
+    pub(crate) fn close_all(&self) {
+        self.closing.send_replace(true);
+    }
+
     /// Wakes every socket (after wake-ups may have been missed).
     pub(crate) fn wake_all(&self) {
         let sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
@@ -78,6 +91,13 @@ impl Registration {
     /// wake-up came since the last wait).
     pub(crate) async fn woken(&self) {
         self.wake.notified().await;
+    }
+
+    /// Completes once the process is shutting down.
+    pub(crate) async fn closing(&self) {
+        let mut closing = self.hub.closing.subscribe();
+        // The hub outlives its registrations: the channel stays open.
+        let _ = closing.wait_for(|closing| *closing).await;
     }
 }
 

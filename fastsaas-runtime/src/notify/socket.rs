@@ -17,11 +17,11 @@
 //!   token and `after` = the last id received.
 //! - [`UNANSWERED`] (4002): the client did not answer a ping before the
 //!   next one.
+//! - 1001 (going away): the server is shutting down; reconnect (to another
+//!   replica) with `after`.
 //! - [`BEHIND`] (4008): the client read too slowly (a frame waited longer
 //!   than the idle timeout to be written); reconnect with `after`, nothing
 //!   is lost.
-//! - 1011: the server could not read the database.
-//!
 //! - 1003: the client sent a text or binary frame (the socket takes none:
 //!   only pongs and a close); a frame over 512 bytes drops the connection.
 //! - 1011: the server could not read the database.
@@ -284,6 +284,9 @@ impl Session {
                     // A wake-up lost on the way (a listener reconnecting)
                     // costs at most a ping's wait.
                     sent = self.deliver(sent).await?;
+                }
+                () = self.registration.closing() => {
+                    return Err(Ending(Some((close_code::AWAY, "the server is shutting down; reconnect with `after`"))));
                 }
                 () = sleep_until(expiry) => {
                     return Err(Ending(Some((EXPIRED, "the access token expired; reconnect with a new one"))));
