@@ -51,6 +51,15 @@ async fn fail(task: Task<AppState>) -> TaskResult {
     Err(TaskError::new("this task always fails"))
 }
 
+/// Returns a result no database keeps: a NUL character, or 2 MB.
+async fn unstorable(task: Task<AppState>) -> TaskResult {
+    count_run(task.id);
+    match task.payload.as_str() {
+        Some("nul") => Ok(json!({"text": "a\u{0}b"})),
+        _ => Ok(json!("x".repeat(2 * 1024 * 1024))),
+    }
+}
+
 async fn panics(task: Task<AppState>) -> TaskResult {
     count_run(task.id);
     panic!("a bug in a handler");
@@ -114,6 +123,7 @@ fn app(settings: Settings) -> App {
         .task("flaky", flaky)
         .task("fail", fail)
         .task("panics", panics)
+        .task("unstorable", unstorable)
         .task("sleep", sleep)
         .route(Route::post("/enqueue", enqueue))
         .route(Route::post("/enqueue-then-fail", enqueue_then_fail))
@@ -732,4 +742,29 @@ async fn the_tasks_chore_deletes_tasks_finished_long_ago() {
     client.get(&format!("/tasks/{old}")).bearer(&ann.token).send().await.assert_status(404);
     task(&client, &ann, new).await;
     assert_eq!(task(&client, &ann, waiting).await["status"], "queued");
+}
+
+#[tokio::test]
+async fn a_result_that_cannot_be_stored_fails_its_attempt_and_no_other() {
+    let client = TestClient::start(app(settings())).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let mut fine = Vec::new();
+    let mut bad = Vec::new();
+    for n in 0..40 {
+        fine.push(enqueued(&client, &ann, json!({"kind": "echo", "payload": n})).await.0);
+        if n % 20 == 0 {
+            let payload = if n == 0 { "nul" } else { "large" };
+            bad.push(
+                enqueued(&client, &ann, json!({"kind": "unstorable", "payload": payload, "max_attempts": 1})).await.0,
+            );
+        }
+    }
+    for id in &bad {
+        let failed = settled(&client, &ann, *id, "failed").await;
+        let error = failed["error"].as_str().unwrap_or_default();
+        assert!(error.contains("NUL") || error.contains("at most"), "{failed}");
+    }
+    for id in &fine {
+        assert_eq!(settled(&client, &ann, *id, "succeeded").await["attempts"], 1);
+    }
 }

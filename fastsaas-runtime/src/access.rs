@@ -213,6 +213,19 @@ pub(crate) async fn first_refused(
     }))
 }
 
+/// The owner of object `id` of `spec`'s type: `None` if there is no such
+/// object, `Some(None)` if it has no owner.
+pub(crate) async fn owner_of(
+    db: &impl ConnectionTrait,
+    spec: &ResourceSpec,
+    id: Uuid,
+) -> Result<Option<Option<Uuid>>, sea_orm::DbErr> {
+    let sql = format!("SELECT owner_id FROM \"{}\" WHERE id = $1", spec.table);
+    let statement = sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, [id.into()]);
+    let row = db.query_one_raw(statement).await?;
+    row.map(|row| row.try_get_by_index::<Option<Uuid>>(0)).transpose()
+}
+
 /// Decides whether `caller` may do `action` on `object` (id and owner) of
 /// `spec`'s type, or on the type itself when `object` is `None`.
 pub(crate) async fn decision(

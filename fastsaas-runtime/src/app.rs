@@ -313,9 +313,8 @@ impl App {
         let weak = state.downgrade();
         let notifier = state.notifier().clone();
         let upgrade = move || AppState::upgrade(&weak);
-        let tables =
-            self.resources.iter().map(|registration| (registration.spec.name.to_owned(), registration.spec.table));
-        let audience = Audience { notifier, tables: Arc::new(tables.collect()) };
+        let specs = self.resources.iter().map(|registration| (registration.spec.name.to_owned(), registration.spec));
+        let audience = Audience { notifier, specs: Arc::new(specs.collect()) };
         state.workers().spawn(background_db, task_handlers, schedules.into(), upgrade, config, audience);
         let own = &self.own_state_routes;
         let merge = || {

@@ -118,7 +118,7 @@ impl<T: Resource> Records<'_, T> {
         seal::seal_row::<T>(self.ctx.app().field_keys(), id, &mut row)?;
         let saved = row.update(&transaction).await.map_err(failed)?;
         let notifier = self.ctx.app().notifier();
-        let told = tell::<T>(notifier, &transaction, Change::Updated, &saved, subject.caller.id).await?;
+        let told = tell::<T>(notifier, &transaction, (Change::Updated, &saved), None, subject.caller.id).await?;
         transaction.commit().await.map_err(failed)?;
         told.committed(notifier);
         record_of::<T>(self.ctx.app().field_keys(), saved)

@@ -18,7 +18,7 @@ use crate::db::begin_write;
 use crate::error::db_error;
 use crate::identity::Principal;
 use crate::notify::Notifier;
-use crate::notify::changes::{Change, Told};
+use crate::notify::changes::{Change, Told, owners_who_read};
 use crate::query::{self, page_of};
 use crate::resource::{NewRow, Record, Resource, load_authorized};
 use crate::seal::{self, FieldKeys};
@@ -48,8 +48,8 @@ pub(crate) struct Store<'a> {
     pub(crate) notifier: &'a Notifier,
 }
 
-/// Where a change of a `T` is written: straight to the pool, or, for a
-/// `#[crud(notify)]` resource, in a transaction that also writes the
+/// Where a created or updated `T` is written: straight to the pool, or,
+/// for a `#[crud(notify)]` resource, in a transaction that also writes the
 /// notifications of the change.
 struct Writer<'a, T> {
     store: Store<'a>,
@@ -66,6 +66,8 @@ impl<'a, T: Resource> Writer<'a, T> {
         Ok(Writer { store, tx, resource: PhantomData })
     }
 
+    /// Where every statement of the change goes, reads included: a read on
+    /// the pool while the transaction holds a connection would need two.
     fn conn(&self) -> DatabaseExecutor<'_> {
         match &self.tx {
             Some(tx) => tx.into(),
@@ -73,10 +75,10 @@ impl<'a, T: Resource> Writer<'a, T> {
         }
     }
 
-    /// Tells the owner of `model` of `change` made by `actor` and commits.
+    /// Tells the owners of `model` of `change` made by `actor` and commits.
     async fn finish(self, change: Change, model: &T::Model, actor: Uuid) -> ApiResult<()> {
         let Some(tx) = self.tx else { return Ok(()) };
-        let told = tell::<T>(self.store.notifier, &tx, change, model, actor).await?;
+        let told = tell::<T>(self.store.notifier, &tx, (change, model), None, actor).await?;
         tx.commit().await.map_err(|err| db_error(T::SPEC, err))?;
         told.committed(self.store.notifier);
         Ok(())
@@ -84,19 +86,26 @@ impl<'a, T: Resource> Writer<'a, T> {
 }
 
 /// For a `#[crud(notify)]` resource, writes in `tx` the notifications of
-/// `change` to `model` by `actor`; wake their recipients once `tx` commits.
+/// `change` to `model` by `actor` to its owners who may read it (`readers`
+/// if they were found before the change, as a deletion must); wake them
+/// once `tx` commits.
 pub(crate) async fn tell<T: Resource>(
     notifier: &Notifier,
     tx: &DatabaseTransaction,
-    change: Change,
-    model: &T::Model,
+    (change, model): (Change, &T::Model),
+    readers: Option<Vec<Uuid>>,
     actor: Uuid,
 ) -> ApiResult<Told> {
     if !T::SPEC.notify {
         return Ok(Told::default());
     }
-    let (id, owner) = (T::id_of(model), T::owner_of(model));
-    notifier.write_change(tx, T::SPEC.name, change, id, owner, actor).await.map_err(|err| db_error(T::SPEC, err))
+    let id = T::id_of(model);
+    let readers = match readers {
+        Some(readers) => readers,
+        None => owners_who_read(tx, T::SPEC, (id, T::owner_of(model))).await?,
+    };
+    let told = notifier.write_change(tx, readers, T::SPEC.name, (change, id), actor).await;
+    told.map_err(|err| db_error(T::SPEC, err))
 }
 
 /// The one create path, for `POST /items` and for clones of a template:
@@ -148,14 +157,13 @@ pub(crate) async fn update_authorized<T: Resource>(
 ) -> ApiResult<T::Model> {
     seal::seal_row::<T>(store.keys, id, &mut changes)?;
     let writer = Writer::<T>::begin(store).await?;
-    let model = update_on::<T>(&writer.conn(), store.db, subject, id, changes).await?;
+    let model = update_on::<T>(&writer.conn(), subject, id, changes).await?;
     writer.finish(Change::Updated, &model, subject.caller.id).await?;
     Ok(model)
 }
 
 async fn update_on<T: Resource>(
     conn: &DatabaseExecutor<'_>,
-    db: &DatabaseConnection,
     subject: &Subject,
     id: Uuid,
     changes: T::ActiveModel,
@@ -168,7 +176,7 @@ async fn update_on<T: Resource>(
             Err(err) => return Err(db_error(T::SPEC, err)),
         }
     }
-    load_authorized::<T>(db, subject, "update", id).await?;
+    load_authorized::<T>(conn, subject, "update", id).await?;
     match changes.update(conn).await {
         Ok(model) => Ok(model),
         Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {
@@ -182,27 +190,43 @@ async fn update_on<T: Resource>(
 /// it deletes, then, when it deleted nothing, the object loaded to tell why
 /// (404 / 403), and deleted if it became deletable meanwhile.
 pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
-    let writer = Writer::<T>::begin(store).await?;
-    let conn = writer.conn();
-    let delete = async |may: Option<Condition>| {
+    if T::SPEC.notify {
+        return delete_told::<T>(store, subject, id).await;
+    }
+    let delete = |may: Option<Condition>| {
         let mut rows = T::Entity::delete_many().filter(T::ID.eq(id));
         if let Some(may) = may {
             rows = rows.filter(may);
         }
-        let deleted = rows.exec_with_returning(&conn).await.map_err(|err| db_error(T::SPEC, err))?;
-        Ok::<_, ApiError>(deleted.into_iter().next())
+        rows.exec(store.db)
     };
-    let mut deleted = None;
-    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id) {
-        deleted = delete(Some(may)).await?;
+    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id)
+        && delete(Some(may)).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected > 0
+    {
+        return Ok(());
     }
-    if deleted.is_none() {
-        load_authorized::<T>(store.db, subject, "delete", id).await?;
-        deleted = delete(None).await?;
+    load_authorized::<T>(store.db, subject, "delete", id).await?;
+    if delete(None).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected == 0 {
+        return Err(ApiError::not_found(T::SPEC.name));
     }
-    let deleted = deleted.ok_or_else(|| ApiError::not_found(T::SPEC.name))?;
-    drop(conn);
-    writer.finish(Change::Deleted, &deleted, subject.caller.id).await
+    Ok(())
+}
+
+/// [`delete_row`] of a `#[crud(notify)]` resource, in one transaction:
+/// the object is authorized and its readers found while it and its ACL
+/// entries exist, then it is deleted and they are told.
+async fn delete_told<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
+    let failed = |err| db_error(T::SPEC, err);
+    let tx = begin_write(store.db).await.map_err(failed)?;
+    let model = load_authorized::<T>(&tx, subject, "delete", id).await?;
+    let readers = owners_who_read(&tx, T::SPEC, (id, T::owner_of(&model))).await?;
+    if T::Entity::delete_many().filter(T::ID.eq(id)).exec(&tx).await.map_err(failed)?.rows_affected == 0 {
+        return Err(ApiError::not_found(T::SPEC.name));
+    }
+    let told = tell::<T>(store.notifier, &tx, (Change::Deleted, &model), Some(readers), subject.caller.id).await?;
+    tx.commit().await.map_err(failed)?;
+    told.committed(store.notifier);
+    Ok(())
 }
 
 /// The page of the rows the subject may read that `raw_query` asks for.

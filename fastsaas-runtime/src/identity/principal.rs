@@ -321,7 +321,7 @@ async fn resource_with_key(db: &DatabaseConnection, registry: &Registry, key: &s
 
 /// The caller that principal `id` would be: a user with its roles and
 /// organizations, or (a role, an organization, an agent) just the id.
-pub(crate) async fn acl_principal_of(db: &DatabaseConnection, id: Uuid) -> Result<acl::Principal, ApiError> {
+pub(crate) async fn acl_principal_of(db: &impl ConnectionTrait, id: Uuid) -> Result<acl::Principal, ApiError> {
     let (roles, role_ids): (Vec<String>, Vec<Uuid>) = roles_of(db, id).await?.into_iter().unzip();
     let memberships = memberships_of(db, id).await?;
     Ok(acl_principal_with(id, roles, role_ids, &memberships))
@@ -340,7 +340,7 @@ fn acl_principal_with(
 }
 
 /// The organizations `user` belongs to.
-pub(crate) async fn memberships_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<Membership>, ApiError> {
+pub(crate) async fn memberships_of(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Membership>, ApiError> {
     Ok(membership::Entity::find()
         .filter(membership::Column::UserId.eq(user))
         .all(db)
@@ -352,7 +352,7 @@ pub(crate) async fn memberships_of(db: &DatabaseConnection, user: Uuid) -> Resul
 }
 
 /// The names and ids of `user`'s roles, by name.
-pub(crate) async fn roles_of(db: &DatabaseConnection, user: Uuid) -> Result<Vec<(String, Uuid)>, ApiError> {
+pub(crate) async fn roles_of(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<(String, Uuid)>, ApiError> {
     let mut roles: Vec<(String, Uuid)> = user_role::Entity::find()
         .filter(user_role::Column::UserId.eq(user))
         .find_also_related(role::Entity)

@@ -1,7 +1,9 @@
 //! The notifications of `#[crud(notify)]` resources: the owner of a
 //! changed object (a user, or the admins of an owning organization) is told
-//! what changed, in the transaction of the change.
+//! what changed, in the transaction of the change, if they may read the
+//! object (a deny entry silences them as it hides the object).
 
+use fastsaas_core::{ApiResult, ResourceSpec};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use serde_json::json;
 use uuid::Uuid;
@@ -9,6 +11,9 @@ use uuid::Uuid;
 use super::Notifier;
 use super::bus::Wake;
 use super::store::Draft;
+use crate::access::{self, Subject};
+use crate::error::internal;
+use crate::identity::acl_principal_of;
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +35,7 @@ impl Change {
 
 /// The users that stand for principal `$1`: itself if it is a user, its
 /// admins if it is an organization.
-const RECIPIENTS: &str = "SELECT id FROM fastsaas_users WHERE id = $1 \
+const USERS_FOR: &str = "SELECT id FROM fastsaas_users WHERE id = $1 \
     UNION SELECT user_id FROM fastsaas_memberships WHERE organization_id = $1 AND role = 'admin'";
 
 /// The notifications of one change, written; who to wake once the change
@@ -40,28 +45,25 @@ const RECIPIENTS: &str = "SELECT id FROM fastsaas_users WHERE id = $1 \
 pub(crate) struct Told(Vec<Uuid>);
 
 impl Notifier {
-    /// Tells the owner of object `id` of type `type_name` (the user, or the
-    /// admins of the owning organization) that `actor` made `change`, in
-    /// `tx`, the change's own transaction. The notification's kind is
-    /// `<type>.<change>` (`Agent.updated`), its payload `{type, id, change,
-    /// by}`.
+    /// Tells `readers` (see [`owners_who_read`]) that `actor` made `change`
+    /// to object `id` of type `type_name`, in `tx`, the change's own
+    /// transaction. The notification's kind is `<type>.<change>`
+    /// (`Agent.updated`), its payload `{type, id, change, by}`.
     pub(crate) async fn write_change(
         &self,
         tx: &DatabaseTransaction,
+        readers: Vec<Uuid>,
         type_name: &str,
-        change: Change,
-        id: Uuid,
-        owner: Option<Uuid>,
+        (change, id): (Change, Uuid),
         actor: Uuid,
     ) -> Result<Told, DbErr> {
-        let recipients = users_for(tx, owner.into_iter()).await?;
         let draft = |recipient| Draft {
             recipient,
             kind: format!("{type_name}.{}", change.as_str()),
             message: format!("{type_name} {id} was {}", change.as_str()),
             payload: json!({"type": type_name, "id": id, "change": change.as_str(), "by": actor}),
         };
-        self.write_all(tx, recipients.into_iter().map(draft)).await
+        self.write_all(tx, readers.into_iter().map(draft)).await
     }
 
     /// Writes `drafts` in `tx`; their recipients, to wake once it commits.
@@ -79,6 +81,23 @@ impl Notifier {
     }
 }
 
+/// The users who own object `(id, owner)` of `spec`'s type (the owner, or
+/// the admins of the owning organization) and may read it.
+pub(crate) async fn owners_who_read(
+    db: &impl ConnectionTrait,
+    spec: &ResourceSpec,
+    (id, owner): (Uuid, Option<Uuid>),
+) -> ApiResult<Vec<Uuid>> {
+    let mut readers = Vec::new();
+    for user in users_for(db, owner.into_iter()).await.map_err(internal)? {
+        let subject = Subject::of(acl_principal_of(db, user).await?);
+        if access::decision(db, spec, &subject, "read", Some((id, owner))).await?.allowed {
+            readers.push(user);
+        }
+    }
+    Ok(readers)
+}
+
 /// The users that stand for `principals`: each one that is a user, and the
 /// admins of each one that is an organization; each user once, in order.
 pub(crate) async fn users_for(
@@ -87,7 +106,7 @@ pub(crate) async fn users_for(
 ) -> Result<Vec<Uuid>, DbErr> {
     let mut users: Vec<Uuid> = Vec::new();
     for principal in principals {
-        let statement = Statement::from_sql_and_values(db.get_database_backend(), RECIPIENTS, [principal.into()]);
+        let statement = Statement::from_sql_and_values(db.get_database_backend(), USERS_FOR, [principal.into()]);
         for row in db.query_all_raw(statement).await? {
             let user = row.try_get_by_index::<Uuid>(0)?;
             if !users.contains(&user) {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::entity::{self, TASKS};
 use super::{NewTask, TaskStatus, TaskView};
 use super::{chores, queue};
+use crate::access;
 use crate::ctx::Ctx;
 use crate::error::internal;
 use crate::notify::bus::Wake;
@@ -65,7 +66,9 @@ impl Tasks<'_> {
 
     /// Enqueues `task` in `db`, the caller's own transaction: the task and
     /// the changes it is about commit, or roll back, together. Workers find
-    /// it at their next look (`task_poll_ms`) once it has committed.
+    /// it at their next look (`task_poll_ms`) once it has committed. A task
+    /// [`about`](NewTask::about) an object of a registered resource type
+    /// that the caller may not read is refused (404 naming the type).
     pub async fn enqueue_in(&self, db: &impl ConnectionTrait, task: NewTask) -> ApiResult<Enqueued> {
         let app = self.ctx.app();
         if !app.task_handlers().knows(&task.kind) || chores::is_reserved(&task.kind) {
@@ -77,6 +80,20 @@ impl Tasks<'_> {
                 // Not echoed: a client may have sent it, of any size.
                 format!("no task of this kind; the kinds are: {known}"),
             )]));
+        }
+        // Its owners hear how it ends: a stranger may not make them.
+        if let Some((type_name, id)) = &task.subject
+            && let Some(spec) = app.registry().spec(type_name)
+        {
+            let owner = access::owner_of(db, spec, *id).await.map_err(internal)?;
+            let subject = self.ctx.principal().subject();
+            let readable = match owner {
+                Some(owner) => access::decision(db, spec, &subject, "read", Some((*id, owner))).await?.allowed,
+                None => false,
+            };
+            if !readable {
+                return Err(ApiError::not_found(spec.name));
+            }
         }
         // An API key acts for its resource's owner, who sees what it made.
         let principal = Some(self.ctx.principal().acts_for());

@@ -166,12 +166,12 @@ pub(crate) async fn heartbeat(db: &impl ConnectionTrait, id: Uuid, attempt: i32,
 }
 
 /// Records the successes of `attempts` (each a task, its attempt number and
-/// its result) in one statement; the tasks whose attempt still held them
+/// its result) in one statement; the attempts that still held their task
 /// (the others' endings change nothing).
 pub(crate) async fn succeed_many(
     db: &impl ConnectionTrait,
     attempts: &[(Uuid, i32, serde_json::Value)],
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<(Uuid, i32)>, DbErr> {
     if attempts.is_empty() {
         return Ok(Vec::new());
     }
@@ -183,7 +183,7 @@ pub(crate) async fn succeed_many(
          UPDATE fastsaas_tasks SET status = '{succeeded}', result = done.result, error = NULL, lease_until = NULL, \
          finished_at = {now}, updated_at = {now} FROM done \
          WHERE fastsaas_tasks.id = done.id AND fastsaas_tasks.attempt = done.attempt \
-         AND fastsaas_tasks.status = '{running}' RETURNING fastsaas_tasks.id",
+         AND fastsaas_tasks.status = '{running}' RETURNING fastsaas_tasks.id, fastsaas_tasks.attempt",
         rows = rows.join(", "),
         succeeded = TaskStatus::Succeeded.as_str(),
         running = TaskStatus::Running.as_str(),
@@ -194,7 +194,7 @@ pub(crate) async fn succeed_many(
         .flat_map(|(id, attempt, result)| [Value::from(*id), Value::from(*attempt), Value::from(result.clone())])
         .collect();
     let recorded = db.query_all_raw(statement(backend, sql, values)).await?;
-    recorded.iter().map(|row| row.try_get_by_index::<Uuid>(0)).collect()
+    recorded.iter().map(|row| Ok((row.try_get_by_index::<Uuid>(0)?, row.try_get_by_index::<i32>(1)?))).collect()
 }
 
 /// Records the failure of attempt `attempt`: the task runs again after

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use fastsaas_core::{ApiError, ApiResult, ProblemKind};
-use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use sea_orm::EntityTrait;
 
 use super::TaskView;
 use super::entity;
@@ -53,10 +53,7 @@ pub(crate) async fn may_read(app: &AppState, principal: &Principal, row: &entity
     // A type no longer registered has no readers but superadmins.
     let Some(spec) = app.registry().spec(type_name) else { return Ok(false) };
     let db = app.db();
-    let owner_sql = format!("SELECT owner_id FROM \"{}\" WHERE id = $1", spec.table);
-    let statement = Statement::from_sql_and_values(db.get_database_backend(), owner_sql, [object.into()]);
-    let Some(found) = db.query_one_raw(statement).await.map_err(internal)? else { return Ok(false) };
-    let owner = found.try_get::<Option<uuid::Uuid>>("", "owner_id").map_err(internal)?;
+    let Some(owner) = access::owner_of(db, spec, object).await.map_err(internal)? else { return Ok(false) };
     let decision = access::decision(db, spec, &principal.subject(), "read", Some((object, owner))).await?;
     Ok(decision.allowed)
 }

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use fastsaas_core::ResourceSpec;
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
@@ -22,9 +23,11 @@ use super::entity;
 use super::queue;
 use super::schedule::{self, Schedule};
 use super::{Handlers, Task, TaskStatus, backoff};
+use crate::access;
 use crate::db::begin_write;
+use crate::error::internal;
 use crate::notify::Notifier;
-use crate::notify::changes::users_for;
+use crate::notify::changes::{owners_who_read, users_for};
 use crate::notify::store::Draft;
 
 /// The most attempts one process runs at once.
@@ -175,7 +178,7 @@ where
 {
     async fn run(mut self) {
         let kinds = self.handlers.kinds();
-        let completer = Completer::start(self.db.clone());
+        let (completer, completing) = Completer::start(self.db.clone());
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let (shutdown, shutting_down) = watch::channel(false);
         let mut attempts = JoinSet::new();
@@ -261,6 +264,14 @@ where
                     break;
                 }
             }
+        }
+        // The aborted attempts are gone once joined; the successes they
+        // handed over are written before anything is given back, so that
+        // none lands on a later run of the same task.
+        while attempts.join_next().await.is_some() {}
+        drop(completer);
+        if let Err(err) = completing.await {
+            tracing::warn!(error = %err, "tasks: the completer ended badly");
         }
         for (id, attempt) in running.into_values() {
             if let Err(err) = queue::release(&self.db, id, attempt).await {
@@ -349,7 +360,10 @@ impl Attempt {
         };
         let attempt_number = u32::try_from(row.attempt).unwrap_or(1);
         let ending = match outcome {
-            Ok(Ok(result)) => Ending::Succeeded(result),
+            Ok(Ok(result)) => match unstorable(&result) {
+                None => Ending::Succeeded(result),
+                Some(why) => Ending::Failed(why),
+            },
             Ok(Err(failure)) => Ending::Failed(failure.0),
             Err(join) => {
                 let why = if join.is_panic() { "the handler panicked" } else { "the attempt was stopped" };
@@ -402,12 +416,12 @@ impl Attempt {
 }
 
 /// Who hears how a task ended: the principal it was enqueued for, and the
-/// owner of the object it is about.
+/// owners of the object it is about who may read it.
 #[derive(Clone, Debug)]
 pub(crate) struct Audience {
     pub(crate) notifier: Notifier,
-    /// The table of each resource type, by name, to find an object's owner.
-    pub(crate) tables: Arc<HashMap<String, &'static str>>,
+    /// The resource types, by name, to find an object's owners.
+    pub(crate) specs: Arc<HashMap<String, &'static ResourceSpec>>,
 }
 
 impl Audience {
@@ -416,11 +430,12 @@ impl Audience {
             Ending::Succeeded(_) => (TaskStatus::Succeeded, "task.succeeded"),
             Ending::Failed(_) => (TaskStatus::Failed, "task.failed"),
         };
-        let owner = match (&row.subject_type, row.subject_id) {
-            (Some(type_name), Some(id)) => self.owner_of(db, type_name, id).await?,
-            _ => None,
-        };
-        let recipients = users_for(db, row.principal_id.into_iter().chain(owner)).await?;
+        let mut recipients = users_for(db, row.principal_id.into_iter()).await?;
+        for owner in self.subject_readers(db, row).await {
+            if !recipients.contains(&owner) {
+                recipients.push(owner);
+            }
+        }
         if recipients.is_empty() {
             return Ok(());
         }
@@ -441,14 +456,43 @@ impl Audience {
         Ok(())
     }
 
-    /// The owner of object `id` of the resource type `type_name`, if the
-    /// type is registered and the object still exists.
-    async fn owner_of(&self, db: &DatabaseConnection, type_name: &str, id: Uuid) -> Result<Option<Uuid>, DbErr> {
-        let Some(table) = self.tables.get(type_name) else { return Ok(None) };
-        let sql = format!("SELECT owner_id FROM \"{table}\" WHERE id = $1");
-        let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, [id.into()]);
-        let row = db.query_one_raw(statement).await?;
-        Ok(row.map(|row| row.try_get_by_index::<Option<Uuid>>(0)).transpose()?.flatten())
+    /// The owners of the object the task is about who may read it, if its
+    /// type is registered and it still exists; none (said in the log) if
+    /// they cannot be read: the enqueuer is told all the same.
+    async fn subject_readers(&self, db: &DatabaseConnection, row: &entity::Model) -> Vec<Uuid> {
+        let (Some(type_name), Some(id)) = (&row.subject_type, row.subject_id) else { return Vec::new() };
+        let Some(spec) = self.specs.get(type_name) else { return Vec::new() };
+        let readers = async {
+            let Some(owner) = access::owner_of(db, spec, id).await.map_err(internal)? else { return Ok(Vec::new()) };
+            owners_who_read(db, spec, (id, owner)).await
+        };
+        readers.await.unwrap_or_else(|err: fastsaas_core::ApiError| {
+            tracing::warn!(error = %err, task = %row.id, "tasks: the owners of the task's object were not found");
+            Vec::new()
+        })
+    }
+}
+
+/// The largest result kept, as JSON.
+const MAX_RESULT_BYTES: usize = 1024 * 1024;
+
+/// Why `result` cannot be kept as a task's result, if it cannot: larger
+/// than [`MAX_RESULT_BYTES`], or holding a NUL character, which PostgreSQL's
+/// `jsonb` refuses. The attempt fails with it instead of writing it.
+fn unstorable(result: &serde_json::Value) -> Option<String> {
+    let json = serde_json::to_string(result).unwrap_or_default();
+    if json.len() > MAX_RESULT_BYTES {
+        return Some(format!("the result is {} bytes of JSON; at most {MAX_RESULT_BYTES} are kept", json.len()));
+    }
+    holds_nul(result).then(|| "the result holds a NUL character (\\u0000), which cannot be stored".to_owned())
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(members) => members.iter().any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
     }
 }
 
