@@ -71,6 +71,21 @@ async fn settled(client: &TestClient, user: &TestUser, id: &str, status: &str) -
     }
 }
 
+/// `user`'s notifications of `kind` once one is about task `task` (a
+/// task's ending is told just after it is recorded), within 20 s.
+async fn told_of(client: &TestClient, user: &TestUser, kind: &str, task: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let heard: Value = client.get(&format!("/notifications?kind={kind}")).bearer(&user.token).send().await.json();
+        let items = heard["items"].as_array().cloned().unwrap_or_default();
+        if items.iter().any(|item| item["payload"]["task_id"] == json!(task)) {
+            return heard;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{} not told of {task}: {heard}", user.email);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn commands_run_as_tasks_and_the_agent_is_busy_until_its_queue_drains() {
     let settings = Settings { task_poll_ms: 20, task_retry_base_ms: 10, ..Settings::default() };
@@ -105,7 +120,7 @@ async fn commands_run_as_tasks_and_the_agent_is_busy_until_its_queue_drains() {
     assert_eq!(status, json!({"status": "idle"}));
 
     // The owner hears how each task ended, as a notification.
-    let heard: Value = client.get("/notifications?kind=task.succeeded").bearer(&ann.token).send().await.json();
+    let heard = told_of(&client, &ann, "task.succeeded", &echo_id).await;
     let payloads: Vec<Value> =
         heard["items"].as_array().into_iter().flatten().map(|item| item["payload"].clone()).collect();
     assert!(
@@ -117,7 +132,7 @@ async fn commands_run_as_tasks_and_the_agent_is_busy_until_its_queue_drains() {
     let failed = settled(&client, &ann, failing["task_id"].as_str().unwrap_or_default(), "failed").await;
     assert_eq!(failed["attempts"], 3);
     assert_eq!(failed["error"], "this task fails every time");
-    let heard: Value = client.get("/notifications?kind=task.failed").bearer(&ann.token).send().await.json();
+    let heard = told_of(&client, &ann, "task.failed", failing["task_id"].as_str().unwrap_or_default()).await;
     assert_eq!(heard["total"], 1, "{heard}");
 
     let unknown = command(json!({"task": "dance"})).await;
@@ -158,7 +173,7 @@ async fn commands_run_as_tasks_and_the_agent_is_busy_until_its_queue_drains() {
     let bobs = bobs["task_id"].as_str().unwrap_or_default().to_owned();
     settled(&client, &bob, &bobs, "succeeded").await;
     for user in [&ann, &bob] {
-        let heard: Value = client.get("/notifications?kind=task.succeeded").bearer(&user.token).send().await.json();
+        let heard = told_of(&client, user, "task.succeeded", &bobs).await;
         let items = heard["items"].as_array().cloned().unwrap_or_default();
         let of_bobs = items.iter().filter(|item| item["payload"]["task_id"] == json!(bobs)).count();
         assert_eq!(of_bobs, 1, "{}: {heard}", user.email);
