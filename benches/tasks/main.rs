@@ -194,7 +194,9 @@ impl Drop for Processes {
 /// it prints is read and dropped, so that it never blocks on a full pipe.
 fn spawn(args: &[&str]) -> std::process::Child {
     let exe = std::env::current_exe().expect("this binary");
-    let mut child = Command::new(exe).args(args).stdout(Stdio::piped()).spawn().expect("a child process");
+    // Access logs off, as in the loopback benchmark.
+    let mut child =
+        Command::new(exe).args(args).env("RUST_LOG", "warn").stdout(Stdio::piped()).spawn().expect("a child process");
     let mut stdout = BufReader::new(child.stdout.take().expect("its output"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("its first line");

@@ -25,7 +25,7 @@ use crate::tasks::chores;
 use crate::tasks::schedule::{self, Schedule};
 use crate::tasks::worker::{Audience, WorkerConfig, Workers};
 use crate::tasks::{Handlers, NewTask, Task, TaskResult};
-use crate::{db, migrations, openapi, routes};
+use crate::{db, migrations, openapi, routes, telemetry};
 
 type EnsureTable =
     for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
@@ -322,6 +322,8 @@ impl App {
         };
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))?;
+        // Every route, the app's own included, runs in a request's span.
+        let router = router.layer(axum::middleware::from_fn(telemetry::requests::trace));
         Ok((router, state))
     }
 
@@ -377,7 +379,7 @@ impl App {
     /// Serves the app on `settings.bind` until Ctrl-C or SIGTERM, then lets
     /// requests in flight finish.
     pub async fn serve(self) -> Result<(), StartupError> {
-        crate::telemetry::init();
+        crate::telemetry::init(self.settings.env);
         let bind = self.settings.bind.clone();
         let serve_error = |source| StartupError::Serve { bind: bind.clone(), source };
         let limits = crate::server::Limits::from_settings(&self.settings);

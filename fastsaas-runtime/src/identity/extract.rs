@@ -10,6 +10,7 @@ use http::request::Parts;
 use super::client_address::ClientAddress;
 use super::principal::{Principal, from_credentials, from_token};
 use crate::state::AppState;
+use crate::telemetry::requests::record_principal;
 
 impl<S> FromRequestParts<S> for Principal
 where
@@ -45,6 +46,7 @@ where
         let identity = state.identity();
         let principal = from_credentials(&parts.headers, state.db(), &identity.keys, state.registry()).await?;
         if let Some(principal) = &principal {
+            record_principal(principal.id);
             parts.extensions.insert(KnownPrincipal(principal.clone()));
         }
         Ok(principal)

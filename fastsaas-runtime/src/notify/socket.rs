@@ -52,6 +52,7 @@ use crate::error::internal;
 use crate::identity::bearer_token;
 use crate::identity::extract::principal_of_token;
 use crate::state::AppState;
+use crate::telemetry::requests::record_principal;
 
 /// Closed because the access token expired.
 pub(crate) const EXPIRED: u16 = 4001;
@@ -151,6 +152,7 @@ pub(crate) async fn connect(
         }
     };
     let (principal, expires) = principal_of_token(&app, &token).await?;
+    record_principal(principal.id);
     let me = principal.require_user()?;
     let after = match query?.after {
         Some(after) => Some(

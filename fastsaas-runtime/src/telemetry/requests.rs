@@ -1,0 +1,70 @@
+//! One span per request, and its request id.
+//!
+//! Every request runs in a span `request` with its id (the client's
+//! `x-request-id` if it is a fit one, else a new UUID), method, matched
+//! route template (never the raw path or the query, which may hold a token),
+//! and, once known, the principal, the status and the latency; one event
+//! `request finished` closes it. Every response, errors included, carries
+//! the id back in `x-request-id`.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::HeaderValue;
+use http::header::HeaderName;
+use tracing::Instrument;
+use tracing::field::Empty;
+use uuid::Uuid;
+
+/// The header that carries a request's id, both ways.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of a request: the client's if it is 1 to 64 of
+/// `A-Za-z0-9._:-` (anything else could forge log lines), else a new one.
+fn request_id(request: &Request) -> HeaderValue {
+    let given = request.headers().get(&REQUEST_ID).filter(|value| {
+        let bytes = value.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    });
+    match given {
+        Some(value) => value.clone(),
+        None => HeaderValue::from_str(&Uuid::new_v4().simple().to_string()).unwrap_or(HeaderValue::from_static("-")),
+    }
+}
+
+/// The middleware: runs the request in its span and answers its id.
+pub(crate) async fn trace(request: Request, next: Next) -> Response {
+    let id = request_id(&request);
+    let route = request.extensions().get::<MatchedPath>().map_or("(no route)", MatchedPath::as_str).to_owned();
+    let span = tracing::info_span!(
+        "request",
+        id = %String::from_utf8_lossy(id.as_bytes()),
+        method = %request.method(),
+        route = %route,
+        principal = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let latency = started.elapsed().as_secs_f64() * 1000.0;
+    span.record("status", response.status().as_u16());
+    span.record("latency_ms", (latency * 1000.0).round() / 1000.0);
+    span.in_scope(|| {
+        if response.status().is_server_error() {
+            tracing::warn!("request finished");
+        } else {
+            tracing::info!("request finished");
+        }
+    });
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// Records `principal` on the current request's span.
+pub(crate) fn record_principal(principal: Uuid) {
+    tracing::Span::current().record("principal", tracing::field::display(principal));
+}
