@@ -3,7 +3,7 @@
 use fastsaas::prelude::*;
 use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
 use fastsaas::testing::TestClient;
-use fastsaas::{Settings, SqliteSynchronous, StartupError};
+use fastsaas::{Secret, Settings, SqliteSynchronous, StartupError};
 
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/widgets")]
@@ -267,4 +267,112 @@ async fn an_existing_table_gets_the_list_indexes_it_lacks() {
     assert_eq!(page["total"], 1, "{page}");
     let client = client.restart(App::new(Settings::default()).resource::<WidgetSorted>()).await;
     assert_eq!(list_indexes(&client).await.len(), 5);
+}
+
+/// A scratch `fastsaas.toml` holding `text`, removed when dropped.
+struct TomlFile(std::path::PathBuf);
+
+impl TomlFile {
+    fn new(text: &str) -> TomlFile {
+        let dir = std::env::temp_dir().join(format!("fastsaas-settings-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("{err}"));
+        let file = dir.join("fastsaas.toml");
+        std::fs::write(&file, text).unwrap_or_else(|err| panic!("{err}"));
+        TomlFile(file)
+    }
+}
+
+impl Drop for TomlFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn each_environment_takes_the_default_table_then_its_own() {
+    use fastsaas::Environment;
+    let file = TomlFile::new(
+        "[default]\nbind = \"0.0.0.0:9000\"\nbody_limit = 100\n\n\
+         [production]\nbody_limit = 300\ntask_workers = 16\n\n[test]\nbody_limit = 200\n",
+    );
+    let production = Settings::load_file(&file.0, Environment::Production).expect("production");
+    assert_eq!((production.env, production.bind.as_str()), (Environment::Production, "0.0.0.0:9000"));
+    assert_eq!((production.body_limit, production.task_workers), (300, 16));
+    let test = Settings::load_file(&file.0, Environment::Test).expect("test");
+    assert_eq!((test.body_limit, test.task_workers), (200, Settings::default().task_workers));
+    let development = Settings::load_file(&file.0, Environment::Development).expect("development");
+    assert_eq!((development.body_limit, development.bind.as_str()), (100, "0.0.0.0:9000"));
+
+    let typo = TomlFile::new("[production]\nbnd = \"typo\"\n");
+    let error = Settings::load_file(&typo.0, Environment::Production).expect_err("an unknown key").to_string();
+    assert!(error.contains("bnd") && error.contains("fastsaas.toml"), "{error}");
+    let wrong = TomlFile::new("[default]\nbody_limit = \"big\"\n");
+    let error = Settings::load_file(&wrong.0, Environment::Development).expect_err("a string").to_string();
+    assert!(error.contains("body_limit") && error.contains("fastsaas.toml"), "{error}");
+}
+
+#[test]
+fn debug_shows_no_secret_and_no_password_of_a_url() {
+    let settings = Settings {
+        database_url: "postgres://app:db-pass-1@db.internal:5432/app?sslmode=require".into(),
+        redis_url: Some("redis://:redis-pass-2@cache:6379/0".into()),
+        jwt_secret: Some(Secret("jwt secret 3, at least thirty-two bytes".into())),
+        admin_password: Some(Secret("admin pass 4".into())),
+        field_keys: Some(Secret("1:field-key-5".into())),
+        ..Settings::default()
+    };
+    let shown = format!("{settings:?}");
+    for secret in ["db-pass-1", "redis-pass-2", "jwt secret 3", "admin pass 4", "field-key-5"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("postgres://app:***@db.internal:5432/app?sslmode=require"), "{shown}");
+    assert!(shown.contains("task_workers"), "{shown}");
+}
+
+#[tokio::test]
+async fn production_refuses_the_default_sqlite_file_unless_told() {
+    let production = Settings {
+        env: fastsaas::Environment::Production,
+        jwt_secret: Some(Secret("a production secret of thirty-two bytes".into())),
+        ..Settings::default()
+    };
+    let refused = App::new(production.clone()).into_router().await.err().map(|err| err.to_string());
+    assert!(refused.as_deref().is_some_and(|why| why.contains("FASTSAAS_SQLITE_IN_PRODUCTION")), "{refused:?}");
+    let dir = std::env::temp_dir().join(format!("fastsaas-prod-{}", Uuid::new_v4()));
+    let elsewhere = format!("sqlite://{}?mode=rwc", dir.with_extension("db").display());
+    let chosen = Settings { database_url: elsewhere, ..production };
+    assert!(App::new(chosen.clone()).into_router().await.is_ok());
+    let _ = std::fs::remove_file(dir.with_extension("db"));
+    assert!(chosen.unsafe_for_production().is_none());
+    let allowed = Settings { sqlite_in_production: true, ..Settings::default() };
+    assert!(Settings { env: fastsaas::Environment::Production, ..allowed }.unsafe_for_production().is_none());
+}
+
+#[test]
+fn docs_settings_md_lists_every_key_with_its_variable() {
+    let table = include_str!("../docs/settings.md");
+    let documented: Vec<(String, String)> = table
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let variable = cells.get(2)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((key.to_owned(), variable.to_owned()))
+        })
+        .collect();
+    let fields = fastsaas::serde_json::to_value(Settings::default()).expect("settings serialize");
+    let mut keys: Vec<String> = fields.as_object().map(|fields| fields.keys().cloned().collect()).unwrap_or_default();
+    let mut listed: Vec<String> = documented.iter().map(|(key, _)| key.clone()).collect();
+    keys.sort();
+    listed.sort();
+    assert_eq!(listed, keys, "docs/settings.md and Settings list different keys");
+    for (key, variable) in &documented {
+        let expected = match key.as_str() {
+            "database_url" | "redis_url" => key.to_uppercase(),
+            _ => format!("FASTSAAS_{}", key.to_uppercase()),
+        };
+        assert_eq!(variable, &expected, "the variable of `{key}`");
+    }
 }

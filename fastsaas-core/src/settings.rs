@@ -1,9 +1,10 @@
-//! The process settings: defaults < `fastsaas.toml` < environment.
+//! The process settings: defaults < `fastsaas.toml` (its `[default]` table,
+//! then the table of the environment) < environment variables.
 
 use std::path::Path;
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 /// Which environment the process runs in (`FASTSAAS_ENV`).
@@ -38,10 +39,16 @@ pub enum SqliteSynchronous {
 /// The settings of a FastSaaS process.
 ///
 /// Loaded by [`Settings::load`] from, in increasing priority: the defaults
-/// below, a `fastsaas.toml` file in the working directory, then the
-/// environment (`DATABASE_URL`, `REDIS_URL`, and `FASTSAAS_<FIELD>` for every
-/// other field, e.g. `FASTSAAS_BIND`, `FASTSAAS_BODY_LIMIT`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// below, a `fastsaas.toml` file in the working directory (its `[default]`
+/// table, then the table named after the environment: `[development]`,
+/// `[test]` or `[production]`; a file of plain keys applies to every
+/// environment), then the environment (`DATABASE_URL`, `REDIS_URL`, and
+/// `FASTSAAS_<FIELD>` for every other field, e.g. `FASTSAAS_BIND`,
+/// `FASTSAAS_BODY_LIMIT`). docs/settings.md lists every key.
+///
+/// `Debug` shows no secret: the values of [`Secret`]s and the passwords in
+/// `database_url` and `redis_url` print as `***`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `FASTSAAS_ENV`: development, test or production.
@@ -135,6 +142,11 @@ pub struct Settings {
     /// than this are deleted by a periodic chore that runs every hour
     /// (`GET /tasks/{id}` is 404 afterwards).
     pub tasks_kept_secs: u64,
+    /// `FASTSAAS_SQLITE_IN_PRODUCTION`: lets a production process run on the
+    /// default SQLite file (`fastsaas.db` in the working directory), which
+    /// production refuses otherwise: a container's working directory is
+    /// seldom where its data should live.
+    pub sqlite_in_production: bool,
     /// `FASTSAAS_WORKER_ONLY`: `App::serve` runs the task workers only and
     /// serves no HTTP (a worker process of the same binary), until SIGTERM
     /// or Ctrl-C. Needs `task_workers` above 0.
@@ -190,6 +202,7 @@ impl Default for Settings {
             task_poll_ms: 1000,
             task_retry_base_ms: 1000,
             tasks_kept_secs: 7 * 24 * 60 * 60,
+            sqlite_in_production: false,
             worker_only: false,
         }
     }
@@ -202,7 +215,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 22] = [
+const PREFIXED_KEYS: [&str; 23] = [
     "env",
     "bind",
     "body_limit",
@@ -224,22 +237,66 @@ const PREFIXED_KEYS: [&str; 22] = [
     "task_poll_ms",
     "task_retry_base_ms",
     "tasks_kept_secs",
+    "sqlite_in_production",
     "worker_only",
 ];
 
+/// The tables of `fastsaas.toml` that hold settings for environments.
+const PROFILES: [&str; 4] = ["default", "development", "test", "production"];
+
+impl Environment {
+    /// Its name, as `FASTSAAS_ENV` and the tables of `fastsaas.toml` give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Test => "test",
+            Environment::Production => "production",
+        }
+    }
+
+    /// The environment `FASTSAAS_ENV` names (development if unset).
+    pub fn from_env() -> Result<Environment, SettingsError> {
+        Figment::from(Serialized::default("env", Environment::default()))
+            .merge(Env::raw().only(&["FASTSAAS_ENV"]).map(|_| "env".into()))
+            .extract_inner("env")
+            .map_err(|err| SettingsError(Box::new(err)))
+    }
+}
+
 impl Settings {
-    /// Loads defaults < `fastsaas.toml` (if present) < environment.
+    /// Loads defaults < `fastsaas.toml` (if present) < environment, for the
+    /// environment `FASTSAAS_ENV` names.
     pub fn load() -> Result<Settings, SettingsError> {
-        Settings::load_from(Path::new("fastsaas.toml"))
+        Settings::load_for(Environment::from_env()?)
+    }
+
+    /// Like [`Settings::load`], for the environment `env`.
+    pub fn load_for(env: Environment) -> Result<Settings, SettingsError> {
+        Settings::load_file(Path::new("fastsaas.toml"), env)
     }
 
     /// Like [`Settings::load`], with the TOML file at `toml_path`.
     pub fn load_from(toml_path: &Path) -> Result<Settings, SettingsError> {
-        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
-            .merge(Toml::file(toml_path))
-            .merge(Env::prefixed("FASTSAAS_").only(&PREFIXED_KEYS))
+        Settings::load_file(toml_path, Environment::from_env()?)
+    }
+
+    /// Like [`Settings::load_for`], with the TOML file at `toml_path`.
+    pub fn load_file(toml_path: &Path, env: Environment) -> Result<Settings, SettingsError> {
+        let file = Toml::file(toml_path);
+        // A file of environment tables, or of plain keys for every one.
+        let keys = Figment::from(Toml::file(toml_path)).data().map_err(|err| SettingsError(Box::new(err)))?;
+        let tables = keys
+            .get(&Profile::Default)
+            .is_some_and(|keys| !keys.is_empty() && keys.keys().all(|key| PROFILES.contains(&key.as_str())));
+        let file = if tables { file.nested() } else { file };
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings { env, ..Settings::default() }))
+            .merge(file)
+            // Global: over the file's tables, whichever is selected.
+            .merge(Env::prefixed("FASTSAAS_").only(&PREFIXED_KEYS).global())
+            .select(env.as_str())
             .extract()
             .map_err(|err| SettingsError(Box::new(err)))?;
+        settings.env = env;
         // Taken exactly as written: figment would read `12345678` as a number
         // and `"x"` without its quotes, which a secret must not suffer.
         let raw = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
@@ -253,5 +310,54 @@ impl Settings {
         settings.trusted_proxies = raw("FASTSAAS_TRUSTED_PROXIES").unwrap_or(settings.trusted_proxies);
         settings.field_keys = raw("FASTSAAS_FIELD_KEYS").map(Secret).or(settings.field_keys);
         Ok(settings)
+    }
+
+    /// What production refuses in these settings, if they are production's
+    /// (the JWT secret is checked where the keys are made).
+    pub fn unsafe_for_production(&self) -> Option<String> {
+        if self.env != Environment::Production {
+            return None;
+        }
+        (self.database_url == Settings::default().database_url && !self.sqlite_in_production).then(|| {
+            "DATABASE_URL is the default SQLite file in the working directory: set DATABASE_URL, or \
+             FASTSAAS_SQLITE_IN_PRODUCTION=true to keep it"
+                .to_owned()
+        })
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    /// Every field, secrets and the passwords of URLs as `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut fields = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => return f.write_str("Settings { .. }"),
+        };
+        for secret in ["jwt_secret", "admin_password", "field_keys"] {
+            if let Some(value) = fields.get_mut(secret).filter(|value| !value.is_null()) {
+                *value = "***".into();
+            }
+        }
+        for url in ["database_url", "redis_url"] {
+            if let Some(serde_json::Value::String(value)) = fields.get_mut(url) {
+                *value = without_password(value);
+            }
+        }
+        let mut shown = f.debug_struct("Settings");
+        for (name, value) in &fields {
+            shown.field(name, value);
+        }
+        shown.finish()
+    }
+}
+
+/// `url` with the password of its `user:password@` part as `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
     }
 }

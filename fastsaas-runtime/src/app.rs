@@ -264,6 +264,9 @@ impl App {
         if let Some(mistake) = self.task_mistakes.iter().cloned().chain(unknown).next() {
             return Err(StartupError::Config(mistake));
         }
+        if let Some(refused) = self.settings.unsafe_for_production() {
+            return Err(StartupError::Config(refused));
+        }
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;
         // Before the database: a clash of routes is a mistake in the code,
