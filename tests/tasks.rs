@@ -419,12 +419,9 @@ async fn a_shutdown_tells_running_tasks_to_stop_and_records_how_they_ended() {
     }
 }
 
-/// Starts a serving process (a worker-only one if `worker_only`), lets it
-/// take a long task, sends it SIGTERM, and checks how the task ended.
-async fn shut_down_mid_task(worker_only: bool) {
-    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
-    let ann = client.sign_up("ann@example.com").await;
-    let (id, _) = enqueued(&client, &ann, json!({"kind": "sleep", "payload": {"ms": 60_000}})).await;
+/// Starts a serving process on `client`'s database and a free port (a
+/// worker-only one if `worker_only`): the process and its address.
+fn spawn_serving(client: &TestClient, worker_only: bool) -> (std::process::Child, String) {
     let bind = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()) {
         Ok(address) => address.to_string(),
         Err(err) => panic!("a free port: {err}"),
@@ -440,7 +437,16 @@ async fn shut_down_mid_task(worker_only: bool) {
     if worker_only {
         command.env(WORKER_ONLY, "1");
     }
-    let mut server = command.spawn().unwrap_or_else(|err| panic!("the serving process: {err}"));
+    (command.spawn().unwrap_or_else(|err| panic!("the serving process: {err}")), bind)
+}
+
+/// Starts a serving process (a worker-only one if `worker_only`), lets it
+/// take a long task, sends it SIGTERM, and checks how the task ended.
+async fn shut_down_mid_task(worker_only: bool) {
+    let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let (id, _) = enqueued(&client, &ann, json!({"kind": "sleep", "payload": {"ms": 60_000}})).await;
+    let (mut server, bind) = spawn_serving(&client, worker_only);
     settled(&client, &ann, id, "running").await;
     // A worker-only process serves no HTTP; the other comes up on its port.
     let listening = || std::net::TcpStream::connect(&bind).is_ok();
@@ -479,19 +485,7 @@ async fn a_shutdown_closes_websockets_with_1001_and_does_not_wait_for_them() {
 
     let client = TestClient::start(app(Settings { task_workers: 0, ..settings() })).await;
     let ann = client.sign_up("ann@example.com").await;
-    let bind = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()) {
-        Ok(address) => address.to_string(),
-        Err(err) => panic!("a free port: {err}"),
-    };
-    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("the test binary: {err}"));
-    let mut server = Command::new(exe)
-        .args(["--exact", "serving_process", "--ignored", "--nocapture"])
-        .env(WORKER_DATABASE_URL, &client.settings().database_url)
-        .env(SERVE_BIND, &bind)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| panic!("the serving process: {err}"));
+    let (mut server, bind) = spawn_serving(&client, false);
     let started = Instant::now();
     let stream = loop {
         match tokio::net::TcpStream::connect(&bind).await {
