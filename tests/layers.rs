@@ -22,6 +22,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("cursor", 0),
     ("json", 0),
     ("http", 0),
+    ("cors", 0),
     ("route_table", 0),
     ("server", 0),
     ("telemetry", 0),

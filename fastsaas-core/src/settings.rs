@@ -91,6 +91,11 @@ pub struct Settings {
     /// `X-Forwarded-For`; empty (the default) trusts no one, so the socket
     /// peer is the client.
     pub trusted_proxies: String,
+    /// `FASTSAAS_CORS_ORIGINS`: comma-separated origins of the browser front
+    /// ends allowed to call the API from another origin
+    /// (`https://app.example.com, http://localhost:5173`); empty (the
+    /// default) allows none, so browsers refuse cross-origin calls.
+    pub cors_origins: String,
     /// `FASTSAAS_MAX_CONNECTIONS`: open client connections at most; further
     /// clients wait in the listen queue until one closes.
     pub max_connections: usize,
@@ -189,6 +194,7 @@ impl Default for Settings {
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             auth_attempts_per_minute: 10,
             trusted_proxies: String::new(),
+            cors_origins: String::new(),
             max_connections: 1024,
             header_timeout_secs: 5,
             idle_timeout_secs: 60,
@@ -308,6 +314,7 @@ impl Settings {
         settings.admin_email = raw("FASTSAAS_ADMIN_EMAIL").or(settings.admin_email);
         settings.admin_password = raw("FASTSAAS_ADMIN_PASSWORD").map(Secret).or(settings.admin_password);
         settings.trusted_proxies = raw("FASTSAAS_TRUSTED_PROXIES").unwrap_or(settings.trusted_proxies);
+        settings.cors_origins = raw("FASTSAAS_CORS_ORIGINS").unwrap_or(settings.cors_origins);
         settings.field_keys = raw("FASTSAAS_FIELD_KEYS").map(Secret).or(settings.field_keys);
         Ok(settings)
     }

@@ -25,7 +25,7 @@ use crate::tasks::chores;
 use crate::tasks::schedule::{self, Schedule};
 use crate::tasks::worker::{Audience, WorkerConfig, Workers};
 use crate::tasks::{Handlers, NewTask, Task, TaskResult};
-use crate::{db, migrations, openapi, routes, telemetry};
+use crate::{cors, db, migrations, openapi, routes, telemetry};
 
 type EnsureTable =
     for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
@@ -267,6 +267,7 @@ impl App {
         if let Some(refused) = self.settings.unsafe_for_production() {
             return Err(StartupError::Config(refused));
         }
+        let cors = cors::layer(&self.settings.cors_origins)?;
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;
         // Before the database: a clash of routes is a mistake in the code,
@@ -325,6 +326,10 @@ impl App {
         };
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))?;
+        let router = match cors {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
         // Every route, the app's own included, runs in a request's span.
         let router = router.layer(axum::middleware::from_fn(telemetry::requests::trace));
         Ok((router, state))

@@ -11,6 +11,7 @@ mod acl_routes;
 mod app;
 mod authorized;
 mod body;
+mod cors;
 mod crud;
 mod ctx;
 mod cursor;
