@@ -1,6 +1,7 @@
 //! Cross-origin requests: browser front ends on the configured origins get
 //! CORS answers (preflights included); any other origin gets none, so
-//! browsers refuse it; a setting that names no origin stops start-up.
+//! browsers refuse it; a setting that names no origin stops start-up; look-alike
+//! or huge origins and hostile request ids get no echo.
 
 use fastsaas::axum::http::{HeaderName, Method};
 use fastsaas::prelude::*;
@@ -61,4 +62,30 @@ async fn a_setting_that_names_no_origin_stops_start_up() {
             "{bad}: {error:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn hostile_origins_and_request_ids_get_no_echo() {
+    let settings = Settings { cors_origins: FRONT_END.to_owned(), ..Settings::default() };
+    let client = TestClient::start(App::new(settings)).await;
+    // A look-alike origin and a long one: no CORS answer.
+    for origin in ["https://app.example.com.evil.example", &format!("https://{}.example", "a".repeat(8 * 1024))] {
+        assert_eq!(preflight(&client, origin).await.header("access-control-allow-origin"), None, "{origin:.40}");
+    }
+    // A request id that could forge a log line, or fill one, is replaced.
+    for id in ["a\"}{\"forged\":1", &"x".repeat(8 * 1024), "tab\there"] {
+        let answer = client.get("/healthz").without_identity().header(name("x-request-id"), id).send().await;
+        answer.assert_status(200);
+        let echoed = answer.header("x-request-id").unwrap_or_default();
+        assert_eq!(echoed.len(), 32, "{id:.40} was echoed as {echoed:.40}");
+    }
+    // A burst from one front end: every answer carries CORS and its own id.
+    let answers = (0..50)
+        .map(|_| async { client.get("/healthz").without_identity().header(name("origin"), FRONT_END).send().await });
+    let answers = futures_util::future::join_all(answers).await;
+    let mut ids: Vec<&str> = answers.iter().filter_map(|answer| answer.header("x-request-id")).collect();
+    assert!(answers.iter().all(|answer| answer.header("access-control-allow-origin") == Some(FRONT_END)));
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 50, "request ids repeat");
 }

@@ -130,12 +130,13 @@ pub(crate) async fn take_slot(
     if moved.rows_affected() != 1 {
         return Ok(false);
     }
-    let enqueued = queue::enqueue(&tx, task, None).await?;
-    if let queue::Enqueued::New(_) = enqueued {
+    // A duplicate (the last slot's run still holds the unique key) wakes no one.
+    let new = matches!(queue::enqueue(&tx, task, None).await?, queue::Enqueued::New(_));
+    if new {
         notifier.wake_in(&tx, Wake::Tasks).await?;
     }
     tx.commit().await?;
-    if let queue::Enqueued::New(_) = enqueued {
+    if new {
         notifier.committed(Wake::Tasks);
     }
     Ok(true)
