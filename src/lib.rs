@@ -179,6 +179,10 @@ pub use fastsaas_runtime::axum;
 /// no dependency of your own.
 pub use fastsaas_runtime::utoipa;
 
+/// Re-exported for metrics of your own ([`App::metrics`]): its counters,
+/// gauges and histograms, registered on the app's registry.
+pub use fastsaas_runtime::prometheus_client;
+
 /// The database layer (SeaORM), re-exported so your code and FastSaaS share
 /// one version: `<Item as Resource>::Entity` is a SeaORM entity.
 pub use fastsaas_runtime::sea_orm;

@@ -152,6 +152,15 @@ pub struct Settings {
     /// production refuses otherwise: a container's working directory is
     /// seldom where its data should live.
     pub sqlite_in_production: bool,
+    /// `FASTSAAS_METRICS_ROLE`: the role a caller needs for `GET /metrics`
+    /// on the API's address (superadmins always may). Give it to the user
+    /// whose API key your Prometheus scrapes with.
+    pub metrics_role: String,
+    /// `FASTSAAS_METRICS_BIND`: a second socket address that serves
+    /// `GET /metrics` to anyone who reaches it (keep it off the public
+    /// network: a port the load balancer does not route), also in a
+    /// worker-only process. Unset (the default): no second address.
+    pub metrics_bind: Option<String>,
     /// `FASTSAAS_WORKER_ONLY`: `App::serve` runs the task workers only and
     /// serves no HTTP (a worker process of the same binary), until SIGTERM
     /// or Ctrl-C. Needs `task_workers` above 0.
@@ -209,6 +218,8 @@ impl Default for Settings {
             task_retry_base_ms: 1000,
             tasks_kept_secs: 7 * 24 * 60 * 60,
             sqlite_in_production: false,
+            metrics_role: "metrics".to_owned(),
+            metrics_bind: None,
             worker_only: false,
         }
     }
@@ -221,7 +232,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 23] = [
+const PREFIXED_KEYS: [&str; 25] = [
     "env",
     "bind",
     "body_limit",
@@ -244,6 +255,8 @@ const PREFIXED_KEYS: [&str; 23] = [
     "task_retry_base_ms",
     "tasks_kept_secs",
     "sqlite_in_production",
+    "metrics_role",
+    "metrics_bind",
     "worker_only",
 ];
 

@@ -25,7 +25,8 @@ use crate::tasks::chores;
 use crate::tasks::schedule::{self, Schedule};
 use crate::tasks::worker::{Audience, WorkerConfig, Workers};
 use crate::tasks::{Handlers, NewTask, Task, TaskResult};
-use crate::{cors, db, migrations, openapi, routes, telemetry};
+use crate::telemetry::metrics::{self, Metrics};
+use crate::{cors, db, metrics_routes, migrations, openapi, routes, telemetry};
 
 type EnsureTable =
     for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
@@ -65,6 +66,8 @@ pub struct App {
     /// What is wrong with the registered tasks and schedules: start-up
     /// stops at the first.
     task_mistakes: Vec<String>,
+    /// What adds the app's own metrics to its registry.
+    own_metrics: Vec<metrics::Registration>,
 }
 
 /// Routes of the app's own with a state of its own: their documentation,
@@ -91,6 +94,7 @@ impl App {
             task_handlers: Handlers::default(),
             schedules: Vec::new(),
             task_mistakes: Vec::new(),
+            own_metrics: Vec::new(),
         }
     }
 
@@ -165,6 +169,30 @@ impl App {
                 Err(why) => self.task_mistakes.push(format!("periodic task `{name}`: `{expression}`: {why}")),
             }
         }
+        self
+    }
+
+    /// Adds metrics of your own to the app's registry, served by
+    /// `GET /metrics` beside the framework's (whose names start with
+    /// `fastsaas_`). `register` is called once as the app starts; keep a
+    /// clone of each metric to update it.
+    ///
+    /// ```no_run
+    /// use fastsaas_runtime::App;
+    /// use fastsaas_runtime::prometheus_client::metrics::counter::Counter;
+    ///
+    /// let orders = Counter::<u64>::default();
+    /// let counted = orders.clone();
+    /// let app = App::new(Default::default())
+    ///     .metrics(move |registry| registry.register("orders_placed", "Orders placed", counted.clone()));
+    /// orders.inc();
+    /// ```
+    #[must_use]
+    pub fn metrics(
+        mut self,
+        register: impl Fn(&mut prometheus_client::registry::Registry) + Send + Sync + 'static,
+    ) -> App {
+        self.own_metrics.push(Arc::new(register));
         self
     }
 
@@ -295,7 +323,8 @@ impl App {
             .collect();
         let registry = Registry::new(self.guarded_specs(), custom_actions);
         let workers = Workers::default();
-        let notifier = notifier(&db, &self.settings, workers.waker())?;
+        let metrics = Arc::new(Metrics::new(&self.own_metrics));
+        let notifier = notifier(&db, &self.settings, workers.waker(), &metrics)?;
         let (mut task_handlers, mut schedules) = (self.task_handlers, self.schedules);
         chores::add(&mut task_handlers, &mut schedules);
         // The workers stop when the router is dropped, not when the state
@@ -312,6 +341,7 @@ impl App {
             task_handlers: task_handlers.clone(),
             workers,
             stopping: std::sync::atomic::AtomicBool::new(false),
+            metrics: Arc::clone(&metrics),
         };
         let state = AppState::new(services);
         let weak = state.downgrade();
@@ -330,8 +360,9 @@ impl App {
             Some(cors) => router.layer(cors),
             None => router,
         };
-        // Every route, the app's own included, runs in a request's span.
-        let router = router.layer(axum::middleware::from_fn(telemetry::requests::trace));
+        // Every route, the app's own included, runs in a request's span
+        // and is counted.
+        let router = router.layer(axum::middleware::from_fn_with_state(metrics, telemetry::requests::trace));
         Ok((router, state))
     }
 
@@ -394,8 +425,10 @@ impl App {
         if self.settings.worker_only {
             return self.work().await;
         }
+        let metrics_bind = self.settings.metrics_bind.clone();
         let (router, state) = self.build().await?;
         let listener = tokio::net::TcpListener::bind(&bind).await.map_err(serve_error)?;
+        let metrics = serve_metrics(metrics_bind, &state, limits).await?;
         tracing::info!(address = %bind, "FastSaaS listening; API description at /openapi.json");
         // At the signal: `/readyz` turns 503 and workers stop claiming while
         // the server drains its connections; then running tasks get their
@@ -407,23 +440,29 @@ impl App {
         };
         let served = crate::server::serve(listener, router, limits, stopping).await;
         state.workers().finished().await;
+        drop(metrics);
         served.map_err(serve_error)
     }
 
     /// A worker-only process: the workers run until the signal, then stop
-    /// as in [`App::serve`]; no HTTP is served.
+    /// as in [`App::serve`]; no HTTP is served but `/metrics` on
+    /// `metrics_bind`, if set.
     async fn work(self) -> Result<(), StartupError> {
         if self.settings.task_workers == 0 {
             return Err(StartupError::Config(
                 "FASTSAAS_WORKER_ONLY with FASTSAAS_TASK_WORKERS=0 would do nothing".into(),
             ));
         }
+        let metrics_bind = self.settings.metrics_bind.clone();
+        let limits = crate::server::Limits::from_settings(&self.settings);
         let (_router, state) = self.build().await?;
+        let metrics = serve_metrics(metrics_bind, &state, limits).await?;
         tracing::info!("FastSaaS task workers running; no HTTP is served (FASTSAAS_WORKER_ONLY)");
         shutdown_signal().await;
         tracing::info!("shutting down");
         state.begin_shutdown();
         state.workers().finished().await;
+        drop(metrics);
         Ok(())
     }
 
@@ -471,6 +510,28 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// Serves `GET /metrics` openly on `bind`, if set, until the returned
+/// sender is dropped.
+async fn serve_metrics(
+    bind: Option<String>,
+    state: &AppState,
+    limits: crate::server::Limits,
+) -> Result<Option<tokio::sync::oneshot::Sender<()>>, StartupError> {
+    let Some(bind) = bind else { return Ok(None) };
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|source| StartupError::Serve { bind: bind.clone(), source })?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = metrics_routes::open_router(state.clone());
+    tracing::info!(address = %bind, "metrics served openly at /metrics (FASTSAAS_METRICS_BIND)");
+    tokio::spawn(async move {
+        if let Err(err) = crate::server::serve(listener, router, limits, async { stopped.await.unwrap_or(()) }).await {
+            tracing::error!(error = %err, address = %bind, "the metrics address stopped serving");
+        }
+    });
+    Ok(Some(stop))
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.
@@ -522,6 +583,7 @@ fn notifier(
     db: &DatabaseConnection,
     settings: &Settings,
     tasks: Arc<tokio::sync::Notify>,
+    metrics: &Metrics,
 ) -> Result<Notifier, StartupError> {
     let hub = Arc::new(Hub::default());
     let bus: Arc<dyn Bus> = match (&settings.redis_url, db.get_database_backend()) {
@@ -534,5 +596,5 @@ fn notifier(
         }
         (None, _) => Arc::new(bus::InProcess(Arc::clone(&hub))),
     };
-    Ok(Notifier::new(hub, bus, settings.notifications_kept))
+    Ok(Notifier::new(hub, bus, settings.notifications_kept, metrics.notifications_sent.clone()))
 }

@@ -16,6 +16,7 @@ mod crud;
 mod ctx;
 mod cursor;
 pub mod db;
+mod docs;
 pub mod endpoints;
 mod error;
 pub mod field;
@@ -25,6 +26,7 @@ mod http;
 pub mod identity;
 mod json;
 mod keys;
+mod metrics_routes;
 mod migrations;
 mod notify;
 mod openapi;
@@ -75,3 +77,6 @@ pub use axum;
 /// Re-exported so that endpoint bodies and responses can
 /// `#[derive(utoipa::ToSchema)]` against the version the docs are built with.
 pub use utoipa;
+
+/// Re-exported for metrics of your own ([`App::metrics`]).
+pub use prometheus_client;

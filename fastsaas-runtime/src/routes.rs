@@ -13,11 +13,11 @@ use fastsaas_core::{ApiError, Operation, ResourceSpec};
 use http::{HeaderValue, Method, header};
 
 use crate::endpoints::ResourceRoutes;
-use crate::openapi::{crud_operation, document_operation, health_operation};
+use crate::openapi::{crud_operation, docs_operation, document_operation, health_operation, metrics_operation};
 use crate::resource::Resource;
 use crate::route_table::{Route, RouteTable};
 use crate::state::AppState;
-use crate::{acl_routes, crud, endpoints, health, keys};
+use crate::{acl_routes, crud, docs, endpoints, health, keys, metrics_routes};
 
 /// Adds `T`'s routes to `table`: CRUD under its scope path (a disabled
 /// operation answers 405 with an `Allow` header), ACL entries, API keys,
@@ -82,8 +82,8 @@ pub(crate) type Document = Arc<OnceLock<Bytes>>;
 
 /// The app-wide routes: identity (users and sessions, roles,
 /// organizations), type-wide ACL entries (naming one of `resources`,
-/// `Type.action`), `/openapi.json` (serving `document`), `/healthz`,
-/// `/readyz`.
+/// `Type.action`), `/openapi.json` (serving `document`), `/docs` (its
+/// assets are [`docs::assets`]), `/metrics`, `/healthz`, `/readyz`.
 pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Route<AppState>> {
     use crate::identity::{orgs, roles, routes as users};
     let document = Arc::clone(document);
@@ -93,6 +93,8 @@ pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Rout
     };
     let operations = [
         Route::get("/openapi.json", serve_document).documented(document_operation()),
+        Route::get("/docs", docs::page).documented(docs_operation()),
+        Route::get("/metrics", metrics_routes::guarded).documented(metrics_operation()),
         Route::get("/healthz", health::live).documented(health_operation(false)),
         Route::get("/readyz", health::ready).documented(health_operation(true)),
     ];
@@ -111,6 +113,7 @@ pub(crate) fn framework(document: &Document, resources: Vec<String>) -> Vec<Rout
 /// as long as it (or a clone) lives, at no cost per request.
 pub(crate) fn fallbacks<G: Send + Sync + 'static>(router: Router<AppState>, guard: Arc<G>) -> Router<AppState> {
     router
+        .merge(docs::assets())
         .fallback(move || {
             let _kept = &guard;
             std::future::ready(ApiError::NotFound("route".into()))

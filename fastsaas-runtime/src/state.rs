@@ -20,6 +20,7 @@ use crate::seal::{FieldKeys, Resealed};
 use crate::store::Store;
 use crate::tasks::Handlers;
 use crate::tasks::worker::Workers;
+use crate::telemetry::metrics::Metrics;
 
 /// What the handlers share: the database pool, the settings and the
 /// framework's services.
@@ -43,6 +44,8 @@ pub(crate) struct Services {
     pub(crate) workers: Workers,
     /// Set when the process begins to shut down.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// The app's metrics.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -126,6 +129,11 @@ impl AppState {
     /// The registered resource types.
     pub(crate) fn registry(&self) -> &Registry {
         &self.0.registry
+    }
+
+    /// The app's metrics.
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
     }
 }
 

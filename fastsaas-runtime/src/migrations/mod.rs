@@ -19,6 +19,7 @@ mod m0009_notifications;
 mod m0010_tasks;
 mod m0011_schedules;
 mod m0012_claim_function;
+mod m0013_failed_tasks;
 
 /// Applies the framework's migrations that a database lacks.
 pub(crate) struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_tasks::Migration),
             Box::new(m0011_schedules::Migration),
             Box::new(m0012_claim_function::Migration),
+            Box::new(m0013_failed_tasks::Migration),
         ]
     }
 

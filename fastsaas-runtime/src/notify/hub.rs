@@ -78,6 +78,12 @@ impl Hub {
         }
     }
 
+    /// The sockets open in this process.
+    pub(crate) fn open(&self) -> usize {
+        let sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        sockets.values().map(Vec::len).sum()
+    }
+
     /// The sockets `recipient` holds.
     #[cfg(test)]
     fn held(&self, recipient: Uuid) -> usize {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, FieldError};
+use prometheus_client::metrics::counter::Counter;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
 
 use self::bodies::{KIND, MESSAGE};
@@ -44,12 +45,15 @@ pub(crate) struct Notifier {
     bus: Arc<dyn Bus>,
     /// The newest notifications kept per recipient.
     kept: u64,
+    /// Counts the notifications written (the app's metrics).
+    sent: Counter,
 }
 
 impl Notifier {
-    /// A notifier that wakes `hub`'s sockets through `bus`.
-    pub(crate) fn new(hub: Arc<Hub>, bus: Arc<dyn Bus>, kept: u64) -> Notifier {
-        Notifier { hub, bus, kept }
+    /// A notifier that wakes `hub`'s sockets through `bus`, keeps `kept`
+    /// notifications per recipient, and counts those it writes in `sent`.
+    pub(crate) fn new(hub: Arc<Hub>, bus: Arc<dyn Bus>, kept: u64, sent: Counter) -> Notifier {
+        Notifier { hub, bus, kept, sent }
     }
 
     /// The sockets of this process.
@@ -63,6 +67,7 @@ impl Notifier {
         let recipient = draft.recipient;
         let view = store::insert(tx, draft, self.kept).await?;
         self.wake_in(tx, Wake::Recipient(recipient)).await?;
+        self.sent.inc();
         Ok(view)
     }
 

@@ -439,6 +439,46 @@ pub(crate) fn document_operation() -> utoipa::openapi::path::Operation {
         .build()
 }
 
+/// `GET /metrics`.
+pub(crate) fn metrics_operation() -> utoipa::openapi::path::Operation {
+    OperationBuilder::new()
+        .tag("Operations")
+        .operation_id(Some("metrics"))
+        .summary(Some("The app's metrics, for Prometheus"))
+        .description(Some(
+            "Needs the role `FASTSAAS_METRICS_ROLE` (default `metrics`) or a superadmin; \
+             `FASTSAAS_METRICS_BIND` serves it openly on a second address.",
+        ))
+        .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+        .response(
+            "200",
+            ResponseBuilder::new().description("The OpenMetrics text format").content(
+                "application/openmetrics-text",
+                ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build(),
+            ),
+        )
+        .response("401", problem("No valid access token", &[ProblemKind::Unauthorized]))
+        .response("403", problem("The caller lacks the metrics role", &[ProblemKind::Forbidden]))
+        .build()
+}
+
+/// `GET /docs`.
+pub(crate) fn docs_operation() -> utoipa::openapi::path::Operation {
+    OperationBuilder::new()
+        .tag("Operations")
+        .operation_id(Some("docs"))
+        .summary(Some("Interactive documentation (Swagger UI) of this document"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("The page, at `/docs/`").content(
+                "text/html",
+                ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build(),
+            ),
+        )
+        .response("308", ResponseBuilder::new().description("`/docs` redirects to `/docs/`"))
+        .build()
+}
+
 /// What names one object of a type in operation ids: its name in snake
 /// case (`agent`, `agent_template`).
 fn operation_key(spec: &ResourceSpec) -> String {

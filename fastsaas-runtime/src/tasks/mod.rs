@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub(crate) mod census;
 pub(crate) mod chores;
 pub(crate) mod complete;
 pub(crate) mod enqueue;

@@ -1,8 +1,10 @@
-//! Logs: the subscriber `App::serve` installs (`init`), and the span each
-//! request runs in (`requests`).
+//! Logs and metrics: the subscriber `App::serve` installs (`init`), the
+//! span each request runs in and what it counts (`requests`), and the
+//! app's registry of metrics (`metrics`).
 
 use fastsaas_core::Environment;
 
+pub(crate) mod metrics;
 pub(crate) mod requests;
 
 /// Installs a `tracing` subscriber that prints to stderr, filtered by

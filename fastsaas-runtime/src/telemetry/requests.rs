@@ -5,11 +5,13 @@
 //! route template (never the raw path or the query, which may hold a token),
 //! and, once known, the principal, the status and the latency; one event
 //! `request finished` closes it. Every response, errors included, carries
-//! the id back in `x-request-id`.
+//! the id back in `x-request-id`. Each request is also counted in the
+//! app's metrics, by the same route template.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
@@ -17,6 +19,8 @@ use http::header::HeaderName;
 use tracing::Instrument;
 use tracing::field::Empty;
 use uuid::Uuid;
+
+use super::metrics::Metrics;
 
 /// The header that carries a request's id, both ways.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,14 +39,21 @@ fn request_id(request: &Request) -> HeaderValue {
     }
 }
 
-/// The middleware: runs the request in its span and answers its id.
-pub(crate) async fn trace(request: Request, next: Next) -> Response {
+/// The middleware: runs the request in its span, answers its id, and
+/// counts it in `metrics`.
+pub(crate) async fn trace(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let id = request_id(&request);
-    let route = request.extensions().get::<MatchedPath>().map_or("(no route)", MatchedPath::as_str).to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("(no route)", |matched| {
+        // Each route is also served with a trailing slash: one name for both.
+        let template = matched.as_str().trim_end_matches('/');
+        if template.is_empty() { "/" } else { template }
+    });
+    let route = route.to_owned();
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
         id = %String::from_utf8_lossy(id.as_bytes()),
-        method = %request.method(),
+        method = %method,
         route = %route,
         principal = Empty,
         status = Empty,
@@ -50,7 +61,9 @@ pub(crate) async fn trace(request: Request, next: Next) -> Response {
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
-    let latency = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+    let latency = seconds * 1000.0;
     span.record("status", response.status().as_u16());
     span.record("latency_ms", (latency * 1000.0).round() / 1000.0);
     span.in_scope(|| {
