@@ -74,6 +74,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("keys", 3),
     ("endpoints", 3),
     ("health", 3),
+    ("docs", 3),
+    ("metrics_routes", 3),
     ("identity::routes", 3),
     ("identity::orgs", 3),
     ("identity::roles", 3),
