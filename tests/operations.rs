@@ -35,3 +35,46 @@ async fn readiness_follows_the_database_and_liveness_does_not() {
         doc["paths"]["/healthz"]["get"].is_object() && doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object()
     );
 }
+
+/// Writes a row in a transaction, then takes 5 s before it commits.
+async fn slow_write(State(app): State<AppState>) -> &'static str {
+    use fastsaas::sea_orm::{ConnectionTrait, TransactionTrait};
+    let Ok(tx) = app.db().begin().await else { return "no transaction" };
+    let _ = tx.execute_unprepared("INSERT INTO deadline_probe (id) VALUES (1)").await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let _ = tx.commit().await;
+    "written"
+}
+
+async fn probe_rows(State(app): State<AppState>) -> String {
+    use fastsaas::sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db().get_database_backend();
+    let statement = Statement::from_string(backend, "SELECT COUNT(*) AS n FROM deadline_probe");
+    let count = app.db().query_one_raw(statement).await.ok().flatten().and_then(|row| row.try_get::<i64>("", "n").ok());
+    count.map_or("unreadable".to_owned(), |count| count.to_string())
+}
+
+#[tokio::test]
+async fn a_handler_past_the_request_timeout_is_answered_503_and_its_transaction_rolls_back() {
+    let app = App::new(Settings { request_timeout_secs: 1, ..Settings::default() })
+        .route(Route::post("/test/slow-write", slow_write))
+        .route(Route::get("/test/probe-rows", probe_rows));
+    let client = TestClient::start(app).await;
+    fastsaas::sea_orm::ConnectionTrait::execute_unprepared(
+        &fastsaas::sea_orm::Database::connect(client.settings().database_url.as_str()).await.expect("a connection"),
+        "CREATE TABLE deadline_probe (id integer)",
+    )
+    .await
+    .expect("the probe table");
+
+    let started = std::time::Instant::now();
+    let cut = client.post("/test/slow-write").send().await;
+    cut.assert_status(503);
+    assert_eq!(cut.header("content-type"), Some("application/problem+json"));
+    assert!(cut.json::<Value>()["detail"].as_str().is_some_and(|detail| detail.contains("longer than 1 s")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    // Had the handler gone on, it would have committed by now.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(client.get("/test/probe-rows").send().await.text(), "0");
+    client.get("/healthz").send().await.assert_status(200);
+}

@@ -1,9 +1,10 @@
 //! What start-up checks: existing tables, clashing registrations, settings.
 
+use fastsaas::axum::extract::State;
 use fastsaas::prelude::*;
 use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
 use fastsaas::testing::TestClient;
-use fastsaas::{Secret, Settings, SqliteSynchronous, StartupError};
+use fastsaas::{AppState, Route, Secret, Settings, SqliteSynchronous, StartupError};
 
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/widgets")]
@@ -371,8 +372,105 @@ fn docs_settings_md_lists_every_key_with_its_variable() {
     for (key, variable) in &documented {
         let expected = match key.as_str() {
             "database_url" | "redis_url" => key.to_uppercase(),
+            "app" => "FASTSAAS_APP__<KEY>".to_owned(),
             _ => format!("FASTSAAS_{}", key.to_uppercase()),
         };
         assert_eq!(variable, &expected, "the variable of `{key}`");
     }
+}
+
+/// The app's own settings in the tests below.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Billing {
+    currency: String,
+    limit: u32,
+    #[serde(default)]
+    mail: Mail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Mail {
+    host: Option<String>,
+}
+
+async fn billing(State(app): State<AppState>) -> String {
+    match app.config::<Billing>() {
+        Some(billing) => {
+            format!("{} {} {}", billing.currency, billing.limit, billing.mail.host.as_deref().unwrap_or("-"))
+        }
+        None => "unread".to_owned(),
+    }
+}
+
+fn billing_app(settings: Settings) -> App {
+    App::new(settings).config::<Billing>().route(Route::get("/billing", billing))
+}
+
+#[tokio::test]
+async fn the_app_reads_its_own_section_of_each_environment() {
+    use fastsaas::Environment;
+    let file = TomlFile::new(
+        "[default.app]\ncurrency = \"EUR\"\nlimit = 3\n\n[production.app]\nlimit = 300\n\n[test]\nbody_limit = 200\n",
+    );
+    let development = Settings::load_file(&file.0, Environment::Development).expect("development");
+    let client = TestClient::start(billing_app(development)).await;
+    assert_eq!(client.get("/billing").send().await.text(), "EUR 3 -");
+    let production = Settings::load_file(&file.0, Environment::Production).expect("production");
+    let client = TestClient::start(billing_app(Settings { env: Environment::Test, ..production })).await;
+    assert_eq!(client.get("/billing").send().await.text(), "EUR 300 -");
+    // The app's state answers for the type it was read as, and no other.
+    let client = TestClient::start(App::new(Settings::default()).route(Route::get("/billing", billing))).await;
+    assert_eq!(client.get("/billing").send().await.text(), "unread");
+
+    let wrong = TomlFile::new("[app]\ncurrency = \"EUR\"\nlimit = \"many\"\n");
+    let settings = Settings::load_file(&wrong.0, Environment::Development).expect("any value is a setting");
+    let error = billing_app(settings).into_router().await.err().map(|err| err.to_string()).unwrap_or_default();
+    assert!(error.contains("`app.limit`: invalid type: string \"many\", expected u32"), "{error}");
+    assert!(error.contains("fastsaas.toml"), "{error}");
+    let typo = TomlFile::new("[app]\ncurrency = \"EUR\"\nlimit = 1\nlimt = 2\n");
+    let settings = Settings::load_file(&typo.0, Environment::Development).expect("any key is a setting");
+    let error = billing_app(settings).into_router().await.err().map(|err| err.to_string()).unwrap_or_default();
+    assert!(error.contains("unknown field `limt`"), "{error}");
+    let missing = billing_app(Settings::default()).into_router().await.err().map(|err| err.to_string());
+    assert!(missing.unwrap_or_default().contains("missing field `currency`"));
+}
+
+/// Variable for [`app_settings_in_a_process_with_variables`]: what it expects.
+const EXPECT: &str = "FASTSAAS_TEST_APP_SETTINGS";
+
+/// Run by `variables_set_the_app_settings_over_the_file` with variables
+/// set (tests may not set variables in their own process).
+#[tokio::test]
+#[ignore = "run by variables_set_the_app_settings_over_the_file with its variables"]
+async fn app_settings_in_a_process_with_variables() {
+    let Ok(expected) = std::env::var(EXPECT) else { return };
+    let file = TomlFile::new("[app]\ncurrency = \"EUR\"\nlimit = 3\n");
+    let settings = Settings::load_file(&file.0, fastsaas::Environment::Development).expect("settings");
+    assert!(!format!("{settings:?}").contains("smtp.example.com"), "app values are redacted");
+    if expected == "error" {
+        let error = billing_app(settings).into_router().await.err().map(|err| err.to_string()).unwrap_or_default();
+        assert!(error.contains("`app.limit`") && error.contains("FASTSAAS_APP__LIMIT"), "{error}");
+    } else {
+        let client = TestClient::start(billing_app(settings)).await;
+        assert_eq!(client.get("/billing").send().await.text(), expected);
+    }
+}
+
+#[test]
+fn variables_set_the_app_settings_over_the_file() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let run = |limit: &str, expected: &str| {
+        std::process::Command::new(&exe)
+            .args(["--exact", "app_settings_in_a_process_with_variables", "--ignored", "--quiet"])
+            .env("FASTSAAS_APP__LIMIT", limit)
+            .env("FASTSAAS_APP__MAIL__HOST", "smtp.example.com")
+            .env(EXPECT, expected)
+            .output()
+            .expect("the test process")
+    };
+    let read = run("7", "EUR 7 smtp.example.com");
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stdout));
+    let refused = run("many", "error");
+    assert!(refused.status.success(), "{}", String::from_utf8_lossy(&refused.stdout));
 }

@@ -14,7 +14,9 @@ pub enum Environment {
     /// Local development (the default).
     #[default]
     Development,
-    /// Automated tests.
+    /// Automated tests: new password hashes are made at a cost fit for
+    /// test suites only (argon2id, 64 KiB, 1 pass), so that thousands of
+    /// sign-ups take a second. `fastsaas::testing` starts apps in it.
     Test,
     /// Production: stricter start-up checks.
     Production,
@@ -64,6 +66,9 @@ pub struct Settings {
     pub body_limit: usize,
     /// `FASTSAAS_DB_MAX_CONNECTIONS`: the size of the connection pool.
     pub db_max_connections: u32,
+    /// `FASTSAAS_DB_MIN_CONNECTIONS`: connections the pool keeps open even
+    /// when idle (at most `db_max_connections`).
+    pub db_min_connections: u32,
     /// `FASTSAAS_DB_CONNECT_TIMEOUT_SECS`: how long to wait for a connection.
     pub db_connect_timeout_secs: u64,
     /// `FASTSAAS_SQLITE_SYNCHRONOUS`: `normal` (the default) or `full`; see
@@ -104,6 +109,11 @@ pub struct Settings {
     /// the previous response (so an idle keep-alive connection is closed
     /// after it too); a slower one is disconnected. From 1 s to a day.
     pub header_timeout_secs: u64,
+    /// `FASTSAAS_REQUEST_TIMEOUT_SECS`: how long a request's handler may
+    /// run; past it the request is answered 503 and the handler is dropped
+    /// (its transaction rolls back). From 1 s to a day. A WebSocket is not
+    /// bounded by it once upgraded.
+    pub request_timeout_secs: u64,
     /// `FASTSAAS_IDLE_TIMEOUT_SECS`: how long a request body may stall, or a
     /// client read nothing of a response, before its connection is closed.
     /// A handler's own time is not bounded by it. From 1 s to a day.
@@ -161,6 +171,13 @@ pub struct Settings {
     /// network: a port the load balancer does not route), also in a
     /// worker-only process. Unset (the default): no second address.
     pub metrics_bind: Option<String>,
+    /// The app's own settings: the `[app]` table of `fastsaas.toml` (or
+    /// `[<environment>.app]`), and variables `FASTSAAS_APP__<KEY>` (`__`
+    /// between nested keys: `FASTSAAS_APP__SMTP__PORT` is `smtp.port`).
+    /// `App::config::<T>()` reads them into a `T` of yours at start-up;
+    /// `Debug` shows their keys only, since any may be a secret.
+    #[serde(default)]
+    pub app: serde_json::Map<String, serde_json::Value>,
     /// `FASTSAAS_WORKER_ONLY`: `App::serve` runs the task workers only and
     /// serves no HTTP (a worker process of the same binary), until SIGTERM
     /// or Ctrl-C. Needs `task_workers` above 0.
@@ -194,6 +211,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8000".to_owned(),
             body_limit: 1024 * 1024,
             db_max_connections: 16,
+            db_min_connections: 0,
             db_connect_timeout_secs: 10,
             sqlite_synchronous: SqliteSynchronous::Normal,
             jwt_secret: None,
@@ -206,6 +224,7 @@ impl Default for Settings {
             cors_origins: String::new(),
             max_connections: 1024,
             header_timeout_secs: 5,
+            request_timeout_secs: 30,
             idle_timeout_secs: 60,
             field_keys: None,
             notifications_kept: 1000,
@@ -221,6 +240,7 @@ impl Default for Settings {
             metrics_role: "metrics".to_owned(),
             metrics_bind: None,
             worker_only: false,
+            app: serde_json::Map::new(),
         }
     }
 }
@@ -232,11 +252,12 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 25] = [
+const PREFIXED_KEYS: [&str; 27] = [
     "env",
     "bind",
     "body_limit",
     "db_max_connections",
+    "db_min_connections",
     "db_connect_timeout_secs",
     "sqlite_synchronous",
     "access_token_ttl_secs",
@@ -244,6 +265,7 @@ const PREFIXED_KEYS: [&str; 25] = [
     "auth_attempts_per_minute",
     "max_connections",
     "header_timeout_secs",
+    "request_timeout_secs",
     "idle_timeout_secs",
     "notifications_kept",
     "notifications_max_age_secs",
@@ -259,6 +281,9 @@ const PREFIXED_KEYS: [&str; 25] = [
     "metrics_bind",
     "worker_only",
 ];
+
+/// The prefix of the variables of the app's own settings.
+pub const APP_PREFIX: &str = "FASTSAAS_APP__";
 
 /// The tables of `fastsaas.toml` that hold settings for environments.
 const PROFILES: [&str; 4] = ["default", "development", "test", "production"];
@@ -312,6 +337,7 @@ impl Settings {
             .merge(file)
             // Global: over the file's tables, whichever is selected.
             .merge(Env::prefixed("FASTSAAS_").only(&PREFIXED_KEYS).global())
+            .merge(Env::prefixed(APP_PREFIX).split("__").map(|key| format!("app.{key}").into()).global())
             .select(env.as_str())
             .extract()
             .map_err(|err| SettingsError(Box::new(err)))?;
@@ -362,6 +388,9 @@ impl std::fmt::Debug for Settings {
             if let Some(serde_json::Value::String(value)) = fields.get_mut(url) {
                 *value = without_password(value);
             }
+        }
+        if let Some(serde_json::Value::Object(app)) = fields.get_mut("app") {
+            app.values_mut().for_each(|value| *value = "***".into());
         }
         let mut shown = f.debug_struct("Settings");
         for (name, value) in &fields {

@@ -26,7 +26,7 @@ use crate::tasks::schedule::{self, Schedule};
 use crate::tasks::worker::{Audience, WorkerConfig, Workers};
 use crate::tasks::{Handlers, NewTask, Task, TaskResult};
 use crate::telemetry::metrics::{self, Metrics};
-use crate::{cors, db, metrics_routes, migrations, openapi, routes, telemetry};
+use crate::{app_config, cors, db, metrics_routes, migrations, openapi, routes, telemetry};
 
 type EnsureTable =
     for<'a> fn(&'a DatabaseConnection) -> Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send + 'a>>;
@@ -68,6 +68,8 @@ pub struct App {
     task_mistakes: Vec<String>,
     /// What adds the app's own metrics to its registry.
     own_metrics: Vec<metrics::Registration>,
+    /// What reads the app's own settings (`App::config`).
+    config_reader: Option<app_config::Reader>,
 }
 
 /// Routes of the app's own with a state of its own: their documentation,
@@ -95,6 +97,7 @@ impl App {
             schedules: Vec::new(),
             task_mistakes: Vec::new(),
             own_metrics: Vec::new(),
+            config_reader: None,
         }
     }
 
@@ -193,6 +196,39 @@ impl App {
         register: impl Fn(&mut prometheus_client::registry::Registry) + Send + Sync + 'static,
     ) -> App {
         self.own_metrics.push(Arc::new(register));
+        self
+    }
+
+    /// Reads the app's own settings into a `T` at start-up: the `[app]`
+    /// table of `fastsaas.toml` (or `[<environment>.app]`) and the
+    /// variables `FASTSAAS_APP__<KEY>` (see [`Settings::app`]). A value of
+    /// the wrong type, a missing key (without `#[serde(default)]`) or, with
+    /// `#[serde(deny_unknown_fields)]`, an unknown one stops start-up with
+    /// an error naming the key and where it came from. Handlers read it
+    /// with [`AppState::config`](crate::AppState::config).
+    ///
+    /// ```no_run
+    /// use fastsaas_runtime::{App, AppState};
+    /// use fastsaas_runtime::axum::extract::State;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Billing {
+    ///     currency: String,
+    ///     #[serde(default)]
+    ///     trial_days: u32,
+    /// }
+    ///
+    /// async fn currency(State(app): State<AppState>) -> String {
+    ///     app.config::<Billing>().map(|billing| billing.currency.clone()).unwrap_or_default()
+    /// }
+    ///
+    /// // fastsaas.toml: `[app]` then `currency = "EUR"`; or FASTSAAS_APP__CURRENCY=EUR.
+    /// let app = App::from_env()?.config::<Billing>();
+    /// # Ok::<(), fastsaas_runtime::StartupError>(())
+    /// ```
+    #[must_use]
+    pub fn config<T: serde::de::DeserializeOwned + Send + Sync + 'static>(mut self) -> App {
+        self.config_reader = Some(app_config::reader::<T>());
         self
     }
 
@@ -295,6 +331,15 @@ impl App {
         if let Some(refused) = self.settings.unsafe_for_production() {
             return Err(StartupError::Config(refused));
         }
+        let own_config = match &self.config_reader {
+            Some(read) => Some(read(&self.settings.app).map_err(StartupError::Config)?),
+            None => {
+                if !self.settings.app.is_empty() {
+                    tracing::warn!("the settings have an `app` section, and the app reads none (App::config)");
+                }
+                None
+            }
+        };
         let cors = cors::layer(&self.settings.cors_origins)?;
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;
@@ -331,6 +376,7 @@ impl App {
         // is: a running task holds the state.
         let router = routes::fallbacks(router, Arc::new(workers.stop_on_drop()));
         let config = WorkerConfig::from_settings(&self.settings);
+        let request_timeout = self.settings.request_timeout_secs;
         let services = Services {
             db: db.clone(),
             settings: self.settings,
@@ -342,6 +388,7 @@ impl App {
             workers,
             stopping: std::sync::atomic::AtomicBool::new(false),
             metrics: Arc::clone(&metrics),
+            config: own_config,
         };
         let state = AppState::new(services);
         let weak = state.downgrade();
@@ -356,6 +403,8 @@ impl App {
         };
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))?;
+        let deadline = crate::http::Deadline::from_secs(request_timeout);
+        let router = router.layer(axum::middleware::from_fn_with_state(deadline, crate::http::within_deadline));
         let router = match cors {
             Some(cors) => router.layer(cors),
             None => router,

@@ -1,5 +1,6 @@
-//! HTTP plumbing shared by every surface: the path's ids as UUIDs, and
-//! the answers of a create and a delete. Generic over the state, so it knows no service.
+//! HTTP plumbing shared by every surface: the path's ids as UUIDs, the
+//! answers of a create and a delete, and each request's deadline. Generic
+//! over the state, so it knows no service.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path};
@@ -13,6 +14,35 @@ use uuid::Uuid;
 /// provides it.)
 #[derive(Debug)]
 pub struct BodyLimit(pub usize);
+
+/// How long a request's handler may run (`FASTSAAS_REQUEST_TIMEOUT_SECS`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(pub(crate) std::time::Duration);
+
+impl Deadline {
+    /// `secs`, from 1 s to a day.
+    pub(crate) fn from_secs(secs: u64) -> Deadline {
+        Deadline(std::time::Duration::from_secs(secs.clamp(1, 24 * 60 * 60)))
+    }
+}
+
+/// The middleware that answers 503 when the handler has not answered by
+/// the deadline. The handler is dropped there: a transaction it held rolls
+/// back, so nothing of it is half-written.
+pub(crate) async fn within_deadline(
+    axum::extract::State(deadline): axum::extract::State<Deadline>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(deadline.0, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(deadline_secs = deadline.0.as_secs(), "the request's handler ran past its deadline");
+            let detail = format!("the request took longer than {} s; try again later", deadline.0.as_secs());
+            ApiError::Unavailable(detail).into_response()
+        }
+    }
+}
 
 /// A 201 with the new object's URL (the request path plus its id) in
 /// `Location`, and its JSON.

@@ -9,6 +9,7 @@
 mod access;
 mod acl_routes;
 mod app;
+mod app_config;
 mod authorized;
 mod body;
 mod cors;

@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use axum::extract::FromRef;
 
+use crate::app_config::AppConfig;
 use crate::cursor::CursorKey;
 use crate::http::BodyLimit;
 use crate::identity::Identity;
@@ -46,6 +47,8 @@ pub(crate) struct Services {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The app's metrics.
     pub(crate) metrics: Arc<Metrics>,
+    /// The app's own settings, read at start-up (`App::config`).
+    pub(crate) config: Option<AppConfig>,
 }
 
 impl AppState {
@@ -62,6 +65,12 @@ impl AppState {
     /// The settings the app started with.
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// The app's own settings, as `App::config::<T>()` read them at
+    /// start-up; `None` if the app read them as another type, or not at all.
+    pub fn config<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.0.config.as_ref().and_then(|config| config.downcast_ref::<T>())
     }
 
     pub(crate) fn body_limit(&self) -> usize {

@@ -126,8 +126,22 @@ impl Drop for TestDatabase {
     }
 }
 
+/// `settings` in the test environment (cheap password hashes), unless they
+/// name another than the default on purpose (production, to test its
+/// checks).
+fn in_test_environment(settings: fastsaas_core::Settings) -> fastsaas_core::Settings {
+    match settings.env {
+        fastsaas_core::Environment::Development => {
+            fastsaas_core::Settings { env: fastsaas_core::Environment::Test, ..settings }
+        }
+        _ => settings,
+    }
+}
+
 impl TestClient {
-    /// Starts `app` on a fresh database.
+    /// Starts `app` on a fresh database, in the test environment
+    /// (`Environment::Test`: cheap password hashes) unless its settings
+    /// say production.
     ///
     /// # Panics
     /// If the database cannot be created or the app cannot start: a test
@@ -157,6 +171,7 @@ impl TestClient {
             }
         };
         settings.db_max_connections = settings.db_max_connections.min(4);
+        let settings = in_test_environment(settings);
         let statements = Statements::default();
         let router =
             app.with_settings(settings.clone()).observe_statements(statements.observer()).into_router().await?;
@@ -179,11 +194,11 @@ impl TestClient {
     /// Like [`TestClient::restart`], returning the start-up error instead.
     pub async fn try_restart(self, app: App) -> Result<TestClient, crate::StartupError> {
         let TestClient { database, settings: old, statements, .. } = self;
-        let settings = fastsaas_core::Settings {
+        let settings = in_test_environment(fastsaas_core::Settings {
             database_url: old.database_url,
             db_max_connections: old.db_max_connections,
             ..app.settings().clone()
-        };
+        });
         let router =
             app.with_settings(settings.clone()).observe_statements(statements.observer()).into_router().await?;
         Ok(TestClient { router, database, settings, acting_as: None, statements })
@@ -208,11 +223,11 @@ impl TestClient {
     /// If the replica cannot start.
     #[allow(clippy::expect_used, reason = "a test helper reports failure by panicking")]
     pub async fn replica(&self, app: App) -> TestClient {
-        let settings = fastsaas_core::Settings {
+        let settings = in_test_environment(fastsaas_core::Settings {
             database_url: self.settings.database_url.clone(),
             db_max_connections: self.settings.db_max_connections,
             ..app.settings().clone()
-        };
+        });
         let statements = Statements::default();
         let router = app
             .with_settings(settings.clone())

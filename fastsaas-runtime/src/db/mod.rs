@@ -32,6 +32,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, StartupE
     let mut options = ConnectOptions::new(settings.database_url.clone());
     options
         .max_connections(settings.db_max_connections)
+        .min_connections(settings.db_min_connections.min(settings.db_max_connections))
         .connect_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
         .acquire_timeout(Duration::from_secs(settings.db_connect_timeout_secs))
         .sqlx_logging(false)

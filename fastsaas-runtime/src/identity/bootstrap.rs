@@ -29,7 +29,7 @@ pub(crate) async fn ensure_admin(db: &DatabaseConnection, settings: &Settings) -
             if secret.expose().chars().count() < 8 {
                 return Err(StartupError::Config("FASTSAAS_ADMIN_PASSWORD needs at least 8 characters".into()));
             }
-            let hash = password::hash(secret.expose().to_owned())
+            let hash = password::hash(secret.expose().to_owned(), password::HashCost::of(settings.env))
                 .await
                 .map_err(|_| StartupError::Config("cannot hash FASTSAAS_ADMIN_PASSWORD".into()))?;
             let now = Utc::now();

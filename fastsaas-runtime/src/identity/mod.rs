@@ -39,9 +39,16 @@ pub(crate) struct Identity {
     attempts_by_address: AttemptLimiter,
     attempts_by_address_and_email: AttemptLimiter,
     accounts: AccountGuard,
+    /// The cost of new password hashes, by environment.
+    hash_cost: password::HashCost,
 }
 
 impl Identity {
+    /// The cost of new password hashes.
+    pub(crate) fn hash_cost(&self) -> password::HashCost {
+        self.hash_cost
+    }
+
     /// The key that signs list cursors.
     pub(crate) fn cursors(&self) -> &crate::cursor::CursorKey {
         &self.keys.cursors
@@ -54,6 +61,7 @@ impl Identity {
             attempts_by_address: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
             attempts_by_address_and_email: AttemptLimiter::per_minute(settings.auth_attempts_per_minute),
             accounts: AccountGuard::failures_per_minute(settings.auth_attempts_per_minute),
+            hash_cost: password::HashCost::of(settings.env),
         })
     }
 }

@@ -5,6 +5,10 @@
 //! number of requests: each hashing thread reuses its own 19 MiB, where the
 //! blocking pool's many threads would each keep theirs (the allocator holds
 //! freed blocks per thread arena).
+//!
+//! In the test environment (`FASTSAAS_ENV=test`) new hashes are made at a
+//! cost fit for test suites only (64 KiB, 1 iteration); checking a hash
+//! always uses the parameters stored in it.
 
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
 use std::time::Duration;
@@ -15,14 +19,38 @@ use std::cell::RefCell;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use fastsaas_core::ApiError;
+use fastsaas_core::{ApiError, Environment};
 
-/// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
-fn params() -> Result<Params, ApiError> {
-    Params::new(19 * 1024, 2, 1, None).map_err(|err| {
-        tracing::error!(error = %err, "invalid argon2 parameters");
-        ApiError::Internal
-    })
+/// How costly new hashes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HashCost {
+    /// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
+    Owasp,
+    /// m=64 KiB, t=1, p=1: thousands of sign-ups per second for test
+    /// suites, and no protection worth the name, so only the test
+    /// environment gets it.
+    TestsOnly,
+}
+
+impl HashCost {
+    /// The cost of the environment `env`.
+    pub(crate) fn of(env: Environment) -> HashCost {
+        match env {
+            Environment::Test => HashCost::TestsOnly,
+            Environment::Development | Environment::Production => HashCost::Owasp,
+        }
+    }
+
+    fn params(self) -> Result<Params, ApiError> {
+        let (memory_kib, iterations) = match self {
+            HashCost::Owasp => (19 * 1024, 2),
+            HashCost::TestsOnly => (64, 1),
+        };
+        Params::new(memory_kib, iterations, 1, None).map_err(|err| {
+            tracing::error!(error = %err, "invalid argon2 parameters");
+            ApiError::Internal
+        })
+    }
 }
 
 /// The bytes of a new salt.
@@ -51,8 +79,8 @@ fn compute(argon: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], ou
 }
 
 /// The PHC string of `password` with a fresh random salt.
-fn hash_now(password: &[u8]) -> Result<String, ApiError> {
-    let params = params()?;
+fn hash_now(password: &[u8], cost: HashCost) -> Result<String, ApiError> {
+    let params = cost.params()?;
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).map_err(|err| {
         tracing::error!(error = %err, "no randomness for a salt");
@@ -98,22 +126,29 @@ fn matches(password: &[u8], stored: &str) -> Result<bool, ApiError> {
     Ok(Output::new(&out).is_ok_and(|computed| computed == expected))
 }
 
-/// A hash of a password nobody has, so that a login for an unknown e-mail
-/// costs the same verification as one for a known e-mail.
-static DECOY_HASH: LazyLock<Option<String>> =
-    LazyLock::new(|| hash_now(uuid::Uuid::new_v4().to_string().as_bytes()).ok());
+/// Hashes of a password nobody has, one per cost, so that a login for an
+/// unknown e-mail costs the same verification as one for a known e-mail.
+static DECOY_HASHES: LazyLock<[Option<String>; 2]> = LazyLock::new(|| {
+    let decoy = |cost| hash_now(uuid::Uuid::new_v4().to_string().as_bytes(), cost).ok();
+    [decoy(HashCost::Owasp), decoy(HashCost::TestsOnly)]
+});
 
-/// The PHC string of `password` with a fresh random salt.
-pub(crate) async fn hash(password: String) -> Result<String, ApiError> {
-    blocking(move || hash_now(password.as_bytes())).await
+fn decoy(cost: HashCost) -> Option<String> {
+    DECOY_HASHES[usize::from(cost == HashCost::TestsOnly)].clone()
+}
+
+/// The PHC string of `password` with a fresh random salt, at `cost`.
+pub(crate) async fn hash(password: String, cost: HashCost) -> Result<String, ApiError> {
+    blocking(move || hash_now(password.as_bytes(), cost)).await
 }
 
 /// Whether `password` matches `stored` (a PHC string). With no stored hash
-/// (unknown user) the decoy is checked instead, and the answer is `false`.
-pub(crate) async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
+/// (unknown user) the decoy of `cost` is checked instead, and the answer
+/// is `false`.
+pub(crate) async fn verify(password: String, stored: Option<String>, cost: HashCost) -> Result<bool, ApiError> {
     blocking(move || {
         let known = stored.is_some();
-        let Some(phc) = stored.or_else(|| DECOY_HASH.clone()) else {
+        let Some(phc) = stored.or_else(|| decoy(cost)) else {
             return Err(ApiError::Internal);
         };
         let matched = matches(password.as_bytes(), &phc)?;
@@ -205,7 +240,7 @@ mod tests {
 
     #[test]
     fn hashes_are_standard_phc_strings_both_ways() {
-        let ours = hash_now(b"correct horse").unwrap_or_default();
+        let ours = hash_now(b"correct horse", HashCost::Owasp).unwrap_or_default();
         assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
         let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap_or_default());
         let parsed = PasswordHash::new(&ours).unwrap_or_else(|err| panic!("{err}"));
@@ -215,5 +250,17 @@ mod tests {
         assert_eq!(matches(b"battery stapler", &theirs).ok(), Some(false));
         assert_eq!(matches(b"correct horse", &ours).ok(), Some(true));
         assert!(matches(b"x", "not a hash").is_err());
+    }
+
+    #[test]
+    fn the_tests_only_cost_is_cheap_and_still_checks_passwords() {
+        let cheap = hash_now(b"correct horse", HashCost::TestsOnly).unwrap_or_default();
+        assert!(cheap.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{cheap}");
+        assert_eq!(matches(b"correct horse", &cheap).ok(), Some(true));
+        assert_eq!(matches(b"battery staple", &cheap).ok(), Some(false));
+        let owasp = hash_now(b"correct horse", HashCost::Owasp).unwrap_or_default();
+        assert!(owasp.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{owasp}");
+        assert_eq!(HashCost::of(Environment::Production), HashCost::Owasp);
+        assert_eq!(HashCost::of(Environment::Development), HashCost::Owasp);
     }
 }

@@ -253,7 +253,7 @@ async fn register(
         id: Set(Uuid::new_v4()),
         email: Set(email),
         name: Set(input.name),
-        password_hash: Set(password::hash(input.password).await?),
+        password_hash: Set(password::hash(input.password, app.identity().hash_cost()).await?),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -293,7 +293,7 @@ async fn login(
         Some(user) => (Some(user.id), Some(user.password_hash)),
         None => (None, None),
     };
-    match (user_id, password::verify(input.password, stored).await?) {
+    match (user_id, password::verify(input.password, stored, identity.hash_cost()).await?) {
         (Some(user_id), true) => {
             identity.accounts.succeeded(&email, &group);
             start_session(&app, user_id, Uuid::new_v4()).await
@@ -472,7 +472,7 @@ async fn patch_user(
                 "changing your e-mail address or password needs your current password",
             ));
         };
-        if !password::verify(current, Some(existing.password_hash.clone())).await? {
+        if !password::verify(current, Some(existing.password_hash.clone()), app.identity().hash_cost()).await? {
             return Err(ApiError::field("current_password", FieldErrorCode::Invalid, "this is not your password"));
         }
     }
@@ -484,7 +484,7 @@ async fn patch_user(
         row.name = Set(name);
     }
     if let Some(password) = changes.password {
-        row.password_hash = Set(password::hash(password).await?);
+        row.password_hash = Set(password::hash(password, app.identity().hash_cost()).await?);
     }
     row.updated_at = Set(Utc::now());
     let updated = row.update(app.db()).await.map_err(email_taken)?;
