@@ -26,6 +26,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("route_table", 0),
     ("server", 0),
     ("telemetry", 0),
+    ("cache", 0),
+    ("app_config", 0),
     ("openapi", 0),
     ("db", 0),
     ("migrations", 0),
@@ -37,6 +39,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("notify::bodies", 0),
     // Domain services: they know neither the router nor the app state.
     ("access", 1),
+    ("cached", 1),
     ("resource", 1),
     ("seal", 1),
     ("guarded", 1),

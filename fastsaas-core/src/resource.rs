@@ -92,6 +92,9 @@ pub struct ResourceSpec {
     /// organization) is notified when it is created, updated or deleted
     /// (`#[crud(notify)]`).
     pub notify: bool,
+    /// How long, in seconds, a row read by id is kept in the in-process
+    /// cache (`#[crud(cache(ttl_secs = N))]`); `None`: not cached.
+    pub cache_ttl_secs: Option<u64>,
     /// The templates of a `#[crud(templated)]` resource: the description of
     /// `{path}/templates`, guarded like a resource of its own.
     pub templates: Option<&'static ResourceSpec>,
@@ -152,6 +155,7 @@ impl ResourceSpec {
             acl_allow_always: &[],
             authenticated: false,
             notify: false,
+            cache_ttl_secs: None,
             templates: None,
             fields: &[],
             doc: "",
@@ -185,6 +189,13 @@ impl ResourceSpec {
     /// The resource, [`notify`](ResourceSpec::notify)ing owners of changes.
     pub const fn with_notify(mut self) -> ResourceSpec {
         self.notify = true;
+        self
+    }
+
+    /// The resource, its rows read by id kept for `ttl_secs` in the cache
+    /// ([`cache_ttl_secs`](ResourceSpec::cache_ttl_secs)).
+    pub const fn with_cache(mut self, ttl_secs: u64) -> ResourceSpec {
+        self.cache_ttl_secs = Some(ttl_secs);
         self
     }
 
@@ -230,6 +241,7 @@ impl ResourceSpec {
             acl_allow_always,
             authenticated: false,
             notify: false,
+            cache_ttl_secs: None,
             templates: None,
             fields: &TEMPLATE_FIELDS,
             doc: "A named set of field values that new objects are cloned from.",

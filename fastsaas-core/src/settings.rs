@@ -162,6 +162,16 @@ pub struct Settings {
     /// production refuses otherwise: a container's working directory is
     /// seldom where its data should live.
     pub sqlite_in_production: bool,
+    /// `FASTSAAS_CACHE_CAPACITY`: entries each in-process cache holds at
+    /// most (callers, ACL entries, rows of `#[crud(cache)]` types); 0
+    /// turns the caches off.
+    pub cache_capacity: u64,
+    /// `FASTSAAS_CACHE_TTL_SECS`: how long a cached caller (session, roles,
+    /// memberships) or set of ACL entries is kept at most. Changes made
+    /// through the app invalidate them at once on every replica; this
+    /// bounds how long a change made behind the app's back (SQL by hand)
+    /// goes unseen. From 1 s.
+    pub cache_ttl_secs: u64,
     /// `FASTSAAS_METRICS_ROLE`: the role a caller needs for `GET /metrics`
     /// on the API's address (superadmins always may). Give it to the user
     /// whose API key your Prometheus scrapes with.
@@ -237,6 +247,8 @@ impl Default for Settings {
             task_retry_base_ms: 1000,
             tasks_kept_secs: 7 * 24 * 60 * 60,
             sqlite_in_production: false,
+            cache_capacity: 10_000,
+            cache_ttl_secs: 60,
             metrics_role: "metrics".to_owned(),
             metrics_bind: None,
             worker_only: false,
@@ -252,7 +264,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 27] = [
+const PREFIXED_KEYS: [&str; 29] = [
     "env",
     "bind",
     "body_limit",
@@ -277,6 +289,8 @@ const PREFIXED_KEYS: [&str; 27] = [
     "task_retry_base_ms",
     "tasks_kept_secs",
     "sqlite_in_production",
+    "cache_capacity",
+    "cache_ttl_secs",
     "metrics_role",
     "metrics_bind",
     "worker_only",

@@ -35,6 +35,7 @@ mod text;
 /// | `#[crud(authenticated)]` | objects can hold API keys (`POST /{scope}/{id}/keys`, shown once, stored hashed) and act as principals with `Authorization: Bearer <key>` |
 /// | `#[crud(templated)]` | objects can be cloned from templates (`{scope}/templates`, see [Templates](https://docs.rs/fastsaas/latest/fastsaas/#templates)); records gain `template_id` |
 /// | `#[crud(notify)]` | the owner of an object (or the admins of the organization that owns it) gets a notification (`Agent.created`, `Agent.updated`, `Agent.deleted`; payload `{type, id, change, by}`) written in the change's own transaction, live on `/ws` |
+/// | `#[crud(cache(ttl_secs = N))]` | `GET /{scope}/{id}` serves the row from an in-process cache (`#[crud(cache)]`: a minute), authorization still decided on every read; every write through the app invalidates it at once on every replica (see the guide's caching chapter) |
 /// | `#[crud(crate = "path")]` | where the `fastsaas` crate is, if renamed or re-exported |
 ///
 /// The derive adds the columns `id` (UUID primary key), `owner_id`, `created_at`

@@ -84,8 +84,13 @@ impl Subject {
         Subject { caller, type_wide: Some(type_wide) }
     }
 
-    fn holds_any(&self, roles: &[&str]) -> bool {
+    pub(crate) fn holds_any(&self, roles: &[&str]) -> bool {
         self.caller.holds_any(roles)
+    }
+
+    /// Whether its type-wide entries were read with it.
+    pub(crate) fn knows_type_wide(&self) -> bool {
+        self.type_wide.is_some()
     }
 }
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::access::{self, Subject, effect_name, entry_of};
 use crate::body::{BodyShape, BodySpec, read_json};
+use crate::cache::Forget;
 use crate::error::internal;
 use crate::guarded::{Guarded, Held};
 use crate::http::{ObjectId, PathIds};
@@ -229,7 +230,7 @@ async fn insert(
     action: String,
     effect: Effect,
 ) -> ApiResult<acl_entry::Model> {
-    acl_entry::ActiveModel {
+    let row = acl_entry::ActiveModel {
         id: Set(Uuid::new_v4()),
         resource_type: Set(spec.name.to_owned()),
         object_id: Set(object),
@@ -240,7 +241,16 @@ async fn insert(
     }
     .insert(app.db())
     .await
-    .map_err(internal)
+    .map_err(internal)?;
+    app.notifier().forget(app.db(), entries_changed(spec, object.is_none())).await;
+    Ok(row)
+}
+
+/// What an entry added or removed makes stale: the callers, whose
+/// type-wide entries are read with them, or the entries on objects of the
+/// type.
+fn entries_changed(spec: &ResourceSpec, type_wide: bool) -> Forget {
+    if type_wide { Forget::Callers } else { Forget::Entries(spec.name.to_owned()) }
 }
 
 /// `DELETE {scope}/{id}/acl/{entry_id}`.
@@ -258,6 +268,7 @@ async fn remove_object<T: Guarded>(
         .exec(app.db())
         .await
         .map_err(internal)?;
+    app.notifier().forget(app.db(), entries_changed(T::spec(), false)).await;
     deleted(&removed, "ACL entry")
 }
 
@@ -392,5 +403,6 @@ async fn remove_type_wide(
         app.registry().spec(&row.resource_type).ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
     require_acl_admin(spec, &principal.to_acl())?;
     acl_entry::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
+    app.notifier().forget(app.db(), entries_changed(spec, true)).await;
     Ok(StatusCode::NO_CONTENT)
 }

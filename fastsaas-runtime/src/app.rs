@@ -11,11 +11,12 @@ use fastsaas_core::resource::FRAMEWORK_PATHS;
 use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::{DatabaseConnection, DbBackend};
 
+use crate::cache::{CacheLimits, Caches};
 use crate::endpoints::ResourceRoutes;
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
 use crate::notify::Notifier;
-use crate::notify::bus::{self, Bus};
+use crate::notify::bus::{self, Bus, Listeners};
 use crate::notify::hub::Hub;
 use crate::registry::Registry;
 use crate::route_table::{Route, RouteDoc, RouteTable, clashes};
@@ -622,10 +623,6 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .to_owned()
 }
 
-/// The notifier of an app on `db`: its wake-ups go through PostgreSQL's
-/// `LISTEN`/`NOTIFY`, so that replicas on one database hear each other (and
-/// the workers hear of tasks enqueued anywhere: `tasks`), or stay in the
-/// process on SQLite.
 /// The notifier, on the bus the settings choose: Redis if `REDIS_URL` is
 /// set, else `LISTEN`/`NOTIFY` on PostgreSQL, else this process alone.
 fn notifier(
@@ -635,15 +632,19 @@ fn notifier(
     metrics: &Metrics,
 ) -> Result<Notifier, StartupError> {
     let hub = Arc::new(Hub::default());
+    let limits = CacheLimits::from_settings(settings);
+    // A bus of one process reaches every cache at once; the others, once
+    // they listen.
+    let alone = settings.redis_url.is_none() && db.get_database_backend() != DbBackend::Postgres;
+    let caches = Arc::new(Caches::new(limits, alone, metrics.cache_lookups.clone()));
+    let listeners = Listeners { hub: Arc::clone(&hub), tasks, caches };
     let bus: Arc<dyn Bus> = match (&settings.redis_url, db.get_database_backend()) {
         (Some(url), _) => Arc::new(
-            bus::Redis::start(url, Arc::clone(&hub), tasks)
+            bus::Redis::start(url, listeners.clone())
                 .map_err(|err| StartupError::Config(format!("REDIS_URL: {err}")))?,
         ),
-        (None, DbBackend::Postgres) => {
-            Arc::new(bus::Postgres::start(settings.database_url.clone(), Arc::clone(&hub), tasks))
-        }
-        (None, _) => Arc::new(bus::InProcess(Arc::clone(&hub))),
+        (None, DbBackend::Postgres) => Arc::new(bus::Postgres::start(settings.database_url.clone(), listeners.clone())),
+        (None, _) => Arc::new(bus::InProcess(hub)),
     };
-    Ok(Notifier::new(hub, bus, settings.notifications_kept, metrics.notifications_sent.clone()))
+    Ok(Notifier::new(bus, listeners, settings.notifications_kept, metrics.notifications_sent.clone()))
 }

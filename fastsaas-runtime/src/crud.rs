@@ -17,10 +17,12 @@ use serde::Serialize;
 
 use crate::access::{self};
 use crate::body::{BodyShape, BodySpec, read_json};
+use crate::cache::Forget;
+use crate::cached::load_readable;
 use crate::error::db_error;
 use crate::http::{ObjectId, created};
 use crate::identity::Principal;
-use crate::resource::{Resource, load_authorized};
+use crate::resource::Resource;
 use crate::state::AppState;
 use crate::store::{create_row, delete_row, list_rows, update_authorized, validated};
 
@@ -44,7 +46,8 @@ pub(crate) async fn read<T: Resource>(
     principal: Principal,
     ObjectId(id): ObjectId,
 ) -> ApiResult<Json<T::Model>> {
-    Ok(Json(load_authorized::<T>(app.db(), &principal.subject(), "read", id).await?))
+    let caches = app.notifier().caches();
+    Ok(Json(load_readable::<T>(app.db(), caches, &principal.subject(), id).await?))
 }
 
 /// `PATCH /items/{id}`: the fields present are replaced.
@@ -116,6 +119,9 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
         rows = rows.filter(deletable);
     }
     let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+    if T::SPEC.cache_ttl_secs.is_some() {
+        app.notifier().forget(app.db(), Forget::Objects(T::SPEC.name.to_owned())).await;
+    }
     Ok(Json(Cleared { deleted: result.rows_affected }))
 }
 

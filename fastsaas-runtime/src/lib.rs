@@ -12,6 +12,8 @@ mod app;
 mod app_config;
 mod authorized;
 mod body;
+mod cache;
+mod cached;
 mod cors;
 mod crud;
 mod ctx;

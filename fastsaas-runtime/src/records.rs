@@ -24,7 +24,7 @@ use crate::notify::changes::Change;
 use crate::resource::{Record, Resource, load_authorized, load_with_entries};
 use crate::seal;
 use crate::store::record_of;
-use crate::store::{delete_row, insert_authorized, list_rows, tell, validated};
+use crate::store::{delete_row, forget_object, insert_authorized, list_rows, tell, validated};
 use crate::templates::Templated;
 use crate::templates::load::clone_template;
 
@@ -121,6 +121,7 @@ impl<T: Resource> Records<'_, T> {
         let told = tell::<T>(notifier, &transaction, (Change::Updated, &saved), None, subject.caller.id).await?;
         transaction.commit().await.map_err(failed)?;
         told.committed(notifier);
+        forget_object::<T>(self.ctx.app().store(), id).await;
         record_of::<T>(self.ctx.app().field_keys(), saved)
     }
 

@@ -13,6 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::access::{self, Subject};
+use crate::cache::Forget;
 use crate::cursor::CursorKey;
 use crate::db::begin_write;
 use crate::error::db_error;
@@ -159,7 +160,16 @@ pub(crate) async fn update_authorized<T: Resource>(
     let writer = Writer::<T>::begin(store).await?;
     let model = update_on::<T>(&writer.conn(), subject, id, changes).await?;
     writer.finish(Change::Updated, &model, subject.caller.id).await?;
+    forget_object::<T>(store, id).await;
     Ok(model)
+}
+
+/// Once a change to object `id` has committed: for a `#[crud(cache)]`
+/// type, its cached row is stale, here at once and on every replica.
+pub(crate) async fn forget_object<T: Resource>(store: Store<'_>, id: Uuid) {
+    if T::SPEC.cache_ttl_secs.is_some() {
+        store.notifier.forget(store.db, Forget::Object(T::SPEC.name.to_owned(), id)).await;
+    }
 }
 
 async fn update_on<T: Resource>(
@@ -190,6 +200,12 @@ async fn update_on<T: Resource>(
 /// it deletes, then, when it deleted nothing, the object loaded to tell why
 /// (404 / 403), and deleted if it became deletable meanwhile.
 pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
+    delete_on_its_path::<T>(store, subject, id).await?;
+    forget_object::<T>(store, id).await;
+    Ok(())
+}
+
+async fn delete_on_its_path<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
     if T::SPEC.notify {
         return delete_told::<T>(store, subject, id).await;
     }

@@ -30,6 +30,8 @@ pub(crate) struct CrudInput {
     pub(crate) templated: Flag,
     /// `notify`: owners are notified of changes to their objects.
     pub(crate) notify: Flag,
+    /// `cache(ttl_secs = N)`: rows read by id are kept in the cache.
+    pub(crate) cache: Option<SpannedValue<CacheOptions>>,
     /// `crate = "path"`: the facade's path when it is renamed or re-exported.
     #[darling(rename = "crate")]
     pub(crate) krate: Option<syn::Path>,
@@ -53,6 +55,16 @@ pub(crate) struct CrudField {
     pub(crate) sort: Flag,
     pub(crate) encrypted: Flag,
 }
+
+/// `cache(ttl_secs = N)`, or `cache` for a minute.
+#[derive(FromMeta)]
+#[darling(from_word = || Ok(CacheOptions { ttl_secs: DEFAULT_CACHE_TTL_SECS }))]
+pub(crate) struct CacheOptions {
+    pub(crate) ttl_secs: u64,
+}
+
+/// How long `cache` alone keeps a row, in seconds.
+pub(crate) const DEFAULT_CACHE_TTL_SECS: u64 = 60;
 
 /// `unique` (across the table) or `unique(per_owner)` (among one owner's
 /// objects).

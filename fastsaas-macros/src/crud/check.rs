@@ -114,6 +114,17 @@ pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
             );
         }
     }
+    let cache_ttl_secs = parsed.cache.as_ref().map(|cache| {
+        if !(1..=MAX_CACHE_TTL_SECS).contains(&cache.ttl_secs) {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`cache(ttl_secs = ..)` takes 1 to {MAX_CACHE_TTL_SECS} seconds (a day)"
+                ))
+                .with_span(&cache.span()),
+            );
+        }
+        cache.ttl_secs
+    });
     let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
     let doc = doc_text(&parsed.attrs);
     if let Err(errors) = errors.finish() {
@@ -131,10 +142,14 @@ pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
         authenticated: parsed.authenticated.is_present(),
         templated: parsed.templated.is_present(),
         notify: parsed.notify.is_present(),
+        cache_ttl_secs,
         doc,
         fields,
     })
 }
+
+/// The longest a row may be cached, in seconds (a day).
+const MAX_CACHE_TTL_SECS: u64 = 24 * 60 * 60;
 
 /// A resource is a struct with named fields: one column per field.
 fn check_shape(input: &DeriveInput) -> darling::Result<()> {

@@ -213,6 +213,9 @@ fn generate(resource: &Resource) -> TokenStream {
     if resource.notify {
         resource_options.extend(quote!(.with_notify()));
     }
+    if let Some(ttl_secs) = resource.cache_ttl_secs {
+        resource_options.extend(quote!(.with_cache(#ttl_secs)));
+    }
     resource_options.extend(templates_spec);
 
     quote! {

@@ -18,6 +18,8 @@ pub(crate) struct Resource {
     pub(crate) authenticated: bool,
     pub(crate) templated: bool,
     pub(crate) notify: bool,
+    /// `cache(ttl_secs = N)`: how long rows read by id are cached.
+    pub(crate) cache_ttl_secs: Option<u64>,
     pub(crate) doc: String,
     pub(crate) fields: Vec<Field>,
 }

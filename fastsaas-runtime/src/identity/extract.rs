@@ -44,7 +44,9 @@ where
         }
         let state = AppState::from_ref(state);
         let identity = state.identity();
-        let principal = from_credentials(&parts.headers, state.db(), &identity.keys, state.registry()).await?;
+        let caches = state.notifier().caches();
+        let principal =
+            from_credentials(&parts.headers, state.db(), (&identity.keys, caches), state.registry()).await?;
         if let Some(principal) = &principal {
             record_principal(principal.id);
             parts.extensions.insert(KnownPrincipal(principal.clone()));
@@ -76,7 +78,8 @@ pub(crate) async fn principal_of_token(
     token: &str,
 ) -> Result<(Principal, Option<chrono::DateTime<chrono::Utc>>), ApiError> {
     let identity = state.identity();
-    let principal = from_token(token, state.db(), &identity.keys, state.registry()).await?;
+    let caches = state.notifier().caches();
+    let principal = from_token(token, state.db(), (&identity.keys, caches), state.registry()).await?;
     let expires = identity.keys.verify(token).and_then(|claims| chrono::DateTime::from_timestamp(claims.exp, 0));
     Ok((principal, expires))
 }

@@ -21,6 +21,7 @@ use super::bodies::{MEMBERS, ORGANIZATION_MEMBER_FIELDS, ORGANIZATION_NAME, ORGA
 use super::entities::{membership, organization, user};
 use super::principal::{OrgRole, Principal};
 use crate::body::{BodyShape, BodySpec, read_json};
+use crate::cache::Forget;
 use crate::db::turns::begin_turn;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
@@ -179,6 +180,7 @@ async fn create(
     .await
     .map_err(internal)?;
     txn.commit().await.map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Caller(creator)).await;
     Ok(created(uri.path(), org.id, OrganizationView::from(org)))
 }
 
@@ -284,6 +286,7 @@ async fn add_member(
     .await
     .map_err(internal)?;
     turn.commit().await.map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Caller(newcomer.id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -308,6 +311,7 @@ async fn remove_member(
         .await
         .map_err(internal)?;
     turn.commit().await.map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Caller(user_id)).await;
     deleted(&removed, "member of this organization")
 }
 
@@ -404,5 +408,7 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
     crate::db::cleanup::forget_owner(&turn, app.registry().specs(), id).await.map_err(internal)?;
     let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
     turn.commit().await.map_err(internal)?;
+    // Its members and what it owned, from every cache.
+    app.notifier().forget(app.db(), Forget::Everything).await;
     deleted(&removed, "Organization")
 }

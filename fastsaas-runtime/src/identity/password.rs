@@ -242,7 +242,7 @@ mod tests {
     fn hashes_are_standard_phc_strings_both_ways() {
         let ours = hash_now(b"correct horse", HashCost::Owasp).unwrap_or_default();
         assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
-        let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap_or_default());
+        let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, HashCost::Owasp.params().unwrap_or_default());
         let parsed = PasswordHash::new(&ours).unwrap_or_else(|err| panic!("{err}"));
         assert!(standard.verify_password(b"correct horse", &parsed).is_ok(), "the argon2 crate verifies ours");
         let theirs = standard.hash_password(b"battery staple").unwrap_or_else(|err| panic!("{err}")).to_string();

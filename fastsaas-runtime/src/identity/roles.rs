@@ -17,6 +17,7 @@ use super::bodies::{ROLE_NAME, ROLES, field, rejected};
 use super::entities::{role, user, user_role};
 use super::principal::{Principal, SUPERADMIN};
 use crate::body::{BodyShape, BodySpec, read_json};
+use crate::cache::Forget;
 use crate::error::db_error;
 use crate::error::internal;
 use crate::http::{ObjectId, PathIds};
@@ -161,6 +162,7 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
         return Err(ApiError::Conflict(format!("the `{SUPERADMIN}` role cannot be deleted")));
     }
     role::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Callers).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,6 +191,7 @@ async fn add_member(
     .exec_without_returning(app.db())
     .await
     .map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Caller(input.user_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -206,5 +209,6 @@ async fn remove_member(
         .exec(app.db())
         .await
         .map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Caller(user_id)).await;
     deleted(&removed, "member of this role")
 }

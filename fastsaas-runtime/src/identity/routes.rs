@@ -24,6 +24,7 @@ use super::entities::{organization, refresh_token, user};
 use super::principal::{OrgRole, Principal};
 use super::{Identity, password, rate_limit, tokens};
 use crate::body::{BodyShape, BodySpec, read_json};
+use crate::cache::Forget;
 use crate::error::db_error;
 use crate::error::internal;
 use crate::http::ObjectId;
@@ -371,28 +372,31 @@ async fn refresh(State(app): State<AppState>, headers: HeaderMap, body: Body) ->
         .map_err(internal)?;
     if marked.rows_affected == 0 {
         tracing::warn!(user = %stored.user_id, session = %stored.family_id, "refresh token reused: session revoked");
-        revoke(db, refresh_token::Column::FamilyId.eq(stored.family_id)).await?;
+        revoke(&app, stored.user_id, refresh_token::Column::FamilyId.eq(stored.family_id)).await?;
         return Err(invalid_refresh());
     }
     start_session(&app, stored.user_id, stored.family_id).await
 }
 
-/// Revokes every open refresh token matching `which`.
-async fn revoke(db: &DatabaseConnection, which: impl Into<Condition>) -> ApiResult<()> {
+/// Revokes every open refresh token of `user` matching `which`; the
+/// cached callers of `user` are forgotten on every replica.
+async fn revoke(app: &AppState, user: Uuid, which: impl Into<Condition>) -> ApiResult<()> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(which.into())
         .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(app.db())
         .await
         .map_err(internal)?;
+    app.notifier().forget(app.db(), Forget::Caller(user)).await;
     Ok(())
 }
 
 /// `POST /logout`: ends every session of the caller; their access tokens
 /// stop working on the next request.
 async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
-    revoke(app.db(), refresh_token::Column::UserId.eq(principal.require_user()?)).await?;
+    let user = principal.require_user()?;
+    revoke(&app, user, refresh_token::Column::UserId.eq(user)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -494,7 +498,7 @@ async fn patch_user(
         if id == principal.id {
             sessions = sessions.add(refresh_token::Column::FamilyId.ne(principal.session_id));
         }
-        revoke(app.db(), sessions).await?;
+        revoke(&app, id, sessions).await?;
     }
     Ok(Json(updated.into()))
 }
@@ -510,6 +514,8 @@ async fn delete_user(
     crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id).await.map_err(internal)?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
+    // What the user owned went with it, from every cache.
+    app.notifier().forget(app.db(), Forget::Everything).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,9 +1,11 @@
 //! How the processes of one app wake each other: a recipient has new
 //! notifications (read from the database by its sockets, `notify::store`),
-//! or a task was enqueued (claimed from the database by the workers). The
-//! bus carries wake-ups, never the notifications or tasks themselves, so a
-//! lost or repeated wake-up loses or repeats nothing: sockets also catch up
-//! at every ping, and workers at every poll.
+//! a task was enqueued (claimed from the database by the workers), or a
+//! committed change made cached reads stale (`cache`). The bus carries
+//! wake-ups, never the notifications or tasks themselves, so a lost or
+//! repeated wake-up loses or repeats nothing: sockets also catch up at
+//! every ping, and workers at every poll. Caches are off while the bus is
+//! down, and forget everything when it is up again.
 //!
 //! One [`Bus`], an implementation per deployment, chosen by the settings:
 //! [`InProcess`] for one process (SQLite); [`Postgres`] for replicas sharing
@@ -24,6 +26,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::hub::Hub;
+use crate::cache::{Caches, Forget};
 
 /// The channel of notification wake-ups; the payload is the recipient id.
 const CHANNEL: &str = "fastsaas_notifications";
@@ -31,29 +34,44 @@ const CHANNEL: &str = "fastsaas_notifications";
 /// The channel of task wake-ups (no payload).
 const TASKS_CHANNEL: &str = "fastsaas_tasks";
 
+/// The channel of cache invalidations; the payload is a [`Forget`].
+const CACHE_CHANNEL: &str = "fastsaas_cache";
+
 /// What a wake-up says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// `recipient` has new notifications.
     Recipient(Uuid),
     /// A task was enqueued.
     Tasks,
+    /// A committed change made these cached reads stale.
+    Forget(Forget),
 }
 
 impl Wake {
-    fn channel(self) -> &'static str {
+    fn channel(&self) -> &'static str {
         match self {
             Wake::Recipient(_) => CHANNEL,
             Wake::Tasks => TASKS_CHANNEL,
+            Wake::Forget(_) => CACHE_CHANNEL,
         }
     }
 
-    fn payload(self) -> String {
+    fn payload(&self) -> String {
         match self {
             Wake::Recipient(recipient) => recipient.to_string(),
             Wake::Tasks => String::new(),
+            Wake::Forget(forget) => forget.encode(),
         }
     }
+}
+
+/// What a process's wake-ups wake: its sockets, its workers, its caches.
+#[derive(Clone, Debug)]
+pub(crate) struct Listeners {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) tasks: Arc<Notify>,
+    pub(crate) caches: Arc<Caches>,
 }
 
 /// Carries wake-ups between the processes of an app.
@@ -96,15 +114,15 @@ pub(crate) struct Postgres {
 }
 
 impl Postgres {
-    /// Starts listening on `url` for the sockets of `hub` and for the
-    /// workers woken by `tasks`. The listener reconnects by itself; after
-    /// each (re)connection it wakes every socket, which catches up from the
-    /// database on what it missed, and the workers.
-    pub(crate) fn start(url: String, hub: Arc<Hub>, tasks: Arc<Notify>) -> Postgres {
+    /// Starts listening on `url` for `listeners`. The listener reconnects
+    /// by itself; after each (re)connection it wakes every socket, which
+    /// catches up from the database on what it missed, and the workers,
+    /// and has the caches forget what they hold.
+    pub(crate) fn start(url: String, listeners: Listeners) -> Postgres {
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(async move {
             tokio::select! {
-                () = stay_connected("the notification listener", || listen(url.clone(), Arc::clone(&hub), Arc::clone(&tasks))) => {}
+                () = stay_connected("the notification listener", &listeners.caches, || listen(url.clone(), listeners.clone())) => {}
                 _ = stopped => {}
             }
         });
@@ -139,18 +157,18 @@ const PUBLISH_QUEUE: usize = 4096;
 
 impl Redis {
     /// Connects to `url` (a `redis://` address, read here: a bad one is an
-    /// error; TLS is not built in) to publish, and subscribes for the sockets of
-    /// `hub` and the workers woken by `tasks`. Both connections are made,
-    /// and made again when lost, in the background; after each
-    /// (re)subscription every socket is woken, and the workers.
-    pub(crate) fn start(url: &str, hub: Arc<Hub>, tasks: Arc<Notify>) -> Result<Redis, redis::RedisError> {
+    /// error; TLS is not built in) to publish, and subscribes for
+    /// `listeners`. Both connections are made, and made again when lost, in
+    /// the background; after each (re)subscription every socket is woken,
+    /// and the workers, and the caches forget what they hold.
+    pub(crate) fn start(url: &str, listeners: Listeners) -> Result<Redis, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let publisher = client.clone();
         let (stop, stopped) = oneshot::channel();
         let (publish, queued) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(async move {
             tokio::select! {
-                () = stay_connected("the Redis bus", || subscribe(client.clone(), Arc::clone(&hub), Arc::clone(&tasks))) => {}
+                () = stay_connected("the Redis bus", &listeners.caches, || subscribe(client.clone(), listeners.clone())) => {}
                 () = publish_all(&publisher, queued) => {}
                 _ = stopped => {}
             }
@@ -216,16 +234,18 @@ enum Session {
 
 /// Keeps a listening connection until the process ends: each `session`
 /// connects, calls [`catch_up`] once it listens, and hears the connection
-/// until it is lost; then another is made (waiting longer after each
-/// failure, up to 5 s).
-async fn stay_connected<F, S>(what: &str, mut session: F)
+/// until it is lost; then `caches` are off until another is made (waiting
+/// longer after each failure, up to 5 s).
+async fn stay_connected<F, S>(what: &str, caches: &Caches, mut session: F)
 where
     F: FnMut() -> S,
     S: Future<Output = Session>,
 {
     let mut retry = Duration::from_millis(100);
     loop {
-        match session().await {
+        let ended = session().await;
+        caches.suspend();
+        match ended {
             Session::Lost(why) => {
                 retry = Duration::from_millis(100);
                 tracing::warn!("{what} {why}; reconnecting");
@@ -239,21 +259,24 @@ where
 
 /// Wake-ups sent while nobody listened were lost: every socket and the
 /// workers catch up from the database once a new connection listens
-/// (sockets also catch up at every ping, workers at every poll).
-fn catch_up(hub: &Hub, tasks: &Notify) {
-    hub.wake_all();
-    tasks.notify_one();
+/// (sockets also catch up at every ping, workers at every poll), and the
+/// caches start afresh.
+fn catch_up(listeners: &Listeners) {
+    listeners.caches.resume();
+    listeners.hub.wake_all();
+    listeners.tasks.notify_one();
 }
 
-/// Wakes the sockets or the workers that `channel` and `payload` name.
-fn wake(channel: &str, payload: &str, hub: &Hub, tasks: &Notify) {
-    if channel == TASKS_CHANNEL {
-        tasks.notify_one();
-        return;
-    }
-    match payload.parse::<Uuid>() {
-        Ok(recipient) => hub.wake(recipient),
-        Err(_) => tracing::warn!("a wake-up without a recipient"),
+/// Wakes the sockets, the workers or the caches that `channel` and
+/// `payload` name.
+fn wake(channel: &str, payload: &str, listeners: &Listeners) {
+    match channel {
+        TASKS_CHANNEL => listeners.tasks.notify_one(),
+        CACHE_CHANNEL => listeners.caches.forget(&Forget::decode(payload)),
+        _ => match payload.parse::<Uuid>() {
+            Ok(recipient) => listeners.hub.wake(recipient),
+            Err(_) => tracing::warn!("a wake-up without a recipient"),
+        },
     }
 }
 
@@ -263,10 +286,10 @@ fn wake(channel: &str, payload: &str, hub: &Hub, tasks: &Notify) {
 const REDIS_PING: Duration = Duration::from_secs(10);
 const REDIS_PONG: Duration = Duration::from_secs(5);
 
-async fn subscribe(client: redis::Client, hub: Arc<Hub>, tasks: Arc<Notify>) -> Session {
+async fn subscribe(client: redis::Client, listeners: Listeners) -> Session {
     let connect = async {
         let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(&[CHANNEL, TASKS_CHANNEL]).await?;
+        pubsub.subscribe(&[CHANNEL, TASKS_CHANNEL, CACHE_CHANNEL]).await?;
         Ok::<_, redis::RedisError>(pubsub)
     };
     let pubsub = match tokio::time::timeout(REDIS_PONG, connect).await {
@@ -274,7 +297,7 @@ async fn subscribe(client: redis::Client, hub: Arc<Hub>, tasks: Arc<Notify>) -> 
         Ok(Err(err)) => return Session::Failed(err.to_string()),
         Err(_) => return Session::Failed("no answer from Redis".to_owned()),
     };
-    catch_up(&hub, &tasks);
+    catch_up(&listeners);
     let (mut sink, mut messages) = pubsub.split();
     let mut pings = tokio::time::interval(REDIS_PING);
     pings.tick().await;
@@ -283,7 +306,7 @@ async fn subscribe(client: redis::Client, hub: Arc<Hub>, tasks: Arc<Notify>) -> 
             message = messages.next() => match message {
                 Some(message) => {
                     let payload: String = message.get_payload().unwrap_or_default();
-                    wake(message.get_channel_name(), &payload, &hub, &tasks);
+                    wake(message.get_channel_name(), &payload, &listeners);
                 }
                 None => return Session::Lost("lost its subscription".to_owned()),
             },
@@ -298,18 +321,18 @@ async fn subscribe(client: redis::Client, hub: Arc<Hub>, tasks: Arc<Notify>) -> 
     }
 }
 
-async fn listen(url: String, hub: Arc<Hub>, tasks: Arc<Notify>) -> Session {
+async fn listen(url: String, listeners: Listeners) -> Session {
     let mut listener = match PgListener::connect(&url).await {
         Ok(listener) => listener,
         Err(err) => return Session::Failed(err.to_string()),
     };
-    if let Err(err) = listener.listen_all([CHANNEL, TASKS_CHANNEL]).await {
+    if let Err(err) = listener.listen_all([CHANNEL, TASKS_CHANNEL, CACHE_CHANNEL]).await {
         return Session::Failed(err.to_string());
     }
-    catch_up(&hub, &tasks);
+    catch_up(&listeners);
     loop {
         match listener.try_recv().await {
-            Ok(Some(notification)) => wake(notification.channel(), notification.payload(), &hub, &tasks),
+            Ok(Some(notification)) => wake(notification.channel(), notification.payload(), &listeners),
             Ok(None) => return Session::Lost("lost its connection".to_owned()),
             Err(err) => return Session::Lost(format!("failed ({err})")),
         }

@@ -13,9 +13,10 @@ use prometheus_client::metrics::counter::Counter;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr};
 
 use self::bodies::{KIND, MESSAGE};
-use self::bus::{Bus, Wake};
+use self::bus::{Bus, Listeners, Wake};
 use self::hub::Hub;
 use self::store::{Draft, View};
+use crate::cache::{Caches, Forget};
 use crate::db::begin_write;
 use crate::error::internal;
 use crate::validate::check;
@@ -47,13 +48,36 @@ pub(crate) struct Notifier {
     kept: u64,
     /// Counts the notifications written (the app's metrics).
     sent: Counter,
+    /// The caches that committed changes make stale.
+    caches: Arc<Caches>,
 }
 
 impl Notifier {
-    /// A notifier that wakes `hub`'s sockets through `bus`, keeps `kept`
-    /// notifications per recipient, and counts those it writes in `sent`.
-    pub(crate) fn new(hub: Arc<Hub>, bus: Arc<dyn Bus>, kept: u64, sent: Counter) -> Notifier {
-        Notifier { hub, bus, kept, sent }
+    /// A notifier that wakes `hub`'s sockets and invalidates `caches`
+    /// through `bus`, keeps `kept` notifications per recipient, and counts
+    /// those it writes in `sent`.
+    pub(crate) fn new(bus: Arc<dyn Bus>, listeners: Listeners, kept: u64, sent: Counter) -> Notifier {
+        Notifier { hub: listeners.hub, bus, kept, sent, caches: listeners.caches }
+    }
+
+    /// The caches of this process.
+    pub(crate) fn caches(&self) -> &Arc<Caches> {
+        &self.caches
+    }
+
+    /// Once a change has committed: makes what `forget` names stale here at
+    /// once, and on the other replicas through the bus.
+    pub(crate) async fn forget(&self, db: &impl ConnectionTrait, forget: Forget) {
+        self.caches.forget(&forget);
+        let wake = Wake::Forget(forget);
+        if let Some(statement) = self.bus.in_transaction(db.get_database_backend(), wake.clone())
+            && let Err(err) = db.execute_raw(statement).await
+        {
+            // The other replicas keep serving what they cached, up to its
+            // time to live.
+            tracing::error!(error = %err, "a cache invalidation could not be sent to the other replicas");
+        }
+        self.bus.committed(wake);
     }
 
     /// The sockets of this process.

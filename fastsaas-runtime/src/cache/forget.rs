@@ -1,0 +1,76 @@
+//! What a committed change makes stale, and its text on the bus.
+
+use uuid::Uuid;
+
+/// What a committed change makes stale in every process's caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Forget {
+    /// One user's sessions, roles and memberships (a logout, a role or a
+    /// membership given or taken, a new password, a deleted user).
+    Caller(Uuid),
+    /// Every caller (a role or an organization deleted, a type-wide ACL
+    /// entry added or removed).
+    Callers,
+    /// The ACL entries on objects of a type (one added or removed).
+    Entries(String),
+    /// One object of a type (changed or deleted).
+    Object(String, Uuid),
+    /// Every object of a type (the collection cleared).
+    Objects(String),
+    /// Everything (users or organizations deleted, with what they owned).
+    Everything,
+}
+
+impl Forget {
+    /// Its text on the bus.
+    pub(crate) fn encode(&self) -> String {
+        match self {
+            Forget::Caller(user) => format!("caller:{user}"),
+            Forget::Callers => "callers".to_owned(),
+            Forget::Entries(type_name) => format!("entries:{type_name}"),
+            Forget::Object(type_name, id) => format!("object:{type_name}:{id}"),
+            Forget::Objects(type_name) => format!("objects:{type_name}"),
+            Forget::Everything => "everything".to_owned(),
+        }
+    }
+
+    /// The invalidation `text` encodes. A text this version cannot read
+    /// (a newer replica's) forgets everything: too much, never too little.
+    pub(crate) fn decode(text: &str) -> Forget {
+        let decoded = match text.split_once(':') {
+            None if text == "callers" => Some(Forget::Callers),
+            Some(("caller", user)) => user.parse().ok().map(Forget::Caller),
+            Some(("entries", type_name)) => Some(Forget::Entries(type_name.to_owned())),
+            Some(("objects", type_name)) => Some(Forget::Objects(type_name.to_owned())),
+            Some(("object", rest)) => rest
+                .rsplit_once(':')
+                .and_then(|(type_name, id)| Some(Forget::Object(type_name.to_owned(), id.parse::<Uuid>().ok()?))),
+            _ => None,
+        };
+        decoded.unwrap_or(Forget::Everything)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_invalidation_reads_back_as_written_and_garbage_forgets_everything() {
+        let id = Uuid::new_v4();
+        let all = [
+            Forget::Caller(id),
+            Forget::Callers,
+            Forget::Entries("Agent".into()),
+            Forget::Object("Agent".into(), id),
+            Forget::Objects("Agent".into()),
+            Forget::Everything,
+        ];
+        for forget in all {
+            assert_eq!(Forget::decode(&forget.encode()), forget);
+        }
+        for garbage in ["", "caller:not-a-uuid", "object:Agent", "objects", "later:thing"] {
+            assert_eq!(Forget::decode(garbage), Forget::Everything, "{garbage}");
+        }
+    }
+}
