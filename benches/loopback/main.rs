@@ -1,15 +1,19 @@
 //! The generated `/items` routes against the hand-written baseline
 //! (`../support/baseline.rs`), each served by its own process over
 //! loopback and driven by wrk like real traffic: 2 threads, 32 connections,
-//! the same pool on both sides (4 connections on SQLite, 8 on PostgreSQL),
-//! 10,000 rows owned by the caller. Both servers run at once and take turns
-//! (generated, hand-written, then the other way round), so that noise hits
-//! both alike; for each operation the report gives req/s, p50, p99, the
-//! server's CPU time per request and the ratios.
+//! the same pool on every side (4 connections on SQLite, 8 on PostgreSQL),
+//! 10,000 rows owned by the caller. All servers run at once and take turns
+//! in changing orders, so that noise hits all alike; for each operation the
+//! report gives req/s, p50, p99, the server's CPU time per request and the
+//! ratios to the last side.
 //!
 //! Run: `cargo bench --bench loopback` (needs `wrk`: `apt-get install wrk`).
 //! `FASTSAAS_BENCH_SECONDS` (default 10) is the length of one turn,
 //! `FASTSAAS_BENCH_ROUNDS` (default 2) the turns per side,
+//! `FASTSAAS_BENCH_SIDES` (default `generated,hand-written`) the sides, the
+//! reference of the ratios last: `generated` (default settings), `cached`
+//! (`#[crud(cache)]`), `caches-off` (`FASTSAAS_CACHE_CAPACITY=0`),
+//! `hand-written`;
 //! `FASTSAAS_BENCH_DATABASES` (default `sqlite,postgres`) the databases and
 //! `FASTSAAS_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432`)
 //! the PostgreSQL server, where each side gets a database of its own.
@@ -33,7 +37,7 @@ use wrk::{Operation, Outcome};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--serve") {
-        let side = if args[at + 1] == "generated" { Side::Generated } else { Side::HandWritten };
+        let side = Side::named(&args[at + 1]).expect("a side");
         let pool = args[at + 3].parse().expect("a pool size");
         serve(side, &args[at + 2], pool);
         return;
@@ -42,6 +46,12 @@ fn main() {
     let seconds = env_number("FASTSAAS_BENCH_SECONDS", 10);
     let rounds = env_number("FASTSAAS_BENCH_ROUNDS", 2);
     let databases = std::env::var("FASTSAAS_BENCH_DATABASES").unwrap_or_else(|_| "sqlite,postgres".into());
+    let sides = std::env::var("FASTSAAS_BENCH_SIDES").unwrap_or_else(|_| "generated,hand-written".into());
+    let sides: Vec<Side> = sides
+        .split(',')
+        .map(|name| Side::named(name.trim()).unwrap_or_else(|| panic!("FASTSAAS_BENCH_SIDES: no side `{name}`")))
+        .collect();
+    assert!(sides.len() >= 2, "FASTSAAS_BENCH_SIDES: name two sides or more, the reference last");
     wrk::check_installed();
     println!(
         "wrk -t2 -c32, {seconds} s per turn, {rounds} turns per side, both servers up at once; \
@@ -50,8 +60,8 @@ fn main() {
     );
     for database in databases.split(',') {
         match database.trim() {
-            "sqlite" => compare(Backend::Sqlite, seconds, rounds),
-            "postgres" => compare(Backend::Postgres, seconds, rounds),
+            "sqlite" => compare(Backend::Sqlite, &sides, seconds, rounds),
+            "postgres" => compare(Backend::Postgres, &sides, seconds, rounds),
             other => panic!("FASTSAAS_BENCH_DATABASES: `{other}` is neither sqlite nor postgres"),
         }
     }
@@ -212,24 +222,25 @@ fn serve(side: Side, database_url: &str, pool: u32) {
         println!("{port} {} {}", prepared.token, ids_file.display());
         match side {
             // As a user serves an app: `App::serve`, on the tables the set-up made.
-            Side::Generated => {
+            Side::Generated | Side::Cached | Side::CachesOff => {
                 drop(prepared.router);
                 drop(listener);
                 settings.bind = format!("127.0.0.1:{port}");
-                App::new(settings).resource::<support::Item>().serve().await.expect("serve");
+                side.app(settings).serve().await.expect("serve");
             }
             Side::HandWritten => axum::serve(listener, prepared.router).await.expect("serve"),
         }
     });
 }
 
-/// Both sides on `backend`: the bodies compared, then every operation in turns.
-fn compare(backend: Backend, seconds: u64, rounds: u64) {
-    let generated = Server::start(Side::Generated, backend);
-    let baseline = Server::start(Side::HandWritten, backend);
-    println!("== {backend:?}, pool of {} on both sides", backend.pool());
+/// The sides on `backend` (the last is the reference of the ratios): the
+/// bodies compared, then every operation in turns.
+fn compare(backend: Backend, sides: &[Side], seconds: u64, rounds: u64) {
+    let servers: Vec<Server> = sides.iter().map(|side| Server::start(*side, backend)).collect();
+    let reference = servers.len() - 1;
+    println!("== {backend:?}, pool of {} on every side", backend.pool());
     for operation in Operation::ALL {
-        let shapes: Vec<_> = [&generated, &baseline]
+        let shapes: Vec<_> = servers
             .iter()
             .map(|server| {
                 let (status, body) = http1::exchange(server.port, &operation.sample(&server.ids, &server.token));
@@ -237,24 +248,31 @@ fn compare(backend: Backend, seconds: u64, rounds: u64) {
                 support::shape(&serde_json::from_slice(&body).expect("a JSON body"))
             })
             .collect();
-        assert_eq!(shapes[0], shapes[1], "{}: the two sides answer with bodies of other shapes", operation.label());
+        assert!(
+            shapes.iter().all(|shape| shape == &shapes[0]),
+            "{}: the sides answer with bodies of other shapes",
+            operation.label()
+        );
     }
     println!(
         "{:<26} {:<13} {:>9} {:>9} {:>9} {:>11} {:>7}",
         "operation", "server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "errors"
     );
-    let mut get_rate = [0.0; 2];
+    let mut get_rate = vec![0.0; servers.len()];
     for operation in Operation::ALL {
-        let script = |server: &Server| wrk::script(operation, &server.ids, &server.token);
-        let scripts = [script(&generated), script(&baseline)];
-        let servers = [&generated, &baseline];
-        // Warm both (pools, caches, the allocator) before measuring.
+        let scripts: Vec<_> = servers.iter().map(|server| wrk::script(operation, &server.ids, &server.token)).collect();
+        // Warm every side (pools, caches, the allocator) before measuring.
         for (server, script) in servers.iter().zip(&scripts) {
             wrk::run(server.port, script, 2);
         }
-        let mut outcomes = [Outcome::default(), Outcome::default()];
+        let mut outcomes: Vec<Outcome> = servers.iter().map(|_| Outcome::default()).collect();
         for round in 0..rounds {
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            // Each round in another order, so that noise hits every side alike.
+            let mut order: Vec<usize> = (0..servers.len()).collect();
+            order.rotate_left(usize::try_from(round).unwrap_or_default() % servers.len());
+            if round % 2 == 1 {
+                order.reverse();
+            }
             for side in order {
                 let before = servers[side].cpu_time();
                 let mut outcome = wrk::run(servers[side].port, &scripts[side], seconds);
@@ -274,24 +292,33 @@ fn compare(backend: Backend, seconds: u64, rounds: u64) {
                 outcome.errors
             );
         }
-        let [ours, theirs] = &outcomes;
-        print!(
-            "{:<26} {:<13} req/s {:.3}, p99 {:.3}, CPU per request {:.3}",
-            "",
-            "ratio",
-            ours.rate() / theirs.rate(),
-            ours.p99_ms() / theirs.p99_ms(),
-            ours.cpu_per_request().as_secs_f64() / theirs.cpu_per_request().as_secs_f64()
-        );
+        let theirs = &outcomes[reference];
+        for (index, ours) in outcomes.iter().enumerate().take(reference) {
+            print!(
+                "{:<26} {:<13} req/s {:.3}, p99 {:.3}, CPU per request {:.3}",
+                "",
+                format!("{} ÷ {}", servers[index].side.name(), servers[reference].side.name()),
+                ours.rate() / theirs.rate(),
+                ours.p99_ms() / theirs.p99_ms(),
+                ours.cpu_per_request().as_secs_f64() / theirs.cpu_per_request().as_secs_f64()
+            );
+            match operation {
+                Operation::GetById => get_rate[index] = ours.rate(),
+                Operation::List => print!("; list ÷ GET {:.3}", ours.rate() / get_rate[index]),
+                _ => {}
+            }
+            println!();
+        }
         match operation {
-            Operation::GetById => get_rate = [ours.rate(), theirs.rate()],
-            Operation::List => print!(
-                "; list ÷ GET: generated {:.3}, hand-written {:.3}",
-                ours.rate() / get_rate[0],
-                theirs.rate() / get_rate[1]
+            Operation::GetById => get_rate[reference] = theirs.rate(),
+            Operation::List => println!(
+                "{:<26} {:<13} list ÷ GET {:.3}",
+                "",
+                servers[reference].side.name(),
+                theirs.rate() / get_rate[reference]
             ),
             _ => {}
         }
-        println!("\n");
+        println!();
     }
 }

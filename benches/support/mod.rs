@@ -39,6 +39,21 @@ impl Item {
     }
 }
 
+/// [`Item`] with its rows read by id through the cache: the same table and
+/// stable name, so that it serves what the seeding wrote.
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/items")]
+#[crud(name = "Item", table = "items", cache(ttl_secs = 300))]
+pub(crate) struct CachedItem {
+    #[crud(validate(length(min = 1, max = 100)))]
+    pub name: String,
+    pub config: serde_json::Value,
+    #[crud(read_only, default = "idle")]
+    pub status: String,
+    #[crud(write_only)]
+    pub secret: Option<String>,
+}
+
 /// Rows owned by the caller in each side's table.
 pub(crate) const SEED_ROWS: usize = 10_000;
 
@@ -48,8 +63,13 @@ pub(crate) const SECRET: &str = "the benchmark's signing key, 32 bytes or more";
 /// Which implementation of `/items` serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
-    /// `#[derive(Crud)]` and `App`.
+    /// `#[derive(Crud)]` and `App`, with the default settings (callers and
+    /// ACL entries cached, rows not).
     Generated,
+    /// The same with `#[crud(cache)]`: rows read by id are cached too.
+    Cached,
+    /// The same with every cache off (`FASTSAAS_CACHE_CAPACITY=0`).
+    CachesOff,
     /// `baseline.rs`.
     HandWritten,
 }
@@ -58,7 +78,23 @@ impl Side {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Side::Generated => "generated",
+            Side::Cached => "cached",
+            Side::CachesOff => "caches-off",
             Side::HandWritten => "hand-written",
+        }
+    }
+
+    /// The side named `name`.
+    pub(crate) fn named(name: &str) -> Option<Side> {
+        [Side::Generated, Side::Cached, Side::CachesOff, Side::HandWritten].into_iter().find(|side| side.name() == name)
+    }
+
+    /// The app of a generated side, on `settings`.
+    pub(crate) fn app(self, settings: Settings) -> App {
+        match self {
+            Side::Cached => App::new(settings).resource::<CachedItem>(),
+            Side::CachesOff => App::new(Settings { cache_capacity: 0, ..settings }).resource::<Item>(),
+            Side::Generated | Side::HandWritten => App::new(settings).resource::<Item>(),
         }
     }
 }
@@ -93,8 +129,8 @@ pub(crate) struct Prepared {
 /// Sets `side` up on the database of `settings` and seeds it.
 pub(crate) async fn prepare(side: Side, settings: &Settings) -> Prepared {
     match side {
-        Side::Generated => {
-            let router = App::new(settings.clone()).resource::<Item>().into_router().await.expect("app");
+        Side::Generated | Side::Cached | Side::CachesOff => {
+            let router = side.app(settings.clone()).into_router().await.expect("app");
             let (user, token) = sign_up(&router).await;
             let ids = seed(settings, |n, id, now| {
                 let input = fastsaas::serde_json::from_value(seed_item(n)).expect("seed body");
