@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+// The guide's chapters, so that their Rust blocks are doc tests.
+#[cfg(doctest)]
+mod guide;
+
 pub use fastsaas_macros::Crud;
 
 pub use fastsaas_macros::CrudEnum;

@@ -233,6 +233,17 @@ async fn on_the_api_address_metrics_need_the_metrics_role_or_a_superadmin() {
     scrape(&client, &scraper).await;
     client.get("/metrics").bearer(&ann.token).send().await.assert_status(403);
 
+    // A scraper's token, compared in full.
+    let token = "a scraper's token of 32 bytes or more".to_owned();
+    let scraped =
+        TestClient::start(app(Settings { metrics_token: Some(fastsaas::Secret(token.clone())), ..settings() })).await;
+    scraped.get("/metrics").bearer(&token).send().await.assert_status(200);
+    scraped.get("/metrics").bearer(&token[..token.len() - 1]).send().await.assert_status(401);
+    scraped.get("/metrics").bearer(&format!("{token}x")).send().await.assert_status(401);
+    let short = app(Settings { metrics_token: Some(fastsaas::Secret("short".into())), ..settings() });
+    let refused = TestClient::try_start(short).await.err().map(|err| err.to_string()).unwrap_or_default();
+    assert!(refused.contains("FASTSAAS_METRICS_TOKEN is shorter than 32 bytes"), "{refused}");
+
     // The role is a setting.
     let other = TestClient::start(app(Settings { metrics_role: "ops".into(), ..settings() })).await;
     let root = other.sign_in("root@example.com", "the root password").await;

@@ -28,6 +28,7 @@ async fn readiness_follows_the_database_and_liveness_does_not() {
     unready.assert_status(503);
     assert_eq!(unready.header("content-type"), Some("application/problem+json"));
     assert_eq!(unready.json::<Value>()["type"], "urn:fastsaas:problem:unavailable");
+    assert_eq!(unready.header("retry-after"), Some("1"));
     client.get("/healthz").send().await.assert_status(200);
 
     let doc: Value = client.get("/openapi.json").send().await.json();
@@ -71,6 +72,7 @@ async fn a_handler_past_the_request_timeout_is_answered_503_and_its_transaction_
     let cut = client.post("/test/slow-write").send().await;
     cut.assert_status(503);
     assert_eq!(cut.header("content-type"), Some("application/problem+json"));
+    assert_eq!(cut.header("retry-after"), Some("1"));
     assert!(cut.json::<Value>()["detail"].as_str().is_some_and(|detail| detail.contains("longer than 1 s")));
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
     // Had the handler gone on, it would have committed by now.

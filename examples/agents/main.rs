@@ -44,10 +44,12 @@ use fastsaas::prelude::*;
 use fastsaas::utoipa::{self, ToSchema};
 use fastsaas::{FieldError, Settings, TaskView};
 
-/// A worker that runs tasks for its owner.
+/// A worker that runs tasks for its owner. Read by id far more often than
+/// written, so `GET /agents/{id}` is served from the cache (every change
+/// through the app invalidates it on every replica).
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/agents", acl_admins = ["superadmin"], acl_allow_always = ["superadmin"])]
-#[crud(authenticated, templated, notify)]
+#[crud(authenticated, templated, notify, cache(ttl_secs = 60))]
 pub struct Agent {
     /// What to call it.
     #[crud(validate(length(min = 1, max = 100)), filter, sort)]

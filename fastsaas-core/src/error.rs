@@ -42,7 +42,8 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// 429: too many attempts; `Retry-After` says when to try again.
     RateLimited,
-    /// 503: a dependency (the database) does not answer.
+    /// 503: a dependency (the database) does not answer, or the process
+    /// is not ready; `Retry-After` says when to try again.
     Unavailable,
     /// 500: the server failed; details are in its logs, never in the body.
     Internal,
@@ -237,6 +238,9 @@ pub enum ApiError {
     Internal,
 }
 
+/// The `Retry-After` of a 503, in seconds.
+const UNAVAILABLE_RETRY_SECS: u64 = 1;
+
 impl ApiError {
     /// A 404 for a resource type, e.g. `ApiError::not_found("Item")`.
     pub fn not_found(what: &str) -> ApiError {
@@ -297,6 +301,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited(seconds) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            // A database that does not answer, or a process shutting down,
+            // is worth asking again shortly (another replica may answer).
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_SECS));
             }
             _ => {}
         }

@@ -172,10 +172,13 @@ pub struct Settings {
     /// bounds how long a change made behind the app's back (SQL by hand)
     /// goes unseen. From 1 s.
     pub cache_ttl_secs: u64,
-    /// `FASTSAAS_METRICS_ROLE`: the role a caller needs for `GET /metrics`
-    /// on the API's address (superadmins always may). Give it to the user
-    /// whose API key your Prometheus scrapes with.
+    /// `FASTSAAS_METRICS_ROLE`: the role a signed-in user needs for
+    /// `GET /metrics` on the API's address (superadmins always may).
     pub metrics_role: String,
+    /// `FASTSAAS_METRICS_TOKEN`: a bearer token that also opens
+    /// `GET /metrics` on the API's address, for a scraper (Prometheus's
+    /// `bearer_token`); at least 32 bytes. Unset (the default): none.
+    pub metrics_token: Option<Secret>,
     /// `FASTSAAS_METRICS_BIND`: a second socket address that serves
     /// `GET /metrics` to anyone who reaches it (keep it off the public
     /// network: a port the load balancer does not route), also in a
@@ -250,6 +253,7 @@ impl Default for Settings {
             cache_capacity: 10_000,
             cache_ttl_secs: 60,
             metrics_role: "metrics".to_owned(),
+            metrics_token: None,
             metrics_bind: None,
             worker_only: false,
             app: serde_json::Map::new(),
@@ -369,6 +373,7 @@ impl Settings {
         settings.trusted_proxies = raw("FASTSAAS_TRUSTED_PROXIES").unwrap_or(settings.trusted_proxies);
         settings.cors_origins = raw("FASTSAAS_CORS_ORIGINS").unwrap_or(settings.cors_origins);
         settings.field_keys = raw("FASTSAAS_FIELD_KEYS").map(Secret).or(settings.field_keys);
+        settings.metrics_token = raw("FASTSAAS_METRICS_TOKEN").map(Secret).or(settings.metrics_token);
         Ok(settings)
     }
 
@@ -393,7 +398,7 @@ impl std::fmt::Debug for Settings {
             Ok(serde_json::Value::Object(fields)) => fields,
             _ => return f.write_str("Settings { .. }"),
         };
-        for secret in ["jwt_secret", "admin_password", "field_keys"] {
+        for secret in ["jwt_secret", "admin_password", "field_keys", "metrics_token"] {
             if let Some(value) = fields.get_mut(secret).filter(|value| !value.is_null()) {
                 *value = "***".into();
             }

@@ -33,7 +33,7 @@ mod text;
 /// | `#[crud(table = "name")]` | the table (default: the snake_case plural of the resource name, `Item` → `items`) |
 /// | `#[crud(name = "Agent")]` | the stable name ACL entries (`"Agent.read"`), API keys, templates (`AgentTemplate`), schemas and the default table are kept under (default: the type name): set it before renaming the Rust type, and nothing is orphaned |
 /// | `#[crud(authenticated)]` | objects can hold API keys (`POST /{scope}/{id}/keys`, shown once, stored hashed) and act as principals with `Authorization: Bearer <key>` |
-/// | `#[crud(templated)]` | objects can be cloned from templates (`{scope}/templates`, see [Templates](https://docs.rs/fastsaas/latest/fastsaas/#templates)); records gain `template_id` |
+/// | `#[crud(templated)]` | objects can be cloned from templates (`{scope}/templates`, see the guide's chapter on templates, docs/guide/04-templates.md); records gain `template_id` |
 /// | `#[crud(notify)]` | the owner of an object (or the admins of the organization that owns it) gets a notification (`Agent.created`, `Agent.updated`, `Agent.deleted`; payload `{type, id, change, by}`) written in the change's own transaction, live on `/ws` |
 /// | `#[crud(cache(ttl_secs = N))]` | `GET /{scope}/{id}` serves the row from an in-process cache (`#[crud(cache)]`: a minute), authorization still decided on every read; every write through the app invalidates it at once on every replica (see the guide's caching chapter) |
 /// | `#[crud(crate = "path")]` | where the `fastsaas` crate is, if renamed or re-exported |

@@ -277,7 +277,8 @@ impl App {
     /// `Ctx`, `Json`) beside `State<YourThing>`. The routes are documented
     /// and checked for clashes like every other.
     ///
-    /// The `fastsaas` README ("Your own state") has a whole example.
+    /// The guide's chapter on custom endpoints (docs/guide/05-custom-endpoints.md)
+    /// has a whole example.
     #[must_use]
     pub fn with_state<S: Clone + Send + Sync + 'static>(
         mut self,
@@ -341,6 +342,7 @@ impl App {
                 None
             }
         };
+        metrics_routes::check_token(&self.settings)?;
         let cors = cors::layer(&self.settings.cors_origins)?;
         let identity = Identity::from_settings(&self.settings)?;
         let field_keys = self.field_keys()?;

@@ -1,17 +1,19 @@
 //! `GET /metrics`: the app's metrics in the OpenMetrics text format, which
-//! Prometheus reads. On the API's address it needs the role
-//! `metrics_role` (or a superadmin); `metrics_bind` serves it on a second
-//! address to anyone who reaches that one.
+//! Prometheus reads. On the API's address it needs `metrics_token` as the
+//! bearer token, or a signed-in user holding the role `metrics_role` (or a
+//! superadmin); `metrics_bind` serves it on a second address to anyone who
+//! reaches that one.
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use fastsaas_core::{ApiError, ApiResult};
-use http::header;
+use http::{HeaderMap, header};
 use sea_orm::DbBackend;
 
-use crate::identity::Principal;
+use crate::error::StartupError;
+use crate::identity::{Principal, bearer_token};
 use crate::state::AppState;
 use crate::tasks::census;
 use crate::telemetry::metrics::{KindLabels, Metrics, PoolLabels, TaskLabels};
@@ -19,13 +21,43 @@ use crate::telemetry::metrics::{KindLabels, Metrics, PoolLabels, TaskLabels};
 /// What Prometheus asks for and gets.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The shortest `metrics_token` accepted.
+const MIN_TOKEN_BYTES: usize = 32;
+
+/// Refuses a `metrics_token` too short to resist guessing.
+pub(crate) fn check_token(settings: &fastsaas_core::Settings) -> Result<(), StartupError> {
+    match &settings.metrics_token {
+        Some(token) if token.expose().len() < MIN_TOKEN_BYTES => Err(StartupError::Config(format!(
+            "FASTSAAS_METRICS_TOKEN is shorter than {MIN_TOKEN_BYTES} bytes (try `openssl rand -hex 32`)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `GET /metrics` on the API's address.
-pub(crate) async fn guarded(principal: Principal, State(app): State<AppState>) -> ApiResult<Response> {
+pub(crate) async fn guarded(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> ApiResult<Response> {
+    if let (Some(expected), Ok(Some(sent))) = (&app.settings().metrics_token, bearer_token(&headers))
+        && same_secret(expected.expose(), sent)
+    {
+        return scrape(&app).await;
+    }
+    let principal = principal?;
     let role = &app.settings().metrics_role;
     if !principal.has_role(role) && !principal.is_superadmin() {
         return Err(ApiError::Forbidden(format!("`GET /metrics` needs the role `{role}`")));
     }
     scrape(&app).await
+}
+
+/// Whether `sent` is the `expected` token, compared through their digests so
+/// that the time taken tells nothing of the token.
+fn same_secret(expected: &str, sent: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(expected.as_bytes()) == Sha256::digest(sent.as_bytes())
 }
 
 /// The router of the second address: `GET /metrics`, open.

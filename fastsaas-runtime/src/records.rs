@@ -40,7 +40,8 @@ use crate::templates::load::clone_template;
 /// }
 /// ```
 ///
-/// The `fastsaas` crate's README ("Records from Rust") has a whole example.
+/// The guide's chapter on custom endpoints (docs/guide/05-custom-endpoints.md)
+/// has a whole example.
 pub struct Records<'a, T> {
     ctx: &'a Ctx,
     resource: PhantomData<fn() -> T>,

@@ -446,8 +446,9 @@ pub(crate) fn metrics_operation() -> utoipa::openapi::path::Operation {
         .operation_id(Some("metrics"))
         .summary(Some("The app's metrics, for Prometheus"))
         .description(Some(
-            "Needs the role `FASTSAAS_METRICS_ROLE` (default `metrics`) or a superadmin; \
-             `FASTSAAS_METRICS_BIND` serves it openly on a second address.",
+            "Needs `FASTSAAS_METRICS_TOKEN` as the bearer token, or a user holding the role \
+             `FASTSAAS_METRICS_ROLE` (default `metrics`), or a superadmin; `FASTSAAS_METRICS_BIND` \
+             serves it openly on a second address.",
         ))
         .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
         .response(
