@@ -109,10 +109,11 @@ pub struct Settings {
     /// the previous response (so an idle keep-alive connection is closed
     /// after it too); a slower one is disconnected. From 1 s to a day.
     pub header_timeout_secs: u64,
-    /// `FASTSAAS_REQUEST_TIMEOUT_SECS`: how long a request's handler may
-    /// run; past it the request is answered 503 and the handler is dropped
-    /// (its transaction rolls back). From 1 s to a day. A WebSocket is not
-    /// bounded by it once upgraded.
+    /// `FASTSAAS_REQUEST_TIMEOUT_SECS`: how long a request may wait for its
+    /// handler; past it the request is answered 503 (the handler still
+    /// runs to its end, so that a change it makes is whole, and its answer
+    /// is dropped). From 1 s to a day. A WebSocket is not bounded by it
+    /// once upgraded.
     pub request_timeout_secs: u64,
     /// `FASTSAAS_IDLE_TIMEOUT_SECS`: how long a request body may stall, or a
     /// client read nothing of a response, before its connection is closed.

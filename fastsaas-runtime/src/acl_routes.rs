@@ -242,15 +242,15 @@ async fn insert(
     .insert(app.db())
     .await
     .map_err(internal)?;
-    app.notifier().forget(app.db(), entries_changed(spec, object.is_none())).await;
+    app.notifier().forget(app.db(), entries_changed(spec, object.is_none(), principal_id)).await;
     Ok(row)
 }
 
-/// What an entry added or removed makes stale: the callers, whose
-/// type-wide entries are read with them, or the entries on objects of the
-/// type.
-fn entries_changed(spec: &ResourceSpec, type_wide: bool) -> Forget {
-    if type_wide { Forget::Callers } else { Forget::Entries(spec.name.to_owned()) }
+/// What an entry naming `principal` added or removed makes stale: the
+/// callers, whose type-wide entries are read with them, or the entries on
+/// objects of the type naming that principal.
+fn entries_changed(spec: &ResourceSpec, type_wide: bool, principal: Uuid) -> Forget {
+    if type_wide { Forget::Callers } else { Forget::Entries(spec.name.to_owned(), principal) }
 }
 
 /// `DELETE {scope}/{id}/acl/{entry_id}`.
@@ -261,14 +261,15 @@ async fn remove_object<T: Guarded>(
 ) -> ApiResult<StatusCode> {
     let [id, entry_id] = ids[..] else { return Err(ApiError::Internal) };
     managed::<T>(&app, &principal.subject(), id).await?;
-    let removed = acl_entry::Entity::delete_many()
-        .filter(acl_entry::Column::Id.eq(entry_id))
+    let entry = acl_entry::Entity::find_by_id(entry_id)
         .filter(acl_entry::Column::ResourceType.eq(T::spec().name))
         .filter(acl_entry::Column::ObjectId.eq(id))
-        .exec(app.db())
+        .one(app.db())
         .await
-        .map_err(internal)?;
-    app.notifier().forget(app.db(), entries_changed(T::spec(), false)).await;
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::NotFound("ACL entry".into()))?;
+    let removed = acl_entry::Entity::delete_by_id(entry.id).exec(app.db()).await.map_err(internal)?;
+    app.notifier().forget(app.db(), entries_changed(T::spec(), false, entry.principal_id)).await;
     deleted(&removed, "ACL entry")
 }
 
@@ -403,6 +404,6 @@ async fn remove_type_wide(
         app.registry().spec(&row.resource_type).ok_or_else(|| ApiError::NotFound("type-wide ACL entry".into()))?;
     require_acl_admin(spec, &principal.to_acl())?;
     acl_entry::Entity::delete_by_id(id).exec(app.db()).await.map_err(internal)?;
-    app.notifier().forget(app.db(), entries_changed(spec, true)).await;
+    app.notifier().forget(app.db(), entries_changed(spec, true, row.principal_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,7 +21,7 @@ use crate::resource::{Resource, load_authorized};
 
 /// A set of a type's object entries larger than this is read with each
 /// object instead (one round trip, as without the cache), not kept.
-const ENTRIES_KEPT_AT_MOST: usize = 10_000;
+const ENTRIES_KEPT_AT_MOST: usize = 1_000;
 
 /// The object entries of a type naming a set of principals, by object;
 /// `None` when they are too many to keep.
@@ -77,7 +77,7 @@ async fn object_entries(
     if let Some(known) = caches.entries::<EntriesByObject>(spec.name, &principals) {
         return Ok(known);
     }
-    let stamp = caches.entries_stamp(spec.name);
+    let stamp = caches.entries_stamp(spec.name, &principals);
     let rows = acl_entry::Entity::find()
         .filter(acl_entry::Column::ResourceType.eq(spec.name))
         .filter(acl_entry::Column::ObjectId.is_not_null())
@@ -86,7 +86,8 @@ async fn object_entries(
         .all(db)
         .await
         .map_err(internal)?;
-    let by_object = (rows.len() <= ENTRIES_KEPT_AT_MOST).then(|| {
+    let count = rows.len();
+    let by_object = (count <= ENTRIES_KEPT_AT_MOST).then(|| {
         let mut by_object: HashMap<Uuid, Vec<AclEntry>> = HashMap::new();
         for entry in rows.into_iter().map(entry_of) {
             if let Some(object) = entry.object {
@@ -96,6 +97,41 @@ async fn object_entries(
         by_object
     });
     let by_object = Arc::new(by_object);
-    caches.keep_entries(spec.name, principals, stamp, Arc::clone(&by_object));
+    let kept = if by_object.is_some() { count } else { 0 };
+    caches.keep_entries((spec.name, principals), stamp, (Arc::clone(&by_object), kept));
     Ok(by_object)
+}
+
+/// A cached type's rows owned by one owner, past this many, are forgotten
+/// as the whole type rather than one by one.
+const OWNED_ROWS_FORGOTTEN_ONE_BY_ONE: usize = 100;
+
+/// What deleting `owner` (a user or an organization) with everything it
+/// owns makes stale in the caches of `specs`' cached types: its rows, read
+/// before they go (call it in the deleting transaction).
+pub(crate) async fn forgets_for_owner(
+    db: &impl sea_orm::ConnectionTrait,
+    specs: &[&'static fastsaas_core::ResourceSpec],
+    owner: Uuid,
+) -> ApiResult<Vec<crate::cache::Forget>> {
+    use crate::cache::Forget;
+    let mut forgets = Vec::new();
+    for spec in specs.iter().filter(|spec| spec.cache_ttl_secs.is_some()) {
+        let sql = format!(
+            "SELECT id FROM \"{}\" WHERE owner_id = $1 LIMIT {}",
+            spec.table,
+            OWNED_ROWS_FORGOTTEN_ONE_BY_ONE + 1
+        );
+        let statement = sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, [owner.into()]);
+        let rows = db.query_all_raw(statement).await.map_err(internal)?;
+        if rows.len() > OWNED_ROWS_FORGOTTEN_ONE_BY_ONE {
+            forgets.push(Forget::Objects(spec.name.to_owned()));
+            continue;
+        }
+        for row in rows {
+            let id: Uuid = row.try_get("", "id").map_err(internal)?;
+            forgets.push(Forget::Object(spec.name.to_owned(), id));
+        }
+    }
+    Ok(forgets)
 }

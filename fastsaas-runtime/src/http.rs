@@ -26,16 +26,27 @@ impl Deadline {
     }
 }
 
-/// The middleware that answers 503 when the handler has not answered by
-/// the deadline. The handler is dropped there: a transaction it held rolls
-/// back, so nothing of it is half-written.
+/// The middleware that runs each handler to its end, and answers 503 when
+/// it has not answered by the deadline.
+///
+/// The handler runs as a task of its own: neither the deadline nor a
+/// client that hangs up stops it half-way. A handler cut between its commit
+/// and what must follow (the invalidation of cached reads, on every
+/// replica) would leave the change made and the caches serving what it
+/// replaced.
 pub(crate) async fn within_deadline(
     axum::extract::State(deadline): axum::extract::State<Deadline>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match tokio::time::timeout(deadline.0, next.run(request)).await {
-        Ok(response) => response,
+    use tracing::Instrument;
+    let handler = tokio::spawn(next.run(request).in_current_span());
+    match tokio::time::timeout(deadline.0, handler).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(panicked)) => {
+            tracing::error!(error = %panicked, "a request's handler panicked");
+            ApiError::Internal.into_response()
+        }
         Err(_) => {
             tracing::warn!(deadline_secs = deadline.0.as_secs(), "the request's handler ran past its deadline");
             let detail = format!("the request took longer than {} s; try again later", deadline.0.as_secs());

@@ -126,6 +126,14 @@ impl<T: Resource> Records<'_, T> {
         record_of::<T>(self.ctx.app().field_keys(), saved)
     }
 
+    /// Tells the caches of every replica that record `id` was changed
+    /// behind the framework's back (by SQL of your own on `ctx.app().db()`),
+    /// once that change has committed: the next `GET {scope}/{id}` reads it
+    /// again. Changes made through this API or the routes need no call.
+    pub async fn forget(&self, id: Uuid) {
+        forget_object::<T>(self.ctx.app().store(), id).await;
+    }
+
     /// Deletes record `id`, as `DELETE {scope}/{id}`, with its ACL entries
     /// and API keys: 404 / 403 unless the caller may `delete` it.
     pub async fn delete(&self, id: Uuid) -> ApiResult<()> {

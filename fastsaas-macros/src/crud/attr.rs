@@ -58,9 +58,14 @@ pub(crate) struct CrudField {
 
 /// `cache(ttl_secs = N)`, or `cache` for a minute.
 #[derive(FromMeta)]
-#[darling(from_word = || Ok(CacheOptions { ttl_secs: DEFAULT_CACHE_TTL_SECS }))]
+#[darling(from_word = || Ok(CacheOptions { ttl_secs: default_cache_ttl() }))]
 pub(crate) struct CacheOptions {
-    pub(crate) ttl_secs: u64,
+    #[darling(default = default_cache_ttl)]
+    pub(crate) ttl_secs: SpannedValue<u64>,
+}
+
+fn default_cache_ttl() -> SpannedValue<u64> {
+    SpannedValue::new(DEFAULT_CACHE_TTL_SECS, Span::call_site())
 }
 
 /// How long `cache` alone keeps a row, in seconds.

@@ -115,15 +115,16 @@ pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
         }
     }
     let cache_ttl_secs = parsed.cache.as_ref().map(|cache| {
-        if !(1..=MAX_CACHE_TTL_SECS).contains(&cache.ttl_secs) {
+        let ttl_secs = &cache.ttl_secs;
+        if !(1..=MAX_CACHE_TTL_SECS).contains(&**ttl_secs) {
             errors.push(
                 darling::Error::custom(format!(
                     "`cache(ttl_secs = ..)` takes 1 to {MAX_CACHE_TTL_SECS} seconds (a day)"
                 ))
-                .with_span(&cache.span()),
+                .with_span(&ttl_secs.span()),
             );
         }
-        cache.ttl_secs
+        **ttl_secs
     });
     let krate = parsed.krate.clone().unwrap_or_else(|| syn::parse_quote!(::fastsaas));
     let doc = doc_text(&parsed.attrs);

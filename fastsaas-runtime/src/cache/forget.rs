@@ -11,8 +11,9 @@ pub(crate) enum Forget {
     /// Every caller (a role or an organization deleted, a type-wide ACL
     /// entry added or removed).
     Callers,
-    /// The ACL entries on objects of a type (one added or removed).
-    Entries(String),
+    /// The ACL entries on objects of a type naming a principal (one added
+    /// or removed).
+    Entries(String, Uuid),
     /// One object of a type (changed or deleted).
     Object(String, Uuid),
     /// Every object of a type (the collection cleared).
@@ -27,7 +28,7 @@ impl Forget {
         match self {
             Forget::Caller(user) => format!("caller:{user}"),
             Forget::Callers => "callers".to_owned(),
-            Forget::Entries(type_name) => format!("entries:{type_name}"),
+            Forget::Entries(type_name, principal) => format!("entries:{type_name}:{principal}"),
             Forget::Object(type_name, id) => format!("object:{type_name}:{id}"),
             Forget::Objects(type_name) => format!("objects:{type_name}"),
             Forget::Everything => "everything".to_owned(),
@@ -40,15 +41,19 @@ impl Forget {
         let decoded = match text.split_once(':') {
             None if text == "callers" => Some(Forget::Callers),
             Some(("caller", user)) => user.parse().ok().map(Forget::Caller),
-            Some(("entries", type_name)) => Some(Forget::Entries(type_name.to_owned())),
             Some(("objects", type_name)) => Some(Forget::Objects(type_name.to_owned())),
-            Some(("object", rest)) => rest
-                .rsplit_once(':')
-                .and_then(|(type_name, id)| Some(Forget::Object(type_name.to_owned(), id.parse::<Uuid>().ok()?))),
+            Some(("entries", rest)) => type_and_id(rest).map(|(type_name, id)| Forget::Entries(type_name, id)),
+            Some(("object", rest)) => type_and_id(rest).map(|(type_name, id)| Forget::Object(type_name, id)),
             _ => None,
         };
         decoded.unwrap_or(Forget::Everything)
     }
+}
+
+/// `Type:<uuid>`.
+fn type_and_id(text: &str) -> Option<(String, Uuid)> {
+    let (type_name, id) = text.rsplit_once(':')?;
+    Some((type_name.to_owned(), id.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -61,7 +66,7 @@ mod tests {
         let all = [
             Forget::Caller(id),
             Forget::Callers,
-            Forget::Entries("Agent".into()),
+            Forget::Entries("Agent".into(), id),
             Forget::Object("Agent".into(), id),
             Forget::Objects("Agent".into()),
             Forget::Everything,
@@ -69,7 +74,7 @@ mod tests {
         for forget in all {
             assert_eq!(Forget::decode(&forget.encode()), forget);
         }
-        for garbage in ["", "caller:not-a-uuid", "object:Agent", "objects", "later:thing"] {
+        for garbage in ["", "caller:not-a-uuid", "object:Agent", "entries:Agent", "objects", "later:thing"] {
             assert_eq!(Forget::decode(garbage), Forget::Everything, "{garbage}");
         }
     }

@@ -66,15 +66,18 @@ impl Generations {
     }
 }
 
-/// The stamps an entry was read under: the whole cache's and two keys'.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stamp([u64; 3]);
+/// The stamps an entry was read under: the whole cache's, then one per key
+/// it depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp(Vec<u64>);
 
 /// A cached value, with the stamps it was read under and when it expires.
 #[derive(Clone)]
 struct Stamped {
     stamp: Stamp,
     expires: Instant,
+    /// What it counts for against the cache's capacity.
+    weight: u32,
     value: Arc<dyn Any + Send + Sync>,
 }
 
@@ -85,8 +88,8 @@ enum StampKey<'a> {
     Caller(Uuid),
     /// Every caller.
     Callers,
-    /// The ACL entries of a type.
-    Entries(&'a str),
+    /// The ACL entries of a type naming one principal.
+    Entries(&'a str, Uuid),
     /// One object of a type.
     Object(&'a str, Uuid),
     /// Every object of a type.
@@ -162,9 +165,19 @@ impl CacheLimits {
 /// The longest a row is kept, whatever its type asks.
 const MODELS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// A cache of at most `capacity` in weight, each entry kept `ttl` at most.
 fn cache<K: Hash + Eq + Send + Sync + 'static>(capacity: u64, ttl: Duration) -> moka::sync::Cache<K, Stamped> {
-    moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl.max(Duration::from_millis(1))).build()
+    moka::sync::Cache::builder()
+        .max_capacity(capacity)
+        .weigher(|_, stamped: &Stamped| stamped.weight)
+        .time_to_live(ttl.max(Duration::from_millis(1)))
+        .build()
 }
+
+/// The ACL entries the entries cache holds at most, per unit of capacity:
+/// its sets weigh what they hold, so memory follows the entries, not the
+/// number of callers.
+const ENTRIES_PER_CAPACITY: u64 = 10;
 
 impl Caches {
     /// Empty caches; `listening` says whether invalidations from other
@@ -173,7 +186,7 @@ impl Caches {
         Caches {
             generations: Generations::new(),
             callers: cache(limits.capacity, limits.callers_ttl),
-            entries: cache(limits.capacity, limits.entries_ttl),
+            entries: cache(limits.capacity.saturating_mul(ENTRIES_PER_CAPACITY), limits.entries_ttl),
             models: cache(limits.capacity, limits.models_ttl),
             listening: AtomicBool::new(listening),
             lookups,
@@ -181,9 +194,9 @@ impl Caches {
         }
     }
 
-    fn stamp(&self, first: StampKey<'_>, second: StampKey<'_>) -> Stamp {
+    fn stamp<'k>(&self, keys: impl IntoIterator<Item = StampKey<'k>>) -> Stamp {
         let everything = self.generations.everything.load(Ordering::Acquire);
-        Stamp([everything, self.generations.current(first), self.generations.current(second)])
+        Stamp(std::iter::once(everything).chain(keys.into_iter().map(|key| self.generations.current(key))).collect())
     }
 
     /// Whether lookups may hit and reads may be kept: the caches are on
@@ -221,19 +234,19 @@ impl Caches {
     fn store<K: Hash + Eq + Send + Sync + 'static, V: Send + Sync + 'static>(
         &self,
         cache: &moka::sync::Cache<K, Stamped>,
-        (key, ttl): (K, Duration),
+        (key, ttl, weight): (K, Duration, u32),
         stamp: Stamp,
         value: Arc<V>,
     ) {
         if self.usable() {
             let expires = Instant::now() + ttl;
-            cache.insert(key, Stamped { stamp, expires, value });
+            cache.insert(key, Stamped { stamp, expires, weight, value });
         }
     }
 
     /// The stamp to read user `user`'s caller under (taken before reading).
     pub(crate) fn caller_stamp(&self, user: Uuid) -> Stamp {
-        self.stamp(StampKey::Callers, StampKey::Caller(user))
+        self.stamp([StampKey::Callers, StampKey::Caller(user)])
     }
 
     /// The caller of `(user, session)`, if cached and still valid.
@@ -249,34 +262,37 @@ impl Caches {
         stamp: Stamp,
         caller: Arc<V>,
     ) {
-        self.store(&self.callers, ((user, session), self.limits.callers_ttl), stamp, caller);
+        self.store(&self.callers, ((user, session), self.limits.callers_ttl, 1), stamp, caller);
     }
 
-    /// The stamp to read entries of `type_name` under.
-    pub(crate) fn entries_stamp(&self, type_name: &str) -> Stamp {
-        self.stamp(StampKey::Entries(type_name), StampKey::Entries(type_name))
+    /// The stamp to read the entries of `type_name` naming the principals
+    /// of `set` under: one change to an entry naming one of them makes it
+    /// stale, and no other.
+    pub(crate) fn entries_stamp(&self, type_name: &str, set: &[Uuid]) -> Stamp {
+        self.stamp(set.iter().map(|principal| StampKey::Entries(type_name, *principal)))
     }
 
     /// The entries of `type_name` naming the principal set `set` (sorted).
     pub(crate) fn entries<V: Send + Sync + 'static>(&self, type_name: &'static str, set: &[Uuid]) -> Option<Arc<V>> {
         let key = (type_name, set.to_vec());
-        self.lookup(Which::Entries, &self.entries, &key, self.entries_stamp(type_name))
+        self.lookup(Which::Entries, &self.entries, &key, self.entries_stamp(type_name, set))
     }
 
-    /// Keeps the entries of `type_name` naming the set `set` (sorted).
+    /// Keeps the `count` entries of `type_name` naming the set `set`
+    /// (sorted).
     pub(crate) fn keep_entries<V: Send + Sync + 'static>(
         &self,
-        type_name: &'static str,
-        set: Vec<Uuid>,
+        (type_name, set): (&'static str, Vec<Uuid>),
         stamp: Stamp,
-        entries: Arc<V>,
+        (entries, count): (Arc<V>, usize),
     ) {
-        self.store(&self.entries, ((type_name, set), self.limits.entries_ttl), stamp, entries);
+        let weight = u32::try_from(count.saturating_add(1)).unwrap_or(u32::MAX);
+        self.store(&self.entries, ((type_name, set), self.limits.entries_ttl, weight), stamp, entries);
     }
 
     /// The stamp to read object `id` of `type_name` under.
     pub(crate) fn model_stamp(&self, type_name: &str, id: Uuid) -> Stamp {
-        self.stamp(StampKey::Objects(type_name), StampKey::Object(type_name, id))
+        self.stamp([StampKey::Objects(type_name), StampKey::Object(type_name, id)])
     }
 
     /// Object `id` of `type_name`, if cached and still valid.
@@ -293,7 +309,7 @@ impl Caches {
         ttl: Duration,
         model: Arc<V>,
     ) {
-        self.store(&self.models, ((type_name, id), ttl.min(self.limits.models_ttl)), stamp, model);
+        self.store(&self.models, ((type_name, id), ttl.min(self.limits.models_ttl), 1), stamp, model);
     }
 
     /// Makes what `forget` names stale in this process.
@@ -302,7 +318,7 @@ impl Caches {
         match forget {
             Forget::Caller(user) => generations.bump(StampKey::Caller(*user)),
             Forget::Callers => generations.bump(StampKey::Callers),
-            Forget::Entries(type_name) => generations.bump(StampKey::Entries(type_name)),
+            Forget::Entries(type_name, principal) => generations.bump(StampKey::Entries(type_name, *principal)),
             Forget::Object(type_name, id) => generations.bump(StampKey::Object(type_name, *id)),
             Forget::Objects(type_name) => generations.bump(StampKey::Objects(type_name)),
             Forget::Everything => self.forget_everything(),

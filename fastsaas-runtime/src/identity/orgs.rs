@@ -405,10 +405,19 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
     visible(&app, &principal, id).await?;
     require_admin(&principal, id)?;
     let turn = organization_turn(&app, id).await?;
+    let mut stale = crate::cached::forgets_for_owner(&turn, app.registry().specs(), id).await?;
+    let members = membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(id))
+        .all(&turn)
+        .await
+        .map_err(internal)?;
+    stale.extend(members.into_iter().map(|member| Forget::Caller(member.user_id)));
     crate::db::cleanup::forget_owner(&turn, app.registry().specs(), id).await.map_err(internal)?;
     let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
     turn.commit().await.map_err(internal)?;
-    // Its members and what it owned, from every cache.
-    app.notifier().forget(app.db(), Forget::Everything).await;
+    // Its members' callers and what it owned, from every cache.
+    for forget in stale {
+        app.notifier().forget(app.db(), forget).await;
+    }
     deleted(&removed, "Organization")
 }

@@ -511,11 +511,15 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     managed_user(app.db(), &principal, id).await?;
     let transaction = crate::db::begin_write(app.db()).await.map_err(internal)?;
+    let mut stale = crate::cached::forgets_for_owner(&transaction, app.registry().specs(), id).await?;
     crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id).await.map_err(internal)?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
-    // What the user owned went with it, from every cache.
-    app.notifier().forget(app.db(), Forget::Everything).await;
+    // The user's sessions, and what it owned, from every cache.
+    stale.push(Forget::Caller(id));
+    for forget in stale {
+        app.notifier().forget(app.db(), forget).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

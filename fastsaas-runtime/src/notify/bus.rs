@@ -146,6 +146,9 @@ impl Bus for Postgres {
 #[derive(Debug)]
 pub(crate) struct Redis {
     publish: mpsc::Sender<Wake>,
+    /// Set when an invalidation could not even be queued: the publisher
+    /// then has every replica forget everything, once it can.
+    invalidation_dropped: Arc<std::sync::atomic::AtomicBool>,
     /// Dropped with the bus, which stops the subscriber and the publisher.
     _stop: oneshot::Sender<()>,
 }
@@ -166,14 +169,16 @@ impl Redis {
         let publisher = client.clone();
         let (stop, stopped) = oneshot::channel();
         let (publish, queued) = mpsc::channel(PUBLISH_QUEUE);
+        let invalidation_dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dropped = Arc::clone(&invalidation_dropped);
         tokio::spawn(async move {
             tokio::select! {
                 () = stay_connected("the Redis bus", &listeners.caches, || subscribe(client.clone(), listeners.clone())) => {}
-                () = publish_all(&publisher, queued) => {}
+                () = publish_all(&publisher, queued, &dropped) => {}
                 _ = stopped => {}
             }
         });
-        Ok(Redis { publish, _stop: stop })
+        Ok(Redis { publish, invalidation_dropped, _stop: stop })
     }
 }
 
@@ -183,19 +188,38 @@ impl Bus for Redis {
     }
 
     fn committed(&self, wake: Wake) {
+        let invalidation = matches!(wake, Wake::Forget(_));
         if self.publish.try_send(wake).is_err() {
-            tracing::debug!("the Redis bus is behind; a wake-up was dropped");
+            if invalidation {
+                tracing::warn!("the Redis bus is behind; every replica will forget what it cached");
+                self.invalidation_dropped.store(true, std::sync::atomic::Ordering::Release);
+            } else {
+                tracing::debug!("the Redis bus is behind; a wake-up was dropped");
+            }
         }
     }
 }
 
 /// Publishes the queued wake-ups on one connection, made again when lost.
-async fn publish_all(client: &redis::Client, mut queued: mpsc::Receiver<Wake>) {
+/// A wake-up is tried twice (once more on a new connection if the old one
+/// was lost); an invalidation, until it is delivered, since a replica that
+/// misses it would serve what it made stale. When one could not even be
+/// queued (`dropped`), every replica is told to forget everything first.
+async fn publish_all(
+    client: &redis::Client,
+    mut queued: mpsc::Receiver<Wake>,
+    dropped: &std::sync::atomic::AtomicBool,
+) {
     let mut connection = None;
     let mut retry = Duration::from_millis(100);
     while let Some(wake) = queued.recv().await {
-        // Tried twice: once more on a new connection if the old one was lost.
-        for _ in 0..2 {
+        let wake = if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            Wake::Forget(Forget::Everything)
+        } else {
+            wake
+        };
+        let tries = if matches!(wake, Wake::Forget(_)) { usize::MAX } else { 2 };
+        for _ in 0..tries {
             let publisher = match &mut connection {
                 Some(publisher) => publisher,
                 None => match client.get_multiplexed_async_connection().await {
@@ -321,20 +345,70 @@ async fn subscribe(client: redis::Client, listeners: Listeners) -> Session {
     }
 }
 
+/// How often a PostgreSQL listener's process sends itself a probe, and how
+/// long the listener may hear nothing (not even its probes) before its
+/// connection counts as dead: one that died without a word (a dropped NAT
+/// entry, a failover, a proxy) is found out within this.
+const PG_PROBE: Duration = Duration::from_secs(5);
+const PG_DEAF: Duration = Duration::from_secs(15);
+
 async fn listen(url: String, listeners: Listeners) -> Session {
     let mut listener = match PgListener::connect(&url).await {
         Ok(listener) => listener,
         Err(err) => return Session::Failed(err.to_string()),
     };
-    if let Err(err) = listener.listen_all([CHANNEL, TASKS_CHANNEL, CACHE_CHANNEL]).await {
+    // A channel of this session's own, so that replicas do not hear each
+    // other's probes.
+    let probes = format!("fastsaas_probe_{}", Uuid::new_v4().simple());
+    if let Err(err) = listener.listen_all([CHANNEL, TASKS_CHANNEL, CACHE_CHANNEL, probes.as_str()]).await {
         return Session::Failed(err.to_string());
     }
+    let _prober = AbortOnDrop(tokio::spawn(probe(url, probes.clone())));
     catch_up(&listeners);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
-        match listener.try_recv().await {
-            Ok(Some(notification)) => wake(notification.channel(), notification.payload(), &listeners),
-            Ok(None) => return Session::Lost("lost its connection".to_owned()),
-            Err(err) => return Session::Lost(format!("failed ({err})")),
+        tokio::select! {
+            received = listener.try_recv() => match received {
+                Ok(Some(notification)) => {
+                    last_heard = tokio::time::Instant::now();
+                    if notification.channel() != probes {
+                        wake(notification.channel(), notification.payload(), &listeners);
+                    }
+                }
+                Ok(None) => return Session::Lost("lost its connection".to_owned()),
+                Err(err) => return Session::Lost(format!("failed ({err})")),
+            },
+            () = tokio::time::sleep_until(last_heard + PG_DEAF) => {
+                return Session::Lost(format!("heard nothing for {} s, not even its own probes", PG_DEAF.as_secs()));
+            }
         }
+    }
+}
+
+/// Sends a notification on `channel` every [`PG_PROBE`], on a connection of
+/// its own (made again when lost), for the listener to hear.
+async fn probe(url: String, channel: String) {
+    use sea_orm::sqlx::{Connection, postgres::PgConnection};
+    let mut connection: Option<PgConnection> = None;
+    loop {
+        tokio::time::sleep(PG_PROBE).await;
+        if connection.is_none() {
+            connection = PgConnection::connect(&url).await.ok();
+        }
+        if let Some(open) = &mut connection {
+            let sent = sea_orm::sqlx::query("SELECT pg_notify($1, '')").bind(&channel).execute(&mut *open).await;
+            if sent.is_err() {
+                connection = None;
+            }
+        }
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
