@@ -67,8 +67,10 @@ pub(crate) enum Side {
     /// ACL entries cached, rows not).
     Generated,
     /// The same with `#[crud(cache)]`: rows read by id are cached too.
+    #[allow(dead_code, reason = "a side of the loopback bench; the crud bench compares the first two")]
     Cached,
     /// The same with every cache off (`FASTSAAS_CACHE_CAPACITY=0`).
+    #[allow(dead_code, reason = "a side of the loopback bench; the crud bench compares the first two")]
     CachesOff,
     /// `baseline.rs`.
     HandWritten,
@@ -85,6 +87,7 @@ impl Side {
     }
 
     /// The side named `name`.
+    #[allow(dead_code, reason = "the loopback bench reads its sides by name; the crud bench does not")]
     pub(crate) fn named(name: &str) -> Option<Side> {
         [Side::Generated, Side::Cached, Side::CachesOff, Side::HandWritten].into_iter().find(|side| side.name() == name)
     }

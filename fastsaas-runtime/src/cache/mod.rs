@@ -405,7 +405,7 @@ mod tests {
         assert!(caches.caller::<i32>(user, user).is_none(), "nothing kept before the bus listens");
         caches.resume();
         let stamp = caches.caller_stamp(user);
-        caches.keep_caller(user, user, stamp, Arc::new(2));
+        caches.keep_caller(user, user, stamp.clone(), Arc::new(2));
         assert_eq!(caches.caller::<i32>(user, user).as_deref(), Some(&2));
         caches.suspend();
         assert!(caches.caller::<i32>(user, user).is_none());
