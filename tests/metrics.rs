@@ -70,7 +70,9 @@ fn parse(text: &str) -> Vec<Sample> {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("a sample without a value: {line}"));
         let value: f64 = value.parse().unwrap_or_else(|_| panic!("a value that is not a number: {line}"));
         let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => (name, labels_of(rest.strip_suffix('}').unwrap_or_else(|| panic!("labels end with }}: {line}")), line)),
+            Some((name, rest)) => {
+                (name, labels_of(rest.strip_suffix('}').unwrap_or_else(|| panic!("labels end with }}: {line}")), line))
+            }
             None => (series, BTreeMap::new()),
         };
         assert!(is_name(name), "a bad metric name: {line}");
