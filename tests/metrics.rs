@@ -153,6 +153,11 @@ async fn requests_are_counted_by_route_template_with_the_queue_and_the_notificat
     // The trailing-slash twin of a route counts under the same template.
     client.get(&format!("/gadgets/{}/", ids[0])).bearer(&ann.token).send().await.assert_status(200);
     client.get("/no/such/path/123").send().await.assert_status(404);
+    // Methods a client invents are counted together, never one series each.
+    for invented in ["BREW", "WHEN", "X-ANY"] {
+        let method = fastsaas::axum::http::Method::from_bytes(invented.as_bytes()).expect("a method token");
+        client.request(method, "/gadgets").bearer(&ann.token).send().await;
+    }
     client.post("/test/report").bearer(&ann.token).send().await.assert_status(200);
     client.post("/test/report").bearer(&ann.token).send().await.assert_status(200);
     let told = json!({"user_id": ann.id, "message": "hello"});
@@ -165,6 +170,13 @@ async fn requests_are_counted_by_route_template_with_the_queue_and_the_notificat
     let creates = [("method", "POST"), ("route", "/gadgets"), ("status", "201")];
     assert_eq!(value_of(&samples, requests, &creates), Some(2.0));
     assert_eq!(value_of(&samples, requests, &[("route", "(no route)"), ("status", "404")]), Some(1.0));
+    let invented: f64 = samples
+        .iter()
+        .filter(|sample| sample.name == requests && sample.labels.get("method").is_some_and(|method| method == "OTHER"))
+        .map(|sample| sample.value)
+        .sum();
+    assert_eq!(invented, 3.0);
+    assert!(samples.iter().all(|sample| sample.labels.get("method").is_none_or(|method| !method.contains("BREW"))));
     let latency = [("method", "GET"), ("route", "/gadgets/{id}")];
     assert_eq!(value_of(&samples, "fastsaas_http_request_duration_seconds_count", &latency), Some(3.0));
     let slowest = [("method", "GET"), ("route", "/gadgets/{id}"), ("le", "+Inf")];

@@ -426,7 +426,8 @@ async fn the_app_reads_its_own_section_of_each_environment() {
     let wrong = TomlFile::new("[app]\ncurrency = \"EUR\"\nlimit = \"many\"\n");
     let settings = Settings::load_file(&wrong.0, Environment::Development).expect("any value is a setting");
     let error = billing_app(settings).into_router().await.err().map(|err| err.to_string()).unwrap_or_default();
-    assert!(error.contains("`app.limit`: invalid type: string \"many\", expected u32"), "{error}");
+    assert!(error.contains("`app.limit`: invalid type, expected u32"), "{error}");
+    assert!(!error.contains("many"), "a value may be a secret, and is not shown: {error}");
     assert!(error.contains("fastsaas.toml"), "{error}");
     let typo = TomlFile::new("[app]\ncurrency = \"EUR\"\nlimit = 1\nlimt = 2\n");
     let settings = Settings::load_file(&typo.0, Environment::Development).expect("any key is a setting");

@@ -333,6 +333,9 @@ impl App {
         if let Some(refused) = self.settings.unsafe_for_production() {
             return Err(StartupError::Config(refused));
         }
+        if self.settings.env == fastsaas_core::Environment::Test {
+            tracing::warn!("FASTSAAS_ENV=test: new passwords are hashed at a cost fit for tests only");
+        }
         let own_config = match &self.config_reader {
             Some(read) => Some(read(&self.settings.app).map_err(StartupError::Config)?),
             None => {
@@ -379,7 +382,9 @@ impl App {
         // is: a running task holds the state.
         let router = routes::fallbacks(router, Arc::new(workers.stop_on_drop()));
         let config = WorkerConfig::from_settings(&self.settings);
-        let request_timeout = self.settings.request_timeout_secs;
+        // Twice the connections: handlers whose client left still run.
+        let handlers =
+            crate::http::RequestHandlers::new(self.settings.request_timeout_secs, self.settings.max_connections * 2);
         let services = Services {
             db: db.clone(),
             settings: self.settings,
@@ -392,6 +397,7 @@ impl App {
             stopping: std::sync::atomic::AtomicBool::new(false),
             metrics: Arc::clone(&metrics),
             config: own_config,
+            handlers: handlers.clone(),
         };
         let state = AppState::new(services);
         let weak = state.downgrade();
@@ -406,8 +412,7 @@ impl App {
         };
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(merge))
             .map_err(|panic| StartupError::Routes(panic_text(&panic)))?;
-        let deadline = crate::http::Deadline::from_secs(request_timeout);
-        let router = router.layer(axum::middleware::from_fn_with_state(deadline, crate::http::within_deadline));
+        let router = router.layer(axum::middleware::from_fn_with_state(handlers, crate::http::within_deadline));
         let router = match cors {
             Some(cors) => router.layer(cors),
             None => router,
@@ -491,6 +496,9 @@ impl App {
             state.begin_shutdown();
         };
         let served = crate::server::serve(listener, router, limits, stopping).await;
+        // Handlers whose client left, or whose answer came too late, end
+        // their work (and its invalidations) before the process does.
+        state.handlers().drained(HANDLERS_DRAIN).await;
         state.workers().finished().await;
         drop(metrics);
         served.map_err(serve_error)
@@ -563,6 +571,10 @@ impl App {
         Ok(())
     }
 }
+
+/// How long shutdown waits for handlers still running after the server
+/// drained its connections.
+const HANDLERS_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves `GET /metrics` openly on `bind`, if set, until the returned
 /// sender is dropped.

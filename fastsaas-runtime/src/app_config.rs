@@ -20,14 +20,28 @@ pub(crate) fn reader<T: DeserializeOwned + Send + Sync + 'static>() -> Reader {
         let value = Value::Object(section.clone());
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(config) => Ok(Arc::new(config) as AppConfig),
-            Err(err) => Err(explain(&err.path().to_string(), err.inner())),
+            Err(err) => Err(explain(&err.path().to_string(), &without_value(&err.inner().to_string()))),
         }
     })
 }
 
+/// serde's message without the value it found, which may be a secret:
+/// `invalid type: string "sk_live_…", expected u32` becomes
+/// `invalid type, expected u32`.
+fn without_value(message: &str) -> String {
+    for kind in ["invalid type", "invalid value", "invalid length"] {
+        if let Some(rest) = message.strip_prefix(kind).and_then(|rest| rest.strip_prefix(':'))
+            && let Some((_, expected)) = rest.split_once(", expected ")
+        {
+            return format!("{kind}, expected {expected}");
+        }
+    }
+    message.to_owned()
+}
+
 /// `error` at `path` of the app's settings, with where a value there came
 /// from (or could come from, when it is missing).
-fn explain(path: &str, error: &serde_json::Error) -> String {
+fn explain(path: &str, error: &str) -> String {
     let key = if path == "." { "app".to_owned() } else { format!("app.{path}") };
     let variable = format!("{APP_PREFIX}{}", path.to_uppercase().replace('.', "__"));
     let source = if path != "." && std::env::var_os(&variable).is_some() {
@@ -63,7 +77,8 @@ mod tests {
     #[test]
     fn an_error_names_the_key_of_the_app_section() {
         let wrong = read(serde_json::json!({"smtp": {"port": "twenty-five"}})).err().unwrap_or_default();
-        assert!(wrong.starts_with("the app's settings: `app.smtp.port`: invalid type"), "{wrong}");
+        assert!(wrong.starts_with("the app's settings: `app.smtp.port`: invalid type, expected u16"), "{wrong}");
+        assert!(!wrong.contains("twenty-five"), "the value may be a secret: {wrong}");
         let missing = read(serde_json::json!({})).err().unwrap_or_default();
         assert!(missing.contains("missing field `smtp`") && missing.contains("`[app]` table"), "{missing}");
         let unknown = read(serde_json::json!({"smtp": {"port": 25}, "smpt": 1})).err().unwrap_or_default();

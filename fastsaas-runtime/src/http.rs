@@ -15,14 +15,33 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct BodyLimit(pub usize);
 
-/// How long a request's handler may run (`FASTSAAS_REQUEST_TIMEOUT_SECS`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(pub(crate) std::time::Duration);
+/// How requests' handlers run: each as a task of its own, at most
+/// `capacity` at once (those whose client left included), answered 503
+/// past the deadline (`FASTSAAS_REQUEST_TIMEOUT_SECS`).
+#[derive(Clone, Debug)]
+pub(crate) struct RequestHandlers {
+    deadline: std::time::Duration,
+    running: std::sync::Arc<tokio::sync::Semaphore>,
+    capacity: u32,
+}
 
-impl Deadline {
-    /// `secs`, from 1 s to a day.
-    pub(crate) fn from_secs(secs: u64) -> Deadline {
-        Deadline(std::time::Duration::from_secs(secs.clamp(1, 24 * 60 * 60)))
+impl RequestHandlers {
+    /// A deadline of `secs` (from 1 s to a day), `capacity` handlers at once.
+    pub(crate) fn new(secs: u64, capacity: usize) -> RequestHandlers {
+        let capacity = u32::try_from(capacity.max(1)).unwrap_or(u32::MAX >> 3);
+        RequestHandlers {
+            deadline: std::time::Duration::from_secs(secs.clamp(1, 24 * 60 * 60)),
+            running: std::sync::Arc::new(tokio::sync::Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    /// Resolves once every handler has ended, or after `patience`.
+    pub(crate) async fn drained(&self, patience: std::time::Duration) {
+        let all = std::sync::Arc::clone(&self.running).acquire_many_owned(self.capacity);
+        if tokio::time::timeout(patience, all).await.is_err() {
+            tracing::warn!("handlers still running at shutdown were stopped");
+        }
     }
 }
 
@@ -35,22 +54,37 @@ impl Deadline {
 /// replica) would leave the change made and the caches serving what it
 /// replaced.
 pub(crate) async fn within_deadline(
-    axum::extract::State(deadline): axum::extract::State<Deadline>,
+    axum::extract::State(handlers): axum::extract::State<RequestHandlers>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tracing::Instrument;
-    let handler = tokio::spawn(next.run(request).in_current_span());
-    match tokio::time::timeout(deadline.0, handler).await {
+    let Ok(turn) = std::sync::Arc::clone(&handlers.running).try_acquire_owned() else {
+        tracing::warn!("every handler slot is taken; a request was turned away");
+        return ApiError::Unavailable("the server is busy; try again later".into()).into_response();
+    };
+    let handler = tokio::spawn(
+        async move {
+            let _turn = turn;
+            next.run(request).await
+        }
+        .in_current_span(),
+    );
+    let secs = handlers.deadline.as_secs();
+    match tokio::time::timeout(handlers.deadline, handler).await {
         Ok(Ok(response)) => response,
-        Ok(Err(panicked)) => {
-            tracing::error!(error = %panicked, "a request's handler panicked");
+        Ok(Err(_)) => {
+            // The payload may hold request data: not logged.
+            tracing::error!("a request's handler panicked");
             ApiError::Internal.into_response()
         }
         Err(_) => {
-            tracing::warn!(deadline_secs = deadline.0.as_secs(), "the request's handler ran past its deadline");
-            let detail = format!("the request took longer than {} s; try again later", deadline.0.as_secs());
-            ApiError::Unavailable(detail).into_response()
+            tracing::warn!(deadline_secs = secs, "the request's handler ran past its deadline");
+            // Not "try again": what it was doing may still complete.
+            let detail = format!("the request took longer than {secs} s; what it asked may still complete");
+            let mut response = ApiError::Unavailable(detail).into_response();
+            response.headers_mut().remove(header::RETRY_AFTER);
+            response
         }
     }
 }

@@ -13,7 +13,7 @@ use axum::extract::FromRef;
 
 use crate::app_config::AppConfig;
 use crate::cursor::CursorKey;
-use crate::http::BodyLimit;
+use crate::http::{BodyLimit, RequestHandlers};
 use crate::identity::Identity;
 use crate::notify::Notifier;
 use crate::registry::Registry;
@@ -49,6 +49,8 @@ pub(crate) struct Services {
     pub(crate) metrics: Arc<Metrics>,
     /// The app's own settings, read at start-up (`App::config`).
     pub(crate) config: Option<AppConfig>,
+    /// How requests' handlers run.
+    pub(crate) handlers: RequestHandlers,
 }
 
 impl AppState {
@@ -138,6 +140,11 @@ impl AppState {
     /// The registered resource types.
     pub(crate) fn registry(&self) -> &Registry {
         &self.0.registry
+    }
+
+    /// How requests' handlers run.
+    pub(crate) fn handlers(&self) -> &RequestHandlers {
+        &self.0.handlers
     }
 
     /// The app's metrics.

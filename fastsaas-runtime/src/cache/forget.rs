@@ -8,8 +8,8 @@ pub(crate) enum Forget {
     /// One user's sessions, roles and memberships (a logout, a role or a
     /// membership given or taken, a new password, a deleted user).
     Caller(Uuid),
-    /// Every caller (a role or an organization deleted, a type-wide ACL
-    /// entry added or removed).
+    /// Every caller (a role deleted, a type-wide ACL entry added or removed,
+    /// an organization of many members deleted).
     Callers,
     /// The ACL entries on objects of a type naming a principal (one added
     /// or removed).
@@ -18,7 +18,7 @@ pub(crate) enum Forget {
     Object(String, Uuid),
     /// Every object of a type (the collection cleared).
     Objects(String),
-    /// Everything (users or organizations deleted, with what they owned).
+    /// Everything (an invalidation lost on its way: see `notify::bus`).
     Everything,
 }
 

@@ -2,7 +2,7 @@
 //! memberships, type-wide entries), the ACL entries of a type naming a set
 //! of principals, and the rows of `#[crud(cache)]` types.
 //!
-//! Nothing is ever removed to invalidate it. Each entry carries the
+//! Nothing needs to be removed to invalidate it. Each entry carries the
 //! *stamps* (generation numbers) of what it was read from, taken before
 //! the read; a change bumps the stamps it touches once it has committed
 //! ([`Forget`]), here at once and on the other replicas through the bus,
@@ -157,7 +157,7 @@ pub(crate) struct CacheLimits {
 impl CacheLimits {
     /// The limits the settings give.
     pub(crate) fn from_settings(settings: &fastsaas_core::Settings) -> CacheLimits {
-        let ttl = Duration::from_secs(settings.cache_ttl_secs);
+        let ttl = Duration::from_secs(settings.cache_ttl_secs.clamp(1, 24 * 60 * 60));
         CacheLimits { capacity: settings.cache_capacity, callers_ttl: ttl, entries_ttl: ttl, models_ttl: MODELS_TTL }
     }
 }

@@ -315,6 +315,10 @@ async fn remove_member(
     deleted(&removed, "member of this organization")
 }
 
+/// Past this many members, deleting an organization forgets every cached
+/// caller at once rather than its members one by one.
+const MEMBERS_FORGOTTEN_ONE_BY_ONE: usize = 100;
+
 /// A transaction holding the organization's turn at changing its members,
 /// so that two admins removing or demoting each other at the same moment
 /// cannot both pass the last-admin check.
@@ -411,7 +415,12 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
         .all(&turn)
         .await
         .map_err(internal)?;
-    stale.extend(members.into_iter().map(|member| Forget::Caller(member.user_id)));
+    // One invalidation per member, up to a point; then every caller.
+    if members.len() > MEMBERS_FORGOTTEN_ONE_BY_ONE {
+        stale.push(Forget::Callers);
+    } else {
+        stale.extend(members.into_iter().map(|member| Forget::Caller(member.user_id)));
+    }
     crate::db::cleanup::forget_owner(&turn, app.registry().specs(), id).await.map_err(internal)?;
     let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
     turn.commit().await.map_err(internal)?;

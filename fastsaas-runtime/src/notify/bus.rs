@@ -363,7 +363,8 @@ async fn listen(url: String, listeners: Listeners) -> Session {
     if let Err(err) = listener.listen_all([CHANNEL, TASKS_CHANNEL, CACHE_CHANNEL, probes.as_str()]).await {
         return Session::Failed(err.to_string());
     }
-    let _prober = AbortOnDrop(tokio::spawn(probe(url, probes.clone())));
+    let probing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let _prober = AbortOnDrop(tokio::spawn(probe(url, probes.clone(), Arc::clone(&probing))));
     catch_up(&listeners);
     let mut last_heard = tokio::time::Instant::now();
     loop {
@@ -379,28 +380,42 @@ async fn listen(url: String, listeners: Listeners) -> Session {
                 Err(err) => return Session::Lost(format!("failed ({err})")),
             },
             () = tokio::time::sleep_until(last_heard + PG_DEAF) => {
-                return Session::Lost(format!("heard nothing for {} s, not even its own probes", PG_DEAF.as_secs()));
+                // Silence says nothing while the probes cannot be sent.
+                if probing.load(std::sync::atomic::Ordering::Acquire) {
+                    return Session::Lost(format!("heard nothing for {} s, not even its own probes", PG_DEAF.as_secs()));
+                }
+                last_heard = tokio::time::Instant::now();
             }
         }
     }
 }
 
 /// Sends a notification on `channel` every [`PG_PROBE`], on a connection of
-/// its own (made again when lost), for the listener to hear.
-async fn probe(url: String, channel: String) {
+/// its own (made again when lost), for the listener to hear; `probing` says
+/// whether the last one was sent.
+async fn probe(url: String, channel: String, probing: Arc<std::sync::atomic::AtomicBool>) {
     use sea_orm::sqlx::{Connection, postgres::PgConnection};
     let mut connection: Option<PgConnection> = None;
     loop {
         tokio::time::sleep(PG_PROBE).await;
         if connection.is_none() {
-            connection = PgConnection::connect(&url).await.ok();
-        }
-        if let Some(open) = &mut connection {
-            let sent = sea_orm::sqlx::query("SELECT pg_notify($1, '')").bind(&channel).execute(&mut *open).await;
-            if sent.is_err() {
-                connection = None;
+            match PgConnection::connect(&url).await {
+                Ok(made) => connection = Some(made),
+                Err(err) => tracing::warn!(error = %err, "the notification listener's probe cannot connect"),
             }
         }
+        let sent = match &mut connection {
+            Some(open) => {
+                let sent = sea_orm::sqlx::query("SELECT pg_notify($1, '')").bind(&channel).execute(&mut *open).await;
+                if let Err(err) = &sent {
+                    tracing::warn!(error = %err, "the notification listener's probe could not be sent");
+                    connection = None;
+                }
+                sent.is_ok()
+            }
+            None => false,
+        };
+        probing.store(sent, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -52,6 +52,23 @@ pub(crate) struct Notifier {
     caches: Arc<Caches>,
 }
 
+/// Sends `statement` (an invalidation's `NOTIFY`) on `db` until it is
+/// sent, waiting longer after each failure (up to 5 s), for ten minutes at
+/// most: past that the database is long gone, and every replica's
+/// listener has lost it too and forgotten what it cached.
+async fn send_until_sent(db: DatabaseConnection, statement: sea_orm::Statement) {
+    let mut wait = std::time::Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(600) {
+        tokio::time::sleep(wait).await;
+        if db.execute_raw(statement.clone()).await.is_ok() {
+            return;
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
+    tracing::error!("a cache invalidation could not be sent to the other replicas for ten minutes");
+}
+
 impl Notifier {
     /// A notifier that wakes `hub`'s sockets and invalidates `caches`
     /// through `bus`, keeps `kept` notifications per recipient, and counts
@@ -67,15 +84,16 @@ impl Notifier {
 
     /// Once a change has committed: makes what `forget` names stale here at
     /// once, and on the other replicas through the bus.
-    pub(crate) async fn forget(&self, db: &impl ConnectionTrait, forget: Forget) {
+    pub(crate) async fn forget(&self, db: &DatabaseConnection, forget: Forget) {
         self.caches.forget(&forget);
         let wake = Wake::Forget(forget);
         if let Some(statement) = self.bus.in_transaction(db.get_database_backend(), wake.clone())
-            && let Err(err) = db.execute_raw(statement).await
+            && let Err(err) = db.execute_raw(statement.clone()).await
         {
-            // The other replicas keep serving what they cached, up to its
-            // time to live.
-            tracing::error!(error = %err, "a cache invalidation could not be sent to the other replicas");
+            // Until it is sent, the other replicas serve what it makes
+            // stale: tried again in the background until it is.
+            tracing::warn!(error = %err, "a cache invalidation could not be sent to the other replicas; retrying");
+            tokio::spawn(send_until_sent(db.clone(), statement));
         }
         self.bus.committed(wake);
     }
