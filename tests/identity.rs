@@ -518,3 +518,41 @@ async fn a_burst_of_logins_is_answered_not_piled_up() {
     }
     assert!(answers.iter().any(|answer| answer.status() == 200));
 }
+
+/// The stored password hash of `email`, read with SQL.
+async fn stored_hash(client: &TestClient, email: &str) -> String {
+    use fastsaas::sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(client.settings().database_url.as_str())
+        .await
+        .unwrap_or_else(|err| panic!("the test database: {err}"));
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT password_hash FROM fastsaas_users WHERE email = $1",
+        [email.into()],
+    );
+    let row = db.query_one_raw(statement).await.ok().flatten().unwrap_or_else(|| panic!("no user {email}"));
+    row.try_get("", "password_hash").unwrap_or_else(|err| panic!("a hash: {err}"))
+}
+
+#[tokio::test]
+async fn a_hash_made_at_the_test_environments_cost_is_upgraded_at_the_next_login() {
+    let client = TestClient::start(App::new(Settings::default())).await;
+    client.sign_up("ann@example.com").await;
+    let cheap = stored_hash(&client, "ann@example.com").await;
+    assert!(cheap.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{cheap}");
+
+    // The same data served in production, as a real deployment would.
+    let production = Settings {
+        env: Environment::Production,
+        jwt_secret: Some(Secret("a production secret of thirty-two bytes".into())),
+        ..Settings::default()
+    };
+    let client = client.restart(App::new(production)).await;
+    let wrong = json!({"email": "ann@example.com", "password": "not the password"});
+    client.post("/login").without_identity().json(&wrong).send().await.assert_status(401);
+    assert_eq!(stored_hash(&client, "ann@example.com").await, cheap, "a wrong password upgrades nothing");
+    client.sign_in("ann@example.com", fastsaas::testing::TEST_PASSWORD).await;
+    let upgraded = stored_hash(&client, "ann@example.com").await;
+    assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
+    client.sign_in("ann@example.com", fastsaas::testing::TEST_PASSWORD).await;
+}

@@ -142,6 +142,13 @@ pub(crate) async fn hash(password: String, cost: HashCost) -> Result<String, Api
     blocking(move || hash_now(password.as_bytes(), cost)).await
 }
 
+/// Whether the PHC string `stored` was made at a lower cost than `cost`
+/// (less memory or fewer passes), so that it should be made again.
+pub(crate) fn weaker_than(stored: &str, cost: HashCost) -> bool {
+    let (Ok(parsed), Ok(wanted)) = (PasswordHash::new(stored), cost.params()) else { return false };
+    Params::try_from(&parsed).is_ok_and(|params| params.m_cost() < wanted.m_cost() || params.t_cost() < wanted.t_cost())
+}
+
 /// Whether `password` matches `stored` (a PHC string). With no stored hash
 /// (unknown user) the decoy of `cost` is checked instead, and the answer
 /// is `false`.
@@ -260,6 +267,8 @@ mod tests {
         assert_eq!(matches(b"battery staple", &cheap).ok(), Some(false));
         let owasp = hash_now(b"correct horse", HashCost::Owasp).unwrap_or_default();
         assert!(owasp.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{owasp}");
+        assert!(weaker_than(&cheap, HashCost::Owasp) && !weaker_than(&owasp, HashCost::Owasp));
+        assert!(!weaker_than(&cheap, HashCost::TestsOnly) && !weaker_than("not a hash", HashCost::Owasp));
         assert_eq!(HashCost::of(Environment::Production), HashCost::Owasp);
         assert_eq!(HashCost::of(Environment::Development), HashCost::Owasp);
     }

@@ -294,15 +294,39 @@ async fn login(
         Some(user) => (Some(user.id), Some(user.password_hash)),
         None => (None, None),
     };
+    let weak = stored.as_deref().is_some_and(|stored| password::weaker_than(stored, identity.hash_cost()));
+    let given = weak.then(|| input.password.clone());
     match (user_id, password::verify(input.password, stored, identity.hash_cost()).await?) {
         (Some(user_id), true) => {
             identity.accounts.succeeded(&email, &group);
+            if let Some(given) = given {
+                rehash(&app, user_id, given).await;
+            }
             start_session(&app, user_id, Uuid::new_v4()).await
         }
         _ => {
             identity.accounts.failed(&email);
             Err(bad_login())
         }
+    }
+}
+
+/// Stores `password` of `user` again at the environment's cost: a hash
+/// made at a lower one (in the test environment, or before a raise) is
+/// upgraded at the first login that proves the password. A failure leaves
+/// the old hash, which still works.
+async fn rehash(app: &AppState, user: Uuid, password: String) {
+    let stored = match password::hash(password, app.identity().hash_cost()).await {
+        Ok(stored) => stored,
+        Err(_) => return,
+    };
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(stored))
+        .filter(user::Column::Id.eq(user))
+        .exec(app.db())
+        .await;
+    if let Err(err) = updated {
+        tracing::warn!(error = %err, "a weak password hash could not be upgraded");
     }
 }
 
