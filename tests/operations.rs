@@ -84,3 +84,58 @@ async fn a_handler_past_the_request_timeout_is_answered_503_and_still_runs_to_it
     }
     client.get("/healthz").send().await.assert_status(200);
 }
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    "slow"
+}
+
+/// An outsider's burst: more slow requests at once than handlers may run
+/// (twice `max_connections`) are turned away with 503 problem+json, not
+/// queued without bound; once the burst ends, the app serves again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_past_the_handler_cap_is_turned_away_and_the_app_recovers() {
+    let app = App::new(Settings { max_connections: 1, ..Settings::default() }).route(Route::get("/test/slow", slow));
+    let client = TestClient::start(app).await;
+    let send = || client.get("/test/slow").send();
+    let answers = tokio::join!(send(), send(), send(), send(), send(), send());
+    let statuses =
+        [answers.0, answers.1, answers.2, answers.3, answers.4, answers.5].map(|answer| answer.status().as_u16());
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|status| **status == 503).count(), 4, "{statuses:?}");
+    client.get("/test/slow").send().await.assert_status(200);
+}
+
+/// `/docs/{file}` serves the embedded assets only: no path leads out of
+/// them, however it is spelled.
+#[tokio::test]
+async fn docs_assets_cannot_be_walked_out_of() {
+    let client = TestClient::start(App::new(Settings::default())).await;
+    client.get("/docs/swagger-ui.css").send().await.assert_status(200);
+    for path in [
+        "/docs/../Cargo.toml",
+        "/docs/%2e%2e/Cargo.toml",
+        "/docs/..%2fCargo.toml",
+        "/docs/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/docs//etc/passwd",
+        "/docs/index.html%00.css",
+    ] {
+        let answer = client.get(path).send().await;
+        assert!(answer.status().as_u16() == 404 || answer.status().as_u16() == 400, "{path}: {}", answer.status());
+        assert!(!answer.text().contains("[package]") && !answer.text().contains("root:"), "{path}");
+    }
+}
+
+/// A megabyte, or bytes no token has, where the metrics token goes: 401,
+/// never a crash or a slow compare.
+#[tokio::test]
+async fn hostile_metrics_tokens_are_refused() {
+    let token = "a scraper's token of 32 bytes or more".to_owned();
+    let settings = Settings { metrics_token: Some(fastsaas::Secret(token.clone())), ..Settings::default() };
+    let client = TestClient::start(App::new(settings)).await;
+    let huge = "x".repeat(1 << 20);
+    for sent in [huge.as_str(), "", "null", &token.to_uppercase(), &format!("{token}x")] {
+        client.get("/metrics").bearer(sent).send().await.assert_status(401);
+    }
+    client.get("/metrics").bearer(&token).send().await.assert_status(200);
+}
