@@ -50,6 +50,37 @@ impl Forget {
     }
 }
 
+/// An invalidation as the bus carries it: what to forget, and which
+/// process's caches sent it. The sender forgot it before sending, so when
+/// it hears its own it has nothing to do; forgetting again would only
+/// throw away what its readers loaded since, for nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Invalidation {
+    /// The caches that sent it (see [`super::Caches::id`]); `None` when
+    /// nobody forgot it yet, as for the bus's own [`Forget::Everything`]
+    /// after an invalidation was dropped.
+    pub(crate) sender: Option<Uuid>,
+    pub(crate) forget: Forget,
+}
+
+impl Invalidation {
+    /// Its text on the bus: `<sender> <forget>`, or the forget alone.
+    pub(crate) fn encode(&self) -> String {
+        match self.sender {
+            Some(sender) => format!("{sender} {}", self.forget.encode()),
+            None => self.forget.encode(),
+        }
+    }
+
+    /// The invalidation `text` encodes; see [`Forget::decode`].
+    pub(crate) fn decode(text: &str) -> Invalidation {
+        match text.split_once(' ').and_then(|(sender, forget)| Some((sender.parse().ok()?, forget))) {
+            Some((sender, forget)) => Invalidation { sender: Some(sender), forget: Forget::decode(forget) },
+            None => Invalidation { sender: None, forget: Forget::decode(text) },
+        }
+    }
+}
+
 /// `Type:<uuid>`.
 fn type_and_id(text: &str) -> Option<(String, Uuid)> {
     let (type_name, id) = text.rsplit_once(':')?;
@@ -77,5 +108,20 @@ mod tests {
         for garbage in ["", "caller:not-a-uuid", "object:Agent", "entries:Agent", "objects", "later:thing"] {
             assert_eq!(Forget::decode(garbage), Forget::Everything, "{garbage}");
         }
+    }
+
+    #[test]
+    fn an_invalidation_reads_back_with_its_sender_or_without_one() {
+        let sender = Uuid::new_v4();
+        let object = Forget::Object("Agent".into(), Uuid::new_v4());
+        for invalidation in [
+            Invalidation { sender: Some(sender), forget: object.clone() },
+            Invalidation { sender: None, forget: object.clone() },
+            Invalidation { sender: Some(sender), forget: Forget::Everything },
+        ] {
+            assert_eq!(Invalidation::decode(&invalidation.encode()), invalidation);
+        }
+        let unsigned = Invalidation::decode("not-a-uuid object:Agent:x");
+        assert_eq!(unsigned, Invalidation { sender: None, forget: Forget::Everything });
     }
 }

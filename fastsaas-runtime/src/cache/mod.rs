@@ -30,7 +30,7 @@ use crate::telemetry::metrics::CacheLabels;
 
 mod forget;
 
-pub(crate) use forget::Forget;
+pub(crate) use forget::{Forget, Invalidation};
 
 /// Counters of the stamps.
 const STRIPES: usize = 8192;
@@ -117,6 +117,8 @@ impl Which {
 /// The caches of one app.
 pub(crate) struct Caches {
     generations: Generations,
+    /// Tells this process's invalidations from other processes' on the bus.
+    id: Uuid,
     /// Callers by (user, session).
     callers: moka::sync::Cache<(Uuid, Uuid), Stamped>,
     /// Entries by (type, principal set, sorted).
@@ -184,6 +186,7 @@ impl Caches {
     /// processes already reach this one (a bus of one process: always).
     pub(crate) fn new(limits: CacheLimits, listening: bool, lookups: Family<CacheLabels, Counter>) -> Caches {
         Caches {
+            id: Uuid::new_v4(),
             generations: Generations::new(),
             callers: cache(limits.capacity, limits.callers_ttl),
             entries: cache(limits.capacity.saturating_mul(ENTRIES_PER_CAPACITY), limits.entries_ttl),
@@ -322,6 +325,19 @@ impl Caches {
             Forget::Object(type_name, id) => generations.bump(StampKey::Object(type_name, *id)),
             Forget::Objects(type_name) => generations.bump(StampKey::Objects(type_name)),
             Forget::Everything => self.forget_everything(),
+        }
+    }
+
+    /// What tells this process's invalidations apart on the bus.
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Makes what `invalidation`, heard on the bus, names stale, unless
+    /// this process sent it (and so forgot it already).
+    pub(crate) fn heard(&self, invalidation: &Invalidation) {
+        if invalidation.sender != Some(self.id) {
+            self.forget(&invalidation.forget);
         }
     }
 

@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::hub::Hub;
-use crate::cache::{Caches, Forget};
+use crate::cache::{Caches, Forget, Invalidation};
 
 /// The channel of notification wake-ups; the payload is the recipient id.
 const CHANNEL: &str = "fastsaas_notifications";
@@ -34,7 +34,7 @@ const CHANNEL: &str = "fastsaas_notifications";
 /// The channel of task wake-ups (no payload).
 const TASKS_CHANNEL: &str = "fastsaas_tasks";
 
-/// The channel of cache invalidations; the payload is a [`Forget`].
+/// The channel of cache invalidations; the payload is an [`Invalidation`].
 const CACHE_CHANNEL: &str = "fastsaas_cache";
 
 /// What a wake-up says.
@@ -45,7 +45,7 @@ pub(crate) enum Wake {
     /// A task was enqueued.
     Tasks,
     /// A committed change made these cached reads stale.
-    Forget(Forget),
+    Forget(Invalidation),
 }
 
 impl Wake {
@@ -61,7 +61,7 @@ impl Wake {
         match self {
             Wake::Recipient(recipient) => recipient.to_string(),
             Wake::Tasks => String::new(),
-            Wake::Forget(forget) => forget.encode(),
+            Wake::Forget(invalidation) => invalidation.encode(),
         }
     }
 }
@@ -214,7 +214,7 @@ async fn publish_all(
     let mut retry = Duration::from_millis(100);
     while let Some(wake) = queued.recv().await {
         let wake = if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            Wake::Forget(Forget::Everything)
+            Wake::Forget(Invalidation { sender: None, forget: Forget::Everything })
         } else {
             wake
         };
@@ -296,7 +296,7 @@ fn catch_up(listeners: &Listeners) {
 fn wake(channel: &str, payload: &str, listeners: &Listeners) {
     match channel {
         TASKS_CHANNEL => listeners.tasks.notify_one(),
-        CACHE_CHANNEL => listeners.caches.forget(&Forget::decode(payload)),
+        CACHE_CHANNEL => listeners.caches.heard(&Invalidation::decode(payload)),
         _ => match payload.parse::<Uuid>() {
             Ok(recipient) => listeners.hub.wake(recipient),
             Err(_) => tracing::warn!("a wake-up without a recipient"),

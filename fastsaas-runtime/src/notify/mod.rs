@@ -16,7 +16,7 @@ use self::bodies::{KIND, MESSAGE};
 use self::bus::{Bus, Listeners, Wake};
 use self::hub::Hub;
 use self::store::{Draft, View};
-use crate::cache::{Caches, Forget};
+use crate::cache::{Caches, Forget, Invalidation};
 use crate::db::begin_write;
 use crate::error::internal;
 use crate::validate::check;
@@ -86,7 +86,7 @@ impl Notifier {
     /// once, and on the other replicas through the bus.
     pub(crate) async fn forget(&self, db: &DatabaseConnection, forget: Forget) {
         self.caches.forget(&forget);
-        let wake = Wake::Forget(forget);
+        let wake = Wake::Forget(Invalidation { sender: Some(self.caches.id()), forget });
         if let Some(statement) = self.bus.in_transaction(db.get_database_backend(), wake.clone())
             && let Err(err) = db.execute_raw(statement.clone()).await
         {
