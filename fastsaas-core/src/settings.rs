@@ -173,6 +173,11 @@ pub struct Settings {
     /// bounds how long a change made behind the app's back (SQL by hand)
     /// goes unseen. From 1 s.
     pub cache_ttl_secs: u64,
+    /// `FASTSAAS_CACHE_REDIS_PREFIX`: what the keys of the shared rows
+    /// cache on Redis start with (when `REDIS_URL` is set). Apps that share
+    /// one Redis server need prefixes of their own (a staging copy of a
+    /// production database has the same ids).
+    pub cache_redis_prefix: String,
     /// `FASTSAAS_METRICS_ROLE`: the role a signed-in user needs for
     /// `GET /metrics` on the API's address (superadmins always may).
     pub metrics_role: String,
@@ -253,6 +258,7 @@ impl Default for Settings {
             sqlite_in_production: false,
             cache_capacity: 10_000,
             cache_ttl_secs: 60,
+            cache_redis_prefix: "fastsaas".to_owned(),
             metrics_role: "metrics".to_owned(),
             metrics_token: None,
             metrics_bind: None,
@@ -269,7 +275,7 @@ pub struct SettingsError(#[from] Box<figment::Error>);
 
 /// The fields read from `FASTSAAS_<FIELD>`; other `FASTSAAS_` variables
 /// belong to other parts (tests, macros) and are not settings.
-const PREFIXED_KEYS: [&str; 29] = [
+const PREFIXED_KEYS: [&str; 30] = [
     "env",
     "bind",
     "body_limit",
@@ -296,6 +302,7 @@ const PREFIXED_KEYS: [&str; 29] = [
     "sqlite_in_production",
     "cache_capacity",
     "cache_ttl_secs",
+    "cache_redis_prefix",
     "metrics_role",
     "metrics_bind",
     "worker_only",

@@ -11,7 +11,7 @@ use fastsaas_core::resource::FRAMEWORK_PATHS;
 use fastsaas_core::{ResourceSpec, Settings};
 use sea_orm::{DatabaseConnection, DbBackend};
 
-use crate::cache::{CacheLimits, Caches};
+use crate::cache::{CacheLimits, Caches, SharedRows};
 use crate::endpoints::ResourceRoutes;
 use crate::error::StartupError;
 use crate::identity::{self, Identity};
@@ -637,6 +637,19 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .to_owned()
 }
 
+/// The shared second level of the rows cache on the Redis server at `url`,
+/// its keys under `prefix`.
+fn shared_rows(url: &str, prefix: &str) -> Result<SharedRows, StartupError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.:".contains(c);
+    if prefix.is_empty() || !prefix.chars().all(allowed) {
+        return Err(StartupError::Config(
+            "FASTSAAS_CACHE_REDIS_PREFIX: letters, digits, `_`, `-`, `.` and `:`, at least one".to_owned(),
+        ));
+    }
+    let client = redis::Client::open(url).map_err(|err| StartupError::Config(format!("REDIS_URL: {err}")))?;
+    Ok(SharedRows::new(client, prefix))
+}
+
 /// The notifier, on the bus the settings choose: Redis if `REDIS_URL` is
 /// set, else `LISTEN`/`NOTIFY` on PostgreSQL, else this process alone.
 fn notifier(
@@ -650,7 +663,11 @@ fn notifier(
     // A bus of one process reaches every cache at once; the others, once
     // they listen.
     let alone = settings.redis_url.is_none() && db.get_database_backend() != DbBackend::Postgres;
-    let caches = Arc::new(Caches::new(limits, alone, metrics.cache_lookups.clone()));
+    let shared = match &settings.redis_url {
+        Some(url) => Some(shared_rows(url, &settings.cache_redis_prefix)?),
+        None => None,
+    };
+    let caches = Arc::new(Caches::new(limits, alone, shared, metrics.cache_lookups.clone()));
     let listeners = Listeners { hub: Arc::clone(&hub), tasks, caches };
     let bus: Arc<dyn Bus> = match (&settings.redis_url, db.get_database_backend()) {
         (Some(url), _) => Arc::new(

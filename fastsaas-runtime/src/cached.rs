@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySe
 use uuid::Uuid;
 
 use crate::access::{self, Subject, entry_of};
-use crate::cache::Caches;
+use crate::cache::{Caches, Lookup, row};
 use crate::error::{db_error, internal};
 use crate::identity::entities::acl_entry;
 use crate::resource::{Resource, load_authorized};
@@ -53,13 +53,38 @@ pub(crate) async fn load_readable<T: Resource>(
         Some(model) => T::Model::clone(&model),
         None => {
             let stamp = caches.model_stamp(spec.name, id);
-            let found = T::Entity::find().filter(T::ID.eq(id)).one(db).await.map_err(|err| db_error(spec, err))?;
-            let model = found.ok_or_else(|| fastsaas_core::ApiError::not_found(spec.name))?;
-            caches.keep_model((spec.name, id), stamp, Duration::from_secs(ttl_secs), Arc::new(model.clone()));
+            let ttl = Duration::from_secs(ttl_secs);
+            let model = shared_or_read::<T>(db, caches, id, ttl).await?;
+            caches.keep_model((spec.name, id), stamp, ttl, Arc::new(model.clone()));
             model
         }
     };
     access::authorize_joined(spec, subject, "read", (id, T::owner_of(&model)), entries)?;
+    Ok(model)
+}
+
+/// Row `id` of `T` from the second level of the rows cache, or from the
+/// database (then kept in the second level for `ttl`).
+async fn shared_or_read<T: Resource>(
+    db: &DatabaseConnection,
+    caches: &Caches,
+    id: Uuid,
+    ttl: Duration,
+) -> ApiResult<T::Model> {
+    let spec = T::SPEC;
+    let generations = match caches.shared_row(spec.name, id).await {
+        Lookup::Hit(columns, generations) => match row::decode::<T::Model, T::ActiveModel>(&columns) {
+            Some(model) => return Ok(model),
+            None => Some(generations),
+        },
+        Lookup::Miss(generations) => Some(generations),
+        Lookup::Off => None,
+    };
+    let found = T::Entity::find().filter(T::ID.eq(id)).one(db).await.map_err(|err| db_error(spec, err))?;
+    let model = found.ok_or_else(|| fastsaas_core::ApiError::not_found(spec.name))?;
+    if let (Some(generations), Some(shared), Some(columns)) = (generations, caches.shared(), row::encode(&model)) {
+        shared.keep(spec.name, id, generations, ttl, &columns).await;
+    }
     Ok(model)
 }
 

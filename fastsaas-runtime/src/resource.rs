@@ -8,7 +8,7 @@ use fastsaas_core::acl::AclEntry;
 use fastsaas_core::{ApiError, ApiResult, FieldError, ResourceSpec};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel,
-    ModelTrait, QueryFilter, QueryTrait, Select,
+    ModelTrait, QueryFilter, QueryTrait, Select, TryIntoModel,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,7 +110,11 @@ pub trait Resource: ResourceGlue + Send + Sync + 'static {
         + Send
         + Sync;
     /// The SeaORM active model.
-    type ActiveModel: ActiveModelTrait<Entity = Self::Entity> + ActiveModelBehavior + Send + Sync;
+    type ActiveModel: ActiveModelTrait<Entity = Self::Entity>
+        + ActiveModelBehavior
+        + TryIntoModel<Self::Model>
+        + Send
+        + Sync;
     /// The SeaORM column enum.
     type Column: sea_orm::ColumnTrait + std::str::FromStr;
     /// The body of a create and of a PUT: every writable field, and the

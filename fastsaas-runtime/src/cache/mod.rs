@@ -29,8 +29,11 @@ use uuid::Uuid;
 use crate::telemetry::metrics::CacheLabels;
 
 mod forget;
+pub(crate) mod row;
+mod shared;
 
 pub(crate) use forget::{Forget, Invalidation};
+pub(crate) use shared::{Lookup, SharedRows};
 
 /// Counters of the stamps.
 const STRIPES: usize = 8192;
@@ -102,6 +105,7 @@ enum Which {
     Callers,
     Entries,
     Models,
+    SharedRows,
 }
 
 impl Which {
@@ -110,6 +114,7 @@ impl Which {
             Which::Callers => "callers",
             Which::Entries => "acl_entries",
             Which::Models => "models",
+            Which::SharedRows => "shared_rows",
         }
     }
 }
@@ -127,6 +132,8 @@ pub(crate) struct Caches {
     models: moka::sync::Cache<(&'static str, Uuid), Stamped>,
     /// Whether other replicas' invalidations reach this process.
     listening: AtomicBool,
+    /// The second level of the rows cache, on Redis.
+    shared: Option<SharedRows>,
     lookups: Family<CacheLabels, Counter>,
     limits: CacheLimits,
 }
@@ -183,8 +190,14 @@ const ENTRIES_PER_CAPACITY: u64 = 10;
 
 impl Caches {
     /// Empty caches; `listening` says whether invalidations from other
-    /// processes already reach this one (a bus of one process: always).
-    pub(crate) fn new(limits: CacheLimits, listening: bool, lookups: Family<CacheLabels, Counter>) -> Caches {
+    /// processes already reach this one (a bus of one process: always);
+    /// `shared`, the second level of the rows cache if there is one.
+    pub(crate) fn new(
+        limits: CacheLimits,
+        listening: bool,
+        shared: Option<SharedRows>,
+        lookups: Family<CacheLabels, Counter>,
+    ) -> Caches {
         Caches {
             id: Uuid::new_v4(),
             generations: Generations::new(),
@@ -192,6 +205,7 @@ impl Caches {
             entries: cache(limits.capacity.saturating_mul(ENTRIES_PER_CAPACITY), limits.entries_ttl),
             models: cache(limits.capacity, limits.models_ttl),
             listening: AtomicBool::new(listening),
+            shared: shared.filter(|_| limits.capacity > 0),
             lookups,
             limits,
         }
@@ -328,6 +342,24 @@ impl Caches {
         }
     }
 
+    /// The second level of the rows cache, if there is one.
+    pub(crate) fn shared(&self) -> Option<&SharedRows> {
+        self.shared.as_ref()
+    }
+
+    /// Row `id` of `type_name` from the second level: [`Lookup::Off`] when
+    /// there is none or the caches are off.
+    pub(crate) async fn shared_row(&self, type_name: &str, id: Uuid) -> Lookup {
+        let Some(shared) = self.shared.as_ref().filter(|_| self.usable()) else {
+            return Lookup::Off;
+        };
+        let found = shared.lookup(type_name, id).await;
+        if !matches!(found, Lookup::Off) {
+            self.count(Which::SharedRows, matches!(found, Lookup::Hit(..)));
+        }
+        found
+    }
+
     /// What tells this process's invalidations apart on the bus.
     pub(crate) fn id(&self) -> Uuid {
         self.id
@@ -374,7 +406,7 @@ mod tests {
             entries_ttl: Duration::from_secs(60),
             models_ttl: Duration::from_secs(60),
         };
-        Caches::new(limits, listening, Family::default())
+        Caches::new(limits, listening, None, Family::default())
     }
 
     #[test]

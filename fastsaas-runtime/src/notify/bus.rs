@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::hub::Hub;
-use crate::cache::{Caches, Forget, Invalidation};
+use crate::cache::{Caches, Forget, Invalidation, SharedRows};
 
 /// The channel of notification wake-ups; the payload is the recipient id.
 const CHANNEL: &str = "fastsaas_notifications";
@@ -143,9 +143,16 @@ impl Bus for Postgres {
 /// writer has committed, and a subscribed connection per process wakes its
 /// sockets and workers. The channels are named as on PostgreSQL: apps that
 /// share a Redis server wake each other needlessly, and lose nothing by it.
+/// An invalidation is published by the script that also applies it to the
+/// shared second level of the rows cache ([`crate::cache::SharedRows`]).
 #[derive(Debug)]
 pub(crate) struct Redis {
-    publish: mpsc::Sender<Wake>,
+    /// Wake-ups to publish, each with the count of invalidations handed to
+    /// the second level once it was queued.
+    publish: mpsc::Sender<(Wake, u64)>,
+    /// Makes the count and the queue agree on the order of invalidations.
+    order: std::sync::Mutex<()>,
+    caches: Arc<Caches>,
     /// Set when an invalidation could not even be queued: the publisher
     /// then has every replica forget everything, once it can.
     invalidation_dropped: Arc<std::sync::atomic::AtomicBool>,
@@ -171,14 +178,16 @@ impl Redis {
         let (publish, queued) = mpsc::channel(PUBLISH_QUEUE);
         let invalidation_dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let dropped = Arc::clone(&invalidation_dropped);
+        let caches = Arc::clone(&listeners.caches);
         tokio::spawn(async move {
+            let publishing = publish_all(&publisher, &listeners.caches, queued, &dropped);
             tokio::select! {
                 () = stay_connected("the Redis bus", &listeners.caches, || subscribe(client.clone(), listeners.clone())) => {}
-                () = publish_all(&publisher, queued, &dropped) => {}
+                () = publishing => {}
                 _ = stopped => {}
             }
         });
-        Ok(Redis { publish, invalidation_dropped, _stop: stop })
+        Ok(Redis { publish, order: std::sync::Mutex::new(()), caches, invalidation_dropped, _stop: stop })
     }
 }
 
@@ -189,7 +198,11 @@ impl Bus for Redis {
 
     fn committed(&self, wake: Wake) {
         let invalidation = matches!(wake, Wake::Forget(_));
-        if self.publish.try_send(wake).is_err() {
+        let shared = self.caches.shared().filter(|_| invalidation);
+        // A poisoned lock only means a panic elsewhere: the order still holds.
+        let _order = self.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let handed = shared.map_or(0, SharedRows::handed);
+        if self.publish.try_send((wake, handed)).is_err() {
             if invalidation {
                 tracing::warn!("the Redis bus is behind; every replica will forget what it cached");
                 self.invalidation_dropped.store(true, std::sync::atomic::Ordering::Release);
@@ -207,16 +220,20 @@ impl Bus for Redis {
 /// queued (`dropped`), every replica is told to forget everything first.
 async fn publish_all(
     client: &redis::Client,
-    mut queued: mpsc::Receiver<Wake>,
+    caches: &Caches,
+    mut queued: mpsc::Receiver<(Wake, u64)>,
     dropped: &std::sync::atomic::AtomicBool,
 ) {
     let mut connection = None;
     let mut retry = Duration::from_millis(100);
-    while let Some(wake) = queued.recv().await {
-        let wake = if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            Wake::Forget(Invalidation { sender: None, forget: Forget::Everything })
+    while let Some((wake, handed)) = queued.recv().await {
+        let (wake, handed) = if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            // Forgetting everything stands for every invalidation handed
+            // so far, queued or dropped.
+            let everything = Invalidation { sender: None, forget: Forget::Everything };
+            (Wake::Forget(everything), caches.shared().map_or(0, SharedRows::handed_so_far))
         } else {
-            wake
+            (wake, handed)
         };
         let tries = if matches!(wake, Wake::Forget(_)) { usize::MAX } else { 2 };
         for _ in 0..tries {
@@ -235,10 +252,20 @@ async fn publish_all(
                     }
                 },
             };
-            let sent =
-                redis::cmd("PUBLISH").arg(wake.channel()).arg(wake.payload()).query_async::<i64>(publisher).await;
+            let sent = match (&wake, caches.shared()) {
+                (Wake::Forget(invalidation), Some(shared)) => {
+                    let script = shared.forget_and_publish(&invalidation.forget, wake.channel(), &wake.payload());
+                    script.invoke_async::<i64>(publisher).await
+                }
+                _ => redis::cmd("PUBLISH").arg(wake.channel()).arg(wake.payload()).query_async::<i64>(publisher).await,
+            };
             match sent {
-                Ok(_) => break,
+                Ok(_) => {
+                    if let (Wake::Forget(_), Some(shared)) = (&wake, caches.shared()) {
+                        shared.published(handed);
+                    }
+                    break;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "the Redis bus could not publish; reconnecting");
                     connection = None;
