@@ -205,7 +205,9 @@ pub mod prelude {
 /// without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use fastsaas_core::{Access, FieldError, FieldKind, FieldSpec, Operation, OperationSet, ResourceSpec, Rule};
+    pub use fastsaas_core::{
+        Access, FieldError, FieldKind, FieldSpec, OnDelete, Operation, OperationSet, Reference, ResourceSpec, Rule,
+    };
     pub use fastsaas_core::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
     pub use fastsaas_runtime::Route;
     pub use fastsaas_runtime::endpoints::template_routes;

@@ -84,6 +84,45 @@ pub enum Rule {
     Pattern(&'static str),
 }
 
+/// What deleting a referenced object does to the objects whose
+/// reference names it (`#[crud(references(Parent, on_delete = ..))]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDelete {
+    /// The deletion is refused (409 naming the referring type) while any
+    /// object refers to it. The default.
+    Restrict,
+    /// The referring objects are deleted with it, in its transaction, with
+    /// their ACL entries and API keys (and theirs in turn, by their own
+    /// rules).
+    Cascade,
+    /// The reference is set to `null` (an `Option<Uuid>` field).
+    SetNull,
+}
+
+/// A field that names another resource's object
+/// (`#[crud(references = Parent)]`): the database keeps it pointing at a
+/// row (a foreign key, and an index), and a create or change needs the
+/// caller to be allowed [`action`](Reference::action) on the target.
+#[derive(Clone, Copy)]
+pub struct Reference {
+    /// The referenced type (a function: types may refer to each other).
+    pub target: fn() -> &'static crate::ResourceSpec,
+    /// What the caller must be allowed on the target to point at it.
+    pub action: &'static str,
+    /// What deleting the target does.
+    pub on_delete: OnDelete,
+}
+
+impl std::fmt::Debug for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reference")
+            .field("target", &(self.target)().name)
+            .field("action", &self.action)
+            .field("on_delete", &self.on_delete)
+            .finish()
+    }
+}
+
 /// One field of a resource.
 ///
 /// Built with [`FieldSpec::new`] and the `with_*` methods, in `const`
@@ -130,6 +169,8 @@ pub struct FieldSpec {
     pub rules: &'static [Rule],
     /// The field's doc comment.
     pub doc: &'static str,
+    /// The object it names, if it is a reference.
+    pub reference: Option<Reference>,
 }
 
 impl FieldSpec {
@@ -149,6 +190,7 @@ impl FieldSpec {
             has_default: false,
             rules: &[],
             doc: "",
+            reference: None,
         }
     }
 
@@ -215,6 +257,13 @@ impl FieldSpec {
     /// The field with its doc comment.
     pub const fn with_doc(mut self, doc: &'static str) -> FieldSpec {
         self.doc = doc;
+        self
+    }
+
+    /// The field, a [`reference`](FieldSpec::reference) to another type's
+    /// objects.
+    pub const fn with_reference(mut self, reference: Reference) -> FieldSpec {
+        self.reference = Some(reference);
         self
     }
 

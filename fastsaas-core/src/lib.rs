@@ -16,7 +16,7 @@ pub mod settings;
 
 pub use endpoint::{EndpointAccess, EndpointMethod, EndpointSpec, PathParam};
 pub use error::{ApiError, ApiResult, FieldError, Problem, ProblemKind};
-pub use field::{Access, FieldKind, FieldSpec, Rule};
+pub use field::{Access, FieldKind, FieldSpec, OnDelete, Reference, Rule};
 pub use ops::{Operation, OperationSet};
 pub use page::Page;
 pub use resource::ResourceSpec;

@@ -139,6 +139,7 @@ const fn template_field(name: &'static str, kind: FieldKind, nullable: bool) -> 
         has_default: false,
         rules: &[],
         doc: "",
+        reference: None,
     }
 }
 

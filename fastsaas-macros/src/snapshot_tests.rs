@@ -63,6 +63,20 @@ fn templated_resource() {
 }
 
 #[test]
+fn resource_with_references() {
+    let input = parse_quote! {
+        #[scope("/environments")]
+        pub struct Environment {
+            #[crud(references = Project)]
+            pub project_id: Uuid,
+            #[crud(references(Environment, action = "update", on_delete = set_null))]
+            pub parent_id: Option<Uuid>,
+        }
+    };
+    assert_expansion("resource_with_references", crate::crud::crud(&input));
+}
+
+#[test]
 fn endpoints_block() {
     let input = parse_quote! {
         impl Agent {

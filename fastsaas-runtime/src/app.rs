@@ -321,8 +321,9 @@ impl App {
     }
 
     /// The router and the state it serves.
-    async fn build(self) -> Result<(Router, AppState), StartupError> {
+    async fn build(mut self) -> Result<(Router, AppState), StartupError> {
         self.check_unique()?;
+        self.order_by_references()?;
         let unknown = self.schedules.iter().filter(|schedule| !self.task_handlers.knows(&schedule.task.kind));
         let unknown = unknown.map(|schedule| {
             format!("periodic task `{}`: no handler for its kind `{}` (App::task)", schedule.name, schedule.task.kind)
@@ -373,6 +374,7 @@ impl App {
             .map(|registration| (registration.spec.name, (registration.custom_actions)()))
             .collect();
         let registry = Registry::new(self.guarded_specs(), custom_actions);
+        check_reference_actions(&registry)?;
         let workers = Workers::default();
         let metrics = Arc::new(Metrics::new(&self.own_metrics));
         let notifier = notifier(&db, &self.settings, workers.waker(), &metrics)?;
@@ -543,6 +545,16 @@ impl App {
     }
 
     /// Every type ACL entries can name: the resources and their templates.
+    /// Puts the resources in the order their tables are created in:
+    /// parents before the types whose references name them.
+    fn order_by_references(&mut self) -> Result<(), StartupError> {
+        let specs: Vec<&'static ResourceSpec> = self.resources.iter().map(|registration| registration.spec).collect();
+        let order = crate::references::creation_order(&specs).map_err(StartupError::Config)?;
+        let mut slots: Vec<Option<Registration>> = self.resources.drain(..).map(Some).collect();
+        self.resources = order.into_iter().filter_map(|index| slots.get_mut(index).and_then(Option::take)).collect();
+        Ok(())
+    }
+
     fn guarded_specs(&self) -> Vec<&'static ResourceSpec> {
         self.resources.iter().flat_map(|r| std::iter::once(r.spec).chain(r.spec.templates)).collect()
     }
@@ -635,6 +647,18 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("two routes clash")
         .to_owned()
+}
+
+/// Refuses a reference whose action its target's type does not have.
+fn check_reference_actions(registry: &Registry) -> Result<(), StartupError> {
+    for spec in registry.specs() {
+        for (field, reference) in db::references::references(spec) {
+            if let Some(why) = registry.unknown_action((reference.target)(), reference.action) {
+                return Err(StartupError::Config(format!("`{}.{}` references(action = ..): {why}", spec.name, field.name)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The shared second level of the rows cache on the Redis server at `url`,

@@ -133,7 +133,8 @@ const OWNED_ROWS_FORGOTTEN_ONE_BY_ONE: usize = 100;
 
 /// What deleting `owner` (a user or an organization) with everything it
 /// owns makes stale in the caches of `specs`' cached types: its rows, read
-/// before they go (call it in the deleting transaction).
+/// before they go (call it in the deleting transaction), and the types its
+/// deletion may cascade to or change a reference of.
 pub(crate) async fn forgets_for_owner(
     db: &impl sea_orm::ConnectionTrait,
     specs: &[&'static fastsaas_core::ResourceSpec],
@@ -156,6 +157,15 @@ pub(crate) async fn forgets_for_owner(
         for row in rows {
             let id: Uuid = row.try_get("", "id").map_err(internal)?;
             forgets.push(Forget::Object(spec.name.to_owned(), id));
+        }
+    }
+    // Rows of others that references cascade to or set to null.
+    for spec in specs {
+        for dependent in crate::references::cached_dependents(specs, spec) {
+            let forget = Forget::Objects(dependent.to_owned());
+            if !forgets.contains(&forget) {
+                forgets.push(forget);
+            }
         }
     }
     Ok(forgets)

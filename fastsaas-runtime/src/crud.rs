@@ -118,10 +118,14 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
     if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await?.condition() {
         rows = rows.filter(deletable);
     }
-    let result = rows.exec(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+    let result = rows.exec(app.db()).await.map_err(|err| {
+        let what = format!("the clear would delete {}", T::SPEC.name);
+        crate::references::refused_in_bulk(&what, &err).unwrap_or_else(|| db_error(T::SPEC, err))
+    })?;
     if T::SPEC.cache_ttl_secs.is_some() {
         app.notifier().forget(app.db(), Forget::Objects(T::SPEC.name.to_owned())).await;
     }
+    crate::store::forget_dependents(app.store(), T::SPEC).await;
     Ok(Json(Cleared { deleted: result.rows_affected }))
 }
 

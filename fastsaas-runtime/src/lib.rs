@@ -36,6 +36,7 @@ mod openapi;
 mod query;
 mod records;
 mod registry;
+mod references;
 pub mod resource;
 mod route_table;
 mod routes;

@@ -8,8 +8,9 @@ use fastsaas_core::acl::AclEntry;
 use fastsaas_core::{ApiError, ApiResult, FieldError, ResourceSpec};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel,
-    ModelTrait, QueryFilter, QueryTrait, Select, TryIntoModel,
+    ModelTrait, QueryFilter, QueryResult, QueryTrait, Select, TryIntoModel,
 };
+use sea_orm::sea_query::SelectStatement;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
@@ -231,19 +232,31 @@ pub(crate) async fn load_with_entries<E: EntityTrait>(
     subject: &Subject,
     select: Select<E>,
 ) -> ApiResult<(E::Model, Vec<AclEntry>)> {
-    let mut select = select.into_query();
+    let (row, entries) = joined_rows(db, spec, subject, select.into_query()).await?;
+    let model = E::Model::from_query_result(&row, "").map_err(|err| db_error(spec, err))?;
+    Ok((model, entries))
+}
+
+/// The row `select` picks from `spec`'s table (by id) and the ACL entries
+/// that could decide on it for `subject`, in one query; 404 when there is
+/// no such row.
+pub(crate) async fn joined_rows(
+    db: &impl ConnectionTrait,
+    spec: &'static ResourceSpec,
+    subject: &Subject,
+    mut select: SelectStatement,
+) -> ApiResult<(QueryResult, Vec<AclEntry>)> {
     // A role in `acl_allow_always` decides before any entry.
     let needs_entries = !subject.caller.holds_any(spec.acl_allow_always);
     if needs_entries {
         access::join_entries(&mut select, spec, subject);
     }
     let rows = db.query_all_raw(db.get_database_backend().build(&select)).await.map_err(|err| db_error(spec, err))?;
-    let first = rows.first().ok_or_else(|| ApiError::not_found(spec.name))?;
-    let model = E::Model::from_query_result(first, "").map_err(|err| db_error(spec, err))?;
     let entries = if needs_entries {
         rows.iter().map(access::joined_entry).filter_map(Result::transpose).collect::<ApiResult<_>>()?
     } else {
         Vec::new()
     };
-    Ok((model, entries))
+    let first = rows.into_iter().next().ok_or_else(|| ApiError::not_found(spec.name))?;
+    Ok((first, entries))
 }

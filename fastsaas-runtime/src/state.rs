@@ -89,7 +89,13 @@ impl AppState {
 
     /// The database and field keys, for reading and writing records.
     pub(crate) fn store(&self) -> Store<'_> {
-        Store { db: self.db(), keys: self.field_keys(), cursors: self.cursors(), notifier: self.notifier() }
+        Store {
+            db: self.db(),
+            keys: self.field_keys(),
+            cursors: self.cursors(),
+            notifier: self.notifier(),
+            specs: self.registry().specs(),
+        }
     }
 
     /// The key that signs list cursors.

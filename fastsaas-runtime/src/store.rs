@@ -3,7 +3,7 @@
 //! check, sealing of encrypted fields, authorized deletes and lists).
 
 use chrono::Utc;
-use fastsaas_core::{ApiError, ApiResult, FieldError, Page};
+use fastsaas_core::{ApiError, ApiResult, FieldError, Page, ResourceSpec};
 use std::marker::PhantomData;
 
 use sea_orm::{
@@ -21,6 +21,7 @@ use crate::identity::Principal;
 use crate::notify::Notifier;
 use crate::notify::changes::{Change, Told, owners_who_read};
 use crate::query::{self, page_of};
+use crate::references;
 use crate::resource::{NewRow, Record, Resource, load_authorized};
 use crate::seal::{self, FieldKeys};
 
@@ -47,6 +48,9 @@ pub(crate) struct Store<'a> {
     pub(crate) cursors: &'a CursorKey,
     /// Tells owners of changes to `#[crud(notify)]` resources.
     pub(crate) notifier: &'a Notifier,
+    /// Every type the app serves: those whose references name a deleted
+    /// object.
+    pub(crate) specs: &'a [&'static ResourceSpec],
 }
 
 /// Where a created or updated `T` is written: straight to the pool, or,
@@ -138,9 +142,10 @@ pub(crate) async fn insert_authorized<T: Resource>(
             .await?;
     let row = NewRow { id, owner_id: Some(owner_id), template_id: None, now: Utc::now() };
     let mut row = build(row);
+    references::check_set::<T>(store.db, &principal.subject(), &row).await?;
     seal::seal_row::<T>(store.keys, id, &mut row)?;
     let writer = Writer::<T>::begin(store).await?;
-    let model = row.insert(&writer.conn()).await.map_err(|err| db_error(T::SPEC, err))?;
+    let model = row.insert(&writer.conn()).await.map_err(write_error::<T>)?;
     writer.finish(Change::Created, &model, principal.id).await?;
     Ok(model)
 }
@@ -156,6 +161,7 @@ pub(crate) async fn update_authorized<T: Resource>(
     id: Uuid,
     mut changes: T::ActiveModel,
 ) -> ApiResult<T::Model> {
+    references::check_set::<T>(store.db, subject, &changes).await?;
     seal::seal_row::<T>(store.keys, id, &mut changes)?;
     let writer = Writer::<T>::begin(store).await?;
     let model = update_on::<T>(&writer.conn(), subject, id, changes).await?;
@@ -183,7 +189,7 @@ async fn update_on<T: Resource>(
         match update.filter(may).exec(conn).await {
             Ok(model) => return Ok(model),
             Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {}
-            Err(err) => return Err(db_error(T::SPEC, err)),
+            Err(err) => return Err(write_error::<T>(err)),
         }
     }
     load_authorized::<T>(conn, subject, "update", id).await?;
@@ -192,8 +198,14 @@ async fn update_on<T: Resource>(
         Err(sea_orm::DbErr::RecordNotUpdated | sea_orm::DbErr::RecordNotFound(_)) => {
             Err(ApiError::not_found(T::SPEC.name))
         }
-        Err(err) => Err(db_error(T::SPEC, err)),
+        Err(err) => Err(write_error::<T>(err)),
     }
+}
+
+/// The error of a write of a `T` row: a reference whose target vanished
+/// since it was checked is the 404 of the field.
+fn write_error<T: Resource>(err: sea_orm::DbErr) -> ApiError {
+    references::dangling(T::SPEC, &err).unwrap_or_else(|| db_error(T::SPEC, err))
 }
 
 /// Deletes object `id` once the subject may: one statement that checks as
@@ -202,7 +214,25 @@ async fn update_on<T: Resource>(
 pub(crate) async fn delete_row<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
     delete_on_its_path::<T>(store, subject, id).await?;
     forget_object::<T>(store, id).await;
+    forget_dependents(store, T::SPEC).await;
     Ok(())
+}
+
+/// Once objects of `parent` were deleted: the cached rows of the types
+/// their deletion cascaded to or set a reference of are stale.
+pub(crate) async fn forget_dependents(store: Store<'_>, parent: &'static ResourceSpec) {
+    for dependent in references::cached_dependents(store.specs, parent) {
+        store.notifier.forget(store.db, Forget::Objects(dependent.to_owned())).await;
+    }
+}
+
+/// The error of a deletion of object `id` of `spec`: 409 naming the types
+/// whose references still need it.
+async fn delete_error(store: Store<'_>, spec: &'static ResourceSpec, id: Uuid, err: sea_orm::DbErr) -> ApiError {
+    match references::still_referred_to(store.db, store.specs, (spec, id), &err).await {
+        Some(conflict) => conflict,
+        None => db_error(spec, err),
+    }
 }
 
 async fn delete_on_its_path<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
@@ -216,16 +246,19 @@ async fn delete_on_its_path<T: Resource>(store: Store<'_>, subject: &Subject, id
         }
         rows.exec(store.db)
     };
-    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id)
-        && delete(Some(may)).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected > 0
-    {
-        return Ok(());
+    if let Some(may) = access::may_condition(T::SPEC, subject, "delete", id) {
+        match delete(Some(may)).await {
+            Ok(done) if done.rows_affected > 0 => return Ok(()),
+            Ok(_) => {}
+            Err(err) => return Err(delete_error(store, T::SPEC, id, err).await),
+        }
     }
     load_authorized::<T>(store.db, subject, "delete", id).await?;
-    if delete(None).await.map_err(|err| db_error(T::SPEC, err))?.rows_affected == 0 {
-        return Err(ApiError::not_found(T::SPEC.name));
+    match delete(None).await {
+        Ok(done) if done.rows_affected > 0 => Ok(()),
+        Ok(_) => Err(ApiError::not_found(T::SPEC.name)),
+        Err(err) => Err(delete_error(store, T::SPEC, id, err).await),
     }
-    Ok(())
 }
 
 /// [`delete_row`] of a `#[crud(notify)]` resource, in one transaction:
@@ -236,8 +269,14 @@ async fn delete_told<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid)
     let tx = begin_write(store.db).await.map_err(failed)?;
     let model = load_authorized::<T>(&tx, subject, "delete", id).await?;
     let readers = owners_who_read(&tx, T::SPEC, (id, T::owner_of(&model))).await?;
-    if T::Entity::delete_many().filter(T::ID.eq(id)).exec(&tx).await.map_err(failed)?.rows_affected == 0 {
-        return Err(ApiError::not_found(T::SPEC.name));
+    match T::Entity::delete_many().filter(T::ID.eq(id)).exec(&tx).await {
+        Ok(done) if done.rows_affected > 0 => {}
+        Ok(_) => return Err(ApiError::not_found(T::SPEC.name)),
+        Err(err) => {
+            // The transaction is over; the reason is read on the pool.
+            drop(tx);
+            return Err(delete_error(store, T::SPEC, id, err).await);
+        }
     }
     let told = tell::<T>(store.notifier, &tx, (Change::Deleted, &model), Some(readers), subject.caller.id).await?;
     tx.commit().await.map_err(failed)?;

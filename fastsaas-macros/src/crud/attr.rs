@@ -54,6 +54,70 @@ pub(crate) struct CrudField {
     pub(crate) filter: Flag,
     pub(crate) sort: Flag,
     pub(crate) encrypted: Flag,
+    /// `references = Parent` or `references(Parent, action = "..", on_delete = ..)`.
+    pub(crate) references: Option<SpannedValue<References>>,
+}
+
+/// `references = Parent`, or `references(Parent, action = "attach",
+/// on_delete = cascade)`: the type is positional.
+pub(crate) struct References {
+    pub(crate) target: syn::Path,
+    pub(crate) action: Option<LitStr>,
+    pub(crate) on_delete: Option<SpannedValue<OnDeleteOption>>,
+}
+
+/// The named options of `references(...)`.
+#[derive(FromMeta)]
+struct ReferenceOptions {
+    action: Option<LitStr>,
+    on_delete: Option<SpannedValue<OnDeleteOption>>,
+}
+
+const REFERENCES_EXPECTED: &str = "expected the referenced resource type: `references = Project` or `references(Project, action = \"attach\", on_delete = cascade)`";
+
+impl FromMeta for References {
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        match expr {
+            Expr::Path(path) => Ok(References { target: path.path.clone(), action: None, on_delete: None }),
+            other => Err(darling::Error::custom(REFERENCES_EXPECTED).with_span(other)),
+        }
+    }
+
+    fn from_list(items: &[NestedMeta]) -> darling::Result<Self> {
+        match items.split_first() {
+            Some((NestedMeta::Meta(syn::Meta::Path(target)), rest)) => {
+                let options = ReferenceOptions::from_list(rest)?;
+                Ok(References { target: target.clone(), action: options.action, on_delete: options.on_delete })
+            }
+            Some((other, _)) => Err(darling::Error::custom(REFERENCES_EXPECTED).with_span(other)),
+            None => Err(darling::Error::custom(REFERENCES_EXPECTED)),
+        }
+    }
+}
+
+/// `restrict`, `cascade` or `set_null`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDeleteOption {
+    Restrict,
+    Cascade,
+    SetNull,
+}
+
+impl FromMeta for OnDeleteOption {
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        let name = match expr {
+            Expr::Path(path) => path.path.get_ident().map(Ident::to_string),
+            Expr::Lit(syn::ExprLit { lit: Lit::Str(name), .. }) => Some(name.value()),
+            _ => None,
+        };
+        match name.as_deref() {
+            Some("restrict") => Ok(OnDeleteOption::Restrict),
+            Some("cascade") => Ok(OnDeleteOption::Cascade),
+            Some("set_null") => Ok(OnDeleteOption::SetNull),
+            _ => Err(darling::Error::custom("`on_delete` is one of `restrict` (the default), `cascade` or `set_null`")
+                .with_span(expr)),
+        }
+    }
 }
 
 /// `cache(ttl_secs = N)`, or `cache` for a minute.

@@ -5,12 +5,13 @@
 use darling::FromDeriveInput;
 use heck::ToSnakeCase;
 use proc_macro2::Span;
-use syn::{Attribute, DeriveInput, Expr, Ident, Type};
+use darling::util::SpannedValue;
+use syn::{Attribute, DeriveInput, Expr, Ident, LitStr, Type};
 
 use fastsaas_core::resource::{FRAMEWORK_COLUMNS, FRAMEWORK_PATHS, LIST_PARAMETERS};
 
-use super::attr::{Bounds, CrudField, CrudInput, Number, Scope, Validate};
-use super::model::{Access, Failure, Field, OptionCheck, Resource, Rule};
+use super::attr::{Bounds, CrudField, CrudInput, Number, References, Scope, Validate};
+use super::model::{Access, Failure, Field, OnDeleteOption, OptionCheck, Reference, Resource, Rule};
 use crate::text::doc_text;
 
 /// The names the generated SeaORM items take in the expansion's scope.
@@ -333,6 +334,10 @@ fn field(field: CrudField) -> darling::Result<Field> {
         encryptable(&field, access, &mut errors);
         option_checks.push(OptionCheck { span: field.encrypted.span(), rule: "EncryptedApplies" });
     }
+    let reference = field.references.as_ref().map(|references| {
+        option_checks.push(OptionCheck { span: references.span(), rule: "ReferencesApplies" });
+        reference(references, nullable, &mut errors)
+    });
     let per_owner = field.unique.as_ref().is_some_and(|unique| unique.per_owner.is_present());
     let rules =
         field.validate.as_ref().map(|validate| rules(validate, &mut option_checks, &mut errors)).unwrap_or_default();
@@ -349,12 +354,43 @@ fn field(field: CrudField) -> darling::Result<Field> {
         unique: field.unique.is_some() && !per_owner,
         unique_per_owner: per_owner,
         encrypted: field.encrypted.is_present(),
-        index: field.index.is_present(),
+        // A reference is looked up by the parent's id: listing a parent's
+        // children, and refusing or cascading its deletion.
+        index: field.index.is_present() || reference.is_some(),
         filter: field.filter.is_present(),
         sort: field.sort.is_present(),
         rules,
         option_checks,
+        reference,
     })
+}
+
+/// `references(...)` checked: an action that is a name, `set_null` only on
+/// a field that can be null.
+fn reference(
+    references: &SpannedValue<References>,
+    nullable: bool,
+    errors: &mut darling::error::Accumulator,
+) -> Reference {
+    let action = references.action.as_ref().map_or_else(|| "read".to_owned(), LitStr::value);
+    if let Some(written) = &references.action
+        && !is_identifier(&action)
+    {
+        errors.push(
+            darling::Error::custom("an action is a snake_case name, e.g. \"read\" or \"attach\"").with_span(written),
+        );
+    }
+    let on_delete = references.on_delete.as_ref().map_or(OnDeleteOption::Restrict, |on_delete| **on_delete);
+    if let Some(written) = &references.on_delete
+        && on_delete == OnDeleteOption::SetNull
+        && !nullable
+    {
+        errors.push(
+            darling::Error::custom("`on_delete = set_null` needs a field that can be null: make it `Option<Uuid>`")
+                .with_span(&written.span()),
+        );
+    }
+    Reference { target: references.target.clone(), action, on_delete }
 }
 
 /// The options that make the database compare a field's values (`filter`,

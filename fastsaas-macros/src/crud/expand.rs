@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, LitStr};
 
 use super::check;
-use super::model::{Access, Failure, Field, Resource, Rule};
+use super::model::{Access, Failure, Field, OnDeleteOption, Reference, Resource, Rule};
 use crate::text::capitalized;
 
 /// Expands `#[derive(Crud)]`.
@@ -576,10 +576,36 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
     if !field.rules.is_empty() {
         spec.extend(quote!(.with_rules(&[#(#rules),*])));
     }
+    if let Some(reference) = &field.reference {
+        spec.extend(reference_spec(private, reference));
+    }
     if !doc.is_empty() {
         spec.extend(quote!(.with_doc(#doc)));
     }
     spec
+}
+
+/// `.with_reference(..)`: the target's spec through a function (types may
+/// refer to each other), named on the target's token so that a type that
+/// is no resource is reported there.
+fn reference_spec(private: &TokenStream, reference: &Reference) -> TokenStream {
+    let Reference { target, action, on_delete } = reference;
+    let target_spec = quote_spanned!(target.span()=> {
+        fn target() -> &'static #private::ResourceSpec {
+            <#target as #private::Resource>::SPEC
+        }
+        target
+    });
+    let on_delete = match on_delete {
+        OnDeleteOption::Restrict => quote!(Restrict),
+        OnDeleteOption::Cascade => quote!(Cascade),
+        OnDeleteOption::SetNull => quote!(SetNull),
+    };
+    quote!(.with_reference(#private::Reference {
+        target: #target_spec,
+        action: #action,
+        on_delete: #private::OnDelete::#on_delete,
+    }))
 }
 
 fn option<T: quote::ToTokens>(value: Option<&T>) -> TokenStream {

@@ -5,6 +5,8 @@
 use proc_macro2::Span;
 use syn::{Expr, Ident, LitStr, Type};
 
+pub(crate) use super::attr::OnDeleteOption;
+
 pub(crate) struct Resource {
     pub(crate) ident: Ident,
     /// The stable name: `#[crud(name = "...")]`, else the type's name.
@@ -72,6 +74,15 @@ pub(crate) struct Field {
     pub(crate) rules: Vec<Rule>,
     pub(crate) doc: String,
     pub(crate) option_checks: Vec<OptionCheck>,
+    pub(crate) reference: Option<Reference>,
+}
+
+/// `references(...)`: the referenced type, as written (errors about it
+/// point there), the action needed on it, and what deleting it does.
+pub(crate) struct Reference {
+    pub(crate) target: syn::Path,
+    pub(crate) action: String,
+    pub(crate) on_delete: OnDeleteOption,
 }
 
 /// A derive that cannot go on: its errors, and the fields that were sound,

@@ -75,9 +75,14 @@ pub(crate) async fn forget_owner(
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let run = |sql: String| Statement::from_sql_and_values(backend, sql, [owner.into()]);
-    let mut tables: Vec<&str> = specs.iter().map(|spec| spec.table).collect();
-    tables.sort_unstable();
-    tables.dedup();
+    // Types that refer to others come after them in `specs`: deleting in
+    // the reverse order deletes the owner's children before its parents.
+    let mut tables: Vec<&str> = Vec::new();
+    for spec in specs.iter().rev() {
+        if !tables.contains(&spec.table) {
+            tables.push(spec.table);
+        }
+    }
     for table in tables {
         if table == TEMPLATES_TABLE {
             db.execute_raw(run(format!(

@@ -14,6 +14,7 @@ use crate::error::StartupError;
 pub(crate) mod cleanup;
 pub(crate) mod counts;
 pub(crate) mod indexes;
+pub(crate) mod references;
 pub(crate) mod schema;
 pub(crate) mod statement;
 pub(crate) mod turns;
@@ -133,12 +134,15 @@ pub(crate) async fn ensure_table<E: EntityTrait, A: ActiveModelTrait<Entity = E>
     if schema::columns(db, table, false).await?.is_empty() {
         let schema = Schema::new(db.get_database_backend());
         let entity = E::default();
-        db.execute(schema.create_table_from_entity(entity).if_not_exists()).await?;
+        let mut create = schema.create_table_from_entity(entity);
+        references::add_to_creation(&mut create, spec);
+        db.execute(create.if_not_exists()).await?;
         for mut index in schema.create_index_from_entity(entity) {
             db.execute(index.if_not_exists()).await?;
         }
     } else {
         schema::follow_struct::<E, A>(db, table, &defaults).await?;
+        references::ensure(db, spec).await?;
     }
     for field in spec.fields.iter().filter(|field| field.unique_per_owner) {
         let index = crate::error::per_owner_index(table, field.name);

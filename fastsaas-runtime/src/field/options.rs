@@ -21,6 +21,8 @@ pub trait Text {}
 pub trait Number {}
 /// A string, a list or a map: `length` applies.
 pub trait Measured {}
+/// An id: `references` applies.
+pub trait Id {}
 /// One value the database can compare: `filter`, `sort`, `unique` and
 /// `index` apply (not JSON, lists or maps).
 pub trait SingleValue {}
@@ -35,6 +37,7 @@ macro_rules! capabilities {
 capabilities!(Text: String);
 capabilities!(Number: i32, i64, f64);
 capabilities!(Measured: String, Vec<T> [T], HashMap<String, T> [T], BTreeMap<String, T> [T]);
+capabilities!(Id: Uuid);
 capabilities!(SingleValue: String, bool, i32, i64, f64, Uuid, DateTime<Utc>);
 
 macro_rules! option_rules {
@@ -74,6 +77,9 @@ option_rules! {
     /// `unique`.
     UniqueApplies(SingleValue) = "`unique` applies to single values, not to `{Self}` (JSON, a list or a map)",
         "`unique` needs a single value";
+    /// `references = Type`.
+    ReferencesApplies(Id) = "`references` applies to ids (`Uuid` or `Option<Uuid>`), not to `{Self}`",
+        "`references` needs a `Uuid`";
     /// `index`.
     IndexApplies(SingleValue) = "`index` applies to single values, not to `{Self}` (JSON, a list or a map)",
         "`index` needs a single value";

@@ -1,0 +1,16 @@
+use fastsaas::prelude::*;
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/projects")]
+struct Project {
+    name: String,
+}
+
+#[derive(Crud, Clone, Debug, Serialize, Deserialize)]
+#[scope("/environments")]
+struct Environment {
+    #[crud(references = Project)]
+    project_name: String,
+}
+
+fn main() {}
