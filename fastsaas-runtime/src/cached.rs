@@ -74,8 +74,8 @@ async fn shared_or_read<T: Resource>(
     let spec = T::SPEC;
     let generations = match caches.shared_row(spec.name, id).await {
         Lookup::Hit(columns, generations) => match row::decode::<T::Model, T::ActiveModel>(&columns) {
-            Some(model) => return Ok(model),
-            None => Some(generations),
+            Some(model) if T::id_of(&model) == id => return Ok(model),
+            _ => Some(generations),
         },
         Lookup::Miss(generations) => Some(generations),
         Lookup::Off => None,
@@ -83,7 +83,9 @@ async fn shared_or_read<T: Resource>(
     let found = T::Entity::find().filter(T::ID.eq(id)).one(db).await.map_err(|err| db_error(spec, err))?;
     let model = found.ok_or_else(|| fastsaas_core::ApiError::not_found(spec.name))?;
     if let (Some(generations), Some(shared), Some(columns)) = (generations, caches.shared(), row::encode(&model)) {
-        shared.keep(spec.name, id, generations, ttl, &columns).await;
+        // Off the request's path: a slow Redis must not slow the answer.
+        let shared = std::sync::Arc::clone(shared);
+        tokio::spawn(async move { shared.keep(spec.name, id, generations, ttl, &columns).await });
     }
     Ok(model)
 }

@@ -23,6 +23,12 @@ pub(crate) enum Forget {
 }
 
 impl Forget {
+    /// Whether it makes cached rows stale (the only things the shared
+    /// second level holds).
+    pub(crate) fn touches_rows(&self) -> bool {
+        matches!(self, Forget::Object(..) | Forget::Objects(_) | Forget::Everything)
+    }
+
     /// Its text on the bus.
     pub(crate) fn encode(&self) -> String {
         match self {
@@ -56,27 +62,43 @@ impl Forget {
 /// throw away what its readers loaded since, for nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Invalidation {
-    /// The caches that sent it (see [`super::Caches::id`]); `None` when
-    /// nobody forgot it yet, as for the bus's own [`Forget::Everything`]
-    /// after an invalidation was dropped.
+    /// The caches that sent it (see [`super::Caches::id`]); `None` from a
+    /// sender that does not say.
     pub(crate) sender: Option<Uuid>,
     pub(crate) forget: Forget,
+    /// Whether the shared second level of the rows cache forgot it too, or
+    /// has none (`false`: the sender could not apply it there, so every
+    /// process distrusts what the second level holds).
+    pub(crate) shared: bool,
 }
 
 impl Invalidation {
-    /// Its text on the bus: `<sender> <forget>`, or the forget alone.
+    /// Its text on the bus: `<sender> <forget>` (`<sender>! <forget>` when
+    /// not `shared`), or the forget alone.
     pub(crate) fn encode(&self) -> String {
         match self.sender {
-            Some(sender) => format!("{sender} {}", self.forget.encode()),
+            Some(sender) if self.shared => format!("{sender} {}", self.forget.encode()),
+            Some(sender) => format!("{sender}! {}", self.forget.encode()),
             None => self.forget.encode(),
         }
     }
 
-    /// The invalidation `text` encodes; see [`Forget::decode`].
+    /// The invalidation `text` encodes; see [`Forget::decode`]. One with no
+    /// sender counts as not `shared`: it may come from a version that did
+    /// not apply it to the second level.
     pub(crate) fn decode(text: &str) -> Invalidation {
-        match text.split_once(' ').and_then(|(sender, forget)| Some((sender.parse().ok()?, forget))) {
-            Some((sender, forget)) => Invalidation { sender: Some(sender), forget: Forget::decode(forget) },
-            None => Invalidation { sender: None, forget: Forget::decode(text) },
+        let signed = text.split_once(' ').and_then(|(sender, forget)| {
+            let (sender, shared) = match sender.strip_suffix('!') {
+                Some(sender) => (sender, false),
+                None => (sender, true),
+            };
+            Some((sender.parse().ok()?, shared, forget))
+        });
+        match signed {
+            Some((sender, shared, forget)) => {
+                Invalidation { sender: Some(sender), forget: Forget::decode(forget), shared }
+            }
+            None => Invalidation { sender: None, forget: Forget::decode(text), shared: false },
         }
     }
 }
@@ -115,13 +137,14 @@ mod tests {
         let sender = Uuid::new_v4();
         let object = Forget::Object("Agent".into(), Uuid::new_v4());
         for invalidation in [
-            Invalidation { sender: Some(sender), forget: object.clone() },
-            Invalidation { sender: None, forget: object.clone() },
-            Invalidation { sender: Some(sender), forget: Forget::Everything },
+            Invalidation { sender: Some(sender), forget: object.clone(), shared: true },
+            Invalidation { sender: Some(sender), forget: object.clone(), shared: false },
+            Invalidation { sender: None, forget: object.clone(), shared: false },
+            Invalidation { sender: Some(sender), forget: Forget::Everything, shared: true },
         ] {
             assert_eq!(Invalidation::decode(&invalidation.encode()), invalidation);
         }
         let unsigned = Invalidation::decode("not-a-uuid object:Agent:x");
-        assert_eq!(unsigned, Invalidation { sender: None, forget: Forget::Everything });
+        assert_eq!(unsigned, Invalidation { sender: None, forget: Forget::Everything, shared: false });
     }
 }

@@ -33,7 +33,7 @@ pub(crate) mod row;
 mod shared;
 
 pub(crate) use forget::{Forget, Invalidation};
-pub(crate) use shared::{Lookup, SharedRows};
+pub(crate) use shared::{Lookup, SharedRows, connection_failed};
 
 /// Counters of the stamps.
 const STRIPES: usize = 8192;
@@ -133,7 +133,7 @@ pub(crate) struct Caches {
     /// Whether other replicas' invalidations reach this process.
     listening: AtomicBool,
     /// The second level of the rows cache, on Redis.
-    shared: Option<SharedRows>,
+    shared: Option<Arc<SharedRows>>,
     lookups: Family<CacheLabels, Counter>,
     limits: CacheLimits,
 }
@@ -205,7 +205,9 @@ impl Caches {
             entries: cache(limits.capacity.saturating_mul(ENTRIES_PER_CAPACITY), limits.entries_ttl),
             models: cache(limits.capacity, limits.models_ttl),
             listening: AtomicBool::new(listening),
-            shared: shared.filter(|_| limits.capacity > 0),
+            // Even with the caches off here: this process's invalidations
+            // still clear what the other replicas share.
+            shared: shared.map(Arc::new),
             lookups,
             limits,
         }
@@ -343,7 +345,7 @@ impl Caches {
     }
 
     /// The second level of the rows cache, if there is one.
-    pub(crate) fn shared(&self) -> Option<&SharedRows> {
+    pub(crate) fn shared(&self) -> Option<&Arc<SharedRows>> {
         self.shared.as_ref()
     }
 
@@ -368,8 +370,15 @@ impl Caches {
     /// Makes what `invalidation`, heard on the bus, names stale, unless
     /// this process sent it (and so forgot it already).
     pub(crate) fn heard(&self, invalidation: &Invalidation) {
-        if invalidation.sender != Some(self.id) {
-            self.forget(&invalidation.forget);
+        if invalidation.sender == Some(self.id) {
+            return;
+        }
+        self.forget(&invalidation.forget);
+        if !invalidation.shared
+            && invalidation.forget.touches_rows()
+            && let Some(shared) = &self.shared
+        {
+            shared.distrust();
         }
     }
 
@@ -391,6 +400,11 @@ impl Caches {
     /// have been changed meanwhile, so all of it is forgotten.
     pub(crate) fn resume(&self) {
         self.forget_everything();
+        // Changes made while this process did not listen may have missed
+        // the second level too (their writers cut from Redis meanwhile).
+        if let Some(shared) = &self.shared {
+            shared.distrust();
+        }
         self.listening.store(true, Ordering::Release);
     }
 }

@@ -90,13 +90,28 @@ pub(crate) enum Lookup {
 pub(crate) struct SharedRows {
     client: redis::Client,
     prefix: String,
+    /// The connection; a task that finds another making it misses at once.
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
-    /// When Redis was last found unreachable.
+    /// When Redis was last found unreachable or slow.
     down_since: std::sync::Mutex<Option<Instant>>,
-    /// Invalidations this process handed to the bus, and how many of them
-    /// (in order) it has published.
+    /// Invalidations this process handed to the bus, and how many of those
+    /// are published (in any order: a count, not a position).
     handed: AtomicU64,
     published: AtomicU64,
+    /// Handed invalidations the bus could not even queue: the next
+    /// publication of everything stands for them.
+    dropped: AtomicU64,
+    /// Counts the times the second level was found possibly older than a
+    /// change this process heard of without its second-level part (an
+    /// invalidation Redis refused, one from a process that does not share
+    /// rows, the bus lost for a while) ...
+    distrusts: AtomicU64,
+    /// ... and how many of those times this process has moved the
+    /// generation of everything since, which makes every row kept before
+    /// a miss. Lookups wait until it has caught up.
+    trusted_after: AtomicU64,
+    /// When this process last tried to move it.
+    last_trust_attempt: std::sync::Mutex<Option<Instant>>,
     store: redis::Script,
     forget: redis::Script,
 }
@@ -107,9 +122,15 @@ impl std::fmt::Debug for SharedRows {
     }
 }
 
+/// Whether `err` says the connection failed (try again on another), not
+/// that Redis refused the command (it would refuse it again).
+pub(crate) fn connection_failed(err: &redis::RedisError) -> bool {
+    err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout()
+}
+
 impl SharedRows {
     /// The second level on `client`'s Redis, under keys that start with
-    /// `prefix`.
+    /// `prefix`; distrusted until this process listens to the bus.
     pub(crate) fn new(client: redis::Client, prefix: &str) -> SharedRows {
         SharedRows {
             client,
@@ -118,6 +139,10 @@ impl SharedRows {
             down_since: std::sync::Mutex::new(None),
             handed: AtomicU64::new(0),
             published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            distrusts: AtomicU64::new(1),
+            trusted_after: AtomicU64::new(0),
+            last_trust_attempt: std::sync::Mutex::new(None),
             store: redis::Script::new(STORE),
             forget: redis::Script::new(FORGET),
         }
@@ -127,21 +152,32 @@ impl SharedRows {
         format!("{}:row:{type_name}:{id}", self.prefix)
     }
 
+    fn everything_key(&self) -> String {
+        format!("{}:gen", self.prefix)
+    }
+
     fn generation_keys(&self, type_name: &str, id: Uuid) -> [String; 3] {
         let prefix = &self.prefix;
-        [format!("{prefix}:gen"), format!("{prefix}:gen:{type_name}"), format!("{prefix}:gen:{type_name}:{id}")]
+        [self.everything_key(), format!("{prefix}:gen:{type_name}"), format!("{prefix}:gen:{type_name}:{id}")]
+    }
+
+    fn is_down(&self) -> bool {
+        let down_since = self.down_since.lock().map(|since| *since).unwrap_or(None);
+        down_since.is_some_and(|since| since.elapsed() < RETRY_AFTER)
     }
 
     /// A connection, made if there is none; `None` while Redis is
-    /// unreachable.
+    /// unreachable or slow, or while another task makes the connection.
     async fn connection(&self) -> Option<MultiplexedConnection> {
-        let down_since = self.down_since.lock().map(|since| *since).unwrap_or(None);
-        if down_since.is_some_and(|since| since.elapsed() < RETRY_AFTER) {
+        if self.is_down() {
             return None;
         }
-        let mut connection = self.connection.lock().await;
+        let mut connection = self.connection.try_lock().ok()?;
         if let Some(made) = connection.as_ref() {
             return Some(made.clone());
+        }
+        if self.is_down() {
+            return None;
         }
         match tokio::time::timeout(ANSWER_WITHIN, self.client.get_multiplexed_async_connection()).await {
             Ok(Ok(made)) => {
@@ -167,9 +203,18 @@ impl SharedRows {
         }
     }
 
-    /// Drops the connection after a failure: the next use makes another.
-    async fn lost(&self) {
-        *self.connection.lock().await = None;
+    /// After a command failed or went unanswered: a lost connection is
+    /// made again; either way Redis is not asked for a while.
+    async fn failed(&self, err: Option<&redis::RedisError>) {
+        match err {
+            Some(err) => tracing::warn!(error = %err, "the shared cache's command failed; reading the database meanwhile"),
+            None => tracing::warn!("the shared cache had no answer in time; reading the database meanwhile"),
+        }
+        if err.is_none_or(connection_failed)
+            && let Ok(mut connection) = self.connection.try_lock()
+        {
+            *connection = None;
+        }
         self.set_down(true);
     }
 
@@ -178,6 +223,49 @@ impl SharedRows {
     /// changed.
     fn caught_up(&self) -> bool {
         self.published.load(Ordering::Acquire) >= self.handed.load(Ordering::Acquire)
+    }
+
+    /// The second level may hold what a change made stale (see
+    /// [`SharedRows::distrusts`]): no lookup until this process has moved
+    /// the generation of everything.
+    pub(crate) fn distrust(&self) {
+        self.distrusts.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether lookups may trust the second level: after each distrust,
+    /// once this process has moved the generation of everything (tried at
+    /// most once a second).
+    async fn trusted(&self, connection: &mut MultiplexedConnection) -> bool {
+        let wanted = self.distrusts.load(Ordering::Acquire);
+        if self.trusted_after.load(Ordering::Acquire) >= wanted {
+            return true;
+        }
+        let due = match self.last_trust_attempt.lock() {
+            Ok(mut last) if last.is_none_or(|at| at.elapsed() >= RETRY_AFTER) => {
+                *last = Some(Instant::now());
+                true
+            }
+            _ => false,
+        };
+        if !due {
+            return false;
+        }
+        let mut incr = redis::cmd("INCR");
+        incr.arg(self.everything_key());
+        match tokio::time::timeout(ANSWER_WITHIN, incr.query_async::<i64>(connection)).await {
+            Ok(Ok(_)) => {
+                self.trusted_after.fetch_max(wanted, Ordering::AcqRel);
+                self.trusted_after.load(Ordering::Acquire) >= self.distrusts.load(Ordering::Acquire)
+            }
+            Ok(Err(err)) => {
+                self.failed(Some(&err)).await;
+                false
+            }
+            Err(_) => {
+                self.failed(None).await;
+                false
+            }
+        }
     }
 
     /// Row `id` of `type_name` as the second level holds it, if still
@@ -189,6 +277,9 @@ impl SharedRows {
         let Some(mut connection) = self.connection().await else {
             return Lookup::Off;
         };
+        if !self.trusted(&mut connection).await {
+            return Lookup::Off;
+        }
         let at = Instant::now();
         let [all, of_type, of_row] = self.generation_keys(type_name, id);
         let keys = [self.row_key(type_name, id), all, of_type, of_row];
@@ -198,11 +289,13 @@ impl SharedRows {
         let [row, all, of_type, of_row] = match tokio::time::timeout(ANSWER_WITHIN, asked).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(err)) => {
-                tracing::warn!(error = %err, "the shared cache could not read from Redis");
-                self.lost().await;
+                self.failed(Some(&err)).await;
                 return Lookup::Off;
             }
-            Err(_) => return Lookup::Off,
+            Err(_) => {
+                self.failed(None).await;
+                return Lookup::Off;
+            }
         };
         let read = [all, of_type, of_row].map(|generation| generation.unwrap_or_else(|| "0".to_owned()));
         let generations = Generations { read, at };
@@ -227,30 +320,30 @@ impl SharedRows {
         let mut invocation = self.store.key(self.row_key(type_name, id));
         invocation.key(&self.generation_keys(type_name, id)).arg(&generations.read).arg(text).arg(ttl_ms);
         match tokio::time::timeout(ANSWER_WITHIN, invocation.invoke_async::<i64>(&mut connection)).await {
-            Ok(Ok(_)) | Err(_) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "the shared cache could not write to Redis");
-                self.lost().await;
-            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => self.failed(Some(&err)).await,
+            Err(_) => self.failed(None).await,
         }
     }
 
-    /// Counts an invalidation handed to the bus, before it is published:
-    /// the count so far, to give [`SharedRows::published`] once it is.
-    pub(crate) fn handed(&self) -> u64 {
-        self.handed.fetch_add(1, Ordering::AcqRel).saturating_add(1)
+    /// Counts an invalidation about to be handed to the bus: before this
+    /// process forgets it, so that no reader here trusts the second level
+    /// between the two.
+    pub(crate) fn handed(&self) {
+        self.handed.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Counts, after its publication, every invalidation handed until
-    /// `count` was read (an [`Forget::Everything`] standing for dropped
-    /// ones counts for all of them).
-    pub(crate) fn published(&self, count: u64) {
-        self.published.fetch_max(count, Ordering::AcqRel);
+    /// Counts a handed invalidation the bus could not queue.
+    pub(crate) fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// How many invalidations were handed so far.
-    pub(crate) fn handed_so_far(&self) -> u64 {
-        self.handed.load(Ordering::Acquire)
+    /// Counts `count` handed invalidations as published, and, when `all`
+    /// (a publication of everything standing for the dropped ones), every
+    /// one dropped so far.
+    pub(crate) fn published(&self, count: u64, all: bool) {
+        let dropped = if all { self.dropped.swap(0, Ordering::AcqRel) } else { 0 };
+        self.published.fetch_add(count.saturating_add(dropped), Ordering::AcqRel);
     }
 
     /// The script that applies `forget` to the second level and publishes
@@ -376,13 +469,30 @@ mod tests {
         let id = Uuid::new_v4();
         let generations = miss(&shared, id).await;
         shared.keep("Gadget", id, generations, HOUR, "before").await;
-        let first = shared.handed();
-        let second = shared.handed();
+        shared.handed();
+        shared.handed();
+        shared.handed();
+        shared.dropped();
         assert!(matches!(shared.lookup("Gadget", id).await, Lookup::Off));
-        shared.published(first);
-        assert!(matches!(shared.lookup("Gadget", id).await, Lookup::Off), "one is still on its way");
-        shared.published(second);
+        shared.published(1, false);
+        assert!(matches!(shared.lookup("Gadget", id).await, Lookup::Off), "two are still on their way");
+        // A publication of everything stands for the dropped one.
+        shared.published(1, true);
         assert_eq!(hit(&shared, id).await, "before");
+    }
+
+    #[tokio::test]
+    async fn a_distrusted_second_level_is_trusted_again_once_this_process_moved_everything() {
+        let Some((shared, _)) = shared().await else { return };
+        let id = Uuid::new_v4();
+        let generations = miss(&shared, id).await;
+        shared.keep("Gadget", id, generations, HOUR, "kept").await;
+        assert_eq!(hit(&shared, id).await, "kept");
+        shared.distrust();
+        // Tried at most once a second: the last try was at the first lookup.
+        assert!(matches!(shared.lookup("Gadget", id).await, Lookup::Off));
+        tokio::time::sleep(RETRY_AFTER).await;
+        miss(&shared, id).await;
     }
 
     #[test]

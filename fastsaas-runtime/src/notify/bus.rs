@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::hub::Hub;
-use crate::cache::{Caches, Forget, Invalidation, SharedRows};
+use crate::cache::{Caches, Forget, Invalidation};
 
 /// The channel of notification wake-ups; the payload is the recipient id.
 const CHANNEL: &str = "fastsaas_notifications";
@@ -147,11 +147,7 @@ impl Bus for Postgres {
 /// shared second level of the rows cache ([`crate::cache::SharedRows`]).
 #[derive(Debug)]
 pub(crate) struct Redis {
-    /// Wake-ups to publish, each with the count of invalidations handed to
-    /// the second level once it was queued.
-    publish: mpsc::Sender<(Wake, u64)>,
-    /// Makes the count and the queue agree on the order of invalidations.
-    order: std::sync::Mutex<()>,
+    publish: mpsc::Sender<Wake>,
     caches: Arc<Caches>,
     /// Set when an invalidation could not even be queued: the publisher
     /// then has every replica forget everything, once it can.
@@ -187,7 +183,7 @@ impl Redis {
                 _ = stopped => {}
             }
         });
-        Ok(Redis { publish, order: std::sync::Mutex::new(()), caches, invalidation_dropped, _stop: stop })
+        Ok(Redis { publish, caches, invalidation_dropped, _stop: stop })
     }
 }
 
@@ -198,13 +194,12 @@ impl Bus for Redis {
 
     fn committed(&self, wake: Wake) {
         let invalidation = matches!(wake, Wake::Forget(_));
-        let shared = self.caches.shared().filter(|_| invalidation);
-        // A poisoned lock only means a panic elsewhere: the order still holds.
-        let _order = self.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let handed = shared.map_or(0, SharedRows::handed);
-        if self.publish.try_send((wake, handed)).is_err() {
+        if self.publish.try_send(wake).is_err() {
             if invalidation {
                 tracing::warn!("the Redis bus is behind; every replica will forget what it cached");
+                if let Some(shared) = self.caches.shared() {
+                    shared.dropped();
+                }
                 self.invalidation_dropped.store(true, std::sync::atomic::Ordering::Release);
             } else {
                 tracing::debug!("the Redis bus is behind; a wake-up was dropped");
@@ -221,29 +216,24 @@ impl Bus for Redis {
 async fn publish_all(
     client: &redis::Client,
     caches: &Caches,
-    mut queued: mpsc::Receiver<(Wake, u64)>,
+    mut queued: mpsc::Receiver<Wake>,
     dropped: &std::sync::atomic::AtomicBool,
 ) {
     let mut connection = None;
     let mut retry = Duration::from_millis(100);
-    while let Some((wake, handed)) = queued.recv().await {
-        let (wake, handed) = if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            // Forgetting everything stands for every invalidation handed
-            // so far, queued or dropped.
-            let everything = Invalidation { sender: None, forget: Forget::Everything };
-            (Wake::Forget(everything), caches.shared().map_or(0, SharedRows::handed_so_far))
+    while let Some(wake) = queued.recv().await {
+        let (wake, replaced) = if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            let everything = Invalidation { sender: Some(caches.id()), forget: Forget::Everything, shared: true };
+            (Wake::Forget(everything), Some(matches!(wake, Wake::Forget(_))))
         } else {
-            (wake, handed)
+            (wake, None)
         };
         let tries = if matches!(wake, Wake::Forget(_)) { usize::MAX } else { 2 };
         for _ in 0..tries {
             let publisher = match &mut connection {
                 Some(publisher) => publisher,
                 None => match client.get_multiplexed_async_connection().await {
-                    Ok(made) => {
-                        retry = Duration::from_millis(100);
-                        connection.insert(made)
-                    }
+                    Ok(made) => connection.insert(made),
                     Err(err) => {
                         tracing::warn!(error = %err, "the Redis bus cannot connect to publish; retrying");
                         tokio::time::sleep(retry).await;
@@ -252,25 +242,52 @@ async fn publish_all(
                     }
                 },
             };
-            let sent = match (&wake, caches.shared()) {
-                (Wake::Forget(invalidation), Some(shared)) => {
-                    let script = shared.forget_and_publish(&invalidation.forget, wake.channel(), &wake.payload());
-                    script.invoke_async::<i64>(publisher).await
-                }
-                _ => redis::cmd("PUBLISH").arg(wake.channel()).arg(wake.payload()).query_async::<i64>(publisher).await,
-            };
-            match sent {
-                Ok(_) => {
+            match publish(publisher, caches, &wake).await {
+                Ok(()) => {
+                    retry = Duration::from_millis(100);
                     if let (Wake::Forget(_), Some(shared)) = (&wake, caches.shared()) {
-                        shared.published(handed);
+                        // A replacement stands for what was dropped, and
+                        // for the invalidation it replaced, if it was one.
+                        let count = u64::from(replaced.unwrap_or(true));
+                        shared.published(count, replaced.is_some());
                     }
                     break;
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "the Redis bus could not publish; reconnecting");
                     connection = None;
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+}
+
+/// Publishes `wake`; an invalidation, with the script that also applies it
+/// to the second level of the rows cache. When Redis refuses the script
+/// (out of memory, a read-only replica, a key of the wrong type), the
+/// invalidation is published alone, marked as not applied there, so that
+/// every process, this one included, distrusts the second level until it
+/// has moved its generation of everything.
+async fn publish(publisher: &mut redis::aio::MultiplexedConnection, caches: &Caches, wake: &Wake) -> redis::RedisResult<()> {
+    let plain = |payload: String| {
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(wake.channel()).arg(payload);
+        command
+    };
+    let (Wake::Forget(invalidation), Some(shared)) = (wake, caches.shared()) else {
+        return plain(wake.payload()).query_async::<i64>(publisher).await.map(drop);
+    };
+    let script = shared.forget_and_publish(&invalidation.forget, wake.channel(), &wake.payload());
+    match script.invoke_async::<i64>(publisher).await {
+        Ok(_) => Ok(()),
+        Err(err) if crate::cache::connection_failed(&err) => Err(err),
+        Err(err) => {
+            tracing::warn!(error = %err, "Redis refused to apply an invalidation to the shared rows; distrusting them");
+            shared.distrust();
+            let unapplied = Invalidation { shared: false, ..invalidation.clone() };
+            plain(unapplied.encode()).query_async::<i64>(publisher).await.map(drop)
         }
     }
 }

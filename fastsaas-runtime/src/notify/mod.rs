@@ -85,8 +85,13 @@ impl Notifier {
     /// Once a change has committed: makes what `forget` names stale here at
     /// once, and on the other replicas through the bus.
     pub(crate) async fn forget(&self, db: &DatabaseConnection, forget: Forget) {
+        // Counted first: no reader here may trust the second level between
+        // the forgetting here and the publication.
+        if let Some(shared) = self.caches.shared() {
+            shared.handed();
+        }
         self.caches.forget(&forget);
-        let wake = Wake::Forget(Invalidation { sender: Some(self.caches.id()), forget });
+        let wake = Wake::Forget(Invalidation { sender: Some(self.caches.id()), forget, shared: true });
         if let Some(statement) = self.bus.in_transaction(db.get_database_backend(), wake.clone())
             && let Err(err) = db.execute_raw(statement.clone()).await
         {
