@@ -224,13 +224,11 @@ async fn the_database_keeps_the_rule_for_writes_behind_the_apps_back() {
     create(&client, &ann, "/environments", json!({"name": "e", "project_id": project})).await;
     let db = own_connection(&client).await;
     let backend = db.get_database_backend();
-    let by_hand = Statement::from_sql_and_values(backend, "DELETE FROM projects WHERE id = $1", [uuid(&project).into()]);
+    let by_hand =
+        Statement::from_sql_and_values(backend, "DELETE FROM projects WHERE id = $1", [uuid(&project).into()]);
     assert!(db.execute_raw(by_hand).await.is_err(), "a foreign key refuses the deletion");
-    let dangling = Statement::from_sql_and_values(
-        backend,
-        "UPDATE environments SET project_id = $1",
-        [Uuid::new_v4().into()],
-    );
+    let dangling =
+        Statement::from_sql_and_values(backend, "UPDATE environments SET project_id = $1", [Uuid::new_v4().into()]);
     assert!(db.execute_raw(dangling).await.is_err(), "a foreign key refuses a reference to nothing");
 }
 

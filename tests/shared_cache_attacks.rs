@@ -103,7 +103,8 @@ async fn flush_prefix(redis: &str, prefix: &str) {
         .await
         .unwrap_or_else(|err| panic!("KEYS: {err}"));
     for key in keys {
-        let _: () = redis::cmd("DEL").arg(&key).query_async(&mut connection).await.unwrap_or_else(|err| panic!("{err}"));
+        let _: () =
+            redis::cmd("DEL").arg(&key).query_async(&mut connection).await.unwrap_or_else(|err| panic!("{err}"));
     }
 }
 
@@ -247,8 +248,18 @@ async fn bug_one_invalidation_redis_refuses_stops_every_later_one() {
 
     // A generation key that is not a string (or not an integer).
     redis_run(&redis, &cmd("RPUSH", &[&format!("{prefix}:gen:Widget:{odd}"), "x"])).await;
-    a.patch(&format!("/widgets/{odd}")).bearer(&ann.token).json(&json!({"name": "odd 2"})).send().await.assert_status(200);
-    a.patch(&format!("/widgets/{healthy}")).bearer(&ann.token).json(&json!({"name": "healthy 2"})).send().await.assert_status(200);
+    a.patch(&format!("/widgets/{odd}"))
+        .bearer(&ann.token)
+        .json(&json!({"name": "odd 2"}))
+        .send()
+        .await
+        .assert_status(200);
+    a.patch(&format!("/widgets/{healthy}"))
+        .bearer(&ann.token)
+        .json(&json!({"name": "healthy 2"}))
+        .send()
+        .await
+        .assert_status(200);
     assert_eq!(name_on(&a, &ann, &healthy).await, "healthy 2", "the writer sees its change");
 
     let started = Instant::now();
@@ -320,7 +331,12 @@ async fn bug_a_full_redis_stops_every_invalidation() {
 
     // Redis is full: writes are refused, PUBLISH and reads still work.
     redis_run(&server.url, &cmd("CONFIG", &["SET", "maxmemory", "1"])).await;
-    a.patch(&format!("/widgets/{id}")).bearer(&ann.token).json(&json!({"name": "after"})).send().await.assert_status(200);
+    a.patch(&format!("/widgets/{id}"))
+        .bearer(&ann.token)
+        .json(&json!({"name": "after"}))
+        .send()
+        .await
+        .assert_status(200);
     assert_eq!(name_on(&a, &ann, &id).await, "after", "the writer sees its change");
     let started = Instant::now();
     let mut seen = name_on(&b, &ann, &id).await;
@@ -356,13 +372,19 @@ async fn bug_a_replica_with_its_caches_off_never_invalidates_redis() {
     let Some(redis) = fastsaas::testing::test_redis_url() else { return };
     let prefix = fresh_prefix();
     let a = first(&redis, &prefix).await;
-    let off = a.replica(App::new(Settings { cache_capacity: 0, ..settings(&redis, &prefix) }).resource::<Widget>()).await;
+    let off =
+        a.replica(App::new(Settings { cache_capacity: 0, ..settings(&redis, &prefix) }).resource::<Widget>()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ann = a.sign_up("ann@example.com").await;
     let id = widget(&a, &ann, "before").await;
     assert_eq!(name_on(&a, &ann, &id).await, "before");
 
-    off.patch(&format!("/widgets/{id}")).bearer(&ann.token).json(&json!({"name": "after"})).send().await.assert_status(200);
+    off.patch(&format!("/widgets/{id}"))
+        .bearer(&ann.token)
+        .json(&json!({"name": "after"}))
+        .send()
+        .await
+        .assert_status(200);
     assert_eq!(name_on(&off, &ann, &id).await, "after", "the writer reads the table");
     let started = Instant::now();
     let mut seen = name_on(&a, &ann, &id).await;
@@ -664,7 +686,12 @@ async fn property_writes_of_every_kind_are_seen_by_writer_and_replicas() {
         name_on(&a, &ann, id).await;
         name_on(&b, &ann, id).await;
     }
-    a.put(&format!("/widgets/{one}")).bearer(&ann.token).json(&json!({"name": "one put", "ratio": 1.5})).send().await.assert_status(200);
+    a.put(&format!("/widgets/{one}"))
+        .bearer(&ann.token)
+        .json(&json!({"name": "one put", "ratio": 1.5}))
+        .send()
+        .await
+        .assert_status(200);
     assert_eq!(name_on(&a, &ann, &one).await, "one put");
     let started = Instant::now();
     while name_on(&b, &ann, &one).await != "one put" {

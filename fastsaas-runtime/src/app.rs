@@ -654,7 +654,10 @@ fn check_reference_actions(registry: &Registry) -> Result<(), StartupError> {
     for spec in registry.specs() {
         for (field, reference) in db::references::references(spec) {
             if let Some(why) = registry.unknown_action((reference.target)(), reference.action) {
-                return Err(StartupError::Config(format!("`{}.{}` references(action = ..): {why}", spec.name, field.name)));
+                return Err(StartupError::Config(format!(
+                    "`{}.{}` references(action = ..): {why}",
+                    spec.name, field.name
+                )));
             }
         }
     }

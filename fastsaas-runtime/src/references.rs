@@ -153,9 +153,9 @@ pub(crate) fn dangling(spec: &ResourceSpec, err: &DbErr) -> Option<ApiError> {
     let mut fields = references(spec);
     // PostgreSQL names the key; SQLite does not, so a type with one
     // reference is the only one it can name.
-    let named = message.split('"').find_map(|part| {
-        references(spec).find(|(field, _)| constraint_name(spec.table, field.name) == part)
-    });
+    let named = message
+        .split('"')
+        .find_map(|part| references(spec).find(|(field, _)| constraint_name(spec.table, field.name) == part));
     let only = match (fields.next(), fields.next()) {
         (Some(only), None) => Some(only),
         _ => None,
@@ -190,10 +190,7 @@ pub(crate) async fn still_referred_to(
         }
     }
     let whom = if referring.is_empty() { "other objects".to_owned() } else { referring.join(", ") };
-    Some(ApiError::Conflict(format!(
-        "this {} is still referred to by {whom}: delete or move them first",
-        parent.name
-    )))
+    Some(ApiError::Conflict(format!("this {} is still referred to by {whom}: delete or move them first", parent.name)))
 }
 
 /// The 409 of a deletion of many objects (a clear, or an owner's deletion

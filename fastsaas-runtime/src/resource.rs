@@ -6,11 +6,11 @@ use std::ops::{Deref, DerefMut};
 use chrono::{DateTime, Utc};
 use fastsaas_core::acl::AclEntry;
 use fastsaas_core::{ApiError, ApiResult, FieldError, ResourceSpec};
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel,
     ModelTrait, QueryFilter, QueryResult, QueryTrait, Select, TryIntoModel,
 };
-use sea_orm::sea_query::SelectStatement;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};

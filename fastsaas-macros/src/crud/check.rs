@@ -3,9 +3,9 @@
 //! passes becomes the typed model of `model.rs`.
 
 use darling::FromDeriveInput;
+use darling::util::SpannedValue;
 use heck::ToSnakeCase;
 use proc_macro2::Span;
-use darling::util::SpannedValue;
 use syn::{Attribute, DeriveInput, Expr, Ident, LitStr, Type};
 
 use fastsaas_core::resource::{FRAMEWORK_COLUMNS, FRAMEWORK_PATHS, LIST_PARAMETERS};

@@ -207,7 +207,9 @@ impl SharedRows {
     /// made again; either way Redis is not asked for a while.
     async fn failed(&self, err: Option<&redis::RedisError>) {
         match err {
-            Some(err) => tracing::warn!(error = %err, "the shared cache's command failed; reading the database meanwhile"),
+            Some(err) => {
+                tracing::warn!(error = %err, "the shared cache's command failed; reading the database meanwhile")
+            }
             None => tracing::warn!("the shared cache had no answer in time; reading the database meanwhile"),
         }
         if err.is_none_or(connection_failed)

@@ -29,9 +29,9 @@ pub(crate) fn constraint_name(table: &str, field: &str) -> String {
         return name;
     }
     // Long names keep a readable start and a digest of the whole.
-    let digest = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let digest = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
     let start: String = name.chars().take(46).collect();
     format!("{start}_{digest:016x}")
 }

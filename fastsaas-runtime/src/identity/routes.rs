@@ -536,9 +536,9 @@ async fn delete_user(
     managed_user(app.db(), &principal, id).await?;
     let transaction = crate::db::begin_write(app.db()).await.map_err(internal)?;
     let mut stale = crate::cached::forgets_for_owner(&transaction, app.registry().specs(), id).await?;
-    crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id).await.map_err(|err| {
-        crate::references::refused_in_bulk("the user owns", &err).unwrap_or_else(|| internal(err))
-    })?;
+    crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id)
+        .await
+        .map_err(|err| crate::references::refused_in_bulk("the user owns", &err).unwrap_or_else(|| internal(err)))?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
     // The user's sessions, and what it owned, from every cache.

@@ -270,7 +270,11 @@ async fn publish_all(
 /// invalidation is published alone, marked as not applied there, so that
 /// every process, this one included, distrusts the second level until it
 /// has moved its generation of everything.
-async fn publish(publisher: &mut redis::aio::MultiplexedConnection, caches: &Caches, wake: &Wake) -> redis::RedisResult<()> {
+async fn publish(
+    publisher: &mut redis::aio::MultiplexedConnection,
+    caches: &Caches,
+    wake: &Wake,
+) -> redis::RedisResult<()> {
     let plain = |payload: String| {
         let mut command = redis::cmd("PUBLISH");
         command.arg(wake.channel()).arg(payload);
