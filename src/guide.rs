@@ -40,3 +40,6 @@ mod performance {}
 
 #[doc = include_str!("../docs/guide/13-caching.md")]
 mod caching {}
+
+#[doc = include_str!("../docs/guide/14-references.md")]
+mod references {}

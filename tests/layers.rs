@@ -30,6 +30,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("app_config", 0),
     ("openapi", 0),
     ("db", 0),
+    ("db::references", 0),
     ("migrations", 0),
     ("identity::entities", 0),
     ("templates::entity", 0),
@@ -40,6 +41,7 @@ const LAYERS: &[(&str, usize)] = &[
     // Domain services: they know neither the router nor the app state.
     ("access", 1),
     ("cached", 1),
+    ("references", 1),
     ("resource", 1),
     ("seal", 1),
     ("guarded", 1),
@@ -75,6 +77,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("crud", 3),
     ("acl_routes", 3),
     ("keys", 3),
+    ("nested", 3),
     ("endpoints", 3),
     ("health", 3),
     ("docs", 3),

@@ -22,6 +22,7 @@ struct Project {
 #[derive(Crud, Clone, Debug, Serialize, Deserialize)]
 #[scope("/environments")]
 struct Environment {
+    #[crud(filter, sort)]
     name: String,
     #[crud(references = Project)]
     project_id: Uuid,
@@ -296,4 +297,66 @@ async fn count(db: &DatabaseConnection, sql: &str, id: &str) -> i64 {
     let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, [uuid(id).into()]);
     let row = db.query_one_raw(statement).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
     row.and_then(|row| row.try_get::<i64>("", "n").ok()).unwrap_or_else(|| panic!("{sql}: no count"))
+}
+
+#[tokio::test]
+async fn nested_routes_list_and_create_a_parents_children() {
+    let client = TestClient::start(app()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let bob = client.sign_up("bob@example.com").await;
+    let project = create(&client, &ann, "/projects", json!({"name": "p"})).await;
+    let other = create(&client, &ann, "/projects", json!({"name": "other"})).await;
+    let nested = format!("/projects/{project}/environments");
+
+    let created = client.post(&nested).bearer(&ann.token).json(&json!({"name": "b-prod"})).send().await;
+    created.assert_status(201);
+    let record = created.json::<Value>();
+    assert_eq!(record["project_id"], project.as_str(), "the reference comes from the path");
+    let location = created.header("location").unwrap_or_default();
+    assert_eq!(location, format!("/environments/{}", record["id"].as_str().unwrap_or_default()));
+    client
+        .post(&nested)
+        .bearer(&ann.token)
+        .json(&json!({"name": "a-dev", "project_id": project}))
+        .send()
+        .await
+        .assert_status(201);
+    create(&client, &ann, "/environments", json!({"name": "elsewhere", "project_id": other})).await;
+    let elsewhere =
+        client.post(&nested).bearer(&ann.token).json(&json!({"name": "x", "project_id": other})).send().await;
+    elsewhere.assert_status(400);
+    assert_eq!(elsewhere.json::<Value>()["errors"][0]["field"], "project_id");
+
+    // The same page, filter and sort rules as the type's own list.
+    let page: Value = client.get(&format!("{nested}?sort=name&page_size=1")).bearer(&ann.token).send().await.json();
+    let names: Vec<&str> = page["items"].as_array().into_iter().flatten().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(names, ["a-dev"]);
+    let after = page["next"].as_str().unwrap_or_default().to_owned();
+    let next: Value =
+        client.get(&format!("{nested}?sort=name&page_size=1&after={after}")).bearer(&ann.token).send().await.json();
+    assert_eq!(next["items"][0]["name"], "b-prod", "{next}");
+    assert_eq!(next["next"], Value::Null, "only this project's children: {next}");
+    let filtered: Value = client.get(&format!("{nested}?name=b-prod")).bearer(&ann.token).send().await.json();
+    assert_eq!(filtered["total"], 1, "{filtered}");
+
+    // Bob may not read the project: 404 for it, on both routes, as for a
+    // project that does not exist.
+    for path in [nested.clone(), format!("/projects/{}/environments", Uuid::new_v4())] {
+        let listed = client.get(&path).bearer(&bob.token).send().await;
+        listed.assert_status(404);
+        assert_eq!(detail(&listed), "no such Project");
+        let posted = client.post(&path).bearer(&bob.token).json(&json!({"name": "x"})).send().await;
+        posted.assert_status(404);
+    }
+    // A child Bob may not read is not listed to him even under a parent he may.
+    let grant = json!({"principal_id": bob.id, "action": "read", "effect": "allow"});
+    client.post(&format!("/projects/{project}/acl")).bearer(&ann.token).json(&grant).send().await.assert_status(201);
+    let his: Value = client.get(&nested).bearer(&bob.token).send().await.json();
+    assert_eq!(his["items"], json!([]), "{his}");
+
+    let document: Value = client.get("/openapi.json").send().await.json();
+    let paths = &document["paths"]["/projects/{id}/environments"];
+    assert!(paths["get"].is_object() && paths["post"].is_object(), "{paths}");
+    let field = &document["components"]["schemas"]["Environment"]["properties"]["project_id"];
+    assert!(field["description"].as_str().unwrap_or_default().contains("The id of a Project"), "{field}");
 }

@@ -31,6 +31,7 @@ mod json;
 mod keys;
 mod metrics_routes;
 mod migrations;
+mod nested;
 mod notify;
 mod openapi;
 mod query;

@@ -5,12 +5,14 @@
 
 use fastsaas_core::{ApiError, ApiResult, FieldSpec, OnDelete, ResourceSpec};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, DbErr, SqlErr, Value};
+use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseTransaction, DbErr, ModelTrait, SqlErr, Value};
 use uuid::Uuid;
 
 use crate::access::{self, Subject};
 use crate::db::references::{constraint_name, references};
 use crate::error::db_error;
+use crate::notify::Notifier;
+use crate::notify::changes::{Change, Told, owners_who_read};
 use crate::resource::{Resource, joined_rows};
 
 /// The order to create `specs`' tables in, parents before the types that
@@ -67,6 +69,17 @@ pub(crate) fn children_of<'s>(
 /// The `#[crud(cache)]` types whose rows deleting objects of `parent`
 /// deletes (`cascade`, and theirs in turn) or changes (`set_null`).
 pub(crate) fn cached_dependents(specs: &[&'static ResourceSpec], parent: &'static ResourceSpec) -> Vec<&'static str> {
+    dependents(specs, parent).into_iter().filter(|spec| spec.cache_ttl_secs.is_some()).map(|spec| spec.name).collect()
+}
+
+/// Whether deleting objects of `parent` deletes (`cascade`, and theirs in
+/// turn) or changes (`set_null`) objects of a `#[crud(notify)]` type.
+pub(crate) fn notifies_dependents(specs: &[&'static ResourceSpec], parent: &'static ResourceSpec) -> bool {
+    dependents(specs, parent).iter().any(|spec| spec.notify)
+}
+
+/// The types whose rows deleting objects of `parent` deletes or changes.
+fn dependents(specs: &[&'static ResourceSpec], parent: &'static ResourceSpec) -> Vec<&'static ResourceSpec> {
     let mut reached: Vec<&'static ResourceSpec> = Vec::new();
     let mut deleted = vec![parent];
     while let Some(next) = deleted.pop() {
@@ -80,7 +93,57 @@ pub(crate) fn cached_dependents(specs: &[&'static ResourceSpec], parent: &'stati
             }
         }
     }
-    reached.into_iter().filter(|spec| spec.cache_ttl_secs.is_some()).map(|spec| spec.name).collect()
+    reached
+}
+
+/// Before objects `ids` of `parent` are deleted in `tx`: tells the owners
+/// of the `#[crud(notify)]` objects the deletion will delete (`cascade`,
+/// `Type.deleted`) or change (`set_null`, `Type.updated`) that `actor` did
+/// it, as if each were deleted or changed on its own.
+pub(crate) async fn tell_dependents(
+    tx: &DatabaseTransaction,
+    (notifier, specs): (&Notifier, &[&'static ResourceSpec]),
+    (parent, ids): (&'static ResourceSpec, Vec<Uuid>),
+    actor: Uuid,
+) -> ApiResult<Told> {
+    let mut told = Told::default();
+    let mut seen: Vec<(&'static str, Uuid)> = Vec::new();
+    let mut pending = vec![(parent, ids)];
+    while let Some((spec, ids)) = pending.pop() {
+        for (child, field, on_delete) in children_of(specs, spec) {
+            let cascade = on_delete == OnDelete::Cascade;
+            if ids.is_empty() || on_delete == OnDelete::Restrict || (!cascade && !child.notify) {
+                continue;
+            }
+            let table = Alias::new(child.table);
+            let select = Query::select()
+                .columns([(table.clone(), Alias::new("id")), (table.clone(), Alias::new("owner_id"))])
+                .from(table.clone())
+                .and_where(Expr::col((table, Alias::new(field.name))).is_in(ids.iter().copied()))
+                .to_owned();
+            let rows = tx.query_all(&select).await.map_err(|err| db_error(child, err))?;
+            let mut deleted = Vec::new();
+            for row in rows {
+                let id: Uuid = row.try_get("", "id").map_err(|err| db_error(child, err))?;
+                let owner: Option<Uuid> = row.try_get("", "owner_id").map_err(|err| db_error(child, err))?;
+                if seen.contains(&(child.name, id)) {
+                    continue;
+                }
+                seen.push((child.name, id));
+                if child.notify {
+                    let change = if cascade { Change::Deleted } else { Change::Updated };
+                    let readers = owners_who_read(tx, child, (id, owner)).await?;
+                    let written = notifier.write_change(tx, readers, child.name, (change, id), actor).await;
+                    told = told.and(written.map_err(|err| db_error(child, err))?);
+                }
+                deleted.push(id);
+            }
+            if cascade {
+                pending.push((child, deleted));
+            }
+        }
+    }
+    Ok(told)
 }
 
 /// Checks every reference `row` (a new or changed `T`) sets: the caller
@@ -91,9 +154,24 @@ pub(crate) async fn check_set<T: Resource>(
     subject: &Subject,
     row: &T::ActiveModel,
 ) -> ApiResult<()> {
+    check_changed::<T>(db, subject, row, None).await
+}
+
+/// [`check_set`], skipping the references that `row` sets to the value
+/// they have in `before` (the row as it was): pointing on at a target that
+/// has since been hidden from the caller is no new pointing.
+pub(crate) async fn check_changed<T: Resource>(
+    db: &impl ConnectionTrait,
+    subject: &Subject,
+    row: &T::ActiveModel,
+    before: Option<&T::Model>,
+) -> ApiResult<()> {
     for (field, reference) in references(T::SPEC) {
         let Ok(column) = field.name.parse::<T::Column>() else { continue };
         let ActiveValue::Set(Value::Uuid(Some(id))) = row.get(column) else { continue };
+        if before.is_some_and(|before| before.get(column) == Value::Uuid(Some(id))) {
+            continue;
+        }
         let target = (reference.target)();
         may_point_at(db, target, subject, (reference.action, id)).await.map_err(|err| match err {
             ApiError::NotFound(_) => not_found(target, field),
@@ -105,6 +183,16 @@ pub(crate) async fn check_set<T: Resource>(
         })?;
     }
     Ok(())
+}
+
+/// `Ok` when `subject` may read object `id` of `target`, else its 404.
+pub(crate) async fn readable(
+    db: &impl ConnectionTrait,
+    target: &'static ResourceSpec,
+    subject: &Subject,
+    id: Uuid,
+) -> ApiResult<()> {
+    may_point_at(db, target, subject, ("read", id)).await
 }
 
 /// `Ok` when `subject` may do `action` on object `id` of `target`.

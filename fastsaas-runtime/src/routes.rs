@@ -17,7 +17,7 @@ use crate::openapi::{crud_operation, docs_operation, document_operation, health_
 use crate::resource::Resource;
 use crate::route_table::{Route, RouteTable};
 use crate::state::AppState;
-use crate::{acl_routes, crud, docs, endpoints, health, keys, metrics_routes};
+use crate::{acl_routes, crud, docs, endpoints, health, keys, metrics_routes, nested};
 
 /// Adds `T`'s routes to `table`: CRUD under its scope path (a disabled
 /// operation answers 405 with an `Allow` header), ACL entries, API keys,
@@ -48,7 +48,7 @@ pub(crate) fn add_resource<T: ResourceRoutes>(table: &mut RouteTable<AppState>, 
         table.add(crud_route(Route::new(method, path, handler), spec, op).origin(origin.clone()));
     }
     let routes = acl_routes::routes::<T>(&actions_of(custom_actions)).into_iter().chain(keys::routes::<T>());
-    let routes = routes.chain(T::template_routes()).chain(endpoints::routes::<T>());
+    let routes = routes.chain(T::template_routes()).chain(endpoints::routes::<T>()).chain(nested::routes::<T>());
     table.extend(routes.map(|route| route.origin(origin.clone())));
 }
 

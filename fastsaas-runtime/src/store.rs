@@ -6,6 +6,7 @@ use chrono::Utc;
 use fastsaas_core::{ApiError, ApiResult, FieldError, Page, ResourceSpec};
 use std::marker::PhantomData;
 
+use sea_orm::sea_query::IntoCondition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, EntityTrait,
     QueryFilter,
@@ -204,7 +205,7 @@ async fn update_on<T: Resource>(
 
 /// The error of a write of a `T` row: a reference whose target vanished
 /// since it was checked is the 404 of the field.
-fn write_error<T: Resource>(err: sea_orm::DbErr) -> ApiError {
+pub(crate) fn write_error<T: Resource>(err: sea_orm::DbErr) -> ApiError {
     references::dangling(T::SPEC, &err).unwrap_or_else(|| db_error(T::SPEC, err))
 }
 
@@ -236,7 +237,7 @@ async fn delete_error(store: Store<'_>, spec: &'static ResourceSpec, id: Uuid, e
 }
 
 async fn delete_on_its_path<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
-    if T::SPEC.notify {
+    if T::SPEC.notify || references::notifies_dependents(store.specs, T::SPEC) {
         return delete_told::<T>(store, subject, id).await;
     }
     let delete = |may: Option<Condition>| {
@@ -261,14 +262,21 @@ async fn delete_on_its_path<T: Resource>(store: Store<'_>, subject: &Subject, id
     }
 }
 
-/// [`delete_row`] of a `#[crud(notify)]` resource, in one transaction:
-/// the object is authorized and its readers found while it and its ACL
+/// [`delete_row`] of a `#[crud(notify)]` resource, or of one whose
+/// deletion reaches a notified type through references, in one
+/// transaction: the object is authorized and its readers (and those of
+/// the objects its deletion reaches) found while they and their ACL
 /// entries exist, then it is deleted and they are told.
 async fn delete_told<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid) -> ApiResult<()> {
     let failed = |err| db_error(T::SPEC, err);
     let tx = begin_write(store.db).await.map_err(failed)?;
     let model = load_authorized::<T>(&tx, subject, "delete", id).await?;
-    let readers = owners_who_read(&tx, T::SPEC, (id, T::owner_of(&model))).await?;
+    let readers = match T::SPEC.notify {
+        true => owners_who_read(&tx, T::SPEC, (id, T::owner_of(&model))).await?,
+        false => Vec::new(),
+    };
+    let dependents =
+        references::tell_dependents(&tx, (store.notifier, store.specs), (T::SPEC, vec![id]), subject.caller.id).await?;
     match T::Entity::delete_many().filter(T::ID.eq(id)).exec(&tx).await {
         Ok(done) if done.rows_affected > 0 => {}
         Ok(_) => return Err(ApiError::not_found(T::SPEC.name)),
@@ -280,7 +288,7 @@ async fn delete_told<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid)
     }
     let told = tell::<T>(store.notifier, &tx, (Change::Deleted, &model), Some(readers), subject.caller.id).await?;
     tx.commit().await.map_err(failed)?;
-    told.committed(store.notifier);
+    told.and(dependents).committed(store.notifier);
     Ok(())
 }
 
@@ -290,9 +298,21 @@ pub(crate) async fn list_rows<T: Resource>(
     subject: &Subject,
     raw_query: Option<&str>,
 ) -> ApiResult<Page<T::Model>> {
+    list_rows_where::<T>(store, subject, raw_query, Condition::all()).await
+}
+
+/// [`list_rows`] among the rows that `condition` picks (a parent's
+/// children).
+pub(crate) async fn list_rows_where<T: Resource>(
+    store: Store<'_>,
+    subject: &Subject,
+    raw_query: Option<&str>,
+    condition: impl IntoCondition,
+) -> ApiResult<Page<T::Model>> {
     let query = query::parse(T::SPEC, raw_query)?;
     let readable = access::permitted_rows(store.db, T::SPEC, subject, "read").await?;
-    page_of(store.db, store.cursors, T::SPEC, &query, T::Entity::find(), readable, (T::ID, T::CREATED_AT)).await
+    let rows = T::Entity::find().filter(condition);
+    page_of(store.db, store.cursors, T::SPEC, &query, rows, readable, (T::ID, T::CREATED_AT)).await
 }
 
 /// `Ok` when `validate` finds nothing wrong with `input`, else the 400

@@ -36,9 +36,13 @@ pub(crate) fn constraint_name(table: &str, field: &str) -> String {
     format!("{start}_{digest:016x}")
 }
 
+// `restrict` is `NO ACTION`: checked when the statement ends, not at each
+// row, so one statement that deletes a parent and its children together
+// (an owner's objects, a clear, in one table) passes on SQLite as on
+// PostgreSQL.
 fn action(on_delete: OnDelete) -> ForeignKeyAction {
     match on_delete {
-        OnDelete::Restrict => ForeignKeyAction::Restrict,
+        OnDelete::Restrict => ForeignKeyAction::NoAction,
         OnDelete::Cascade => ForeignKeyAction::Cascade,
         OnDelete::SetNull => ForeignKeyAction::SetNull,
     }
@@ -108,7 +112,7 @@ async fn existing(db: &impl ConnectionTrait, table: &str) -> Result<Vec<Existing
 
 fn spelt(on_delete: OnDelete) -> &'static str {
     match on_delete {
-        OnDelete::Restrict => "RESTRICT",
+        OnDelete::Restrict => "NO ACTION",
         OnDelete::Cascade => "CASCADE",
         OnDelete::SetNull => "SET NULL",
     }
@@ -164,5 +168,46 @@ pub(crate) async fn ensure(db: &impl ConnectionTrait, spec: &'static ResourceSpe
             tracing::info!(table = spec.table, column = field.name, "added the foreign key of a reference");
         }
     }
+    differences.extend(drop_stale(db, spec, &have).await?);
     if differences.is_empty() { Ok(()) } else { Err(StartupError::SchemaDiffers { table: spec.table, differences }) }
+}
+
+/// Drops the keys of fields that no longer reference anything (PostgreSQL:
+/// the framework's own keys, by name), or names them (SQLite, which cannot
+/// drop one: a field of the struct that has a key and no reference).
+async fn drop_stale(
+    db: &impl ConnectionTrait,
+    spec: &'static ResourceSpec,
+    have: &[Existing],
+) -> Result<Vec<SchemaDifference>, StartupError> {
+    let wanted = |key: &Existing| {
+        references(spec)
+            .any(|(field, reference)| key.column == field.name && key.target_table == (reference.target)().table)
+    };
+    let mut differences = Vec::new();
+    for key in have.iter().filter(|key| !wanted(key)) {
+        match &key.name {
+            Some(name) if name.starts_with("fastsaas_ref_") => {
+                db.execute_unprepared(&format!("ALTER TABLE \"{}\" DROP CONSTRAINT \"{name}\"", spec.table)).await?;
+                tracing::info!(
+                    table = spec.table,
+                    column = key.column,
+                    "dropped the foreign key of a former reference"
+                );
+            }
+            Some(_) => {}
+            None if spec.fields.iter().any(|field| field.name == key.column) => differences.push(SchemaDifference {
+                column: key.column.clone(),
+                difference: format!(
+                    "references `{}` in the table, no longer in the struct; SQLite cannot drop a foreign key",
+                    key.target_table
+                ),
+                sql: "rebuild the table without the key (https://www.sqlite.org/lang_altertable.html#otheralter), \
+                      or declare the reference again"
+                    .to_owned(),
+            }),
+            None => {}
+        }
+    }
+    Ok(differences)
 }

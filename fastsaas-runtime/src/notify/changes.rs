@@ -118,6 +118,12 @@ pub(crate) async fn users_for(
 }
 
 impl Told {
+    /// These and `more`'s recipients.
+    pub(crate) fn and(mut self, more: Told) -> Told {
+        self.0.extend(more.0);
+        self
+    }
+
     /// Wakes the recipients' sockets, their notifications committed.
     pub(crate) fn committed(self, notifier: &Notifier) {
         for recipient in self.0 {

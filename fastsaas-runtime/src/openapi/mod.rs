@@ -234,6 +234,35 @@ pub(crate) fn crud_operation(
     builder.build()
 }
 
+/// The operation of a nested route of `child` under `parent`
+/// ([`crate::nested`]): `op`, a list or a create, of the child's, under
+/// the parent's `{id}`.
+pub(crate) fn nested_operation(
+    child: &ResourceSpec,
+    parent: &ResourceSpec,
+    op: Operation,
+) -> utoipa::openapi::path::Operation {
+    let method = if op == Operation::Create { http::Method::POST } else { http::Method::GET };
+    let mut operation = crud_operation(child, op, &method);
+    let (name, of) = (child.name, parent.name);
+    operation.summary = Some(match op {
+        Operation::Create => format!("Create a {name} of a {of} (its reference set from the path)"),
+        _ => format!("List the {name} records of a {of}"),
+    });
+    operation.operation_id = Some(format!("{}_{}_of_{}", op.as_str(), operations_key(child), operation_key(parent)));
+    let parent_id = ParameterBuilder::new()
+        .name("id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(format!("The {of}")))
+        .schema(Some(scalar(FieldKind::Uuid)))
+        .build();
+    operation.parameters.get_or_insert_with(Vec::new).insert(0, parent_id);
+    let missing = problem(&format!("No such {of}, or the caller may not read it"), &[ProblemKind::NotFound]);
+    operation.responses.responses.insert("404".to_owned(), RefOr::T(missing));
+    operation
+}
+
 /// What every route on one object of `name` shares: its tag and summary,
 /// the `{id}` parameter, the bearer scheme, 401, and the 404 that hides
 /// objects the caller may not read.
@@ -933,7 +962,16 @@ enum Place {
 /// the values of a map), whether `null` is a value, its doc comment, its
 /// access, and in bodies its validation rules.
 fn value_schema(field: &FieldSpec, place: Place) -> RefOr<Schema> {
-    let description = (!field.doc.is_empty()).then_some(field.doc);
+    let link = field.reference.map(|reference| {
+        let target = (reference.target)();
+        format!("The id of a {} (`{}/{{id}}`).", target.name, target.path)
+    });
+    let description = match (field.doc, link) {
+        ("", None) => None,
+        (doc, None) => Some(doc.to_owned()),
+        ("", Some(link)) => Some(link),
+        (doc, Some(link)) => Some(format!("{doc}\n\n{link}")),
+    };
     let (min, max) = field
         .rules
         .iter()
