@@ -42,6 +42,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("access", 1),
     ("cached", 1),
     ("references", 1),
+    ("expand", 1),
     ("resource", 1),
     ("seal", 1),
     ("guarded", 1),

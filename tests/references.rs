@@ -24,7 +24,7 @@ struct Project {
 struct Environment {
     #[crud(filter, sort)]
     name: String,
-    #[crud(references = Project)]
+    #[crud(references(Project, expand))]
     project_id: Uuid,
 }
 
@@ -359,4 +359,65 @@ async fn nested_routes_list_and_create_a_parents_children() {
     assert!(paths["get"].is_object() && paths["post"].is_object(), "{paths}");
     let field = &document["components"]["schemas"]["Environment"]["properties"]["project_id"];
     assert!(field["description"].as_str().unwrap_or_default().contains("The id of a Project"), "{field}");
+}
+
+#[tokio::test]
+async fn expand_embeds_what_the_caller_may_read_with_one_query_per_reference() {
+    let client = TestClient::start(app()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let bob = client.sign_up("bob@example.com").await;
+    let project = create(&client, &ann, "/projects", json!({"name": "p"})).await;
+    let env = create(&client, &ann, "/environments", json!({"name": "e", "project_id": project})).await;
+    let project_record: Value = client.get(&format!("/projects/{project}")).bearer(&ann.token).send().await.json();
+
+    let read: Value = client.get(&format!("/environments/{env}?expand=project")).bearer(&ann.token).send().await.json();
+    assert_eq!(read["expand"]["project"], project_record, "{read}");
+    assert_eq!(read["project_id"], project.as_str());
+    let plain: Value = client.get(&format!("/environments/{env}")).bearer(&ann.token).send().await.json();
+    assert!(plain.get("expand").is_none(), "only when asked: {plain}");
+
+    // Bob may read the environment, not its project: the reference stays an id.
+    let grant = json!({"principal_id": bob.id, "action": "read", "effect": "allow"});
+    client.post(&format!("/environments/{env}/acl")).bearer(&ann.token).json(&grant).send().await.assert_status(201);
+    let his: Value = client.get(&format!("/environments/{env}?expand=project")).bearer(&bob.token).send().await.json();
+    assert_eq!(his["expand"], json!({}), "{his}");
+    assert_eq!(his["project_id"], project.as_str());
+
+    // A list costs the same statements for one row as for many.
+    let statements = |count: usize| {
+        let client = &client;
+        let token = ann.token.clone();
+        async move {
+            let listed = client.get("/environments?expand=project").bearer(&token).send().await;
+            listed.assert_status(200);
+            let page = listed.json::<Value>();
+            assert_eq!(page["items"].as_array().map(Vec::len), Some(count), "{page}");
+            for item in page["items"].as_array().into_iter().flatten() {
+                assert_eq!(item["expand"]["project"]["id"], item["project_id"], "{item}");
+            }
+            listed.statements().len()
+        }
+    };
+    let one = statements(1).await;
+    for name in ["two", "three", "four"] {
+        let other = create(&client, &ann, "/projects", json!({"name": name})).await;
+        create(&client, &ann, "/environments", json!({"name": name, "project_id": other})).await;
+    }
+    assert_eq!(statements(4).await, one, "one query per expanded reference, not per row");
+    let nested: Value =
+        client.get(&format!("/projects/{project}/environments?expand=project")).bearer(&ann.token).send().await.json();
+    assert_eq!(nested["items"][0]["expand"]["project"], project_record, "{nested}");
+
+    for (path, known) in [
+        ("/environments?expand=owner", "project"),
+        (&*format!("/environments/{env}?expand=projects"), "project"),
+        ("/deployments?expand=environment", "none"),
+    ] {
+        let refused = client.get(path).bearer(&ann.token).send().await;
+        refused.assert_status(400);
+        assert!(detail(&refused).ends_with(known), "{path}: {}", detail(&refused));
+    }
+    let document: Value = client.get("/openapi.json").send().await.json();
+    let parameters = document["paths"]["/environments/{id}"]["get"]["parameters"].to_string();
+    assert!(parameters.contains("\"expand\""), "{parameters}");
 }

@@ -111,6 +111,8 @@ pub struct Reference {
     pub action: &'static str,
     /// What deleting the target does.
     pub on_delete: OnDelete,
+    /// Whether reads and lists may embed the target (`?expand=`).
+    pub expand: bool,
 }
 
 impl std::fmt::Debug for Reference {
@@ -119,8 +121,20 @@ impl std::fmt::Debug for Reference {
             .field("target", &(self.target)().name)
             .field("action", &self.action)
             .field("on_delete", &self.on_delete)
+            .field("expand", &self.expand)
             .finish()
     }
+}
+
+/// The name `?expand=` knows the reference field `name` by: `name`
+/// without its `_id`.
+///
+/// ```
+/// assert_eq!(fastsaas_core::field::expansion_of("project_id"), "project");
+/// assert_eq!(fastsaas_core::field::expansion_of("parent"), "parent");
+/// ```
+pub fn expansion_of(name: &str) -> &str {
+    name.strip_suffix("_id").filter(|name| !name.is_empty()).unwrap_or(name)
 }
 
 /// One field of a resource.
@@ -265,6 +279,12 @@ impl FieldSpec {
     pub const fn with_reference(mut self, reference: Reference) -> FieldSpec {
         self.reference = Some(reference);
         self
+    }
+
+    /// The name `?expand=` knows a reference by: the field's name without
+    /// its `_id` (`project_id` expands as `project`).
+    pub fn expansion(&self) -> &'static str {
+        expansion_of(self.name)
     }
 
     /// Whether a create (or a PUT) must carry this field.

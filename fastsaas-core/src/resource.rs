@@ -10,7 +10,7 @@ pub const FRAMEWORK_COLUMNS: [&str; 5] = ["id", "owner_id", "created_at", "updat
 
 /// The query parameters every list reads itself: a field called so cannot
 /// be a list filter (`?page=2` must stay the page).
-pub const LIST_PARAMETERS: [&str; 5] = ["page", "page_size", "total", "sort", "after"];
+pub const LIST_PARAMETERS: [&str; 6] = ["page", "page_size", "total", "sort", "after", "expand"];
 
 /// The first path segments of the framework's own routes (API.md), served
 /// or coming: no scope and no route of the app's own may start with one.

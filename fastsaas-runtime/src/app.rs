@@ -41,6 +41,8 @@ pub(crate) struct Registration {
     custom_actions: fn() -> Vec<&'static str>,
     add_routes: fn(&mut RouteTable<AppState>, &[&'static str]),
     ensure_table: EnsureTable,
+    /// Reads its records for `?expand=` of the types that refer to it.
+    loader: crate::expand::Loader,
 }
 
 /// A FastSaaS application: settings plus resources, turned into an axum
@@ -241,6 +243,7 @@ impl App {
             spec: T::SPEC,
             custom_actions: || T::custom_endpoints().iter().filter_map(|endpoint| endpoint.spec().action()).collect(),
             add_routes: routes::add_resource::<T>,
+            loader: crate::expand::loader::<T>(),
             ensure_table: |db| Box::pin(db::ensure_table::<T::Entity, _>(db, T::SPEC, T::defaults())),
         });
         self
@@ -373,7 +376,8 @@ impl App {
             .iter()
             .map(|registration| (registration.spec.name, (registration.custom_actions)()))
             .collect();
-        let registry = Registry::new(self.guarded_specs(), custom_actions);
+        let loaders = self.resources.iter().map(|registration| (registration.spec.name, registration.loader)).collect();
+        let registry = Registry::new(self.guarded_specs(), custom_actions, loaders);
         check_reference_actions(&registry)?;
         let workers = Workers::default();
         let metrics = Arc::new(Metrics::new(&self.own_metrics));

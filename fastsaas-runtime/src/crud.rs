@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, Page};
@@ -20,6 +20,7 @@ use crate::body::{BodyShape, BodySpec, read_json};
 use crate::cache::Forget;
 use crate::cached::load_readable;
 use crate::error::db_error;
+use crate::expand;
 use crate::http::{ObjectId, created};
 use crate::identity::Principal;
 use crate::resource::Resource;
@@ -40,14 +41,32 @@ pub(crate) async fn create<T: Resource>(
     Ok(created(uri.path(), T::id_of(&model), model))
 }
 
-/// `GET /items/{id}`.
+/// `GET /items/{id}` (`?expand=` embeds what its references name).
 pub(crate) async fn read<T: Resource>(
     State(app): State<AppState>,
     principal: Principal,
     ObjectId(id): ObjectId,
-) -> ApiResult<Json<T::Model>> {
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let expansions = expand::requested(T::SPEC, raw.as_deref())?;
     let caches = app.notifier().caches();
-    Ok(Json(load_readable::<T>(app.db(), caches, &principal.subject(), id).await?))
+    let subject = principal.subject();
+    let model = load_readable::<T>(app.db(), caches, &subject, id).await?;
+    if expansions.is_empty() {
+        return Ok(Json(model).into_response());
+    }
+    let mut records = [record_json::<T>(&model)?];
+    expand::expand(app.db(), app.registry().loaders(), &subject, &expansions, &mut records).await?;
+    let [record] = records;
+    Ok(Json(record).into_response())
+}
+
+/// A record as JSON, to embed what its references name.
+fn record_json<T: Resource>(model: &T::Model) -> ApiResult<serde_json::Value> {
+    serde_json::to_value(model).map_err(|err| {
+        tracing::error!(resource = T::SPEC.name, error = %err, "a record could not be written as JSON");
+        ApiError::Internal
+    })
 }
 
 /// `PATCH /items/{id}`: the fields present are replaced.
@@ -92,13 +111,33 @@ pub(crate) async fn delete<T: Resource>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /items?page=&page_size=&total=&sort=&field=value`.
+/// `GET /items?page=&page_size=&total=&sort=&field=value&expand=`.
 pub(crate) async fn list<T: Resource>(
     State(app): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Page<T::Model>>> {
-    Ok(Json(list_rows::<T>(app.store(), &principal.subject(), raw.as_deref()).await?))
+) -> ApiResult<Response> {
+    let subject = principal.subject();
+    let page = list_rows::<T>(app.store(), &subject, raw.as_deref()).await?;
+    page_answer::<T>(&app, &subject, raw.as_deref(), page).await
+}
+
+/// A page of `T` records, with what `?expand=` in `raw` asks embedded.
+pub(crate) async fn page_answer<T: Resource>(
+    app: &AppState,
+    subject: &crate::access::Subject,
+    raw: Option<&str>,
+    page: Page<T::Model>,
+) -> ApiResult<Response> {
+    let expansions = expand::requested(T::SPEC, raw)?;
+    if expansions.is_empty() {
+        return Ok(Json(page).into_response());
+    }
+    let records = page.items.iter().map(record_json::<T>).collect::<ApiResult<Vec<_>>>()?;
+    let mut page = page.map(|_| serde_json::Value::Null);
+    page.items = records;
+    expand::expand(app.db(), app.registry().loaders(), subject, &expansions, &mut page.items).await?;
+    Ok(Json(page).into_response())
 }
 
 /// The body of a clear: how many rows were deleted.

@@ -22,6 +22,7 @@ pub mod db;
 mod docs;
 pub mod endpoints;
 mod error;
+mod expand;
 pub mod field;
 mod guarded;
 mod health;

@@ -7,18 +7,19 @@
 //! parent type has no nested route for it: the path could not say which.
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, body::Bytes};
 use fastsaas_core::error::FieldErrorCode;
-use fastsaas_core::{ApiError, ApiResult, FieldSpec, Operation, Page, ResourceSpec};
+use fastsaas_core::{ApiError, ApiResult, FieldSpec, Operation, ResourceSpec};
 use http::HeaderMap;
 use sea_orm::ColumnTrait;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::body::{BodyShape, BodySpec, parse_json, read_json_bytes};
+use crate::crud::page_answer;
 use crate::db::references::references;
 use crate::http::{ObjectId, created};
 use crate::identity::Principal;
@@ -79,12 +80,12 @@ async fn list<T: Resource>(
     principal: Principal,
     (nesting, parent_id): (Nesting, Uuid),
     raw: Option<String>,
-) -> ApiResult<Json<Page<T::Model>>> {
+) -> ApiResult<Response> {
     let subject = principal.subject();
     readable(app.db(), nesting.parent, &subject, parent_id).await?;
     let column = reference_column::<T>(nesting.field)?;
     let page = list_rows_where::<T>(app.store(), &subject, raw.as_deref(), column.eq(parent_id)).await?;
-    Ok(Json(page))
+    page_answer::<T>(&app, &subject, raw.as_deref(), page).await
 }
 
 /// `POST {parent}/{id}/{children}`: 201 with the record; its `Location` is

@@ -87,6 +87,8 @@ pub(crate) fn parse(spec: &'static ResourceSpec, raw: Option<&str>) -> Result<Li
                 sort_text = value;
             }
             "after" => query.after = Some(value.clone()),
+            // What a page embeds, not which rows it holds (`expand`).
+            "expand" => {}
             _ => {
                 query.filters.push(parse_filter(spec, name, value)?);
                 filter_texts.push((name.as_str(), value.as_str()));

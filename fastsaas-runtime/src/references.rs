@@ -303,6 +303,7 @@ mod tests {
         target: || &PROJECT,
         action: "read",
         on_delete: OnDelete::Cascade,
+        expand: false,
     })];
     static ENVIRONMENT: ResourceSpec =
         ResourceSpec::new("Environment", "/environments", "environments").with_fields(&ENV_FIELDS);
@@ -310,18 +311,21 @@ mod tests {
         target: || &NODE,
         action: "read",
         on_delete: OnDelete::Cascade,
+        expand: false,
     })];
     static NODE: ResourceSpec = ResourceSpec::new("Node", "/nodes", "nodes").with_fields(&NODE_FIELDS);
     static A_FIELDS: [FieldSpec; 1] = [FieldSpec::new("b_id", FieldKind::Uuid).with_reference(Reference {
         target: || &B,
         action: "read",
         on_delete: OnDelete::Restrict,
+        expand: false,
     })];
     static A: ResourceSpec = ResourceSpec::new("A", "/a", "a").with_fields(&A_FIELDS);
     static B_FIELDS: [FieldSpec; 1] = [FieldSpec::new("a_id", FieldKind::Uuid).with_reference(Reference {
         target: || &A,
         action: "read",
         on_delete: OnDelete::Restrict,
+        expand: false,
     })];
     static B: ResourceSpec = ResourceSpec::new("B", "/b", "b").with_fields(&B_FIELDS);
 

@@ -7,12 +7,16 @@ use fastsaas_core::acl::actions_of;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, ResourceSpec};
 
+use crate::expand::Loader;
+
 /// The registered resource types and their custom actions.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     resources: Vec<&'static ResourceSpec>,
     /// The custom actions of each type, by type name.
     custom_actions: HashMap<&'static str, Vec<&'static str>>,
+    /// What reads each type's records for `?expand=`, by type name.
+    loaders: HashMap<&'static str, Loader>,
 }
 
 impl Registry {
@@ -20,8 +24,14 @@ impl Registry {
     pub(crate) fn new(
         resources: Vec<&'static ResourceSpec>,
         custom_actions: HashMap<&'static str, Vec<&'static str>>,
+        loaders: HashMap<&'static str, Loader>,
     ) -> Registry {
-        Registry { resources, custom_actions }
+        Registry { resources, custom_actions, loaders }
+    }
+
+    /// What reads each type's records for `?expand=`, by type name.
+    pub(crate) fn loaders(&self) -> &HashMap<&'static str, Loader> {
+        &self.loaders
     }
 
     /// The descriptions of the registered resources (and of their templates).

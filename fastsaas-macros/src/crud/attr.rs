@@ -64,6 +64,7 @@ pub(crate) struct References {
     pub(crate) target: syn::Path,
     pub(crate) action: Option<LitStr>,
     pub(crate) on_delete: Option<SpannedValue<OnDeleteOption>>,
+    pub(crate) expand: Flag,
 }
 
 /// The named options of `references(...)`.
@@ -71,14 +72,17 @@ pub(crate) struct References {
 struct ReferenceOptions {
     action: Option<LitStr>,
     on_delete: Option<SpannedValue<OnDeleteOption>>,
+    expand: Flag,
 }
 
-const REFERENCES_EXPECTED: &str = "expected the referenced resource type: `references = Project` or `references(Project, action = \"attach\", on_delete = cascade)`";
+const REFERENCES_EXPECTED: &str = "expected the referenced resource type: `references = Project` or `references(Project, action = \"attach\", on_delete = cascade, expand)`";
 
 impl FromMeta for References {
     fn from_expr(expr: &Expr) -> darling::Result<Self> {
         match expr {
-            Expr::Path(path) => Ok(References { target: path.path.clone(), action: None, on_delete: None }),
+            Expr::Path(path) => {
+                Ok(References { target: path.path.clone(), action: None, on_delete: None, expand: Flag::default() })
+            }
             other => Err(darling::Error::custom(REFERENCES_EXPECTED).with_span(other)),
         }
     }
@@ -87,7 +91,8 @@ impl FromMeta for References {
         match items.split_first() {
             Some((NestedMeta::Meta(syn::Meta::Path(target)), rest)) => {
                 let options = ReferenceOptions::from_list(rest)?;
-                Ok(References { target: target.clone(), action: options.action, on_delete: options.on_delete })
+                let ReferenceOptions { action, on_delete, expand } = options;
+                Ok(References { target: target.clone(), action, on_delete, expand })
             }
             Some((other, _)) => Err(darling::Error::custom(REFERENCES_EXPECTED).with_span(other)),
             None => Err(darling::Error::custom(REFERENCES_EXPECTED)),

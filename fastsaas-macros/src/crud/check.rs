@@ -98,6 +98,7 @@ pub(crate) fn resource(input: &DeriveInput) -> Result<Resource, Failure> {
         .into_iter()
         .filter_map(|field| errors.handle(self::field(field)))
         .collect::<Vec<Field>>();
+    expansions_apart(&fields, &mut errors);
     if parsed.templated.is_present() {
         let span = parsed.templated.span();
         if !fields.iter().any(|field| field.access == Access::ReadWrite) {
@@ -365,6 +366,26 @@ fn field(field: CrudField) -> darling::Result<Field> {
     })
 }
 
+/// Two expandable references that `?expand=` would know by one name
+/// (`project_id` and `project` both expand as `project`).
+fn expansions_apart(fields: &[Field], errors: &mut darling::error::Accumulator) {
+    let expansion = |field: &Field| fastsaas_core::field::expansion_of(&field.name).to_owned();
+    let expandable: Vec<&Field> =
+        fields.iter().filter(|field| field.reference.as_ref().is_some_and(|reference| reference.expand)).collect();
+    for (index, field) in expandable.iter().enumerate() {
+        let name = expansion(field);
+        if let Some(first) = expandable[..index].iter().find(|earlier| expansion(earlier) == name) {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`{}` and `{}` would both expand as `{name}`; rename one, or drop `expand` from one",
+                    first.name, field.name
+                ))
+                .with_span(&field.ident),
+            );
+        }
+    }
+}
+
 /// `references(...)` checked: an action that is a name, `set_null` only on
 /// a field that can be null.
 fn reference(
@@ -390,7 +411,7 @@ fn reference(
                 .with_span(&written.span()),
         );
     }
-    Reference { target: references.target.clone(), action, on_delete }
+    Reference { target: references.target.clone(), action, on_delete, expand: references.expand.is_present() }
 }
 
 /// The options that make the database compare a field's values (`filter`,

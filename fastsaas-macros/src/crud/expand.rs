@@ -589,7 +589,7 @@ fn field_spec(private: &TokenStream, field: &Field) -> TokenStream {
 /// refer to each other), named on the target's token so that a type that
 /// is no resource is reported there.
 fn reference_spec(private: &TokenStream, reference: &Reference) -> TokenStream {
-    let Reference { target, action, on_delete } = reference;
+    let Reference { target, action, on_delete, expand } = reference;
     let target_spec = quote_spanned!(target.span()=> {
         fn target() -> &'static #private::ResourceSpec {
             <#target as #private::Resource>::SPEC
@@ -605,6 +605,7 @@ fn reference_spec(private: &TokenStream, reference: &Reference) -> TokenStream {
         target: #target_spec,
         action: #action,
         on_delete: #private::OnDelete::#on_delete,
+        expand: #expand,
     }))
 }
 

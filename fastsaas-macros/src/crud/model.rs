@@ -83,6 +83,7 @@ pub(crate) struct Reference {
     pub(crate) target: syn::Path,
     pub(crate) action: String,
     pub(crate) on_delete: OnDeleteOption,
+    pub(crate) expand: bool,
 }
 
 /// A derive that cannot go on: its errors, and the fields that were sound,

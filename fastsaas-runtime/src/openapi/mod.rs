@@ -218,13 +218,13 @@ pub(crate) fn crud_operation(
     let name = spec.name;
     let (summary, builder) = match op {
         Operation::Create => (format!("Create a {name}"), with_body(spec, Body::Create)),
-        Operation::Read => (format!("Read a {name}"), OperationBuilder::new()),
+        Operation::Read => (format!("Read a {name}"), with_expand(OperationBuilder::new(), spec)),
         Operation::Update if method == http::Method::PUT => {
             (format!("Replace every writable field of a {name}"), with_body(spec, Body::Replace))
         }
         Operation::Update => (format!("Change some fields of a {name}"), with_body(spec, Body::Patch)),
         Operation::Delete => (format!("Delete a {name}"), OperationBuilder::new()),
-        Operation::List => (format!("List {name} records"), list_parameters(spec)),
+        Operation::List => (format!("List {name} records"), with_expand(list_parameters(spec), spec)),
         Operation::Clear => (format!("Delete every {name}"), OperationBuilder::new()),
     };
     let mut builder = finish_operation(spec, op, builder).summary(Some(summary));
@@ -802,6 +802,35 @@ fn field_error_schema() -> ObjectBuilder {
         .required("message")
 }
 
+/// The references of `spec` that `?expand=` may embed: (name, target).
+fn expandable(spec: &ResourceSpec) -> Vec<(&'static str, &'static ResourceSpec)> {
+    spec.fields
+        .iter()
+        .filter_map(|field| {
+            field.reference.filter(|reference| reference.expand).map(|r| (field.expansion(), (r.target)()))
+        })
+        .collect()
+}
+
+/// `builder` with the `expand` parameter, if `spec` has references to expand.
+fn with_expand(builder: OperationBuilder, spec: &ResourceSpec) -> OperationBuilder {
+    let names: Vec<&str> = expandable(spec).into_iter().map(|(name, _)| name).collect();
+    if names.is_empty() {
+        return builder;
+    }
+    builder.parameter(
+        ParameterBuilder::new()
+            .name("expand")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(format!(
+                "References to embed under `expand`, comma-separated, from: {} (one the caller cannot read is left out)",
+                names.join(", ")
+            )))
+            .schema(Some(scalar(FieldKind::Text))),
+    )
+}
+
 fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
     let mut object = ObjectBuilder::new().description((!spec.doc.is_empty()).then_some(spec.doc));
     for (name, kind, nullable) in
@@ -814,6 +843,15 @@ fn record_schema(spec: &ResourceSpec) -> ObjectBuilder {
     }
     for name in &FRAMEWORK_COLUMNS[2..4] {
         object = object.property(*name, read_only(field_schema(FieldKind::DateTime, false))).required(*name);
+    }
+    let expandable = expandable(spec);
+    if !expandable.is_empty() {
+        let mut embedded = ObjectBuilder::new()
+            .description(Some("With `?expand=`: the objects the references name, those the caller may read"));
+        for (name, target) in expandable {
+            embedded = embedded.property(name, schema_ref(target.name));
+        }
+        object = object.property("expand", embedded);
     }
     if spec.templates.is_some() {
         let template_id = read_only(field_schema(FieldKind::Uuid, true))
