@@ -622,6 +622,36 @@ async fn bug_a_cascade_into_a_notify_type_tells_no_one() {
     assert!(after > before, "Bob's build {build} was deleted by a cascade and Bob was not told ({before} -> {after})");
 }
 
+/// The same through a clear and through the deletion of the parent's
+/// owner: Bob is told of each build the deletion took.
+#[tokio::test]
+async fn property_a_clear_or_an_owners_deletion_that_cascades_tells_the_owners() {
+    let client = TestClient::start(app()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let bob = client.sign_up("bob@example.com").await;
+    let admin = client.sign_in("root@example.com", "the root password").await;
+    for deletion in ["clear", "owner"] {
+        let project = create(&client, &ann, "/projects", json!({"name": deletion})).await;
+        grant(&client, &ann, &format!("/projects/{project}"), bob.id, "read").await;
+        let build = create(&client, &bob, "/builds", json!({"label": deletion, "project_id": project})).await;
+        let before = notification_count(&client, &bob).await;
+        let (path, token) = match deletion {
+            "clear" => ("/projects".to_owned(), &admin.token),
+            _ => (format!("/users/{}", ann.id), &ann.token),
+        };
+        let done = client.delete(&path).bearer(token).send().await;
+        assert!(done.status().is_success(), "{deletion}: {}", done.status());
+        client.get(&format!("/builds/{build}")).bearer(&bob.token).send().await.assert_status(404);
+        let page: Value = client.get("/notifications?page_size=100").bearer(&bob.token).send().await.json();
+        let told = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|item| item["kind"] == "Build.deleted" && item["payload"]["id"] == build.as_str());
+        assert!(told, "{deletion}: Bob was not told ({before} -> {}): {page}", notification_count(&client, &bob).await);
+    }
+}
+
 async fn notification_count(client: &TestClient, user: &TestUser) -> u64 {
     let page: Value = client.get("/notifications?page_size=100").bearer(&user.token).send().await.json();
     page["total"].as_u64().unwrap_or_default()

@@ -12,7 +12,7 @@ use chrono::Utc;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, Page};
 use http::{HeaderMap, StatusCode};
-use sea_orm::{EntityTrait, QueryFilter};
+use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 
 use crate::access::{self};
@@ -153,14 +153,33 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
     if !access::decision(app.db(), T::SPEC, &subject, "delete", None).await?.allowed {
         return Err(ApiError::Forbidden(format!("clearing {} needs type-wide delete permission", T::SPEC.name)));
     }
+    let deletable = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await?.condition();
     let mut rows = T::Entity::delete_many();
-    if let Some(deletable) = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await?.condition() {
+    if let Some(deletable) = deletable.clone() {
         rows = rows.filter(deletable);
     }
-    let result = rows.exec(app.db()).await.map_err(|err| {
+    let refused = |err: sea_orm::DbErr| {
         let what = format!("the clear would delete {}", T::SPEC.name);
         crate::references::refused_in_bulk(&what, &err).unwrap_or_else(|| db_error(T::SPEC, err))
-    })?;
+    };
+    let store = app.store();
+    let result = if crate::references::notifies_dependents(store.specs, T::SPEC) {
+        // The owners of what the clear reaches are told in its transaction.
+        let tx = crate::db::begin_write(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
+        let mut ids = T::Entity::find().select_only().column(T::ID);
+        if let Some(deletable) = deletable {
+            ids = ids.filter(deletable);
+        }
+        let ids: Vec<uuid::Uuid> = ids.into_tuple().all(&tx).await.map_err(|err| db_error(T::SPEC, err))?;
+        let dependents = (store.notifier, store.specs);
+        let told = crate::references::tell_dependents(&tx, dependents, (T::SPEC, ids), principal.id).await?;
+        let result = rows.exec(&tx).await.map_err(refused)?;
+        tx.commit().await.map_err(|err| db_error(T::SPEC, err))?;
+        told.committed(store.notifier);
+        result
+    } else {
+        rows.exec(app.db()).await.map_err(refused)?
+    };
     if T::SPEC.cache_ttl_secs.is_some() {
         app.notifier().forget(app.db(), Forget::Objects(T::SPEC.name.to_owned())).await;
     }

@@ -146,6 +146,30 @@ pub(crate) async fn tell_dependents(
     Ok(told)
 }
 
+/// Before everything `owner` owns is deleted in `tx` (a user or an
+/// organization deleted): [`tell_dependents`] of each of its objects.
+pub(crate) async fn tell_owned_dependents(
+    tx: &DatabaseTransaction,
+    (notifier, specs): (&Notifier, &[&'static ResourceSpec]),
+    owner: Uuid,
+    actor: Uuid,
+) -> ApiResult<Told> {
+    let mut told = Told::default();
+    for spec in specs.iter().copied().filter(|spec| notifies_dependents(specs, spec)) {
+        let table = Alias::new(spec.table);
+        let owned = Query::select()
+            .column((table.clone(), Alias::new("id")))
+            .from(table.clone())
+            .and_where(Expr::col((table, Alias::new("owner_id"))).eq(owner))
+            .to_owned();
+        let rows = tx.query_all(&owned).await.map_err(|err| db_error(spec, err))?;
+        let ids = rows.iter().map(|row| row.try_get("", "id")).collect::<Result<Vec<Uuid>, _>>();
+        let ids = ids.map_err(|err| db_error(spec, err))?;
+        told = told.and(tell_dependents(tx, (notifier, specs), (spec, ids), actor).await?);
+    }
+    Ok(told)
+}
+
 /// Checks every reference `row` (a new or changed `T`) sets: the caller
 /// must be allowed the reference's action on its target (404 naming the
 /// field when they may not read it, 403 when they may read, not act).

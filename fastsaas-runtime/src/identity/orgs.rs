@@ -421,11 +421,14 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
     } else {
         stale.extend(members.into_iter().map(|member| Forget::Caller(member.user_id)));
     }
-    crate::db::cleanup::forget_owner(&turn, app.registry().specs(), id).await.map_err(|err| {
+    let specs = app.registry().specs();
+    let told = crate::references::tell_owned_dependents(&turn, (app.notifier(), specs), id, principal.id).await?;
+    crate::db::cleanup::forget_owner(&turn, specs, id).await.map_err(|err| {
         crate::references::refused_in_bulk("the organization owns", &err).unwrap_or_else(|| internal(err))
     })?;
     let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
     turn.commit().await.map_err(internal)?;
+    told.committed(app.notifier());
     // Its members' callers and what it owned, from every cache.
     for forget in stale {
         app.notifier().forget(app.db(), forget).await;

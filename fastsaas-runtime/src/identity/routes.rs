@@ -535,12 +535,16 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     managed_user(app.db(), &principal, id).await?;
     let transaction = crate::db::begin_write(app.db()).await.map_err(internal)?;
-    let mut stale = crate::cached::forgets_for_owner(&transaction, app.registry().specs(), id).await?;
-    crate::db::cleanup::forget_owner(&transaction, app.registry().specs(), id)
+    let specs = app.registry().specs();
+    let mut stale = crate::cached::forgets_for_owner(&transaction, specs, id).await?;
+    let told =
+        crate::references::tell_owned_dependents(&transaction, (app.notifier(), specs), id, principal.id).await?;
+    crate::db::cleanup::forget_owner(&transaction, specs, id)
         .await
         .map_err(|err| crate::references::refused_in_bulk("the user owns", &err).unwrap_or_else(|| internal(err)))?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
+    told.committed(app.notifier());
     // The user's sessions, and what it owned, from every cache.
     stale.push(Forget::Caller(id));
     for forget in stale {
