@@ -973,3 +973,65 @@ async fn property_openapi_shows_reference_fields_as_uuids() {
     let env = env.unwrap_or_default();
     assert_eq!(env["properties"]["project_id"]["format"], "uuid", "{env}");
 }
+
+/// Hostile input where a name goes: `?expand=` with a NUL, or with a
+/// 60 KB name, is a 400 that echoes no more than a short name; a nested
+/// create with a megabyte name or a NUL or a megabyte in its reference is
+/// a 4xx, never a 500, and creates nothing.
+#[tokio::test]
+async fn property_hostile_names_in_expand_and_nested_creates_are_refused() {
+    let client = TestClient::start(app()).await;
+    let ann = client.sign_up("ann@example.com").await;
+    let project = create(&client, &ann, "/projects", json!({"name": "p"})).await;
+    let env = create(&client, &ann, "/environments", json!({"name": "e", "project_id": project})).await;
+    // About as long as a URI may be.
+    let long = "x".repeat(60_000);
+    for path in [
+        format!("/environments/{env}?expand=%00"),
+        "/environments?expand=pro%00ject".to_owned(),
+        format!("/environments/{env}?expand={long}"),
+        format!("/environments?expand={long}"),
+    ] {
+        let refused = client.get(&path).bearer(&ann.token).send().await;
+        refused.assert_status(400);
+        assert!(refused.text().len() < 1_000, "{} bytes echoed", refused.text().len());
+    }
+    let nested = format!("/projects/{project}/environments");
+    for body in [
+        json!({"name": "x".repeat(1 << 20)}),
+        json!({"name": "n", "project_id": "\u{0}"}),
+        json!({"name": "n", "project_id": "y".repeat(1 << 20)}),
+        json!({"name": "n\u{0}"}),
+    ] {
+        let refused = client.post(&nested).bearer(&ann.token).json(&body).send().await;
+        let status = refused.status().as_u16();
+        assert!((400..500).contains(&status), "{status}: {}", refused.text().chars().take(200).collect::<String>());
+    }
+    let listed: Value = client.get(&nested).bearer(&ann.token).send().await.json();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "nothing was created");
+}
+
+/// A nested create racing the deletion of its parent, 20 times: the child
+/// exists with its parent, or the create was refused; never a child of
+/// nothing, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn property_a_nested_create_racing_its_parents_deletion_ends_consistent() {
+    let client = Arc::new(TestClient::start(app()).await);
+    let ann = client.sign_up("ann@example.com").await;
+    for round in 0..20 {
+        let project = create(&client, &ann, "/projects", json!({"name": "p"})).await;
+        let (creating, deleting) = (Arc::clone(&client), Arc::clone(&client));
+        let (token, again) = (ann.token.clone(), ann.token.clone());
+        let nested = format!("/projects/{project}/environments");
+        let child = tokio::spawn(async move {
+            creating.post(&nested).bearer(&token).json(&json!({"name": "racer"})).send().await.status().as_u16()
+        });
+        let path = format!("/projects/{project}");
+        let parent = tokio::spawn(async move { deleting.delete(&path).bearer(&again).send().await.status().as_u16() });
+        let (child, parent) = (child.await.unwrap(), parent.await.unwrap());
+        assert!(
+            matches!((child, parent), (201, 409) | (404, 204)),
+            "round {round}: the nested create answered {child}, the deletion {parent}"
+        );
+    }
+}

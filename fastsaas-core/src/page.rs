@@ -37,6 +37,13 @@ impl<T> Page<T> {
         self
     }
 
+    /// The same page with each item converted by a conversion that may
+    /// fail: the first failure.
+    pub fn try_map<U, E>(self, convert: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        let items = self.items.into_iter().map(convert).collect::<Result<Vec<U>, E>>()?;
+        Ok(Page { items, page: self.page, page_size: self.page_size, total: self.total, next: self.next })
+    }
+
     /// The same page with each item converted, e.g. a row into its view.
     pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
         Page {

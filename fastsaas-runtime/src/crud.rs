@@ -12,20 +12,17 @@ use chrono::Utc;
 use fastsaas_core::error::FieldErrorCode;
 use fastsaas_core::{ApiError, ApiResult, Page};
 use http::{HeaderMap, StatusCode};
-use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 
 use crate::access::{self};
 use crate::body::{BodyShape, BodySpec, read_json};
-use crate::cache::Forget;
 use crate::cached::load_readable;
-use crate::error::db_error;
 use crate::expand;
 use crate::http::{ObjectId, created};
 use crate::identity::Principal;
 use crate::resource::Resource;
 use crate::state::AppState;
-use crate::store::{create_row, delete_row, list_rows, update_authorized, validated};
+use crate::store::{clear_rows, create_row, delete_row, list_rows, update_authorized, validated};
 
 /// `POST /items`: 201 with the record and its `Location`.
 pub(crate) async fn create<T: Resource>(
@@ -133,9 +130,7 @@ pub(crate) async fn page_answer<T: Resource>(
     if expansions.is_empty() {
         return Ok(Json(page).into_response());
     }
-    let records = page.items.iter().map(record_json::<T>).collect::<ApiResult<Vec<_>>>()?;
-    let mut page = page.map(|_| serde_json::Value::Null);
-    page.items = records;
+    let mut page = page.try_map(|model| record_json::<T>(&model))?;
     expand::expand(app.db(), app.registry().loaders(), subject, &expansions, &mut page.items).await?;
     Ok(Json(page).into_response())
 }
@@ -153,38 +148,8 @@ pub(crate) async fn clear<T: Resource>(State(app): State<AppState>, principal: P
     if !access::decision(app.db(), T::SPEC, &subject, "delete", None).await?.allowed {
         return Err(ApiError::Forbidden(format!("clearing {} needs type-wide delete permission", T::SPEC.name)));
     }
-    let deletable = access::permitted_rows(app.db(), T::SPEC, &subject, "delete").await?.condition();
-    let mut rows = T::Entity::delete_many();
-    if let Some(deletable) = deletable.clone() {
-        rows = rows.filter(deletable);
-    }
-    let refused = |err: sea_orm::DbErr| {
-        let what = format!("the clear would delete {}", T::SPEC.name);
-        crate::references::refused_in_bulk(&what, &err).unwrap_or_else(|| db_error(T::SPEC, err))
-    };
-    let store = app.store();
-    let result = if crate::references::notifies_dependents(store.specs, T::SPEC) {
-        // The owners of what the clear reaches are told in its transaction.
-        let tx = crate::db::begin_write(app.db()).await.map_err(|err| db_error(T::SPEC, err))?;
-        let mut ids = T::Entity::find().select_only().column(T::ID);
-        if let Some(deletable) = deletable {
-            ids = ids.filter(deletable);
-        }
-        let ids: Vec<uuid::Uuid> = ids.into_tuple().all(&tx).await.map_err(|err| db_error(T::SPEC, err))?;
-        let dependents = (store.notifier, store.specs);
-        let told = crate::references::tell_dependents(&tx, dependents, (T::SPEC, ids), principal.id).await?;
-        let result = rows.exec(&tx).await.map_err(refused)?;
-        tx.commit().await.map_err(|err| db_error(T::SPEC, err))?;
-        told.committed(store.notifier);
-        result
-    } else {
-        rows.exec(app.db()).await.map_err(refused)?
-    };
-    if T::SPEC.cache_ttl_secs.is_some() {
-        app.notifier().forget(app.db(), Forget::Objects(T::SPEC.name.to_owned())).await;
-    }
-    crate::store::forget_dependents(app.store(), T::SPEC).await;
-    Ok(Json(Cleared { deleted: result.rows_affected }))
+    let deleted = clear_rows::<T>(app.store(), &subject).await?;
+    Ok(Json(Cleared { deleted }))
 }
 
 /// The 400 for an `owner_id` in a PUT body: the owner is chosen once, at

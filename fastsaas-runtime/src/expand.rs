@@ -66,14 +66,20 @@ pub(crate) fn requested(spec: &'static ResourceSpec, raw: Option<&str>) -> ApiRe
     let Some((_, value)) = pairs.iter().find(|(name, _)| name == "expand") else {
         return Ok(Vec::new());
     };
+    if value.contains('\0') {
+        return Err(ApiError::InvalidQuery(format!("`expand`: {}", crate::body::NUL_MESSAGE)));
+    }
     let expandable = || references(spec).filter(|(_, reference)| reference.expand);
     let mut expansions: Vec<Expansion> = Vec::new();
     for name in value.split(',').map(str::trim) {
         let Some((field, reference)) = expandable().find(|(field, _)| field.expansion() == name) else {
             let known: Vec<&str> = expandable().map(|(field, _)| field.expansion()).collect();
             let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+            // A name is echoed, not a megabyte.
+            let shown: String = name.chars().take(64).collect();
+            let cut = if shown.len() < name.len() { "…" } else { "" };
             return Err(ApiError::InvalidQuery(format!(
-                "`{name}` cannot be expanded; {} can expand: {known}",
+                "`{shown}{cut}` cannot be expanded; {} can expand: {known}",
                 spec.name
             )));
         };

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use sea_orm::sea_query::IntoCondition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -290,6 +290,55 @@ async fn delete_told<T: Resource>(store: Store<'_>, subject: &Subject, id: Uuid)
     tx.commit().await.map_err(failed)?;
     told.and(dependents).committed(store.notifier);
     Ok(())
+}
+
+/// Deletes every `T` the subject may delete (a clear), in one transaction
+/// that also tells the owners of the `#[crud(notify)]` objects it reaches
+/// through references; how many it deleted. 409 when objects elsewhere
+/// still refer to some of them.
+pub(crate) async fn clear_rows<T: Resource>(store: Store<'_>, subject: &Subject) -> ApiResult<u64> {
+    let failed = |err| db_error(T::SPEC, err);
+    let deletable = access::permitted_rows(store.db, T::SPEC, subject, "delete").await?.condition();
+    let deletable = deletable.unwrap_or_else(Condition::all);
+    let tx = begin_write(store.db).await.map_err(failed)?;
+    let told = if references::notifies_dependents(store.specs, T::SPEC) {
+        let ids = T::Entity::find().select_only().column(T::ID).filter(deletable.clone());
+        let ids: Vec<Uuid> = ids.into_tuple().all(&tx).await.map_err(failed)?;
+        references::tell_dependents(&tx, (store.notifier, store.specs), (T::SPEC, ids), subject.caller.id).await?
+    } else {
+        Told::default()
+    };
+    let deleted = T::Entity::delete_many().filter(deletable).exec(&tx).await.map_err(|err| {
+        let what = format!("the clear would delete {}", T::SPEC.name);
+        references::refused_in_bulk(&what, &err).unwrap_or_else(|| db_error(T::SPEC, err))
+    })?;
+    tx.commit().await.map_err(failed)?;
+    told.committed(store.notifier);
+    if T::SPEC.cache_ttl_secs.is_some() {
+        store.notifier.forget(store.db, Forget::Objects(T::SPEC.name.to_owned())).await;
+    }
+    forget_dependents(store, T::SPEC).await;
+    Ok(deleted.rows_affected)
+}
+
+/// In `tx`, the transaction that deletes `owner` (a user or an
+/// organization, `what` names it in errors): deletes everything it owns
+/// (children before parents), telling the owners of the `#[crud(notify)]`
+/// objects of others the deletion reaches. Gives what the caches must
+/// forget once `tx` commits, and who to wake. 409 when objects of others
+/// still refer to what it owns.
+pub(crate) async fn delete_owned(
+    tx: &DatabaseTransaction,
+    store: Store<'_>,
+    (owner, what): (Uuid, &str),
+    actor: Uuid,
+) -> ApiResult<(Vec<Forget>, Told)> {
+    let stale = crate::cached::forgets_for_owner(tx, store.specs, owner).await?;
+    let told = references::tell_owned_dependents(tx, (store.notifier, store.specs), owner, actor).await?;
+    crate::db::cleanup::forget_owner(tx, store.specs, owner).await.map_err(|err| {
+        references::refused_in_bulk(&format!("{what} owns"), &err).unwrap_or_else(|| crate::error::internal(err))
+    })?;
+    Ok((stale, told))
 }
 
 /// The page of the rows the subject may read that `raw_query` asks for.

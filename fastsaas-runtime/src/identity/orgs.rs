@@ -409,7 +409,8 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
     visible(&app, &principal, id).await?;
     require_admin(&principal, id)?;
     let turn = organization_turn(&app, id).await?;
-    let mut stale = crate::cached::forgets_for_owner(&turn, app.registry().specs(), id).await?;
+    let (mut stale, told) =
+        crate::store::delete_owned(&turn, app.store(), (id, "the organization"), principal.id).await?;
     let members = membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(id))
         .all(&turn)
@@ -421,11 +422,6 @@ async fn remove(State(app): State<AppState>, principal: Principal, ObjectId(id):
     } else {
         stale.extend(members.into_iter().map(|member| Forget::Caller(member.user_id)));
     }
-    let specs = app.registry().specs();
-    let told = crate::references::tell_owned_dependents(&turn, (app.notifier(), specs), id, principal.id).await?;
-    crate::db::cleanup::forget_owner(&turn, specs, id).await.map_err(|err| {
-        crate::references::refused_in_bulk("the organization owns", &err).unwrap_or_else(|| internal(err))
-    })?;
     let removed = organization::Entity::delete_by_id(id).exec(&turn).await.map_err(internal)?;
     turn.commit().await.map_err(internal)?;
     told.committed(app.notifier());

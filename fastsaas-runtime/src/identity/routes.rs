@@ -535,13 +535,8 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     managed_user(app.db(), &principal, id).await?;
     let transaction = crate::db::begin_write(app.db()).await.map_err(internal)?;
-    let specs = app.registry().specs();
-    let mut stale = crate::cached::forgets_for_owner(&transaction, specs, id).await?;
-    let told =
-        crate::references::tell_owned_dependents(&transaction, (app.notifier(), specs), id, principal.id).await?;
-    crate::db::cleanup::forget_owner(&transaction, specs, id)
-        .await
-        .map_err(|err| crate::references::refused_in_bulk("the user owns", &err).unwrap_or_else(|| internal(err)))?;
+    let (mut stale, told) =
+        crate::store::delete_owned(&transaction, app.store(), (id, "the user"), principal.id).await?;
     user::Entity::delete_by_id(id).exec(&transaction).await.map_err(internal)?;
     transaction.commit().await.map_err(internal)?;
     told.committed(app.notifier());
